@@ -1,0 +1,1 @@
+"""Simulated massager firmware and skin sensor, with physics and fault injection."""
