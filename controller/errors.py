@@ -1,0 +1,26 @@
+"""The root of every error SoleGuard raises on purpose.
+
+Each layer converts the errors of the library below it into one of these, with ``raise ... from``,
+so callers handle SoleGuard failures without knowing whether bleak, bumble, aiomqtt or SQLite
+was underneath.
+"""
+
+
+class SoleGuardError(Exception):
+    """Base class of all SoleGuard errors."""
+
+
+class ConfigError(SoleGuardError):
+    """The configuration is invalid; the message names every offending field."""
+
+
+class ProtocolError(SoleGuardError, ValueError):
+    """Bytes from or to a device do not follow the protocol; the message names the field."""
+
+
+class LinkError(SoleGuardError):
+    """A BLE link could not be established or was lost."""
+
+
+class StoreError(SoleGuardError):
+    """The journal database could not be read or written."""
