@@ -1,0 +1,88 @@
+"""Every safety number SoleGuard uses, in one place, each with its source.
+
+Nothing else in the code base may write one of these numbers down: the settings schema reads its
+defaults and bounds from here, and the supervisor reads the validated settings. Sources are
+abbreviated in the comments and listed in full in docs/safety.md:
+
+- [IEC41]  IEC 60601-1 2nd ed.: applied parts in contact with skin <= 41 degC.
+- [IEC43]  IEC 60601-1 3rd ed. Table 24: 43 degC for >= 10 min skin contact.
+- [MH47]   Moritz & Henriques 1947: burn at 44 degC after about 6 h, time halving per degC above.
+- [BOOT]   air-boot compression study: <= 70 mmHg leaves toe arterial pulse unchanged,
+           > 140 mmHg halves it.
+- [APS]    OpenAPS / Loop / AndroidAPS: stale data forces the safe action; hard vs recommended
+           bounds; commands as leases.
+- [SEED]   the product's source article (shared/seed): light to moderate pressure only,
+           caution with heat because temperature is not felt.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Bound:
+    """A configurable safety number: its default, and the range a user or clinician may choose.
+
+    ``stricter`` says which way is safer ("lower" or "higher"), so profiles can only tighten.
+    """
+
+    default: float
+    minimum: float
+    maximum: float
+    unit: str
+    stricter: str
+    source: str
+
+    def __post_init__(self) -> None:
+        if not self.minimum <= self.default <= self.maximum:
+            raise ValueError(f"default {self.default} outside {self.minimum}..{self.maximum}")
+        if self.stricter not in ("lower", "higher"):
+            raise ValueError(f"stricter must be 'lower' or 'higher', not {self.stricter!r}")
+
+    @property
+    def hard_limit(self) -> float:
+        """The loosest value allowed: the one no setting or profile may pass."""
+        return self.maximum if self.stricter == "lower" else self.minimum
+
+
+# --- pressure -------------------------------------------------------------------------------
+# [SEED] light-to-moderate only; [BOOT] 70 mmHg leaves toe perfusion unchanged.
+PRESSURE_CAP_MMHG = Bound(60.0, 0.0, 70.0, "mmHg", "lower", "BOOT, SEED")
+# "light" pressure as the allodynia profile uses it [SEED].
+LIGHT_PRESSURE_CAP_MMHG = 30.0
+# A slow rise gives a person with reduced sensation time to stop the session [SEED].
+PRESSURE_RAMP_MMHG_PER_S = Bound(10.0, 0.5, 10.0, "mmHg/s", "lower", "SEED, APS")
+
+# --- heat (skin temperature) -----------------------------------------------------------------
+HEATER_TARGET_C = Bound(38.0, 30.0, 40.0, "°C", "lower", "IEC41")
+HEATER_CUTOFF_C = Bound(40.0, 32.0, 41.0, "°C", "lower", "IEC41")
+# Hysteresis: re-enable only below cut-off minus this margin ...
+HEATER_REENABLE_MARGIN_C = Bound(2.0, 2.0, 10.0, "°C", "higher", "IEC41")
+# ... and after at least this long off, so the heater cannot chatter around the cut-off.
+HEATER_MIN_OFF_S = Bound(30.0, 30.0, 600.0, "s", "higher", "IEC41")
+# Over-temperature latch: stop, latch, high alarm; only an explicit acknowledgement clears it.
+LATCH_C = Bound(43.0, 38.0, 43.0, "°C", "lower", "IEC43, MH47")
+# Total heater-on time per session.
+MAX_HEAT_MIN = Bound(20.0, 0.0, 20.0, "min", "lower", "IEC43, MH47")
+# How far ahead the predictive cut-off extrapolates the measured rate of rise: the skin keeps
+# warming for a while after the pad is switched off (see docs/safety.md, "predictive cut-off").
+PREDICTION_HORIZON_S = Bound(40.0, 0.0, 300.0, "s", "higher", "model, docs/safety.md")
+
+# --- skin sensor trust -------------------------------------------------------------------------
+STALE_AFTER_S = Bound(2.0, 0.5, 3.0, "s", "lower", "APS")
+# Physiologically plausible skin temperatures; anything outside is a sensor fault.
+VALID_SKIN_MIN_C = Bound(15.0, 15.0, 30.0, "°C", "higher", "APS")
+# Kept above the latch so a real over-temperature reading latches instead of reading as a fault.
+VALID_SKIN_MAX_C = Bound(50.0, 45.0, 50.0, "°C", "lower", "APS")
+# Skin cannot physically change faster than this under a heating pad: a faster jump is a spike.
+MAX_SKIN_RATE_C_PER_S = Bound(2.0, 0.1, 2.0, "°C/s", "lower", "APS")
+
+# --- session -----------------------------------------------------------------------------------
+SESSION_MIN = Bound(20.0, 1.0, 30.0, "min", "lower", "SEED, IEC43")
+
+# --- actuator lease ----------------------------------------------------------------------------
+# A dead controller stops the massager within the lease: the firmware switches off on its own.
+LEASE_S = Bound(3.0, 0.5, 3.0, "s", "lower", "APS")
+# Renewal must come well inside the lease so one lost write never stops a session.
+LEASE_RENEW_S = 1.0

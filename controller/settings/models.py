@@ -1,0 +1,168 @@
+"""The settings schema: what a ``soleguard.toml`` may contain, and the ranges each value may take.
+
+Safety values take their default and bounds from :mod:`controller.settings.limits`; this module
+only arranges them into sections. Unknown keys are errors, so a misspelt limit is never silently
+ignored in favour of its default.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from controller.settings import limits
+from controller.settings.limits import Bound
+
+PROFILE_NAMES = ("allodynia", "reduced-heat-sensation", "diabetic")
+ProfileName = Literal["allodynia", "reduced-heat-sensation", "diabetic"]
+ProgramName = Literal["gentle", "standard"]
+
+_DEVICE_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+
+
+def limit(bound: Bound) -> Any:
+    """A pydantic field for a safety number, carrying its bound for error messages."""
+    return Field(
+        default=bound.default,
+        ge=bound.minimum,
+        le=bound.maximum,
+        # Strict: TOML `true` must not quietly become a 1.0 mmHg cap.
+        strict=True,
+        json_schema_extra={
+            "unit": bound.unit,
+            "source": bound.source,
+            "stricter": bound.stricter,
+        },
+    )
+
+
+class Section(BaseModel):
+    """Base of every settings section: immutable, and strict about unknown keys."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+
+
+class PressureSettings(Section):
+    cap_mmhg: float = limit(limits.PRESSURE_CAP_MMHG)
+    ramp_mmhg_per_s: float = limit(limits.PRESSURE_RAMP_MMHG_PER_S)
+
+
+class HeaterSettings(Section):
+    enabled: bool = True
+    # Set by a clinician for a profile that forbids heat unless they allow it.
+    clinician_approved: bool = False
+    target_c: float = limit(limits.HEATER_TARGET_C)
+    cutoff_c: float = limit(limits.HEATER_CUTOFF_C)
+    reenable_margin_c: float = limit(limits.HEATER_REENABLE_MARGIN_C)
+    min_off_s: float = limit(limits.HEATER_MIN_OFF_S)
+    latch_c: float = limit(limits.LATCH_C)
+    max_heat_minutes: float = limit(limits.MAX_HEAT_MIN)
+    prediction_horizon_s: float = limit(limits.PREDICTION_HORIZON_S)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> HeaterSettings:
+        if not self.target_c < self.cutoff_c:
+            raise ValueError(f"target_c ({self.target_c}) must be below cutoff_c ({self.cutoff_c})")
+        if not self.cutoff_c < self.latch_c:
+            raise ValueError(f"cutoff_c ({self.cutoff_c}) must be below latch_c ({self.latch_c})")
+        return self
+
+
+class SensorSettings(Section):
+    stale_after_s: float = limit(limits.STALE_AFTER_S)
+    valid_min_c: float = limit(limits.VALID_SKIN_MIN_C)
+    valid_max_c: float = limit(limits.VALID_SKIN_MAX_C)
+    max_rate_c_per_s: float = limit(limits.MAX_SKIN_RATE_C_PER_S)
+
+
+class SessionSettings(Section):
+    max_minutes: float = limit(limits.SESSION_MIN)
+    program: ProgramName = "standard"
+
+
+class LeaseSettings(Section):
+    duration_s: float = limit(limits.LEASE_S)
+
+
+class ProfileSettings(Section):
+    name: ProfileName | None = None
+    # A clinician's own profile file, applied after the named one; it too can only tighten.
+    path: Path | None = None
+
+
+class DeviceEntry(Section):
+    address: str | None = None
+    name: str | None = None
+
+
+class DevicesSettings(Section):
+    massager: DeviceEntry = DeviceEntry()
+    sensor: DeviceEntry = DeviceEntry()
+
+
+# Why 10 s: a BLE connect on a busy radio (or through BlueZ) can take several seconds; longer
+# than that and the user is better served by an error and a retry.
+DEFAULT_CONNECT_TIMEOUT_S = 10.0
+
+
+class BleSettings(Section):
+    # "platform" uses bleak's own backend (BlueZ, CoreBluetooth, WinRT); anything else is a bumble
+    # transport spec, such as "usb:0", "serial:/dev/ttyACM0" or "tcp-client:127.0.0.1:6402".
+    transport: str = "platform"
+    keystore: Path | None = None
+    connect_timeout_s: float = Field(default=DEFAULT_CONNECT_TIMEOUT_S, gt=0.0, le=60.0)
+
+
+class TlsSettings(Section):
+    ca_file: Path
+    certfile: Path | None = None
+    keyfile: Path | None = None
+
+
+class MqttSettings(Section):
+    enabled: bool = False
+    host: str = "127.0.0.1"
+    port: int = Field(default=1883, ge=1, le=65535)
+    username: str | None = None
+    password: str | None = None
+    tls: TlsSettings | None = None
+    protocol: Literal["3.1.1", "5"] = "3.1.1"
+    base_topic: str = "soleguard"
+    device_id: str = "home"
+    discovery_prefix: str = "homeassistant"
+    keepalive_s: int = Field(default=30, ge=5, le=3600)
+
+    @model_validator(mode="after")
+    def _topic_safe(self) -> MqttSettings:
+        if not _DEVICE_ID.match(self.device_id):
+            raise ValueError(
+                f"device_id {self.device_id!r} must be 1-64 letters, digits, '_' or '-'"
+            )
+        for name in ("base_topic", "discovery_prefix"):
+            value: str = getattr(self, name)
+            if not value or any(c in value for c in "#+") or value.startswith("/"):
+                raise ValueError(f"{name} {value!r} must be a plain topic without wildcards")
+        return self
+
+
+class StorageSettings(Section):
+    # None: the platform's user data directory (platformdirs).
+    path: Path | None = None
+
+
+class Settings(Section):
+    """A whole ``soleguard.toml``."""
+
+    profile: ProfileSettings = ProfileSettings()
+    pressure: PressureSettings = PressureSettings()
+    heater: HeaterSettings = HeaterSettings()
+    sensor: SensorSettings = SensorSettings()
+    session: SessionSettings = SessionSettings()
+    lease: LeaseSettings = LeaseSettings()
+    devices: DevicesSettings = DevicesSettings()
+    ble: BleSettings = BleSettings()
+    mqtt: MqttSettings = MqttSettings()
+    storage: StorageSettings = StorageSettings()
