@@ -8,7 +8,6 @@ as a TOML scalar, so ``39.5``, ``true`` and ``"text"`` mean what they would in t
 
 from __future__ import annotations
 
-import logging
 import os
 import tomllib
 from collections.abc import Iterable, Mapping
@@ -20,8 +19,6 @@ from pydantic import BaseModel, ValidationError
 from controller.errors import ConfigError
 from controller.settings.effective import SafetyLimits
 from controller.settings.models import PROFILE_NAMES, Section, Settings
-
-_LOGGER = logging.getLogger(__name__)
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -85,8 +82,6 @@ def validate(model: type[M], data: Mapping[str, Any], *, origin: str) -> M:
         return model.model_validate(data)
     except ValidationError as exc:
         problems = describe_errors(exc, model)
-        for problem in problems:
-            _LOGGER.error("%s: %s", origin, problem)
         raise ConfigError(
             f"{origin}: {len(problems)} problem(s):\n" + "\n".join(f"  {p}" for p in problems)
         ) from exc

@@ -1,0 +1,63 @@
+"""The ``soleguard`` command.
+
+Each command lives in its own module and imports its heavy dependencies (bumble, bleak, aiomqtt,
+matplotlib) inside the command function, so ``soleguard --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from controller import __version__
+from controller.cli import config as config_commands
+
+app = typer.Typer(
+    name="soleguard",
+    help="Safety-first controller for heated smart foot massagers (peripheral neuropathy).",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(config_commands.app, name="config")
+
+ConfigOption = Annotated[
+    Path | None,
+    typer.Option("--config", "-c", help="Settings file (else $SOLEGUARD_CONFIG, else user dir)."),
+]
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"soleguard {__version__}")
+        raise typer.Exit
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Print the version."),
+    ] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log debug detail.")] = False,
+) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+
+
+def main() -> None:
+    app()
+
+
+@app.command()
+def demo() -> None:
+    """Run the controller against the simulated massager and sensor (no hardware needed)."""
+    typer.echo(
+        "soleguard demo: will run the controller, the simulated massager and skin sensor over a "
+        "virtual BLE radio and an embedded MQTT broker. Not built yet."
+    )

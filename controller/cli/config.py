@@ -1,0 +1,66 @@
+"""``soleguard config``: check a settings file and show the limits it results in."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from controller.errors import ConfigError
+
+app = typer.Typer(help="Check settings and show the effective safety limits.", no_args_is_help=True)
+
+# Exit code for invalid input, as argparse and most Unix tools use it.
+EXIT_USAGE = 2
+
+
+@app.command("check")
+def check(
+    path: Annotated[
+        Path | None,
+        typer.Argument(help="Settings file; default: $SOLEGUARD_CONFIG, else the user config dir."),
+    ] = None,
+) -> None:
+    """Validate a settings file and print the effective safety limits, or every problem."""
+    from rich.console import Console  # noqa: PLC0415
+    from rich.table import Table  # noqa: PLC0415
+
+    from controller.settings import effective_limits, load_settings  # noqa: PLC0415
+    from controller.settings.loader import resolve_config_path  # noqa: PLC0415
+
+    try:
+        settings = load_settings(path)
+        limits = effective_limits(settings)
+    except ConfigError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(EXIT_USAGE) from exc
+
+    source = resolve_config_path(path)
+    origin = str(source) if source.exists() else f"defaults; no file at {source}"
+    table = Table(title=f"Effective safety limits ({origin})")
+    table.add_column("limit")
+    table.add_column("value", justify="right")
+    profile = settings.profile.name or "none"
+    rows = [
+        ("profile", profile),
+        ("pressure cap", f"{limits.pressure_cap_mmhg:.1f} mmHg"),
+        ("pressure ramp", f"{limits.pressure_ramp_mmhg_per_s:.1f} mmHg/s"),
+        ("heater allowed", "yes" if limits.heater_allowed else "no"),
+        ("heater target (skin)", f"{limits.heater_target_c:.1f} °C"),
+        ("heater cut-off (skin)", f"{limits.heater_cutoff_c:.1f} °C"),
+        (
+            "heater re-enable",
+            f"below {limits.heater_reenable_below_c:.1f} °C, after {limits.heater_min_off_s:.0f} s",
+        ),
+        ("over-temperature latch", f"{limits.latch_c:.1f} °C"),
+        ("heat per session", f"{limits.max_heat_s / 60:.0f} min"),
+        ("session length", f"{limits.max_session_s / 60:.0f} min"),
+        ("stale reading", f"{limits.stale_after_s:.1f} s"),
+        ("valid skin range", f"{limits.valid_min_c:.0f}-{limits.valid_max_c:.0f} °C"),
+        ("max skin rate", f"{limits.max_skin_rate_c_per_s:.1f} °C/s"),
+        ("actuator lease", f"{limits.lease_s:.1f} s, renewed every {limits.lease_renew_s:.1f} s"),
+    ]
+    for name, value in rows:
+        table.add_row(name, value)
+    Console().print(table)
