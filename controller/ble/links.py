@@ -1,0 +1,236 @@
+"""Links to the massager and the skin sensor, on ``bleak.BleakClient``.
+
+A link owns the whole life of one device connection: connect with a timeout (a fresh client per
+attempt, as bleak-retry-connector does, because a client that failed half-way can keep stale
+backend state), bond, subscribe, decode every notification through ``controller.protocol``, and
+reconnect with capped exponential backoff and full jitter. It reports what it sees through plain
+callbacks; it never decides anything about safety.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from bleak import BleakClient
+from bleak.exc import BleakError
+
+from controller.errors import LinkError, ProtocolError
+from controller.protocol import (
+    MASSAGER_COMMAND_UUID,
+    MASSAGER_STATUS_UUID,
+    TEMPERATURE_MEASUREMENT_UUID,
+    Command,
+    MassagerStatus,
+    TemperatureMeasurement,
+    encode_command,
+)
+
+if TYPE_CHECKING:
+    from bleak.backends.characteristic import BleakGATTCharacteristic
+    from bleak.backends.client import BaseBleakClient
+
+_LOGGER = logging.getLogger(__name__)
+
+# Backoff: the first retry comes quickly (a dropped link usually returns at once), later ones
+# spread out so a switched-off device does not keep the radio busy. Capped so a device that comes
+# back is found within half a minute.
+BACKOFF_BASE_S = 0.25
+BACKOFF_CAP_S = 30.0
+# A write that has not been acknowledged in this long is treated as a lost link: the lease (3 s)
+# must not run out while a command waits.
+WRITE_TIMEOUT_S = 1.0
+# Stopping on shutdown gets a little longer than a normal write: it is the last thing we send.
+STOP_TIMEOUT_S = 2.0
+
+
+@dataclass(frozen=True, slots=True)
+class Backoff:
+    """Capped exponential backoff with full jitter (the AWS architecture blog's variant)."""
+
+    base_s: float = BACKOFF_BASE_S
+    cap_s: float = BACKOFF_CAP_S
+
+    def delay(self, attempt: int, rng: random.Random) -> float:
+        ceiling = min(self.cap_s, self.base_s * 2 ** min(attempt, 32))
+        return rng.uniform(0.0, ceiling)
+
+
+@dataclass(frozen=True, slots=True)
+class LinkOptions:
+    """How to reach devices: the same for every link of one radio."""
+
+    # None: bleak's platform backend (BlueZ, CoreBluetooth, WinRT); else a backend class such as
+    # the one a ``BumbleRadio`` makes.
+    backend: type[BaseBleakClient] | None = None
+    connect_timeout_s: float = 10.0
+    pair: bool = True
+    backoff: Backoff = Backoff()
+
+
+class DeviceLink:
+    """Keeps one device connected until cancelled; subclasses subscribe and decode."""
+
+    kind = "device"
+
+    def __init__(
+        self,
+        address: str,
+        options: LinkOptions,
+        on_link_change: Callable[[bool], None],
+        *,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.address = address
+        self._options = options
+        self._on_link_change = on_link_change
+        self._rng = rng or random.Random()
+        self._client: BleakClient | None = None
+        self._connected = asyncio.Event()
+        self.connections = 0
+
+    @property
+    def is_connected(self) -> bool:
+        return self._client is not None and self._client.is_connected
+
+    async def wait_connected(self) -> None:
+        await self._connected.wait()
+
+    async def run(self) -> None:
+        """Connect, stay connected, reconnect; returns only by cancellation."""
+        attempt = 0
+        while True:
+            lost = asyncio.Event()
+            client = self._new_client(lost)
+            try:
+                await self._connect(client)
+            except (BleakError, TimeoutError, OSError, LinkError) as exc:
+                delay = self._options.backoff.delay(attempt, self._rng)
+                attempt += 1
+                _LOGGER.info(
+                    "%s %s: connect failed (%s); retry %d in %.2f s",
+                    self.kind,
+                    self.address,
+                    exc or type(exc).__name__,
+                    attempt,
+                    delay,
+                )
+                await _disconnect_quietly(client)
+                await asyncio.sleep(delay)
+                continue
+            attempt = 0
+            self._client = client
+            self.connections += 1
+            self._connected.set()
+            self._on_link_change(True)
+            _LOGGER.info("%s %s: connected", self.kind, self.address)
+            try:
+                await lost.wait()
+            finally:
+                self._connected.clear()
+                self._client = None
+                self._on_link_change(False)
+            _LOGGER.warning("%s %s: link lost", self.kind, self.address)
+            await _disconnect_quietly(client)
+
+    def _new_client(self, lost: asyncio.Event) -> BleakClient:
+        return BleakClient(
+            self.address,
+            disconnected_callback=lambda _client: lost.set(),
+            timeout=self._options.connect_timeout_s,
+            backend=self._options.backend,
+        )
+
+    async def _connect(self, client: BleakClient) -> None:
+        async with asyncio.timeout(self._options.connect_timeout_s):
+            await client.connect()
+            if self._options.pair:
+                await client.pair()
+            await self._subscribe(client)
+
+    async def _subscribe(self, client: BleakClient) -> None:
+        raise NotImplementedError
+
+    async def disconnect(self) -> None:
+        if self._client is not None:
+            await _disconnect_quietly(self._client)
+
+
+class MassagerLink(DeviceLink):
+    """The massager: status notifications in, commands out."""
+
+    kind = "massager"
+
+    def __init__(
+        self,
+        address: str,
+        options: LinkOptions,
+        on_link_change: Callable[[bool], None],
+        on_status: Callable[[MassagerStatus], None],
+    ) -> None:
+        super().__init__(address, options, on_link_change)
+        self._on_status = on_status
+
+    async def _subscribe(self, client: BleakClient) -> None:
+        await client.start_notify(MASSAGER_STATUS_UUID, self._status_received)
+
+    def _status_received(self, _char: BleakGATTCharacteristic, data: bytearray) -> None:
+        try:
+            status = MassagerStatus.decode(bytes(data))
+        except ProtocolError as exc:
+            # A malformed status says nothing reliable: drop it; the supervisor notices the
+            # missing reports, and the lease protects the foot meanwhile.
+            _LOGGER.warning("massager %s: bad status %s: %s", self.address, data.hex(" "), exc)
+            return
+        self._on_status(status)
+
+    async def send(self, command: Command, *, timeout_s: float = WRITE_TIMEOUT_S) -> None:
+        client = self._client
+        if client is None or not client.is_connected:
+            raise LinkError(f"massager {self.address}: not connected")
+        try:
+            async with asyncio.timeout(timeout_s):
+                await client.write_gatt_char(MASSAGER_COMMAND_UUID, encode_command(command), True)
+        except (BleakError, TimeoutError, OSError) as exc:
+            raise LinkError(f"massager {self.address}: {type(command).__name__} failed") from exc
+
+
+class SensorLink(DeviceLink):
+    """The skin sensor: Health Thermometer indications in."""
+
+    kind = "sensor"
+
+    def __init__(
+        self,
+        address: str,
+        options: LinkOptions,
+        on_link_change: Callable[[bool], None],
+        on_measurement: Callable[[TemperatureMeasurement | None], None],
+    ) -> None:
+        super().__init__(address, options, on_link_change)
+        self._on_measurement = on_measurement
+
+    async def _subscribe(self, client: BleakClient) -> None:
+        await client.start_notify(TEMPERATURE_MEASUREMENT_UUID, self._measurement_received)
+
+    def _measurement_received(self, _char: BleakGATTCharacteristic, data: bytearray) -> None:
+        try:
+            measurement = TemperatureMeasurement.decode(bytes(data))
+        except ProtocolError as exc:
+            _LOGGER.warning("sensor %s: bad measurement %s: %s", self.address, data.hex(" "), exc)
+            # Reported as an unusable reading, so the supervisor counts it as invalid data.
+            self._on_measurement(None)
+            return
+        self._on_measurement(measurement)
+
+
+async def _disconnect_quietly(client: BleakClient) -> None:
+    try:
+        async with asyncio.timeout(STOP_TIMEOUT_S):
+            await client.disconnect()
+    except (BleakError, TimeoutError, OSError) as exc:
+        _LOGGER.debug("disconnect of %s failed: %s", client.address, exc)
