@@ -1,0 +1,1 @@
+"""A session: the checklist before it and the program during it."""

@@ -1,0 +1,116 @@
+"""The pre-session foot-care checklist: questions, answers from a person or a file.
+
+The questions come from the seed article's contraindications (never over open wounds; avoid
+ulcers, active infection and severe inflammation), its daily foot inspection (minor cuts or
+blisters found before they become infections), and its advice to consult a healthcare provider
+before starting. Answers are only collected here; whether a session may start is the
+supervisor's decision.
+"""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from controller.errors import ConfigError
+
+CONTRAINDICATIONS: dict[str, str] = {
+    "open_wound": "an open wound on either foot",
+    "ulcer": "a skin ulcer on either foot",
+    "infection": "an active infection of the foot or skin",
+    "severe_inflammation": "severe inflammation (red, hot, swollen skin)",
+}
+Finding = Literal["cut", "blister", "redness", "swelling"]
+FINDINGS: dict[str, str] = {
+    "cut": "a cut",
+    "blister": "a blister",
+    "redness": "redness",
+    "swelling": "swelling",
+}
+# A cut or blister must heal before massage over it; redness and swelling are noted and reported.
+BLOCKING_FINDINGS = frozenset({"cut", "blister"})
+
+
+class ChecklistAnswers(BaseModel):
+    """What the person answered (also the schema of a ``--checklist FILE``)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+    open_wound: bool
+    ulcer: bool
+    infection: bool
+    severe_inflammation: bool
+    # Only needed at the first session of the day.
+    inspected_today: bool | None = None
+    findings: tuple[Finding, ...] = ()
+    provider_consulted: bool | None = None
+    pain_before: int | None = Field(default=None, ge=0, le=10)
+
+    @property
+    def contraindications(self) -> frozenset[str]:
+        return frozenset(name for name in CONTRAINDICATIONS if getattr(self, name))
+
+
+NO_CONTRAINDICATIONS = ChecklistAnswers(
+    open_wound=False,
+    ulcer=False,
+    infection=False,
+    severe_inflammation=False,
+    inspected_today=True,
+    findings=(),
+    provider_consulted=True,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ChecklistNeeds:
+    """Which of the occasional questions apply to this session."""
+
+    daily_inspection: bool
+    provider_acknowledgement: bool
+
+
+def load_answers(path: Path) -> ChecklistAnswers:
+    """Answers from a TOML or JSON file, for scripted use; errors name the field."""
+    try:
+        text = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read checklist: {exc.strerror}") from exc
+    try:
+        data = json.loads(text) if path.suffix == ".json" else tomllib.loads(text.decode())
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: not valid {path.suffix.lstrip('.') or 'TOML'}: {exc}") from exc
+    try:
+        if isinstance(data, dict) and isinstance(data.get("findings"), list):
+            data["findings"] = tuple(data["findings"])
+        return ChecklistAnswers.model_validate(data)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors(include_url=False)
+        )
+        raise ConfigError(f"{path}: checklist: {problems}") from exc
+
+
+def ask(needs: ChecklistNeeds, confirm: Callable[[str], bool]) -> ChecklistAnswers:
+    """Ask a person, one yes/no question at a time (``confirm`` is e.g. ``typer.confirm``)."""
+    answers: dict[str, object] = {
+        name: confirm(f"Do you have {text} today?") for name, text in CONTRAINDICATIONS.items()
+    }
+    if needs.daily_inspection:
+        answers["inspected_today"] = confirm(
+            "Have you inspected both feet today, soles and between the toes?"
+        )
+        answers["findings"] = tuple(
+            name for name, text in FINDINGS.items() if confirm(f"Did you find {text}?")
+        )
+    if needs.provider_acknowledgement:
+        answers["provider_consulted"] = confirm(
+            "Has a healthcare provider agreed that you may use a heated foot massager?"
+        )
+    return ChecklistAnswers.model_validate(answers)
