@@ -30,6 +30,21 @@ class SafetyLimits:
     max_session_s: float
     lease_s: float
     lease_renew_s: float = limits.LEASE_RENEW_S
+    # Not configurable: the supervisor's tolerances, in limits.py with their reasons.
+    pressure_hard_max_mmhg: float = limits.PRESSURE_CAP_MMHG.hard_limit
+    pressure_over_cap_tolerance_mmhg: float = limits.PRESSURE_OVER_CAP_TOLERANCE_MMHG
+    pressure_over_cap_s: float = limits.PRESSURE_OVER_CAP_S
+    pressure_settle_s: float = limits.PRESSURE_SETTLE_S
+    pressure_over_cap_max_events: int = limits.PRESSURE_OVER_CAP_MAX_EVENTS
+    heater_response_grace_s: float = limits.HEATER_RESPONSE_GRACE_S
+    heater_target_band_c: float = limits.HEATER_TARGET_BAND_C
+    prediction_window_s: float = limits.PREDICTION_WINDOW_S
+    prediction_min_readings: int = limits.PREDICTION_MIN_READINGS
+    sensor_invalid_alarm_count: int = limits.SENSOR_INVALID_ALARM_COUNT
+    sensor_stuck_s: float = limits.SENSOR_STUCK_S
+    sensor_stuck_delta_c: float = limits.SENSOR_STUCK_DELTA_C
+    caregiver_lower_default_mmhg: float = limits.CAREGIVER_LOWER_DEFAULT_MMHG
+    battery_low_percent: float = limits.BATTERY_LOW_PERCENT
 
     @property
     def heater_reenable_below_c(self) -> float:

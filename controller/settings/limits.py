@@ -86,3 +86,38 @@ SESSION_MIN = Bound(20.0, 1.0, 30.0, "min", "lower", "SEED, IEC43")
 LEASE_S = Bound(3.0, 0.5, 3.0, "s", "lower", "APS")
 # Renewal must come well inside the lease so one lost write never stops a session.
 LEASE_RENEW_S = 1.0
+
+# --- supervisor tolerances (not user-configurable; see docs/safety.md) -------------------------
+# Measured bladder pressure may exceed the cap in force by this much before it is a fault: the
+# pump's pressure switch overshoots by a few mmHg and a cuff-grade sensor is accurate to +/-3 mmHg
+# (ISO 81060-2 style), so 5 mmHg is above measurement noise and below anything perfusion notices
+# [BOOT]. The simulated firmware vents at the same margin above its own 70 mmHg ceiling.
+PRESSURE_OVER_CAP_TOLERANCE_MMHG = 5.0
+# ... for this long (5 status reports at 5 Hz): a foot shifting on the bladder is a transient.
+PRESSURE_OVER_CAP_S = 1.0
+# After the ceiling is lowered the bladder needs time to vent (about 20 mmHg/s), so the old
+# ceiling is the reference for this long.
+PRESSURE_SETTLE_S = 3.0
+# The second over-pressure in one session ends it: a pump that overshoots twice is not trusted.
+PRESSURE_OVER_CAP_MAX_EVENTS = 2
+# The heater commanded off but still energised after this long is a stuck relay [APS]: one write
+# with its retry (< 0.2 s), one lease renewal period (1 s) and two 5 Hz status reports fit in it.
+HEATER_RESPONSE_GRACE_S = 2.0
+# Below-target band for the heater's thermostat: on below target - band, off at target, so the
+# pad does not chatter on sensor noise (0.05 degC).
+HEATER_TARGET_BAND_C = 0.5
+# The rate of rise for the predictive cut-off is a least-squares slope over this window: long
+# enough to average sensor noise, short enough to follow a heater switching on.
+PREDICTION_WINDOW_S = 20.0
+# Fewer valid readings than this in the window: no slope (a rise of zero is assumed).
+PREDICTION_MIN_READINGS = 3
+# Consecutive invalid skin readings before the SENSOR_INVALID alarm: one NaN is a glitch.
+SENSOR_INVALID_ALARM_COUNT = 3
+# A skin reading that has not moved by SENSOR_STUCK_DELTA_C while the heater was on for this long
+# is a stuck sensor: a heated foot warms or cools measurably within a minute.
+SENSOR_STUCK_S = 60.0
+SENSOR_STUCK_DELTA_C = 0.01
+# A caregiver's "lower pressure" without an amount.
+CAREGIVER_LOWER_DEFAULT_MMHG = 10.0
+# The massager's battery-low flag threshold (docs/protocol.md, status flag bit 5).
+BATTERY_LOW_PERCENT = 15.0
