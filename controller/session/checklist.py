@@ -19,22 +19,22 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from controller.errors import ConfigError
+from controller.safety.events import CONTRAINDICATIONS, ChecklistResult
 
-CONTRAINDICATIONS: dict[str, str] = {
+# The question for each contraindication the supervisor knows (one set, in controller.safety).
+CONTRAINDICATION_QUESTIONS: dict[str, str] = {
     "open_wound": "an open wound on either foot",
     "ulcer": "a skin ulcer on either foot",
     "infection": "an active infection of the foot or skin",
     "severe_inflammation": "severe inflammation (red, hot, swollen skin)",
 }
 Finding = Literal["cut", "blister", "redness", "swelling"]
-FINDINGS: dict[str, str] = {
+FINDING_QUESTIONS: dict[str, str] = {
     "cut": "a cut",
     "blister": "a blister",
     "redness": "redness",
     "swelling": "swelling",
 }
-# A cut or blister must heal before massage over it; redness and swelling are noted and reported.
-BLOCKING_FINDINGS = frozenset({"cut", "blister"})
 
 
 class ChecklistAnswers(BaseModel):
@@ -55,6 +55,16 @@ class ChecklistAnswers(BaseModel):
     @property
     def contraindications(self) -> frozenset[str]:
         return frozenset(name for name in CONTRAINDICATIONS if getattr(self, name))
+
+    def result(self, *, inspection_required: bool) -> ChecklistResult:
+        """The answers as the supervisor judges them."""
+        return ChecklistResult(
+            contraindications=self.contraindications,
+            inspection_findings=frozenset(self.findings),
+            inspection_required=inspection_required,
+            inspection_done=bool(self.inspected_today),
+            provider_consulted=bool(self.provider_consulted),
+        )
 
 
 NO_CONTRAINDICATIONS = ChecklistAnswers(
@@ -100,14 +110,15 @@ def load_answers(path: Path) -> ChecklistAnswers:
 def ask(needs: ChecklistNeeds, confirm: Callable[[str], bool]) -> ChecklistAnswers:
     """Ask a person, one yes/no question at a time (``confirm`` is e.g. ``typer.confirm``)."""
     answers: dict[str, object] = {
-        name: confirm(f"Do you have {text} today?") for name, text in CONTRAINDICATIONS.items()
+        name: confirm(f"Do you have {text} today?")
+        for name, text in CONTRAINDICATION_QUESTIONS.items()
     }
     if needs.daily_inspection:
         answers["inspected_today"] = confirm(
             "Have you inspected both feet today, soles and between the toes?"
         )
         answers["findings"] = tuple(
-            name for name, text in FINDINGS.items() if confirm(f"Did you find {text}?")
+            name for name, text in FINDING_QUESTIONS.items() if confirm(f"Did you find {text}?")
         )
     if needs.provider_acknowledgement:
         answers["provider_consulted"] = confirm(

@@ -1,0 +1,147 @@
+"""Carries the supervisor's decisions to the massager: only what changed, and the lease.
+
+The supervisor loop never awaits the radio: it states what it wants (latest wins) and this task
+writes. Switching off always goes first (heater off, then pressure down) so a slow link delays a
+rise, never a cut. When nothing changes the lease is renewed every ``renew_s``, so the firmware
+stops on its own if this process dies.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from controller.ble.links import STOP_TIMEOUT_S, MassagerLink
+from controller.errors import LinkError
+from controller.protocol import (
+    LEASE_MS_MAX,
+    LEASE_MS_MIN,
+    Command,
+    RenewLease,
+    SetHeater,
+    SetPressure,
+    Stop,
+    next_sequence,
+)
+
+_LOGGER = logging.getLogger(__name__)
+
+# When the heater is off the firmware still needs an in-range pad target on the wire.
+IDLE_PAD_TARGET_C = 30.0
+# Pressure changes smaller than the wire resolution are not worth a write.
+PRESSURE_STEP_MMHG = 0.1
+
+
+@dataclass(frozen=True, slots=True)
+class Wanted:
+    pressure_mmhg: float
+    heater_on: bool
+    pad_target_c: float
+    lease_s: float
+
+
+OFF = Wanted(0.0, False, IDLE_PAD_TARGET_C, 0.0)
+
+
+class Actuator:
+    def __init__(self, link: MassagerLink, *, renew_s: float, clock: Callable[[], float]) -> None:
+        self._link = link
+        self._renew_s = renew_s
+        self._clock = clock
+        self._wanted = OFF
+        self._sent: Wanted | None = None
+        self._sequence = 0
+        self._last_write = -float("inf")
+        self._changed = asyncio.Event()
+        self.writes = 0
+        self.failures = 0
+
+    def want(self, wanted: Wanted) -> None:
+        if wanted != self._wanted:
+            self._wanted = wanted
+            self._changed.set()
+
+    def forget_sent(self) -> None:
+        """The firmware lost its state (reconnect, reboot): send everything again."""
+        self._sent = None
+        self._changed.set()
+
+    async def run(self) -> None:
+        while True:
+            timeout = max(0.0, self._last_write + self._renew_s - self._clock())
+            try:
+                async with asyncio.timeout(timeout):
+                    await self._changed.wait()
+            except TimeoutError:
+                pass
+            self._changed.clear()
+            if not self._link.is_connected:
+                self._sent = None
+                await self._link.wait_connected()
+                continue
+            try:
+                await self._write_changes()
+            except LinkError as exc:
+                # The link task notices the loss and reconnects; the lease covers the gap.
+                self.failures += 1
+                self._sent = None
+                _LOGGER.warning("%s", exc)
+
+    async def _write_changes(self) -> None:
+        wanted, sent = self._wanted, self._sent
+        lease_ms = _lease_ms(wanted.lease_s)
+        commands: list[type[Command]] = []
+        heater_changed = sent is None or (sent.heater_on, sent.pad_target_c) != (
+            wanted.heater_on,
+            wanted.pad_target_c,
+        )
+        pressure_changed = (
+            sent is None or abs(sent.pressure_mmhg - wanted.pressure_mmhg) >= PRESSURE_STEP_MMHG
+        )
+        lowering = sent is None or wanted.pressure_mmhg < sent.pressure_mmhg
+        # Cuts first: heater off and pressure down go out before anything that adds energy.
+        if heater_changed and not wanted.heater_on:
+            commands.append(SetHeater)
+        if pressure_changed and lowering:
+            commands.append(SetPressure)
+        if heater_changed and wanted.heater_on:
+            commands.append(SetHeater)
+        if pressure_changed and not lowering:
+            commands.append(SetPressure)
+        if not commands and self._clock() - self._last_write >= self._renew_s:
+            commands.append(RenewLease)
+        for kind in commands:
+            await self._link.send(self._command(kind, wanted, lease_ms))
+            self.writes += 1
+            self._last_write = self._clock()
+        self._sent = wanted
+
+    def _command(self, kind: type[Command], wanted: Wanted, lease_ms: int) -> Command:
+        sequence = self._next()
+        if kind is SetHeater:
+            return SetHeater(sequence, lease_ms, wanted.heater_on, wanted.pad_target_c)
+        if kind is SetPressure:
+            return SetPressure(sequence, lease_ms, wanted.pressure_mmhg)
+        return RenewLease(sequence, lease_ms)
+
+    def _next(self) -> int:
+        self._sequence = next_sequence(self._sequence)
+        return self._sequence
+
+    async def stop(self) -> bool:
+        """Tell the massager to stop now; True if it acknowledged."""
+        self._wanted = OFF
+        try:
+            await self._link.send(Stop(self._next()), timeout_s=STOP_TIMEOUT_S)
+        except LinkError as exc:
+            _LOGGER.warning("stop not acknowledged (the lease will stop it): %s", exc)
+            return False
+        self._sent = OFF
+        return True
+
+
+def _lease_ms(lease_s: float) -> int:
+    # An idle massager (lease 0) still needs a frame the protocol accepts: its shortest lease.
+    return max(LEASE_MS_MIN, min(LEASE_MS_MAX, round(lease_s * 1000)))
