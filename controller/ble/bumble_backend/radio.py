@@ -1,0 +1,325 @@
+"""`BumbleRadio`: one bumble central device on one HCI transport, shared by bleak clients.
+
+The radio owns what a real adapter owns in an operating system's Bluetooth stack: the identity
+address, the bond store, the pairing policy, the scan state and the one LE connect the controller
+can have pending. bleak's clients and scanners reach it through the backend classes
+`client_backend()` and `scanner_backend()` return.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import enum
+import json
+import logging
+import os
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Self
+
+from bleak.backends.client import BaseBleakClient
+from bleak.backends.scanner import BaseBleakScanner
+from bumble import core, hci
+from bumble.device import Advertisement, Device, DeviceConfiguration
+from bumble.host import Host
+from bumble.keys import JsonKeyStore, KeyStore, MemoryKeyStore
+from bumble.link import LocalLink
+from bumble.pairing import PairingConfig, PairingDelegate
+from bumble.transport import open_transport
+from bumble.transport.common import AsyncPipeSink, Transport
+
+from controller.ble.bumble_backend.client import BumbleClientBackend
+from controller.ble.bumble_backend.scanner import BumbleScannerBackend
+from controller.ble.bumble_backend.virtual import VirtualController
+from controller.errors import ConfigError, LinkError
+
+_LOGGER = logging.getLogger(__name__)
+
+AdvertisementListener = Callable[[Advertisement], None]
+
+
+class IoCapability(enum.IntEnum):
+    """What the controller's user interface can do during pairing (Core Vol 3 H 2.3.2)."""
+
+    DISPLAY_ONLY = PairingDelegate.IoCapability.DISPLAY_OUTPUT_ONLY
+    DISPLAY_YES_NO = PairingDelegate.IoCapability.DISPLAY_OUTPUT_AND_YES_NO_INPUT
+    KEYBOARD_ONLY = PairingDelegate.IoCapability.KEYBOARD_INPUT_ONLY
+    NO_INPUT_NO_OUTPUT = PairingDelegate.IoCapability.NO_OUTPUT_NO_INPUT
+    KEYBOARD_DISPLAY = PairingDelegate.IoCapability.DISPLAY_OUTPUT_AND_KEYBOARD_INPUT
+
+
+@dataclass(frozen=True, slots=True)
+class PairingPolicy:
+    """LE Secure Connections with bonding; Just Works unless MITM protection is asked for.
+
+    ``compare_numbers`` answers a numeric comparison (the six digits shown on both sides);
+    ``get_passkey`` supplies a passkey typed by the user. Both default to refusing, so MITM
+    pairing never silently accepts.
+    """
+
+    io_capability: IoCapability = IoCapability.NO_INPUT_NO_OUTPUT
+    mitm: bool = False
+    compare_numbers: Callable[[int], Awaitable[bool]] | None = None
+    get_passkey: Callable[[], Awaitable[int | None]] | None = None
+
+    def __post_init__(self) -> None:
+        if self.mitm and self.io_capability == IoCapability.NO_INPUT_NO_OUTPUT:
+            raise ConfigError("pairing: MITM protection needs an IO capability other than none")
+
+
+class _PolicyDelegate(PairingDelegate):
+    def __init__(self, policy: PairingPolicy) -> None:
+        super().__init__(io_capability=PairingDelegate.IoCapability(policy.io_capability))
+        self._policy = policy
+
+    async def compare_numbers(self, number: int, digits: int) -> bool:
+        if self._policy.compare_numbers is None:
+            return not self._policy.mitm
+        return await self._policy.compare_numbers(number)
+
+    async def get_number(self) -> int | None:
+        if self._policy.get_passkey is None:
+            return None
+        return await self._policy.get_passkey()
+
+
+def _load_or_create_identity(keystore_path: Path | None) -> hci.Address:
+    """Reuse the identity the bond file was written under, or make a new random static one.
+
+    Peripherals file our bond under our address: a new address every run would orphan them.
+    """
+    if keystore_path is not None and keystore_path.exists():
+        try:
+            namespaces = json.loads(keystore_path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise ConfigError(f"bond store {keystore_path}: unreadable ({exc})") from exc
+        if isinstance(namespaces, dict) and len(namespaces) == 1:
+            (namespace,) = namespaces
+            with contextlib.suppress(ValueError, core.InvalidArgumentError):
+                address = hci.Address(namespace, hci.Address.RANDOM_DEVICE_ADDRESS)
+                if address.is_static:
+                    return address
+    return hci.Address.generate_static_address()
+
+
+def _make_keystore(keystore_path: Path | None, address: hci.Address) -> KeyStore:
+    if keystore_path is None:
+        return MemoryKeyStore()
+    return JsonKeyStore(namespace=address.to_string(False), filename=os.fspath(keystore_path))
+
+
+class BumbleRadio:
+    """One powered-on bumble central on a `LocalLink` or an HCI transport; an async context manager.
+
+    ``transport`` is a `LocalLink` (in-process virtual radio) or a bumble transport spec such as
+    ``tcp-client:127.0.0.1:9000``, ``usb:0`` or ``serial:/dev/ttyACM0``. ``keystore`` is the JSON
+    bond file (created on first bond); ``None`` keeps bonds in memory for this run only.
+    ``address`` fixes the random static identity address; by default the bond file's is reused.
+    """
+
+    def __init__(
+        self,
+        transport: LocalLink | str,
+        *,
+        name: str = "SoleGuard",
+        address: str | None = None,
+        keystore: str | os.PathLike[str] | None = None,
+        pairing: PairingPolicy | None = None,
+    ) -> None:
+        self._transport_spec = transport
+        self._name = name
+        self._keystore_path = Path(keystore) if keystore is not None else None
+        self._requested_address = address
+        self.pairing_policy = pairing or PairingPolicy()
+        self._device: Device | None = None
+        self._transport: Transport | None = None
+        self._controller: VirtualController | None = None
+        self._entered = False
+        self.connect_lock = asyncio.Lock()
+        self._scan_lock = asyncio.Lock()
+        self._scan_listeners: dict[object, AdvertisementListener] = {}
+        self._seen_addresses: dict[str, hci.Address] = {}
+        self._client_backend: type[BaseBleakClient] | None = None
+        self._scanner_backend: type[BaseBleakScanner] | None = None
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    async def __aenter__(self) -> Self:
+        if self._entered:
+            raise RuntimeError("BumbleRadio cannot be entered twice")
+        self._entered = True
+        try:
+            await self._power_on()
+        except BaseException:
+            await self._close()
+            raise
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self._close()
+
+    async def _power_on(self) -> None:
+        if self._requested_address is not None:
+            address = hci.Address(self._requested_address, hci.Address.RANDOM_DEVICE_ADDRESS)
+            if not address.is_static:
+                raise ConfigError(f"radio address {self._requested_address}: not random static")
+        else:
+            address = _load_or_create_identity(self._keystore_path)
+
+        config = DeviceConfiguration()
+        config.name = self._name
+        config.address = address
+        config.identity_address_type = hci.Address.RANDOM_DEVICE_ADDRESS
+        config.io_capability = self.pairing_policy.io_capability
+        config.advertising_data = b""
+
+        if isinstance(self._transport_spec, LocalLink):
+            self._controller = VirtualController(f"{self._name}-central", link=self._transport_spec)
+            host = Host(self._controller, AsyncPipeSink(self._controller))
+        else:
+            try:
+                self._transport = await open_transport(self._transport_spec)
+            except (OSError, ValueError, RuntimeError) as exc:
+                raise LinkError(f"radio {self._transport_spec}: cannot open ({exc})") from exc
+            host = Host(self._transport.source, self._transport.sink)
+
+        device = Device(config=config, host=host)
+        device.keystore = _make_keystore(self._keystore_path, address)
+        policy = self.pairing_policy
+        device.pairing_config_factory = lambda _connection: PairingConfig(
+            sc=True,
+            mitm=policy.mitm,
+            bonding=True,
+            delegate=_PolicyDelegate(policy),
+            identity_address_type=PairingConfig.AddressType.RANDOM,
+        )
+        device.on(device.EVENT_ADVERTISEMENT, self._on_advertisement)
+        await device.power_on()
+        self._device = device
+        _LOGGER.info("radio %s: powered on as %s", self._transport_spec, self.address)
+
+    async def _close(self) -> None:
+        device, self._device = self._device, None
+        if device is not None:
+            for connection in list(device.connections.values()):
+                with contextlib.suppress(hci.HCI_Error, asyncio.TimeoutError):
+                    await connection.disconnect()
+            with contextlib.suppress(hci.HCI_Error):
+                if device.is_scanning:
+                    await device.stop_scanning()
+        if self._controller is not None:
+            self._controller.link.remove_controller(self._controller)
+            self._controller = None
+        if self._transport is not None:
+            await self._transport.close()
+            self._transport = None
+
+    # -- what bleak and the links see ------------------------------------------------------
+
+    @property
+    def device(self) -> Device:
+        """The bumble device (for the backend classes; not part of the product's API)."""
+        if self._device is None:
+            raise LinkError("radio is not powered on (use 'async with BumbleRadio(...)')")
+        return self._device
+
+    @property
+    def address(self) -> str:
+        """Our random static identity address, as bleak writes addresses."""
+        return str(self.device.random_address.to_string(False))
+
+    def client_backend(self) -> type[BaseBleakClient]:
+        """The class to pass as ``BleakClient(..., backend=...)`` for this radio."""
+        if self._client_backend is None:
+            self._client_backend = type("BumbleClient", (BumbleClientBackend,), {"radio": self})
+        return self._client_backend
+
+    def scanner_backend(self) -> type[BaseBleakScanner]:
+        """The class to pass as ``BleakScanner(..., backend=...)`` for this radio."""
+        if self._scanner_backend is None:
+            self._scanner_backend = type("BumbleScanner", (BumbleScannerBackend,), {"radio": self})
+        return self._scanner_backend
+
+    async def bonded_addresses(self) -> list[str]:
+        """Addresses we hold a bond for, as bleak writes addresses."""
+        keystore = self.device.keystore
+        if keystore is None:
+            return []
+        return [hci.Address(name).to_string(False) for name, _ in await keystore.get_all()]
+
+    async def has_bond(self, address: hci.Address) -> bool:
+        keystore = self.device.keystore
+        return keystore is not None and await keystore.get(str(address)) is not None
+
+    async def forget_bond(self, address: str) -> bool:
+        """Delete the bond with ``address``; returns whether there was one."""
+        keystore = self.device.keystore
+        if keystore is None:
+            return False
+        for name, _ in await keystore.get_all():
+            if hci.Address(name).to_string(False).upper() == address.upper():
+                await keystore.delete(name)
+                return True
+        return False
+
+    # -- scanning: one controller scan shared by every bleak scanner -----------------------
+
+    def _on_advertisement(self, advertisement: Advertisement) -> None:
+        key = advertisement.address.to_string(False).upper()
+        self._seen_addresses[key] = advertisement.address
+        for listener in list(self._scan_listeners.values()):
+            listener(advertisement)
+
+    def seen_address(self, address: str) -> hci.Address | None:
+        """The typed address last advertised under ``address``, if one was seen."""
+        return self._seen_addresses.get(address.upper())
+
+    async def add_scan_listener(self, token: object, listener: AdvertisementListener) -> None:
+        async with self._scan_lock:
+            self._scan_listeners[token] = listener
+            if not self.device.is_scanning:
+                # Active scanning: the name and UUIDs often come in the scan response.
+                await self.device.start_scanning(active=True, filter_duplicates=False)
+
+    async def remove_scan_listener(self, token: object) -> None:
+        async with self._scan_lock:
+            if self._scan_listeners.pop(token, None) is None:
+                return
+            if not self._scan_listeners and self._device is not None and self.device.is_scanning:
+                await self.device.stop_scanning()
+
+    @contextlib.asynccontextmanager
+    async def scanning(self, listener: AdvertisementListener) -> AsyncIterator[None]:
+        token = object()
+        await self.add_scan_listener(token, listener)
+        try:
+            yield
+        finally:
+            await self.remove_scan_listener(token)
+
+    async def find_address(self, address: str) -> hci.Address:
+        """The typed address of a peripheral given as a string: from a past scan or a new one.
+
+        Waits until it advertises; the caller bounds the wait.
+        """
+        if (known := self.seen_address(address)) is not None:
+            return known
+        found: asyncio.Future[hci.Address] = asyncio.get_running_loop().create_future()
+
+        def on_advertisement(advertisement: Advertisement) -> None:
+            if (
+                not found.done()
+                and advertisement.address.to_string(False).upper() == address.upper()
+            ):
+                found.set_result(advertisement.address)
+
+        async with self.scanning(on_advertisement):
+            return await found
