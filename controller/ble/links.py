@@ -26,8 +26,10 @@ from controller.protocol import (
     TEMPERATURE_MEASUREMENT_UUID,
     Command,
     MassagerStatus,
+    Stop,
     TemperatureMeasurement,
     encode_command,
+    next_sequence,
 )
 
 if TYPE_CHECKING:
@@ -130,12 +132,15 @@ class DeviceLink:
             _LOGGER.info("%s %s: connected", self.kind, self.address)
             try:
                 await lost.wait()
+                _LOGGER.warning("%s %s: link lost", self.kind, self.address)
             finally:
+                # Also on cancellation: the device hears a farewell before the link closes.
                 self._connected.clear()
                 self._client = None
+                if client.is_connected:
+                    await self._farewell(client)
+                await _disconnect_quietly(client)
                 self._on_link_change(False)
-            _LOGGER.warning("%s %s: link lost", self.kind, self.address)
-            await _disconnect_quietly(client)
 
     def _new_client(self, lost: asyncio.Event) -> BleakClient:
         return BleakClient(
@@ -155,9 +160,8 @@ class DeviceLink:
     async def _subscribe(self, client: BleakClient) -> None:
         raise NotImplementedError
 
-    async def disconnect(self) -> None:
-        if self._client is not None:
-            await _disconnect_quietly(self._client)
+    async def _farewell(self, client: BleakClient) -> None:
+        """What to tell the device before this process lets go of it."""
 
 
 class MassagerLink(DeviceLink):
@@ -174,6 +178,11 @@ class MassagerLink(DeviceLink):
     ) -> None:
         super().__init__(address, options, on_link_change)
         self._on_status = on_status
+        self._sequence = 0
+
+    def next_sequence(self) -> int:
+        self._sequence = next_sequence(self._sequence)
+        return self._sequence
 
     async def _subscribe(self, client: BleakClient) -> None:
         await client.start_notify(MASSAGER_STATUS_UUID, self._status_received)
@@ -192,11 +201,23 @@ class MassagerLink(DeviceLink):
         client = self._client
         if client is None or not client.is_connected:
             raise LinkError(f"massager {self.address}: not connected")
+        await self._write(client, command, timeout_s)
+
+    async def _write(self, client: BleakClient, command: Command, timeout_s: float) -> None:
         try:
             async with asyncio.timeout(timeout_s):
                 await client.write_gatt_char(MASSAGER_COMMAND_UUID, encode_command(command), True)
         except (BleakError, TimeoutError, OSError) as exc:
             raise LinkError(f"massager {self.address}: {type(command).__name__} failed") from exc
+
+    async def _farewell(self, client: BleakClient) -> None:
+        # Whatever ends this link (shutdown, crash, Ctrl-C), the massager is told to stop first;
+        # if even that fails, the firmware's lease stops it within the lease time.
+        try:
+            await self._write(client, Stop(self.next_sequence()), STOP_TIMEOUT_S)
+            _LOGGER.info("massager %s: stopped before disconnecting", self.address)
+        except LinkError as exc:
+            _LOGGER.warning("%s; the lease will stop the massager", exc)
 
 
 class SensorLink(DeviceLink):

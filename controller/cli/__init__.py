@@ -14,6 +14,7 @@ import typer
 
 from controller import __version__
 from controller.cli import config as config_commands
+from controller.cli.demo import demo
 
 app = typer.Typer(
     name="soleguard",
@@ -23,6 +24,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(config_commands.app, name="config")
+app.command()(demo)
 
 ConfigOption = Annotated[
     Path | None,
@@ -53,11 +55,3 @@ def _root(
 def main() -> None:
     app()
 
-
-@app.command()
-def demo() -> None:
-    """Run the controller against the simulated massager and sensor (no hardware needed)."""
-    typer.echo(
-        "soleguard demo: will run the controller, the simulated massager and skin sensor over a "
-        "virtual BLE radio and an embedded MQTT broker. Not built yet."
-    )

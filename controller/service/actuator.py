@@ -23,7 +23,6 @@ from controller.protocol import (
     SetHeater,
     SetPressure,
     Stop,
-    next_sequence,
 )
 
 _LOGGER = logging.getLogger(__name__)
@@ -52,7 +51,6 @@ class Actuator:
         self._clock = clock
         self._wanted = OFF
         self._sent: Wanted | None = None
-        self._sequence = 0
         self._last_write = -float("inf")
         self._changed = asyncio.Event()
         self.writes = 0
@@ -127,8 +125,7 @@ class Actuator:
         return RenewLease(sequence, lease_ms)
 
     def _next(self) -> int:
-        self._sequence = next_sequence(self._sequence)
-        return self._sequence
+        return self._link.next_sequence()
 
     async def stop(self) -> bool:
         """Tell the massager to stop now; True if it acknowledged."""

@@ -48,10 +48,17 @@ def resolve_config_path(explicit: Path | None, environ: Mapping[str, str] = os.e
     return default_config_path()
 
 
-def load_settings(path: Path | None = None, *, environ: Mapping[str, str] = os.environ) -> Settings:
+def load_settings(
+    path: Path | None = None,
+    *,
+    environ: Mapping[str, str] = os.environ,
+    overrides: Mapping[str, Any] | None = None,
+) -> Settings:
     """Read, override and validate settings; raise :class:`ConfigError` listing every problem.
 
     An explicitly named file must exist; the default location may be absent (all defaults).
+    ``overrides`` maps dotted names (``"session.max_minutes"``) to values given on a command
+    line; they are validated like the file, so a bad one is reported by its field name.
     """
     resolved = resolve_config_path(path, environ)
     explicit = path is not None or bool(environ.get(CONFIG_ENV))
@@ -61,6 +68,8 @@ def load_settings(path: Path | None = None, *, environ: Mapping[str, str] = os.e
     elif explicit:
         raise ConfigError(f"{resolved}: configuration file not found")
     _apply_env_overrides(data, environ)
+    for dotted, value in (overrides or {}).items():
+        _set_dotted(data, dotted.split("."), value, origin=f"override {dotted}")
     settings = validate(Settings, data, origin=str(resolved))
     # Resolve the profile now, so a broken profile is reported at load time, not mid-session.
     effective_limits(settings)
@@ -157,13 +166,17 @@ def _apply_env_overrides(data: dict[str, Any], environ: Mapping[str, str]) -> No
             value = tomllib.loads(f"v = {raw}")["v"]
         except tomllib.TOMLDecodeError:
             value = raw  # a bare word: take it as a string, the schema decides if it fits
-        node = data
-        for part in path[:-1]:
-            child = node.setdefault(part, {})
-            if not isinstance(child, dict):
-                raise ConfigError(f"{key}: {'.'.join(path)} does not name a settings field")
-            node = child
-        node[path[-1]] = value
+        _set_dotted(data, path, value, origin=key)
+
+
+def _set_dotted(data: dict[str, Any], path: list[str], value: Any, *, origin: str) -> None:
+    node = data
+    for part in path[:-1]:
+        child = node.setdefault(part, {})
+        if not isinstance(child, dict):
+            raise ConfigError(f"{origin}: {'.'.join(path)} does not name a settings field")
+        node = child
+    node[path[-1]] = value
 
 
 def profile_path(name: str) -> Path:
