@@ -45,6 +45,7 @@ class SafetyLimits:
     sensor_stuck_delta_c: float = limits.SENSOR_STUCK_DELTA_C
     caregiver_lower_default_mmhg: float = limits.CAREGIVER_LOWER_DEFAULT_MMHG
     battery_low_percent: float = limits.BATTERY_LOW_PERCENT
+    battery_ok_percent: float = limits.BATTERY_OK_PERCENT
 
     @property
     def heater_reenable_below_c(self) -> float:

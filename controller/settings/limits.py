@@ -121,3 +121,6 @@ SENSOR_STUCK_DELTA_C = 0.01
 CAREGIVER_LOWER_DEFAULT_MMHG = 10.0
 # The massager's battery-low flag threshold (docs/protocol.md, status flag bit 5).
 BATTERY_LOW_PERCENT = 15.0
+# The BATTERY_LOW alarm clears only once the pack is charged past this, so a pack hovering around
+# 15 % does not raise it again on every report.
+BATTERY_OK_PERCENT = 25.0

@@ -1,0 +1,56 @@
+"""The safety supervisor: pure, deterministic, the only code that decides an actuator command.
+
+See docs/safety.md for the rules, their numbers and their sources.
+"""
+
+from controller.safety.decision import (
+    ActuatorCommand,
+    Alarm,
+    CommandResult,
+    Decision,
+    EndReason,
+    Priority,
+    SessionState,
+)
+from controller.safety.events import (
+    BLOCKING_FINDINGS,
+    CONTRAINDICATIONS,
+    Acknowledge,
+    CaregiverAction,
+    CaregiverRequest,
+    ChecklistResult,
+    DeviceKind,
+    Event,
+    LinkChanged,
+    MassagerReport,
+    SkinReading,
+    StartSession,
+    UserRequest,
+    UserStop,
+)
+from controller.safety.supervisor import Supervisor
+
+__all__ = [
+    "BLOCKING_FINDINGS",
+    "CONTRAINDICATIONS",
+    "Acknowledge",
+    "ActuatorCommand",
+    "Alarm",
+    "CaregiverAction",
+    "CaregiverRequest",
+    "ChecklistResult",
+    "CommandResult",
+    "Decision",
+    "DeviceKind",
+    "EndReason",
+    "Event",
+    "LinkChanged",
+    "MassagerReport",
+    "Priority",
+    "SessionState",
+    "SkinReading",
+    "StartSession",
+    "Supervisor",
+    "UserRequest",
+    "UserStop",
+]

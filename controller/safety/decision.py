@@ -1,0 +1,105 @@
+"""What the safety supervisor answers: the actuator command, the session state, alarms, figures."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+__all__ = [
+    "PRIORITY_RANK",
+    "ActuatorCommand",
+    "Alarm",
+    "CommandResult",
+    "Decision",
+    "EndReason",
+    "Priority",
+    "SessionState",
+]
+
+
+class SessionState(enum.StrEnum):
+    IDLE = "idle"  # no session since the supervisor was created
+    RUNNING = "running"  # the only state in which anything may be actuated
+    ENDED = "ended"  # the last session ended (see ``ended_by``); a new one may start
+    LATCHED = "latched"  # over-temperature latch: nothing starts until acknowledged
+
+
+class EndReason(enum.StrEnum):
+    TIMER = "timer"
+    USER = "user"
+    CAREGIVER = "caregiver"
+    FAULT = "fault"
+    CHECKLIST = "checklist"
+
+
+class Priority(enum.StrEnum):
+    """IEC 60601-1-8 alarm priorities."""
+
+    HIGH = "high"  # burn risk, latch, actuator not obeying
+    MEDIUM = "medium"  # sensor or link lost, invalid data, refused session
+    LOW = "low"  # battery, session ended
+
+
+PRIORITY_RANK = {Priority.LOW: 0, Priority.MEDIUM: 1, Priority.HIGH: 2}
+
+
+@dataclass(frozen=True, slots=True)
+class Alarm:
+    priority: Priority
+    code: str  # stable UPPER_SNAKE, see docs/safety.md
+    message: str
+    time: float
+
+
+@dataclass(frozen=True, slots=True)
+class ActuatorCommand:
+    """What the massager must be told now.
+
+    ``stop``: send STOP (no session running, or a fault); otherwise send the pressure and heater
+    commands, each carrying ``lease_s``.
+    """
+
+    pressure_mmhg: float
+    heater_on: bool
+    pad_target_c: float
+    lease_s: float
+    stop: bool
+
+
+@dataclass(frozen=True, slots=True)
+class CommandResult:
+    """The answer to one caregiver request, for ``command/result``."""
+
+    request_id: str
+    action: str
+    accepted: bool
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    command: ActuatorCommand
+    state: SessionState
+    ended_by: EndReason | None
+    new_alarms: tuple[Alarm, ...]
+    active_alarms: tuple[Alarm, ...]
+    command_results: tuple[CommandResult, ...]
+    # Local requests that were not carried out (a start while latched, an acknowledge while the
+    # skin is still hot), each as one human sentence.
+    refusals: tuple[str, ...]
+    session_id: int  # increments on every session start, refused ones included
+    elapsed_s: float
+    remaining_s: float
+    heat_used_s: float
+    heat_remaining_s: float
+    pressure_cap_mmhg: float  # the ceiling in force (profile, caregiver, hard limit)
+    measured_pressure_mmhg: float | None
+    skin_c: float | None  # the latest valid reading since the sensor (re)connected
+    skin_age_s: float | None
+    skin_valid: bool  # the latest reading received was valid
+    skin_fresh: bool  # a valid reading newer than stale_after_s
+    predicted_skin_c: float | None
+    heater_block: str | None  # why the heater is off, when a session would like it on
+    battery_percent: float | None
+    massager_connected: bool
+    sensor_connected: bool

@@ -1,0 +1,134 @@
+"""What the safety supervisor is told: readings, device status, link changes and requests.
+
+Plain frozen slotted dataclasses with no validation of their own: values come from the wire, from
+MQTT or from a user, and the supervisor judges every one of them (a NaN reading, a negative amount,
+an unknown caregiver action are all legal events that the supervisor refuses or ignores).
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+__all__ = [
+    "BLOCKING_FINDINGS",
+    "CONTRAINDICATIONS",
+    "Acknowledge",
+    "CaregiverAction",
+    "CaregiverRequest",
+    "ChecklistResult",
+    "DeviceKind",
+    "Event",
+    "LinkChanged",
+    "MassagerReport",
+    "SkinReading",
+    "StartSession",
+    "UserRequest",
+    "UserStop",
+]
+
+# The seed article's contraindications: massage must never run over any of these.
+CONTRAINDICATIONS = frozenset({"open_wound", "ulcer", "infection", "severe_inflammation"})
+# Daily-inspection findings that block the session (the article: "identify minor cuts or blisters
+# before they develop into serious infections"). Other findings (dry skin, callus) are recorded
+# by the caller but do not block. A contraindication reported as a finding blocks too.
+BLOCKING_FINDINGS = frozenset({"cut", "blister"}) | CONTRAINDICATIONS
+
+
+class DeviceKind(enum.StrEnum):
+    MASSAGER = "massager"
+    SENSOR = "sensor"
+
+
+class CaregiverAction(enum.StrEnum):
+    STOP = "stop"
+    HEATER_OFF = "heater_off"
+    LOWER_PRESSURE = "lower_pressure"
+
+
+@dataclass(frozen=True, slots=True)
+class ChecklistResult:
+    """The foot-care checklist answered before a session.
+
+    ``contraindications``: any entry refuses the session (unknown names too: a condition the code
+    does not know is not assumed harmless). ``inspection_findings``: an entry of
+    :data:`BLOCKING_FINDINGS` refuses it. ``inspection_required`` is true for the first session of
+    the day; then ``inspection_done`` must be true. ``provider_consulted`` is recorded, not
+    enforced (the design table makes it advice, not a gate).
+    """
+
+    contraindications: frozenset[str] = frozenset()
+    inspection_findings: frozenset[str] = frozenset()
+    inspection_required: bool = True
+    inspection_done: bool = False
+    provider_consulted: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class SkinReading:
+    """A skin temperature as received; ``time`` is the caller's monotonic receive time."""
+
+    time: float
+    celsius: float
+
+
+@dataclass(frozen=True, slots=True)
+class MassagerReport:
+    """The massager's status notification (5 Hz). ``fault`` is the protocol's fault byte."""
+
+    time: float
+    pressure_mmhg: float
+    heater_energised: bool
+    cutout_latched: bool
+    fault: int
+    battery_percent: float
+
+
+@dataclass(frozen=True, slots=True)
+class LinkChanged:
+    device: DeviceKind
+    connected: bool
+
+
+@dataclass(frozen=True, slots=True)
+class StartSession:
+    checklist: ChecklistResult
+
+
+@dataclass(frozen=True, slots=True)
+class UserRequest:
+    """What the session's program (or the user) asks for now; the supervisor caps and ramps it."""
+
+    pressure_mmhg: float
+    heat_on: bool
+
+
+@dataclass(frozen=True, slots=True)
+class UserStop:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class CaregiverRequest:
+    """A remote command. ``action`` is a :class:`CaregiverAction` or whatever string arrived."""
+
+    action: CaregiverAction | str
+    amount_mmhg: float | None = None
+    request_id: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Acknowledge:
+    """The user acknowledges the over-temperature latch."""
+
+
+Event = (
+    SkinReading
+    | MassagerReport
+    | LinkChanged
+    | StartSession
+    | UserRequest
+    | UserStop
+    | CaregiverRequest
+    | Acknowledge
+)
