@@ -12,9 +12,9 @@ import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
-from bumble import data_types, gatt, hci
+from bumble import att, data_types, gatt, hci
 from bumble.controller import Controller
-from bumble.core import UUID, AdvertisingData
+from bumble.core import UUID, AdvertisingData, DataType
 from bumble.device import Connection, Device, DeviceConfiguration
 from bumble.host import Host
 from bumble.keys import MemoryKeyStore
@@ -36,6 +36,10 @@ CCCD = "00002902-0000-1000-8000-00805f9b34fb"
 MANUFACTURER_ID = 0xFFFF  # reserved for tests by the Bluetooth SIG
 
 READ_VALUE = b"hello"
+# Written to an echo characteristic, this is refused with an application ATT error, as firmware
+# refuses a command it will not carry out.
+REJECTED_VALUE = b"reject"
+REJECT_ERROR_CODE = 0x80
 READ_DESCRIPTION = b"greeting"
 
 # Tests connect on the next advertisement: 20 ms keeps them fast without flooding the loop.
@@ -75,6 +79,8 @@ def _build_services(peripheral: Peripheral) -> list[gatt.Service]:
     props = gatt.Characteristic.Properties
 
     async def on_echo_write(_connection: Connection, value: bytes) -> None:
+        if value == REJECTED_VALUE:
+            raise att.ATT_Error(REJECT_ERROR_CODE)
         peripheral.writes.append(value)
         await peripheral.notify(value)
 
@@ -133,7 +139,11 @@ def _build_services(peripheral: Peripheral) -> list[gatt.Service]:
 
 @contextlib.asynccontextmanager
 async def run_peripheral(
-    link: LocalLink, name: str = "TestPeripheral", *, address: str | None = None
+    link: LocalLink,
+    name: str = "TestPeripheral",
+    *,
+    address: str | None = None,
+    advertise_service: bool = True,
 ) -> AsyncIterator[Peripheral]:
     """A powered-on, advertising test peripheral on ``link``."""
     identity = (
@@ -146,15 +156,13 @@ async def run_peripheral(
     config.identity_address_type = hci.Address.RANDOM_DEVICE_ADDRESS
     config.advertising_interval_min = ADVERTISING_INTERVAL_MS
     config.advertising_interval_max = ADVERTISING_INTERVAL_MS
-    config.advertising_data = bytes(
-        AdvertisingData(
-            [
-                data_types.CompleteLocalName(name),
-                data_types.IncompleteListOf128BitServiceUUIDs([UUID(TEST_SERVICE)]),
-                data_types.ManufacturerSpecificData(MANUFACTURER_ID, b"\x01\x02"),
-            ]
-        )
-    )
+    ad_structures: list[DataType] = [
+        data_types.CompleteLocalName(name),
+        data_types.ManufacturerSpecificData(MANUFACTURER_ID, b"\x01\x02"),
+    ]
+    if advertise_service:
+        ad_structures.append(data_types.IncompleteListOf128BitServiceUUIDs([UUID(TEST_SERVICE)]))
+    config.advertising_data = bytes(AdvertisingData(ad_structures))
     device = Device(config=config, host=Host(controller, AsyncPipeSink(controller)))
     device.keystore = MemoryKeyStore()
     peripheral = Peripheral(device=device, address=identity.to_string(False))

@@ -107,12 +107,13 @@ class BumbleClientBackend(BaseBleakClient):
 
     # -- connecting ------------------------------------------------------------------------
 
-    async def _peer_address(self) -> hci.Address:
+    async def _peer_address(self, deadline: float) -> hci.Address:
         details = self._ble_device.details if self._ble_device is not None else None
         if isinstance(details, hci.Address):
             return details
         try:
-            return await self.radio.find_address(self.address)
+            async with asyncio.timeout_at(deadline):
+                return await self.radio.find_address(self.address)
         except TimeoutError:
             raise BleakDeviceNotFoundError(
                 self.address, f"{self.address}: not found while scanning"
@@ -123,18 +124,19 @@ class BumbleClientBackend(BaseBleakClient):
             return
         device = self.radio.device
         connection: Connection | None = None
+        loop = asyncio.get_running_loop()
+        # bleak's timeout covers the whole connect: finding the device, the LE connection, MTU
+        # exchange, encryption and discovery.
+        deadline = loop.time() + self._timeout
         try:
-            async with asyncio.timeout(self._timeout + CONNECT_CANCEL_GRACE_S):
-                async with asyncio.timeout(self._timeout):
-                    peer_address = await self._peer_address()
-                loop = asyncio.get_running_loop()
-                deadline = loop.time() + self._timeout
+            peer_address = await self._peer_address(deadline)
+            async with asyncio.timeout_at(deadline + CONNECT_CANCEL_GRACE_S):
                 async with self.radio.connect_lock:
                     remaining = max(deadline - loop.time(), 0.0)
                     connection = await device.connect(peer_address, timeout=remaining)
             connection.on(connection.EVENT_DISCONNECTION, self._on_disconnection)
             self._connection = connection
-            async with asyncio.timeout(max(deadline - loop.time(), 0.0)):
+            async with asyncio.timeout_at(deadline):
                 await self._gatt(connection.gatt_client.request_mtu(PREFERRED_ATT_MTU))
                 if await self.radio.has_bond(connection.peer_address):
                     await self._encrypt_with_bond(connection)

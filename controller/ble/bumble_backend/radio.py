@@ -38,6 +38,10 @@ from controller.errors import ConfigError, LinkError
 
 _LOGGER = logging.getLogger(__name__)
 
+# Closing the radio disconnects each link; a peer that has already vanished never answers, and
+# closing must not hang on it. One second is many round trips on any transport.
+CLOSE_DISCONNECT_TIMEOUT_S = 1.0
+
 AdvertisementListener = Callable[[Advertisement], None]
 
 
@@ -210,8 +214,9 @@ class BumbleRadio:
         device, self._device = self._device, None
         if device is not None:
             for connection in list(device.connections.values()):
-                with contextlib.suppress(hci.HCI_Error, asyncio.TimeoutError):
-                    await connection.disconnect()
+                with contextlib.suppress(core.BaseBumbleError, hci.HCI_Error, TimeoutError):
+                    async with asyncio.timeout(CLOSE_DISCONNECT_TIMEOUT_S):
+                        await connection.disconnect()
             with contextlib.suppress(hci.HCI_Error):
                 if device.is_scanning:
                     await device.stop_scanning()
