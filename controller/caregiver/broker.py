@@ -1,0 +1,276 @@
+"""An MQTT broker for the demo and the tests, and the ``--broker mqtt://HOST:PORT`` parser.
+
+``soleguard demo`` needs a broker with no setup. A mosquitto binary is used when one is installed
+(it is what deployments run), started as a child process on 127.0.0.1 and a free port with a
+config written to a temporary directory, never the machine's own; otherwise amqtt runs inside the
+process. Both can be stopped and started again on the same port, which the tests use to take the
+broker away mid-session.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import shutil
+import socket
+import tempfile
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal, Protocol
+from urllib.parse import urlsplit
+
+from controller.errors import ConfigError, SoleGuardError
+
+__all__ = [
+    "BROKER_READY_TIMEOUT_S",
+    "AmqttBroker",
+    "BrokerUrl",
+    "LocalBroker",
+    "MosquittoBroker",
+    "embedded_broker",
+    "find_mosquitto",
+    "free_port",
+    "parse_broker_url",
+]
+
+_LOGGER = logging.getLogger(__name__)
+
+# Why 10 s: mosquitto listens within milliseconds and amqtt within ~30 ms; ten seconds only
+# matters on a badly overloaded CI machine, and beats hanging forever on a broker that died.
+BROKER_READY_TIMEOUT_S = 10.0
+# Why 5 s: mosquitto exits at once on SIGTERM (writing its persistence file first); if it has not
+# after this, it is killed so the port is free for the next start.
+BROKER_STOP_TIMEOUT_S = 5.0
+# Why 20 ms: how often to retry the port while a broker starts; cheap and far below start time.
+_READY_POLL_S = 0.02
+
+# Debian installs mosquitto in /usr/sbin, which is not on a normal user's PATH.
+_MOSQUITTO_CANDIDATES = ("mosquitto", "/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto")
+DEFAULT_MQTT_PORT = 1883
+DEFAULT_MQTTS_PORT = 8883
+
+
+class BrokerError(SoleGuardError):
+    """The embedded broker could not be started."""
+
+
+@dataclass(frozen=True, slots=True)
+class BrokerUrl:
+    host: str
+    port: int
+    tls: bool = False
+
+    def __str__(self) -> str:
+        return f"{'mqtts' if self.tls else 'mqtt'}://{self.host}:{self.port}"
+
+
+def parse_broker_url(url: str) -> BrokerUrl:
+    """``mqtt://HOST[:PORT]`` or ``mqtts://HOST[:PORT]`` (default ports 1883 and 8883)."""
+    parts = urlsplit(url if "://" in url else f"mqtt://{url}")
+    if parts.scheme not in ("mqtt", "mqtts"):
+        raise ConfigError(f"broker URL {url!r}: scheme must be mqtt:// or mqtts://")
+    if parts.path not in ("", "/") or parts.query or parts.fragment:
+        raise ConfigError(f"broker URL {url!r}: only mqtt://HOST:PORT is allowed")
+    if parts.username is not None or parts.password is not None:
+        raise ConfigError(
+            f"broker URL {url!r}: give credentials with --username/--password, not in the URL"
+        )
+    try:
+        port = parts.port
+    except ValueError as exc:
+        raise ConfigError(f"broker URL {url!r}: port must be 1-65535") from exc
+    if not parts.hostname:
+        raise ConfigError(f"broker URL {url!r}: host is missing")
+    tls = parts.scheme == "mqtts"
+    if port is None:
+        port = DEFAULT_MQTTS_PORT if tls else DEFAULT_MQTT_PORT
+    if port == 0:
+        raise ConfigError(f"broker URL {url!r}: port must be 1-65535")
+    return BrokerUrl(parts.hostname, port, tls)
+
+
+def find_mosquitto() -> str | None:
+    for candidate in _MOSQUITTO_CANDIDATES:
+        found = shutil.which(candidate)
+        if found:
+            return found
+    return None
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A port nothing listens on right now (the broker binds it a moment later)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+async def _wait_until_accepting(host: str, port: int, alive: Any) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + BROKER_READY_TIMEOUT_S
+    while True:
+        try:
+            _, writer = await asyncio.open_connection(host, port)
+        except OSError:
+            if not alive():
+                raise BrokerError(f"broker on {host}:{port} exited while starting") from None
+            if loop.time() > deadline:
+                raise BrokerError(f"broker on {host}:{port} did not start") from None
+            await asyncio.sleep(_READY_POLL_S)
+            continue
+        writer.close()
+        with contextlib.suppress(OSError):
+            await writer.wait_closed()
+        return
+
+
+class LocalBroker(Protocol):
+    host: str
+    port: int
+    kind: Literal["mosquitto", "amqtt"]
+
+    @property
+    def url(self) -> str: ...
+    async def start(self) -> None: ...
+    async def stop(self) -> None: ...
+
+
+class MosquittoBroker:
+    """A mosquitto child process with a config of its own; ``stop``/``start`` keep the port."""
+
+    kind: Literal["mosquitto", "amqtt"] = "mosquitto"
+
+    def __init__(
+        self,
+        workdir: Path,
+        *,
+        host: str = "127.0.0.1",
+        port: int | None = None,
+        extra_config: Sequence[str] = (),
+        persistence: bool = False,
+        allow_anonymous: bool = True,
+        executable: str | None = None,
+    ) -> None:
+        exe = executable or find_mosquitto()
+        if exe is None:
+            raise BrokerError("mosquitto is not installed")
+        self.executable = exe
+        self.host = host
+        self.port = port or free_port(host)
+        self.workdir = workdir
+        self.config_path = workdir / "mosquitto.conf"
+        self.log_path = workdir / "mosquitto.log"
+        lines = [
+            f"listener {self.port} {host}",
+            f"allow_anonymous {'true' if allow_anonymous else 'false'}",
+            f"persistence {'true' if persistence else 'false'}",
+            f"persistence_location {workdir}/",
+            "log_dest stderr",
+            "log_type error",
+            "log_type warning",
+            "log_type notice",
+            *extra_config,
+        ]
+        self.config_path.write_text("\n".join(lines) + "\n")
+        self._process: asyncio.subprocess.Process | None = None
+
+    @property
+    def url(self) -> str:
+        return f"mqtt://{self.host}:{self.port}"
+
+    @property
+    def running(self) -> bool:
+        return self._process is not None and self._process.returncode is None
+
+    async def start(self) -> None:
+        if self.running:
+            return
+        with self.log_path.open("ab") as log:
+            self._process = await asyncio.create_subprocess_exec(
+                self.executable,
+                "-c",
+                str(self.config_path),
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=log,
+                stderr=log,
+            )
+        process = self._process
+        try:
+            await _wait_until_accepting(self.host, self.port, lambda: process.returncode is None)
+        except BrokerError as exc:
+            await self.stop()
+            raise BrokerError(f"{exc}; log: {self.log_tail()}") from None
+        _LOGGER.info("mosquitto listening on %s (pid %d)", self.url, process.pid)
+
+    async def stop(self) -> None:
+        """SIGTERM (mosquitto writes its persistence file), then SIGKILL if it lingers."""
+        process, self._process = self._process, None
+        if process is None or process.returncode is not None:
+            return
+        process.terminate()
+        try:
+            async with asyncio.timeout(BROKER_STOP_TIMEOUT_S):
+                await process.wait()
+        except TimeoutError:
+            process.kill()
+            await process.wait()
+
+    def log_tail(self, lines: int = 20) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
+
+
+class AmqttBroker:
+    """amqtt inside this process (MQTT 3.1.1 only), for machines without mosquitto."""
+
+    kind: Literal["mosquitto", "amqtt"] = "amqtt"
+
+    def __init__(self, *, host: str = "127.0.0.1", port: int | None = None) -> None:
+        self.host = host
+        self.port = port or free_port(host)
+        self._broker: Any = None
+
+    @property
+    def url(self) -> str:
+        return f"mqtt://{self.host}:{self.port}"
+
+    async def start(self) -> None:
+        if self._broker is not None:
+            return
+        from amqtt.broker import Broker  # noqa: PLC0415 - heavy, and only without mosquitto
+
+        config = {
+            "listeners": {"default": {"type": "tcp", "bind": f"{self.host}:{self.port}"}},
+            "plugins": {
+                "amqtt.plugins.authentication.AnonymousAuthPlugin": {"allow_anonymous": True},
+            },
+        }
+        broker = Broker(config)
+        await broker.start()
+        self._broker = broker
+        await _wait_until_accepting(self.host, self.port, lambda: True)
+
+    async def stop(self) -> None:
+        broker, self._broker = self._broker, None
+        if broker is not None:
+            await broker.shutdown()
+
+
+@contextlib.asynccontextmanager
+async def embedded_broker(*, prefer_mosquitto: bool = True) -> AsyncIterator[str]:
+    """A throwaway broker on 127.0.0.1 and a free port; yields ``mqtt://127.0.0.1:PORT``."""
+    with tempfile.TemporaryDirectory(prefix="soleguard-broker-") as tmp:
+        broker: LocalBroker
+        if prefer_mosquitto and find_mosquitto() is not None:
+            broker = MosquittoBroker(Path(tmp))
+        else:
+            broker = AmqttBroker()
+        await broker.start()
+        try:
+            yield broker.url
+        finally:
+            await broker.stop()

@@ -1,0 +1,158 @@
+"""What the bridge publishes: the device's state, telemetry samples and alerts, and their JSON.
+
+Frozen dataclasses the service fills from supervisor decisions, and pure functions that turn them
+into the payloads of DESIGN.md section 4. No I/O here, so the payloads are testable without a
+broker and the monitor and Home Assistant templates can rely on one spelling of every key.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Literal, Protocol
+
+__all__ = [
+    "ALERT_PRIORITIES",
+    "ActiveAlarm",
+    "AlertLike",
+    "AlertPriority",
+    "DeviceState",
+    "TelemetrySample",
+    "alert_payload",
+    "iso_utc",
+    "state_payload",
+    "telemetry_payload",
+]
+
+AlertPriority = Literal["high", "medium", "low"]
+# IEC 60601-1-8 priorities, as DESIGN.md section 3 maps them.
+ALERT_PRIORITIES: tuple[AlertPriority, ...] = ("high", "medium", "low")
+
+
+@dataclass(frozen=True, slots=True)
+class ActiveAlarm:
+    code: str
+    priority: AlertPriority
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceState:
+    """The latest picture of one massager-and-sensor pair, as a caregiver sees it.
+
+    Equality decides whether a new state is published at once (changed) or only with the periodic
+    refresh, so keep wall-clock times out of it.
+    """
+
+    session_state: str = "idle"
+    pressure_mmhg: float = 0.0
+    pressure_cap_mmhg: float = 0.0
+    heater_on: bool = False
+    skin_temp_c: float | None = None
+    sensor_health: str = "unknown"
+    battery_pct: int | None = None
+    rssi_dbm: int | None = None
+    remaining_s: float | None = None
+    over_temperature: bool = False
+    massager_connected: bool = False
+    sensor_connected: bool = False
+    active_alarms: tuple[ActiveAlarm, ...] = field(default_factory=tuple)
+
+
+@dataclass(frozen=True, slots=True)
+class TelemetrySample:
+    """One reading during a session (the service sends one a second)."""
+
+    time: float
+    pressure_mmhg: float
+    skin_temp_c: float | None
+    heater_on: bool
+    pressure_target_mmhg: float | None = None
+    session_id: int | None = None
+
+
+class AlertLike(Protocol):
+    """The fields of an outbox alert the payload needs (``controller.store.OutboxAlert``)."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def device_id(self) -> str: ...
+    @property
+    def time(self) -> float: ...
+    @property
+    def priority(self) -> str: ...
+    @property
+    def code(self) -> str: ...
+    @property
+    def message(self) -> str: ...
+    @property
+    def session_id(self) -> int | None: ...
+
+
+def iso_utc(epoch_s: float) -> str:
+    """ISO 8601 in UTC with milliseconds and a ``Z``, what JavaScript and HA parse alike."""
+    stamp = datetime.fromtimestamp(epoch_s, tz=UTC)
+    return stamp.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _finite(value: float | None, digits: int) -> float | None:
+    # JSON has no NaN: a NaN reading would make the whole payload unparsable for strict consumers.
+    if value is None or not math.isfinite(value):
+        return None
+    return round(value, digits)
+
+
+def _dumps(obj: dict[str, Any]) -> bytes:
+    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()
+
+
+def state_payload(state: DeviceState, *, device_id: str, now: float) -> bytes:
+    return _dumps(
+        {
+            "device": device_id,
+            "time": iso_utc(now),
+            "session_state": state.session_state,
+            "pressure_mmhg": _finite(state.pressure_mmhg, 1),
+            "pressure_cap_mmhg": _finite(state.pressure_cap_mmhg, 1),
+            "heater_on": state.heater_on,
+            "skin_temp_c": _finite(state.skin_temp_c, 2),
+            "sensor_health": state.sensor_health,
+            "battery_pct": state.battery_pct,
+            "rssi_dbm": state.rssi_dbm,
+            "remaining_s": None if state.remaining_s is None else _finite(state.remaining_s, 0),
+            "over_temperature": state.over_temperature,
+            "massager_connected": state.massager_connected,
+            "sensor_connected": state.sensor_connected,
+            "alarms": [{"code": a.code, "priority": a.priority} for a in state.active_alarms],
+        }
+    )
+
+
+def telemetry_payload(sample: TelemetrySample, *, device_id: str) -> bytes:
+    return _dumps(
+        {
+            "device": device_id,
+            "time": iso_utc(sample.time),
+            "pressure_mmhg": _finite(sample.pressure_mmhg, 1),
+            "pressure_target_mmhg": _finite(sample.pressure_target_mmhg, 1),
+            "skin_temp_c": _finite(sample.skin_temp_c, 2),
+            "heater_on": sample.heater_on,
+            "session_id": sample.session_id,
+        }
+    )
+
+
+def alert_payload(alert: AlertLike) -> bytes:
+    return _dumps(
+        {
+            "id": alert.id,
+            "device": alert.device_id,
+            "priority": alert.priority,
+            "code": alert.code,
+            "message": alert.message,
+            "time": iso_utc(alert.time),
+            "session_id": alert.session_id,
+        }
+    )

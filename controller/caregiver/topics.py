@@ -1,0 +1,55 @@
+"""The topic layout of DESIGN.md section 4, derived once from the settings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["AVAILABILITY_OFFLINE", "AVAILABILITY_ONLINE", "HA_ONLINE", "Topics"]
+
+AVAILABILITY_ONLINE = b"online"
+AVAILABILITY_OFFLINE = b"offline"
+# What Home Assistant publishes on `<prefix>/status` when it (re)starts.
+HA_ONLINE = b"online"
+
+
+@dataclass(frozen=True, slots=True)
+class Topics:
+    base_topic: str
+    device_id: str
+    discovery_prefix: str = "homeassistant"
+
+    @property
+    def root(self) -> str:
+        return f"{self.base_topic}/{self.device_id}"
+
+    @property
+    def availability(self) -> str:
+        return f"{self.root}/availability"
+
+    @property
+    def state(self) -> str:
+        return f"{self.root}/state"
+
+    @property
+    def telemetry(self) -> str:
+        return f"{self.root}/telemetry"
+
+    @property
+    def alert(self) -> str:
+        return f"{self.root}/alert"
+
+    @property
+    def command(self) -> str:
+        return f"{self.root}/command"
+
+    @property
+    def command_result(self) -> str:
+        return f"{self.root}/command/result"
+
+    @property
+    def discovery(self) -> str:
+        return f"{self.discovery_prefix}/device/{self.device_id}/config"
+
+    @property
+    def ha_status(self) -> str:
+        return f"{self.discovery_prefix}/status"
