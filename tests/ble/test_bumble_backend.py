@@ -15,6 +15,7 @@ from bleak.backends.device import BLEDevice
 from bleak.backends.scanner import AdvertisementData
 from bleak.exc import BleakDeviceNotFoundError, BleakError, BleakGATTProtocolError
 from bumble.link import LocalLink
+from bumble.pairing import PairingConfig, PairingDelegate
 from bumble_peripheral import (
     BATTERY_LEVEL_CHAR,
     BATTERY_SERVICE,
@@ -117,12 +118,19 @@ async def test_scan_service_uuid_filter_hides_other_devices(
             if {peripheral.address, other.address} <= heard:
                 heard_both.set()
 
-        filtered = BleakScanner(service_uuids=[TEST_SERVICE], backend=radio.scanner_backend())
+        filtered_heard = asyncio.Event()
+
+        def on_filtered(device: BLEDevice, _adv: AdvertisementData) -> None:
+            if device.address == peripheral.address:
+                filtered_heard.set()
+
+        filtered = BleakScanner(
+            on_filtered, service_uuids=[TEST_SERVICE], backend=radio.scanner_backend()
+        )
         async with filtered, BleakScanner(on_any, backend=radio.scanner_backend()):
             async with asyncio.timeout(WAIT_S):
                 await heard_both.wait()
-                while peripheral.address not in {d.address for d in filtered.discovered_devices}:
-                    await asyncio.sleep(0)
+                await filtered_heard.wait()
         # Both scanners are fed from the same controller scan, so the filtered one got "Other"'s
         # advertisements too and dropped them.
         assert {d.address for d in filtered.discovered_devices} == {peripheral.address}
@@ -366,9 +374,7 @@ async def test_numeric_comparison_pairing_is_authenticated(link: LocalLink) -> N
     assert keys.ltk.authenticated
 
 
-def _display_yes_no_config(_connection: object) -> object:
-    from bumble.pairing import PairingConfig, PairingDelegate
-
+def _display_yes_no_config(_connection: object) -> PairingConfig:
     return PairingConfig(
         sc=True,
         mitm=True,
@@ -458,10 +464,13 @@ async def test_concurrent_connects_are_serialised(
 async def test_interval_link_delivers_everything_in_order() -> None:
     link = IntervalLink(interval_s=0.002)
     echoes = _Collector()
-    async with run_peripheral(link) as peripheral, BumbleRadio(link) as radio:
-        async with _client(radio, peripheral.address, pair=True) as client:
-            await client.start_notify(NOTIFY_CHAR, echoes)
-            for index in range(20):
-                await client.write_gatt_char(WRITE_NR_CHAR, bytes([index]), response=False)
-            assert await echoes.wait_for(20) == [bytes([i]) for i in range(20)]
-            assert await client.read_gatt_char(SECURE_CHAR) == b"secret"
+    async with (
+        run_peripheral(link) as peripheral,
+        BumbleRadio(link) as radio,
+        _client(radio, peripheral.address, pair=True) as client,
+    ):
+        await client.start_notify(NOTIFY_CHAR, echoes)
+        for index in range(20):
+            await client.write_gatt_char(WRITE_NR_CHAR, bytes([index]), response=False)
+        assert await echoes.wait_for(20) == [bytes([i]) for i in range(20)]
+        assert await client.read_gatt_char(SECURE_CHAR) == b"secret"
