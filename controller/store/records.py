@@ -1,0 +1,141 @@
+"""What the store hands out and takes in: frozen records and the allowed values of each field."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Final, Literal
+
+__all__ = [
+    "ALARM_PRIORITIES",
+    "ENDED_BY",
+    "FINDINGS",
+    "OPEN_WOUND_FINDINGS",
+    "PAIN_MAX",
+    "PAIN_MIN",
+    "PAIN_MOMENTS",
+    "SLEEP_MAX",
+    "SLEEP_MIN",
+    "AlarmRecord",
+    "ChecklistRecord",
+    "InspectionRecord",
+    "NoteRecord",
+    "OutboxAlert",
+    "ReadingRow",
+    "SessionRecord",
+    "SleepEntry",
+]
+
+EndedBy = Literal["timer", "user", "caregiver", "fault", "checklist"]
+Priority = Literal["high", "medium", "low"]
+PainMoment = Literal["before", "after"]
+
+ENDED_BY: Final = frozenset({"timer", "user", "caregiver", "fault", "checklist"})
+# IEC 60601-1-8 alarm priorities, as DESIGN.md section 3 uses them.
+ALARM_PRIORITIES: Final = frozenset({"high", "medium", "low"})
+PAIN_MOMENTS: Final = frozenset({"before", "after"})
+# The usual 0-10 numeric rating scale for pain.
+PAIN_MIN: Final = 0
+PAIN_MAX: Final = 10
+# Sleep quality on a five-point scale (1 very poor .. 5 very good).
+SLEEP_MIN: Final = 1
+SLEEP_MAX: Final = 5
+# What a daily foot inspection may find; "none" stands alone.
+FINDINGS: Final = frozenset(
+    {"cut", "blister", "redness", "swelling", "open_wound", "ulcer", "none"}
+)
+# Findings that block every session until the person records them healed.
+OPEN_WOUND_FINDINGS: Final = frozenset({"open_wound", "ulcer"})
+
+
+@dataclass(frozen=True, slots=True)
+class ReadingRow:
+    """One reading of a session, downsampled to 1 Hz by the caller. ``time`` is epoch seconds."""
+
+    time: float
+    skin_c: float | None
+    pressure_mmhg: float
+    pressure_cap_mmhg: float
+    heater_on: bool
+    pad_c: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class SessionRecord:
+    """A session with its outcome, alarm count and pain scores (``None`` where not recorded)."""
+
+    id: int
+    uid: str
+    started_at: float
+    program: str
+    profile: str | None
+    scenario: str | None
+    cutoff_c: float
+    pressure_cap_mmhg: float
+    ended_at: float | None
+    ended_by: str | None
+    max_skin_c: float | None
+    max_pressure_mmhg: float | None
+    time_above_cutoff_s: float | None
+    heat_s: float | None
+    alarm_count: int
+    pain_before: int | None
+    pain_after: int | None
+
+    @property
+    def duration_s(self) -> float | None:
+        return None if self.ended_at is None else self.ended_at - self.started_at
+
+
+@dataclass(frozen=True, slots=True)
+class AlarmRecord:
+    session_id: int | None
+    time: float
+    code: str
+    priority: str
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class ChecklistRecord:
+    session_id: int | None
+    time: float
+    answers: dict[str, bool | str]
+    blocked: bool
+    reason: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxAlert:
+    """A caregiver alert, written to the outbox before it is published (issue 5)."""
+
+    id: str
+    device_id: str
+    time: float
+    priority: str
+    code: str
+    message: str
+    session_id: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class SleepEntry:
+    """Sleep quality for the night that ended on the morning of ``date``."""
+
+    date: dt.date
+    quality: int
+    recorded_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class NoteRecord:
+    time: float
+    text: str
+    session_id: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class InspectionRecord:
+    date: dt.date
+    findings: frozenset[str]
+    recorded_at: float

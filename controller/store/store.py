@@ -1,0 +1,620 @@
+"""The journal database: one SQLite file in WAL mode, behind a small synchronous API.
+
+Thread safety: one :class:`Store` holds one connection opened with ``check_same_thread=False`` and
+guards every call with an internal lock, so the service may call it from the event loop thread for
+tiny writes and from ``asyncio.to_thread`` for larger ones. Each call is one short transaction;
+nothing is held open between calls. Other processes (``soleguard history`` while a hub runs) may
+open the same file: WAL lets them read while the service writes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import math
+import sqlite3
+import threading
+import time
+import uuid
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Final, Self
+
+from controller.store.errors import InvalidValueError, StoreError, UnknownSessionError
+from controller.store.records import (
+    ALARM_PRIORITIES,
+    ENDED_BY,
+    OPEN_WOUND_FINDINGS,
+    PAIN_MAX,
+    PAIN_MIN,
+    PAIN_MOMENTS,
+    SLEEP_MAX,
+    SLEEP_MIN,
+    AlarmRecord,
+    ChecklistRecord,
+    InspectionRecord,
+    NoteRecord,
+    OutboxAlert,
+    ReadingRow,
+    SessionRecord,
+    SleepEntry,
+)
+from controller.store.schema import migrate
+from controller.store.transfer import dump_tables, load_tables
+from controller.store.validation import check_choice, check_findings, check_int_range
+
+__all__ = ["DB_FILENAME", "Store", "default_store_path"]
+
+_LOGGER = logging.getLogger(__name__)
+
+DB_FILENAME: Final = "journal.sqlite3"
+APP_NAME: Final = "soleguard"
+# Why 5 s: another process (a `soleguard history` or an export) may hold the write lock for a
+# moment; a writer waits this long before failing. Longer would stall the service's store task
+# behind a stuck reader; every write here takes milliseconds.
+BUSY_TIMEOUT_S: Final = 5.0
+# Acknowledgement names in the `acknowledgements` table.
+_ACK_PROVIDER: Final = "provider_consulted"
+
+_SESSION_COLUMNS: Final = (
+    "s.id, s.uid, s.started_at, s.program, s.profile, s.scenario, s.cutoff_c, "
+    "s.pressure_cap_mmhg, s.ended_at, s.ended_by, s.max_skin_c, s.max_pressure_mmhg, "
+    "s.time_above_cutoff_s, s.heat_s, "
+    "(SELECT COUNT(*) FROM alarms a WHERE a.session_id = s.id), "
+    "(SELECT score FROM pain p WHERE p.session_id = s.id AND p.moment = 'before'), "
+    "(SELECT score FROM pain p WHERE p.session_id = s.id AND p.moment = 'after')"
+)
+
+
+def default_store_path() -> Path:
+    """``journal.sqlite3`` in the platform's user data directory."""
+    import platformdirs  # noqa: PLC0415 (keeps `soleguard --help` fast)
+
+    return Path(platformdirs.user_data_dir(APP_NAME)) / DB_FILENAME
+
+
+def _uid() -> str:
+    return uuid.uuid4().hex
+
+
+def _finite_or_none(value: float | None) -> float | None:
+    # A NaN would be stored as NULL by SQLite anyway; make that explicit and cover infinities.
+    return value if value is not None and math.isfinite(value) else None
+
+
+class Store:
+    """The journal database: :meth:`open` it, then use it as a context manager or :meth:`close`."""
+
+    def __init__(self, conn: sqlite3.Connection, path: Path) -> None:
+        self._conn: sqlite3.Connection | None = conn
+        self._lock = threading.Lock()
+        self.path = path
+
+    # -- lifecycle -------------------------------------------------------------------------------
+
+    @classmethod
+    def open(cls, path: Path | None = None) -> Store:
+        """Open (creating if needed) the journal at ``path``, else in the user data directory."""
+        target = default_store_path() if path is None else Path(path)
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(
+                f"{target}: cannot create the journal's folder: {exc.strerror or exc}"
+            ) from exc
+        if target.is_dir():
+            raise StoreError(f"{target}: is a folder, not a journal database file")
+        try:
+            conn = sqlite3.connect(
+                target, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
+            )
+        except sqlite3.Error as exc:
+            raise StoreError(f"{target}: cannot open the journal database: {exc}") from exc
+        try:
+            mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            if mode != "wal":
+                _LOGGER.warning("%s: WAL mode unavailable, journal mode is %s", target, mode)
+            conn.execute("PRAGMA foreign_keys = ON")
+            # FULL, not NORMAL: an alert in the outbox must survive a power cut, not only a
+            # process crash; writes are batched (readings) or rare, so the fsync is affordable.
+            conn.execute("PRAGMA synchronous = FULL")
+            migrate(conn)
+        except sqlite3.DatabaseError as exc:
+            conn.close()
+            raise StoreError(f"{target}: cannot use the journal database: {exc}") from exc
+        except StoreError as exc:
+            conn.close()
+            raise StoreError(f"{target}: {exc}") from exc
+        return cls(conn, target)
+
+    def close(self) -> None:
+        with self._lock:
+            if self._conn is not None:
+                try:
+                    self._conn.execute("PRAGMA optimize")
+                except sqlite3.Error as exc:
+                    _LOGGER.debug("%s: optimize on close failed: %s", self.path, exc)
+                self._conn.close()
+                self._conn = None
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    @property
+    def journal_mode(self) -> str:
+        with self._read() as conn:
+            return str(conn.execute("PRAGMA journal_mode").fetchone()[0])
+
+    @contextmanager
+    def _read(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            conn = self._live()
+            try:
+                yield conn
+            except sqlite3.Error as exc:
+                raise StoreError(f"{self.path}: reading the journal failed: {exc}") from exc
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction: committed on success, rolled back on any error."""
+        with self._lock:
+            conn = self._live()
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.Error as exc:
+                raise StoreError(f"{self.path}: cannot write the journal: {exc}") from exc
+            try:
+                yield conn
+                conn.execute("COMMIT")
+            except sqlite3.Error as exc:
+                conn.execute("ROLLBACK")
+                raise StoreError(f"{self.path}: writing the journal failed: {exc}") from exc
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+
+    def _live(self) -> sqlite3.Connection:
+        if self._conn is None:
+            raise StoreError(f"{self.path}: the journal is closed")
+        return self._conn
+
+    @staticmethod
+    def _require_session(conn: sqlite3.Connection, session_id: int | None) -> None:
+        if session_id is None:
+            return
+        if conn.execute("SELECT 1 FROM sessions WHERE id = ?", (session_id,)).fetchone() is None:
+            raise UnknownSessionError(session_id)
+
+    # -- sessions --------------------------------------------------------------------------------
+
+    def start_session(
+        self,
+        *,
+        started_at: float,
+        program: str,
+        profile: str | None,
+        scenario: str | None = None,
+        cutoff_c: float,
+        pressure_cap_mmhg: float,
+    ) -> int:
+        with self._write() as conn:
+            cursor = conn.execute(
+                "INSERT INTO sessions (uid, started_at, program, profile, scenario, cutoff_c, "
+                "pressure_cap_mmhg) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (_uid(), started_at, program, profile, scenario, cutoff_c, pressure_cap_mmhg),
+            )
+            session_id = cursor.lastrowid
+        assert session_id is not None  # an INSERT into a rowid table always sets it
+        return session_id
+
+    def end_session(
+        self,
+        session_id: int,
+        *,
+        ended_at: float,
+        ended_by: str,
+        max_skin_c: float | None,
+        max_pressure_mmhg: float | None,
+        time_above_cutoff_s: float,
+        heat_s: float,
+    ) -> None:
+        check_choice("ended_by", ended_by, ENDED_BY)
+        with self._write() as conn:
+            row = conn.execute(
+                "SELECT ended_at FROM sessions WHERE id = ?", (session_id,)
+            ).fetchone()
+            if row is None:
+                raise UnknownSessionError(session_id)
+            if row[0] is not None:
+                _LOGGER.warning(
+                    "session %s: ended again; the later outcome replaces it", session_id
+                )
+            conn.execute(
+                "UPDATE sessions SET ended_at = ?, ended_by = ?, max_skin_c = ?, "
+                "max_pressure_mmhg = ?, time_above_cutoff_s = ?, heat_s = ? WHERE id = ?",
+                (
+                    ended_at,
+                    ended_by,
+                    _finite_or_none(max_skin_c),
+                    _finite_or_none(max_pressure_mmhg),
+                    time_above_cutoff_s,
+                    heat_s,
+                    session_id,
+                ),
+            )
+
+    def get_session(self, session_id: int) -> SessionRecord:
+        with self._read() as conn:
+            row = conn.execute(
+                f"SELECT {_SESSION_COLUMNS} FROM sessions s WHERE s.id = ?", (session_id,)
+            ).fetchone()
+        if row is None:
+            raise UnknownSessionError(session_id)
+        return SessionRecord(*row)
+
+    def sessions(self, since: float | None = None, limit: int | None = None) -> list[SessionRecord]:
+        """Sessions started at or after ``since`` (epoch s), newest first."""
+        query = f"SELECT {_SESSION_COLUMNS} FROM sessions s WHERE s.started_at >= ? "
+        query += "ORDER BY s.started_at DESC, s.id DESC LIMIT ?"
+        with self._read() as conn:
+            rows = conn.execute(
+                query, (-math.inf if since is None else since, -1 if limit is None else limit)
+            ).fetchall()
+        return [SessionRecord(*row) for row in rows]
+
+    # -- readings and alarms ---------------------------------------------------------------------
+
+    def add_readings(self, session_id: int, rows: Sequence[ReadingRow]) -> None:
+        """Append readings; a second reading at the same time of the same session is ignored."""
+        with self._write() as conn:
+            self._require_session(conn, session_id)
+            conn.executemany(
+                "INSERT OR IGNORE INTO readings (session_id, time, skin_c, pressure_mmhg, "
+                "pressure_cap_mmhg, heater_on, pad_c) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (
+                        session_id,
+                        r.time,
+                        _finite_or_none(r.skin_c),
+                        r.pressure_mmhg,
+                        r.pressure_cap_mmhg,
+                        int(r.heater_on),
+                        _finite_or_none(r.pad_c),
+                    )
+                    for r in rows
+                ],
+            )
+
+    def readings(self, session_id: int) -> list[ReadingRow]:
+        with self._read() as conn:
+            rows = conn.execute(
+                "SELECT time, skin_c, pressure_mmhg, pressure_cap_mmhg, heater_on, pad_c "
+                "FROM readings WHERE session_id = ? ORDER BY time",
+                (session_id,),
+            ).fetchall()
+        return [
+            ReadingRow(t, skin, p, cap, bool(heater), pad) for t, skin, p, cap, heater, pad in rows
+        ]
+
+    def add_alarm(
+        self, session_id: int | None, *, time: float, code: str, priority: str, message: str
+    ) -> None:
+        check_choice("priority", priority, ALARM_PRIORITIES)
+        with self._write() as conn:
+            self._require_session(conn, session_id)
+            conn.execute(
+                "INSERT INTO alarms (uid, session_id, time, code, priority, message) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (_uid(), session_id, time, code, priority, message),
+            )
+
+    def alarms(self, session_id: int | None) -> list[AlarmRecord]:
+        """The alarms of a session, oldest first; ``None``: alarms raised outside any session."""
+        with self._read() as conn:
+            rows = conn.execute(
+                "SELECT session_id, time, code, priority, message FROM alarms "
+                "WHERE session_id IS ? ORDER BY time, id",
+                (session_id,),
+            ).fetchall()
+        return [AlarmRecord(*row) for row in rows]
+
+    # -- checklist, acknowledgement, pain --------------------------------------------------------
+
+    def record_checklist(
+        self,
+        session_id: int | None,
+        *,
+        time: float,
+        answers: Mapping[str, bool | str],
+        blocked: bool,
+        reason: str | None,
+    ) -> None:
+        """Store the checklist as answered.
+
+        ``answers["inspected_today"] is True`` marks the day's foot inspection as done (see
+        :meth:`last_inspection_date`); ``answers["provider_consulted"] is True`` records the
+        one-time acknowledgement as :meth:`record_provider_consulted` does.
+        """
+        try:
+            encoded = json.dumps(dict(answers), sort_keys=True)
+        except (TypeError, ValueError) as exc:
+            raise InvalidValueError(f"answers: cannot be stored as JSON: {exc}") from exc
+        inspected = answers.get("inspected_today") is True
+        with self._write() as conn:
+            self._require_session(conn, session_id)
+            conn.execute(
+                "INSERT INTO checklists (uid, session_id, time, answers, blocked, reason, "
+                "inspected) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (_uid(), session_id, time, encoded, int(blocked), reason, int(inspected)),
+            )
+            if answers.get("provider_consulted") is True:
+                conn.execute(
+                    "INSERT OR IGNORE INTO acknowledgements (name, time) VALUES (?, ?)",
+                    (_ACK_PROVIDER, time),
+                )
+
+    def checklists(self, session_id: int | None = None) -> list[ChecklistRecord]:
+        """Checklists of a session (``None``: every checklist), oldest first."""
+        query = "SELECT session_id, time, answers, blocked, reason FROM checklists"
+        params: tuple[Any, ...] = ()
+        if session_id is not None:
+            query += " WHERE session_id = ?"
+            params = (session_id,)
+        with self._read() as conn:
+            rows = conn.execute(query + " ORDER BY time, id", params).fetchall()
+        return [
+            ChecklistRecord(sid, t, json.loads(answers), bool(blocked), reason)
+            for sid, t, answers, blocked, reason in rows
+        ]
+
+    def last_inspection_date(self) -> dt.date | None:
+        """The local date of the latest foot inspection (checklist or diary), if any."""
+        with self._read() as conn:
+            checklist_time = conn.execute(
+                "SELECT MAX(time) FROM checklists WHERE inspected = 1"
+            ).fetchone()[0]
+            diary_date = conn.execute("SELECT MAX(date) FROM inspections").fetchone()[0]
+        dates = []
+        if checklist_time is not None:
+            dates.append(dt.date.fromtimestamp(checklist_time))
+        if diary_date is not None:
+            dates.append(dt.date.fromisoformat(diary_date))
+        return max(dates, default=None)
+
+    def provider_consulted(self) -> bool:
+        with self._read() as conn:
+            row = conn.execute(
+                "SELECT 1 FROM acknowledgements WHERE name = ?", (_ACK_PROVIDER,)
+            ).fetchone()
+        return row is not None
+
+    def record_provider_consulted(self, time: float) -> None:
+        """The one-time acknowledgement; recording it again keeps the first time."""
+        with self._write() as conn:
+            conn.execute(
+                "INSERT OR IGNORE INTO acknowledgements (name, time) VALUES (?, ?)",
+                (_ACK_PROVIDER, time),
+            )
+
+    def record_pain(self, session_id: int, *, when: str, score: int) -> None:
+        """Pain 0-10 before or after a session; recording it again corrects it."""
+        check_choice("when", when, PAIN_MOMENTS)
+        check_int_range(f"pain {when}", score, PAIN_MIN, PAIN_MAX)
+        with self._write() as conn:
+            self._require_session(conn, session_id)
+            conn.execute(
+                "INSERT INTO pain (session_id, moment, score) VALUES (?, ?, ?) "
+                "ON CONFLICT (session_id, moment) DO UPDATE SET score = excluded.score",
+                (session_id, when, score),
+            )
+
+    # -- alert outbox (issue 5) ------------------------------------------------------------------
+
+    def enqueue_alert(self, alert: OutboxAlert) -> None:
+        """Write an alert before it is published; the same id twice is a no-op."""
+        check_choice("priority", alert.priority, ALARM_PRIORITIES)
+        with self._write() as conn:
+            # No session check: an alert must never be refused; a stale id becomes NULL instead.
+            session_id = alert.session_id
+            if session_id is not None and (
+                conn.execute("SELECT 1 FROM sessions WHERE id = ?", (session_id,)).fetchone()
+                is None
+            ):
+                _LOGGER.warning(
+                    "alert %s: session %s unknown, stored without it", alert.id, session_id
+                )
+                session_id = None
+            conn.execute(
+                "INSERT OR IGNORE INTO alert_outbox (id, device_id, time, priority, code, "
+                "message, session_id) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (
+                    alert.id,
+                    alert.device_id,
+                    alert.time,
+                    alert.priority,
+                    alert.code,
+                    alert.message,
+                    session_id,
+                ),
+            )
+
+    def undelivered_alerts(
+        self, device_id: str | None = None, limit: int = 100
+    ) -> list[OutboxAlert]:
+        """Alerts not yet marked delivered, in enqueue order (of one device, or of all)."""
+        query = (
+            "SELECT id, device_id, time, priority, code, message, session_id FROM alert_outbox "
+            "WHERE delivered_at IS NULL"
+        )
+        params: tuple[Any, ...] = ()
+        if device_id is not None:
+            query += " AND device_id = ?"
+            params = (device_id,)
+        with self._read() as conn:
+            rows = conn.execute(query + " ORDER BY seq LIMIT ?", (*params, limit)).fetchall()
+        return [OutboxAlert(*row) for row in rows]
+
+    def mark_alert_delivered(self, alert_id: str, *, at: float) -> None:
+        """Mark an alert delivered (on PUBACK); a second mark keeps the first time."""
+        with self._write() as conn:
+            cursor = conn.execute(
+                "UPDATE alert_outbox SET delivered_at = ? WHERE id = ? AND delivered_at IS NULL",
+                (at, alert_id),
+            )
+            if cursor.rowcount == 0 and (
+                conn.execute("SELECT 1 FROM alert_outbox WHERE id = ?", (alert_id,)).fetchone()
+                is None
+            ):
+                _LOGGER.warning("alert %s: marked delivered but was never enqueued", alert_id)
+
+    def alert_counts(self) -> tuple[int, int]:
+        """(alerts raised, alerts delivered) over the whole outbox."""
+        with self._read() as conn:
+            raised, delivered = conn.execute(
+                "SELECT COUNT(*), COUNT(delivered_at) FROM alert_outbox"
+            ).fetchone()
+        return int(raised), int(delivered)
+
+    # -- diary (issue 6) -------------------------------------------------------------------------
+
+    def record_sleep(
+        self, date: dt.date, quality: int, *, recorded_at: float | None = None
+    ) -> None:
+        """Sleep quality 1-5 for the night ending on the morning of ``date``; again corrects it."""
+        check_int_range("sleep quality", quality, SLEEP_MIN, SLEEP_MAX)
+        stamp = time.time() if recorded_at is None else recorded_at
+        with self._write() as conn:
+            conn.execute(
+                "INSERT INTO sleep (date, quality, recorded_at) VALUES (?, ?, ?) "
+                "ON CONFLICT (date) DO UPDATE SET quality = excluded.quality, "
+                "recorded_at = excluded.recorded_at",
+                (date.isoformat(), quality, stamp),
+            )
+
+    def sleep_entries(self, since: dt.date | None = None) -> list[SleepEntry]:
+        with self._read() as conn:
+            rows = conn.execute(
+                "SELECT date, quality, recorded_at FROM sleep WHERE date >= ? ORDER BY date",
+                ("" if since is None else since.isoformat(),),
+            ).fetchall()
+        return [SleepEntry(dt.date.fromisoformat(d), q, r) for d, q, r in rows]
+
+    def add_note(self, time: float, text: str, session_id: int | None = None) -> None:
+        if not text.strip():
+            raise InvalidValueError("note: the text is empty")
+        with self._write() as conn:
+            self._require_session(conn, session_id)
+            conn.execute(
+                "INSERT INTO notes (uid, time, text, session_id) VALUES (?, ?, ?, ?)",
+                (_uid(), time, text, session_id),
+            )
+
+    def notes(self, since: float | None = None) -> list[NoteRecord]:
+        with self._read() as conn:
+            rows = conn.execute(
+                "SELECT time, text, session_id FROM notes WHERE time >= ? ORDER BY time, id",
+                (-math.inf if since is None else since,),
+            ).fetchall()
+        return [NoteRecord(*row) for row in rows]
+
+    def record_inspection(
+        self, date: dt.date, findings: frozenset[str], *, recorded_at: float | None = None
+    ) -> None:
+        """Log a daily foot inspection; ``findings`` from :data:`FINDINGS`, or ``{"none"}``."""
+        found = check_findings(findings)
+        stamp = time.time() if recorded_at is None else recorded_at
+        with self._write() as conn:
+            conn.execute(
+                "INSERT INTO inspections (uid, date, recorded_at, findings) VALUES (?, ?, ?, ?)",
+                (_uid(), date.isoformat(), stamp, json.dumps(sorted(found))),
+            )
+
+    def inspections(self, since: dt.date | None = None) -> list[InspectionRecord]:
+        with self._read() as conn:
+            rows = conn.execute(
+                "SELECT date, findings, recorded_at FROM inspections WHERE date >= ? "
+                "ORDER BY date, recorded_at, id",
+                ("" if since is None else since.isoformat(),),
+            ).fetchall()
+        return [
+            InspectionRecord(dt.date.fromisoformat(d), frozenset(json.loads(f)), r)
+            for d, f, r in rows
+        ]
+
+    def record_healed(
+        self, date: dt.date, finding: str, *, recorded_at: float | None = None
+    ) -> None:
+        """Record that an open wound or ulcer found earlier has healed (as of ``date``)."""
+        check_choice("finding", finding, OPEN_WOUND_FINDINGS)
+        stamp = time.time() if recorded_at is None else recorded_at
+        with self._write() as conn:
+            conn.execute(
+                "INSERT INTO healed (uid, date, finding, recorded_at) VALUES (?, ?, ?, ?)",
+                (_uid(), date.isoformat(), finding, stamp),
+            )
+
+    def open_wound_blocking(self) -> str | None:
+        """A message if an open wound or ulcer is recorded and not yet recorded healed, else None.
+
+        A finding is open when its latest inspection (by date, then time recorded) comes after
+        the latest healing record for that finding.
+        """
+        open_findings: list[tuple[str, str]] = []
+        with self._read() as conn:
+            for finding in sorted(OPEN_WOUND_FINDINGS):
+                found = conn.execute(
+                    "SELECT i.date, i.recorded_at FROM inspections i, json_each(i.findings) f "
+                    "WHERE f.value = ? ORDER BY i.date DESC, i.recorded_at DESC LIMIT 1",
+                    (finding,),
+                ).fetchone()
+                if found is None:
+                    continue
+                healed = conn.execute(
+                    "SELECT date, recorded_at FROM healed WHERE finding = ? "
+                    "ORDER BY date DESC, recorded_at DESC LIMIT 1",
+                    (finding,),
+                ).fetchone()
+                if healed is None or tuple(healed) < tuple(found):
+                    open_findings.append((finding, found[0]))
+        if not open_findings:
+            return None
+        listed = ", ".join(
+            f"{name.replace('_', ' ')} (found {date})" for name, date in open_findings
+        )
+        commands = " / ".join(f"`soleguard diary healed {name}`" for name, _ in open_findings)
+        return (
+            f"sessions are blocked: {listed} not yet recorded healed; never massage over an open "
+            f"wound or ulcer. Once it has healed, record it with {commands}."
+        )
+
+    # -- export and import -----------------------------------------------------------------------
+
+    def export_tables(self) -> dict[str, list[dict[str, Any]]]:
+        """The whole journal (not the alert outbox) as tables of rows; see :mod:`.transfer`."""
+        with self._lock:
+            conn = self._live()
+            try:
+                # One read transaction: a consistent snapshot even while the service writes.
+                conn.execute("BEGIN")
+                try:
+                    return dump_tables(conn)
+                finally:
+                    conn.execute("COMMIT")
+            except sqlite3.Error as exc:
+                raise StoreError(f"{self.path}: reading the journal failed: {exc}") from exc
+
+    def import_tables(self, tables: Mapping[str, Sequence[Mapping[str, Any]]]) -> dict[str, int]:
+        """Add the rows of an export not present yet, all or nothing; counts of new rows."""
+        with self._write() as conn:
+            return load_tables(conn, tables)
