@@ -60,10 +60,18 @@ class VirtualClock:
             return self._virtual_base
         return self._virtual_base + (time.monotonic() - self._real_base) * self.speed
 
-    def advance(self, seconds: float) -> None:
-        """Move a jumping clock forward (a scaled clock moves on its own)."""
-        if seconds > 0 and self.jumping:
-            self._virtual_base += seconds
+    def advance(self, seconds: float, *, to: float | None = None) -> None:
+        """Move a jumping clock forward by `seconds`, or at least up `to` (a timer's deadline).
+
+        `to` matters: ``now + (when - now)`` can round to just below ``when`` in floating point,
+        and a timer due "in 1e-17 s" would then keep the loop spinning without time passing.
+        """
+        if not self.jumping:
+            return
+        target = self._virtual_base + max(0.0, seconds)
+        if to is not None:
+            target = max(target, to)
+        self._virtual_base = target
 
     def real_timeout(self, virtual_timeout: float | None) -> float | None:
         """The real time to wait for `virtual_timeout` seconds of virtual time."""
@@ -75,10 +83,16 @@ class VirtualClock:
 class _VirtualSelector(selectors.BaseSelector):
     """Wraps the real selector; turns waits into clock jumps or scaled waits."""
 
-    def __init__(self, clock: VirtualClock, in_flight: Callable[[], int]) -> None:
+    def __init__(
+        self,
+        clock: VirtualClock,
+        in_flight: Callable[[], int],
+        next_deadline: Callable[[], float | None],
+    ) -> None:
         self._real = selectors.DefaultSelector()
         self._clock = clock
         self._in_flight = in_flight
+        self._next_deadline = next_deadline
 
     def select(self, timeout: float | None = None) -> list[tuple[selectors.SelectorKey, int]]:
         clock = self._clock
@@ -94,7 +108,7 @@ class _VirtualSelector(selectors.BaseSelector):
             events = self._real.select(timeout)
             clock.advance(time.monotonic() - started)
             return events
-        clock.advance(timeout)
+        clock.advance(timeout, to=self._next_deadline())
         return []
 
     def register(self, fileobj: Any, events: int, data: Any = None) -> selectors.SelectorKey:
@@ -125,10 +139,18 @@ class VirtualTimeLoop(asyncio.SelectorEventLoop):
     def __init__(self, speed: float | Literal["max"] = "max") -> None:
         self._in_flight_jobs = 0
         self.clock = VirtualClock(math.inf if speed == "max" else float(speed))
-        super().__init__(_VirtualSelector(self.clock, lambda: self._in_flight_jobs))
+        super().__init__(
+            _VirtualSelector(self.clock, lambda: self._in_flight_jobs, self._next_deadline)
+        )
 
     def time(self) -> float:
         return self.clock.now()
+
+    def _next_deadline(self) -> float | None:
+        # BaseEventLoop keeps its timers in the heap ``_scheduled`` (CPython 3.8-3.14); the
+        # head is what ``_run_once`` just computed its select timeout from.
+        scheduled: list[asyncio.TimerHandle] = getattr(self, "_scheduled", [])
+        return scheduled[0].when() if scheduled else None
 
     def run_in_executor(  # type: ignore[override]
         self, executor: concurrent.futures.Executor | None, func: Callable[..., _T], *args: Any

@@ -1,0 +1,159 @@
+"""The massager's GATT server: the SoleGuard service, Battery and Device Information.
+
+Wires `MassagerFirmware` to bumble. Writes to Command and subscriptions to Status need an
+encrypted link (the central must have paired): bumble answers ATT "insufficient encryption"
+(0x0F) before our code runs. Status is notified at `STATUS_PERIOD_S` and at once on every change of
+the discrete state (flags, last sequence, pressure target, fault); the analogue values (pressure,
+pad temperature, lease remaining) ride on the periodic notifications, or the noise alone would
+notify at the tick rate.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from bumble import att, gatt
+from bumble.profiles.battery_service import BatteryService
+from bumble.profiles.device_information_service import DeviceInformationService
+
+from controller.protocol import (
+    MASSAGER_COMMAND_UUID,
+    MASSAGER_LIMITS_UUID,
+    MASSAGER_SERVICE_UUID,
+    MASSAGER_STATUS_UUID,
+)
+from firmware_sim.massager import CommandRefused, MassagerFirmware
+from firmware_sim.peripheral import Peripheral, advertising_payloads
+
+__all__ = ["FIRMWARE_REVISION", "STATUS_PERIOD_S", "MassagerPeripheral"]
+
+_LOGGER = logging.getLogger(__name__)
+
+STATUS_PERIOD_S = 0.2  # 5 Hz, docs/protocol.md
+FIRMWARE_REVISION = "sim-1.0"
+_CCCD_PERMISSIONS = (
+    att.Attribute.READABLE | att.Attribute.WRITEABLE | att.Attribute.WRITE_REQUIRES_ENCRYPTION
+)
+# A notification can fail when the link drops between our check and the send; the next period
+# retries on whatever connection there is then.
+_NOTIFY_ERRORS = (att.ATT_Error, asyncio.TimeoutError, ConnectionError)
+
+
+class MassagerPeripheral(Peripheral):
+    """The simulated massager on the air."""
+
+    def __init__(
+        self,
+        firmware: MassagerFirmware,
+        now: Callable[[], float],
+        *,
+        name: str,
+        address: str,
+        serial_number: str,
+        **radio: Any,
+    ) -> None:
+        super().__init__(
+            name=name,
+            address=address,
+            advertising=advertising_payloads(name, uuids_128=[MASSAGER_SERVICE_UUID]),
+            **radio,
+        )
+        self.firmware = firmware
+        self._now = now
+        self._changed = asyncio.Event()
+        self._notified_state = firmware.discrete_state()
+        self.status_notifications = 0
+        self.command = gatt.Characteristic[bytes](
+            MASSAGER_COMMAND_UUID,
+            gatt.Characteristic.Properties.WRITE,
+            att.Attribute.WRITEABLE | att.Attribute.WRITE_REQUIRES_ENCRYPTION,
+            gatt.CharacteristicValue[bytes](write=self._on_command),
+        )
+        self.status = gatt.Characteristic[bytes](
+            MASSAGER_STATUS_UUID,
+            gatt.Characteristic.Properties.NOTIFY,
+            att.Attribute.Permissions(0),  # notify only, docs/protocol.md
+            b"",
+        )
+        # Our own CCCD replaces the one bumble would add, to require encryption to subscribe.
+        self.status.descriptors = [
+            gatt.Descriptor(
+                gatt.GATT_CLIENT_CHARACTERISTIC_CONFIGURATION_DESCRIPTOR,
+                _CCCD_PERMISSIONS,
+                self.device.gatt_server.make_descriptor_value(self.status),
+            )
+        ]
+        self.limits = gatt.Characteristic[bytes](
+            MASSAGER_LIMITS_UUID,
+            gatt.Characteristic.Properties.READ,
+            att.Attribute.READABLE,
+            firmware.limits.encode(),
+        )
+        self.device.add_services(
+            [
+                gatt.Service(MASSAGER_SERVICE_UUID, [self.command, self.status, self.limits]),
+                BatteryService(read_battery_level=self._battery_level),
+                DeviceInformationService(
+                    manufacturer_name="SoleGuard Simulated Devices",
+                    model_number="SG-M1 heated massager",
+                    serial_number=serial_number,
+                    firmware_revision=FIRMWARE_REVISION,
+                ),
+            ]
+        )
+
+    def _battery_level(self, _connection: Any) -> int:
+        return max(0, min(100, round(self.firmware.physics.battery_percent)))
+
+    def _on_command(self, connection: Any, value: bytes) -> None:
+        try:
+            command = self.firmware.handle_write(value, self._now())
+        except CommandRefused as exc:
+            _LOGGER.info(
+                "%s: refused %s from %s: %s (ATT 0x%02X)",
+                self.name,
+                bytes(value).hex(),
+                connection.peer_address,
+                exc,
+                exc.att_error,
+            )
+            raise att.ATT_Error(exc.att_error) from exc
+        _LOGGER.debug("%s: executed %s", self.name, command)
+        self.check_changed()
+
+    def check_changed(self) -> None:
+        """Notify at once if the discrete state changed (after a command or a tick)."""
+        if self.firmware.discrete_state() != self._notified_state:
+            self._changed.set()
+
+    async def notify_status(self) -> None:
+        """Notify Status at 5 Hz and on change, forever."""
+        loop = asyncio.get_running_loop()
+        due = loop.time()
+        while True:
+            periodic = loop.time() >= due
+            if not periodic:
+                try:
+                    async with asyncio.timeout_at(due):
+                        await self._changed.wait()
+                except TimeoutError:
+                    periodic = True
+            now = loop.time()
+            if periodic:
+                # Hold 5 Hz on average, but never burst to catch up after a stall.
+                due = max(due + STATUS_PERIOD_S, now)
+            self._changed.clear()
+            self._notified_state = self.firmware.discrete_state()
+            await self._notify(self.firmware.status(now).encode())
+
+    async def _notify(self, frame: bytes) -> None:
+        for connection in self.connections:
+            try:
+                await self.device.notify_subscriber(connection, self.status, frame)
+            except _NOTIFY_ERRORS as exc:
+                _LOGGER.debug("%s: status notification failed: %s", self.name, exc)
+            else:
+                self.status_notifications += 1

@@ -1,0 +1,190 @@
+"""The simulated skin sensor: a standard Health Thermometer (0x1809) on the foot.
+
+`SkinSensorFirmware` decides what each measurement says (pure, seeded); `SensorPeripheral` serves
+it: Temperature Measurement (0x2A1C) indicated every `period_s` (1 s by default), Temperature Type
+(0x2A1D) readable, Battery and Device Information. Subscribing needs no pairing: HTS 1.0 leaves
+security to the implementation, and a thermometer that only reports is harmless to read.
+
+When the Temperature Type characteristic is present the measurements leave the type field out
+(HTS 1.0 §3.1: the type is in one place or the other); ``type_in_measurement=True`` puts it in
+every measurement instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import datetime
+import logging
+import math
+import random
+from collections.abc import Callable
+from typing import Any
+
+from bumble import att, gatt
+from bumble.profiles.battery_service import BatteryService
+from bumble.profiles.device_information_service import DeviceInformationService
+
+from controller.protocol import (
+    HEALTH_THERMOMETER_SERVICE_UUID,
+    TEMPERATURE_MEASUREMENT_UUID,
+    TEMPERATURE_TYPE_UUID,
+    TemperatureMeasurement,
+    TemperatureType,
+    TemperatureUnit,
+)
+from firmware_sim.peripheral import Peripheral, advertising_payloads
+
+__all__ = [
+    "DEFAULT_PERIOD_S",
+    "SensorFaults",
+    "SensorPeripheral",
+    "SkinSensorFirmware",
+]
+
+_LOGGER = logging.getLogger(__name__)
+
+DEFAULT_PERIOD_S = 1.0  # HTS Measurement Interval default of wearable thermometers
+# A 2032 coin cell lasts months at 1 Hz; over a session it does not move.
+SENSOR_BATTERY_PERCENT = 92
+# The timestamp of the first measurement when the world is given none: fixed for determinism.
+DEFAULT_START = datetime.datetime(2025, 1, 6, 9, 0, 0)
+# An indication waits for the central's confirmation; one that does not arrive within the ATT
+# transaction timeout (30 s, Core spec Vol 3 Part F 3.3.3) is a lost link, not a slow one.
+_INDICATE_ERRORS = (att.ATT_Error, asyncio.TimeoutError, ConnectionError)
+
+
+@dataclasses.dataclass(slots=True)
+class SensorFaults:
+    """Fault injection switches (firmware_sim.scenarios)."""
+
+    silent: bool = False  # measures but does not indicate (dropout)
+    stuck: bool = False  # repeats the last value
+    spike_probability: float = 0.0  # per measurement: a spike or a NaN
+    spike_nan_share: float = 0.3  # share of the faulty readings that are NaN, not spikes
+
+
+class SkinSensorFirmware:
+    """What the sensor measures and how it encodes it."""
+
+    def __init__(
+        self,
+        read_skin_c: Callable[[], float],
+        *,
+        seed: int = 0,
+        unit: TemperatureUnit = TemperatureUnit.CELSIUS,
+        timestamps: bool = True,
+        temperature_type: TemperatureType = TemperatureType.TOE,
+        type_in_measurement: bool = False,
+        start: datetime.datetime = DEFAULT_START,
+    ) -> None:
+        self._read = read_skin_c
+        self._rng = random.Random(seed)
+        self.unit = unit
+        self.timestamps = timestamps
+        self.temperature_type = temperature_type
+        self.type_in_measurement = type_in_measurement
+        self.start = start
+        self.faults = SensorFaults()
+        self._last_c: float | None = None
+        self.measurements = 0
+
+    def measure(self, elapsed_s: float) -> TemperatureMeasurement:
+        """One measurement `elapsed_s` seconds after the start (the timestamp)."""
+        self.measurements += 1
+        celsius = self._read()
+        if self.faults.stuck and self._last_c is not None:
+            celsius = self._last_c
+        self._last_c = celsius
+        if self.faults.spike_probability and self._rng.random() < self.faults.spike_probability:
+            if self._rng.random() < self.faults.spike_nan_share:
+                celsius = math.nan
+            else:
+                # A loose contact or ESD: a few to fifteen degrees off, either way.
+                celsius += self._rng.choice((-1.0, 1.0)) * self._rng.uniform(3.0, 15.0)
+        value = celsius
+        if self.unit is TemperatureUnit.FAHRENHEIT and math.isfinite(value):
+            value = celsius * 9.0 / 5.0 + 32.0
+        stamp = None
+        if self.timestamps:
+            stamp = self.start + datetime.timedelta(seconds=int(elapsed_s))
+        return TemperatureMeasurement(
+            value=value if not math.isfinite(value) else round(value, 2),
+            unit=self.unit,
+            timestamp=stamp,
+            temperature_type=self.temperature_type if self.type_in_measurement else None,
+        )
+
+
+class SensorPeripheral(Peripheral):
+    """The simulated skin sensor on the air."""
+
+    def __init__(
+        self,
+        firmware: SkinSensorFirmware,
+        now: Callable[[], float],
+        *,
+        name: str,
+        address: str,
+        serial_number: str,
+        period_s: float = DEFAULT_PERIOD_S,
+        **radio: Any,
+    ) -> None:
+        super().__init__(
+            name=name,
+            address=address,
+            advertising=advertising_payloads(name, uuids_16=[0x1809]),
+            **radio,
+        )
+        self.firmware = firmware
+        self.period_s = period_s
+        self._now = now
+        self._t0 = now()
+        self.indications = 0
+        self.measurement = gatt.Characteristic(
+            TEMPERATURE_MEASUREMENT_UUID,
+            gatt.Characteristic.Properties.INDICATE,
+            att.Attribute.Permissions(0),
+            b"",
+        )
+        services = [self.measurement]
+        if not firmware.type_in_measurement:
+            services.append(
+                gatt.Characteristic(
+                    TEMPERATURE_TYPE_UUID,
+                    gatt.Characteristic.Properties.READ,
+                    att.Attribute.READABLE,
+                    bytes((int(firmware.temperature_type),)),
+                )
+            )
+        self.device.add_services(
+            [
+                gatt.Service(HEALTH_THERMOMETER_SERVICE_UUID, services),
+                BatteryService(read_battery_level=lambda _connection: SENSOR_BATTERY_PERCENT),
+                DeviceInformationService(
+                    manufacturer_name="SoleGuard Simulated Devices",
+                    model_number="SG-T1 skin thermometer",
+                    serial_number=serial_number,
+                    firmware_revision="sim-1.0",
+                ),
+            ]
+        )
+
+    async def indicate_measurements(self) -> None:
+        """Measure every `period_s` and indicate to each subscriber, forever."""
+        loop = asyncio.get_running_loop()
+        due = loop.time()
+        while True:
+            await asyncio.sleep(max(0.0, due - loop.time()))
+            due += self.period_s
+            measurement = self.firmware.measure(self._now() - self._t0)
+            if self.firmware.faults.silent:
+                continue
+            frame = measurement.encode()
+            for connection in self.connections:
+                try:
+                    await self.device.indicate_subscriber(connection, self.measurement, frame)
+                except _INDICATE_ERRORS as exc:
+                    _LOGGER.debug("%s: indication failed: %s", self.name, exc)
+                else:
+                    self.indications += 1
