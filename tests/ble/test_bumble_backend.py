@@ -367,7 +367,9 @@ async def test_numeric_comparison_pairing_is_authenticated(link: LocalLink) -> N
         async with _client(radio, peripheral.address) as client:
             await client.pair()
             assert await client.read_gatt_char(SECURE_CHAR) == b"secret"
-        keys = await radio.device.keystore.get(peripheral.address)
+        keystore = radio.device.keystore
+        assert keystore is not None
+        keys = await keystore.get(peripheral.address)
     assert len(compared) == 1
     assert keys is not None
     assert keys.ltk is not None
