@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
+from typing import NamedTuple
 
 __all__ = [
     "PRIORITY_RANK",
@@ -76,8 +77,14 @@ class CommandResult:
     reason: str
 
 
-@dataclass(frozen=True, slots=True)
-class Decision:
+class Decision(NamedTuple):
+    """The supervisor's answer to one step. Immutable.
+
+    A NamedTuple rather than a frozen dataclass: a frozen dataclass's ``__init__`` sets each of
+    these 24 fields through ``object.__setattr__`` (about 4.5 µs here, a quarter of a step),
+    a tuple is built in one call (0.8 µs).
+    """
+
     command: ActuatorCommand
     state: SessionState
     ended_by: EndReason | None

@@ -98,6 +98,8 @@ class Supervisor:
         self._start = 0.0
         self._ended_at = 0.0
         self._alarms: dict[str, Alarm] = {}
+        self._active: tuple[Alarm, ...] = ()
+        self._alarms_dirty = False
         self._new: list[Alarm] = []
         # Links. Both start down: the caller reports every connection.
         self._massager_up = False
@@ -127,6 +129,7 @@ class Supervisor:
         self._over_raised = False
         self._over_events = 0
         self._pressure_hold = False
+        self._command = ActuatorCommand(0.0, False, limits.heater_cutoff_c, limits.lease_s, True)
         # Heater.
         self._cmd_heater = False
         self._heater_on_since = 0.0
@@ -560,13 +563,13 @@ class Supervisor:
                 self._heater_off_since = now
         self._cmd_heater = heater
         self._cmd_pressure = pressure
-        return ActuatorCommand(
-            pressure_mmhg=pressure,
-            heater_on=heater,
-            pad_target_c=lim.heater_cutoff_c,
-            lease_s=lim.lease_s,
-            stop=not running,
+        last = self._command
+        if last.pressure_mmhg == pressure and last.heater_on is heater and last.stop is not running:
+            return last  # immutable: the same command object is the same command
+        self._command = ActuatorCommand(
+            pressure, heater, lim.heater_cutoff_c, lim.lease_s, not running
         )
+        return self._command
 
     def _heater_permitted(self, now: float, massager_ok: bool) -> bool:
         """Every condition of the heater rule; sets ``_heater_block`` to the first that fails."""
@@ -660,10 +663,13 @@ class Supervisor:
             return
         alarm = Alarm(priority, code, message, now)
         self._alarms[code] = alarm
+        self._alarms_dirty = True
         self._new.append(alarm)
 
     def _clear(self, code: str) -> None:
-        self._alarms.pop(code, None)
+        if code in self._alarms:
+            del self._alarms[code]
+            self._alarms_dirty = True
 
     def _decision(
         self,
@@ -685,32 +691,34 @@ class Supervisor:
             fresh_t is not None and self._last_reading_valid and now - fresh_t < lim.stale_after_s
         )
         skin = self._fresh_c if fresh_t is not None else None
+        alarms = self._alarms
+        if self._alarms_dirty:
+            self._active = tuple(alarms.values())
+            self._alarms_dirty = False
         return Decision(
-            command=command,
-            state=self._state,
-            ended_by=self._ended_by,
-            new_alarms=tuple(self._new),
-            active_alarms=tuple(self._alarms.values()),
-            command_results=results,
-            refusals=refusals,
-            session_id=self._session_id,
-            elapsed_s=elapsed,
-            remaining_s=max(0.0, lim.max_session_s - elapsed) if running else 0.0,
-            heat_used_s=self._heat_used,
-            heat_remaining_s=max(0.0, lim.max_heat_s - self._heat_used),
-            pressure_cap_mmhg=self._cap_in_force(),
-            measured_pressure_mmhg=self._measured,
-            skin_c=skin,
-            skin_age_s=None if fresh_t is None else now - fresh_t,
-            skin_valid=self._last_reading_valid,
-            skin_fresh=fresh,
-            predicted_skin_c=(
-                None if skin is None else skin + max(0.0, self._slope) * lim.prediction_horizon_s
-            ),
-            heater_block=None if command.heater_on else self._heater_block_now(running),
-            battery_percent=self._battery,
-            massager_connected=self._massager_up,
-            sensor_connected=self._sensor_up,
+            command,
+            self._state,
+            self._ended_by,
+            tuple(self._new) if self._new else (),
+            self._active,
+            results,
+            refusals,
+            self._session_id,
+            elapsed,
+            max(0.0, lim.max_session_s - elapsed) if running else 0.0,
+            self._heat_used,
+            max(0.0, lim.max_heat_s - self._heat_used),
+            self._cap_in_force(),
+            self._measured,
+            skin,
+            None if fresh_t is None else now - fresh_t,
+            self._last_reading_valid,
+            fresh,
+            None if skin is None else skin + max(0.0, self._slope) * lim.prediction_horizon_s,
+            None if command.heater_on else self._heater_block_now(running),
+            self._battery,
+            self._massager_up,
+            self._sensor_up,
         )
 
     def _heater_block_now(self, running: bool) -> str:
