@@ -138,7 +138,10 @@ class MassagerFirmware:
         self._execute(command, now)
         self.last_sequence = command.sequence
         self.rebooted = False
-        self.over_pressure = self.over_pressure and self.physics.relief_open
+        if isinstance(command, Stop | SetPressure):
+            # The controller has reacted to the pressure (a new target or a stop): the fault is
+            # reported until then, so a renewal alone does not hide it.
+            self.over_pressure = self.over_pressure and self.physics.relief_open
         self._apply()
         return command
 

@@ -179,6 +179,7 @@ class Physics:
             self._overshoot_armed = True
         if target_mmhg < self.pressure_target_mmhg:
             # A lower target opens the vent: the firmware deflates on purpose.
+            self._overshoot_armed = False
             self._bleeding = False
         self.pressure_target_mmhg = target_mmhg
 
@@ -229,6 +230,7 @@ class Physics:
             self._bleeding = False
         if self.pressure_mmhg >= p.relief_open_mmhg:
             self.relief_open = True
+            self._overshoot_armed = False  # the dump resets the pump's pressure switch
         if self.relief_open:
             self.pressure_mmhg = max(0.0, self.pressure_mmhg - p.relief_flow_mmhg_per_s * h)
             if self.pressure_mmhg <= p.relief_close_mmhg:
