@@ -70,7 +70,8 @@ async def recorder(
 
 async def wait_until(condition: Callable[[], bool]) -> None:
     async with asyncio.timeout(HANG_GUARD_S):
-        while not condition():
+        # Polls a plain attribute (bridge.connected) that has no event to wait on.
+        while not condition():  # noqa: ASYNC110
             await asyncio.sleep(0.01)
 
 

@@ -1,4 +1,4 @@
-"""The bridge against a real broker: what a caregiver's client receives, and what survives outages."""
+"""The bridge against a real broker: what a caregiver receives, and what survives outages."""
 
 from __future__ import annotations
 
@@ -87,7 +87,8 @@ async def test_state_telemetry_and_alerts_reach_a_caregiver(
     assert body["code"] == "over_temperature"
     assert body["message"] == alert.message
     assert body["device"] == "kitchen"
-    assert body["time"].endswith("Z") and "T" in body["time"]
+    assert body["time"].endswith("Z")
+    assert "T" in body["time"]
 
     # Delivered means acknowledged by the broker: nothing is left in the outbox.
     assert store.undelivered_alerts() == []
@@ -107,17 +108,19 @@ async def test_latest_state_wins_and_unchanged_state_is_not_resent(
     mqtt_broker: LocalBroker, store: Store
 ) -> None:
     settings = settings_for(mqtt_broker, "hall")
-    async with recorder(mqtt_broker, "soleguard/hall/#") as rec:
-        async with CaregiverBridge(settings, store) as bridge:
-            await wait_until(lambda: bridge.connected)
-            # Three updates in one go, before the bridge's task runs: only the newest goes out.
-            for pressure in (10.0, 20.0, 30.0):
-                bridge.update_state(DeviceState(session_state="running", pressure_mmhg=pressure))
-            bridge.telemetry(TelemetrySample(time.time(), 30.0, None, False))
-            await rec.wait_for(lambda r: bool(r.on("/telemetry")))
-            bridge.update_state(DeviceState(session_state="running", pressure_mmhg=30.0))
-            bridge.telemetry(TelemetrySample(time.time(), 30.0, None, False))
-            await rec.wait_for(lambda r: len(r.on("/telemetry")) == 2)
+    async with (
+        recorder(mqtt_broker, "soleguard/hall/#") as rec,
+        CaregiverBridge(settings, store) as bridge,
+    ):
+        await wait_until(lambda: bridge.connected)
+        # Three updates in one go, before the bridge's task runs: only the newest goes out.
+        for pressure in (10.0, 20.0, 30.0):
+            bridge.update_state(DeviceState(session_state="running", pressure_mmhg=pressure))
+        bridge.telemetry(TelemetrySample(time.time(), 30.0, None, False))
+        await rec.wait_for(lambda r: bool(r.on("/telemetry")))
+        bridge.update_state(DeviceState(session_state="running", pressure_mmhg=30.0))
+        bridge.telemetry(TelemetrySample(time.time(), 30.0, None, False))
+        await rec.wait_for(lambda r: len(r.on("/telemetry")) == 2)
     states = rec.json_on("/state")
     assert [s["pressure_mmhg"] for s in states] == [30.0]
 
@@ -251,17 +254,17 @@ async def test_home_assistant_restart_gets_discovery_and_state_again(
     mqtt_broker: LocalBroker, store: Store
 ) -> None:
     settings = settings_for(mqtt_broker, "den")
-    async with recorder(
-        mqtt_broker, "homeassistant/device/den/config", "soleguard/den/state"
-    ) as rec:
-        async with CaregiverBridge(settings, store) as bridge:
-            bridge.update_state(RUNNING)
-            await rec.wait_for(lambda r: len(r.on("/config")) == 1 and len(r.on("/state")) == 1)
-            await rec.client.publish("homeassistant/status", b"online", qos=1)
-            await rec.wait_for(lambda r: len(r.on("/config")) == 2 and len(r.on("/state")) == 2)
-            await rec.client.publish("homeassistant/status", b"offline", qos=1)
-            bridge.update_state(DeviceState(session_state="done"))
-            await rec.wait_for(lambda r: len(r.on("/state")) == 3)
+    async with (
+        recorder(mqtt_broker, "homeassistant/device/den/config", "soleguard/den/state") as rec,
+        CaregiverBridge(settings, store) as bridge,
+    ):
+        bridge.update_state(RUNNING)
+        await rec.wait_for(lambda r: len(r.on("/config")) == 1 and len(r.on("/state")) == 1)
+        await rec.client.publish("homeassistant/status", b"online", qos=1)
+        await rec.wait_for(lambda r: len(r.on("/config")) == 2 and len(r.on("/state")) == 2)
+        await rec.client.publish("homeassistant/status", b"offline", qos=1)
+        bridge.update_state(DeviceState(session_state="done"))
+        await rec.wait_for(lambda r: len(r.on("/state")) == 3)
     assert len(rec.on("/config")) == 2  # `offline` from HA asks for nothing
     config = json.loads(rec.on("/config")[0].payload)  # type: ignore[arg-type]
     assert config["cmps"]["stop"]["command_topic"] == "soleguard/den/command"

@@ -1,0 +1,65 @@
+"""The demo's embedded broker and the --broker URL parser."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from controller.caregiver import CaregiverBridge
+from controller.caregiver.broker import BrokerUrl, embedded_broker, parse_broker_url
+from controller.errors import ConfigError
+from controller.settings.models import MqttSettings
+from controller.store import Store
+from tests.caregiver.helpers import HANG_GUARD_S, make_alert, wait_until
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("mqtt://127.0.0.1:1883", BrokerUrl("127.0.0.1", 1883, False)),
+        ("mqtt://broker.lan", BrokerUrl("broker.lan", 1883, False)),
+        ("mqtts://broker.lan", BrokerUrl("broker.lan", 8883, True)),
+        ("mqtts://broker.lan:9883", BrokerUrl("broker.lan", 9883, True)),
+        ("broker.lan:1884", BrokerUrl("broker.lan", 1884, False)),
+        ("mqtt://[::1]:1883", BrokerUrl("::1", 1883, False)),
+    ],
+)
+def test_broker_urls(url: str, expected: BrokerUrl) -> None:
+    assert parse_broker_url(url) == expected
+
+
+@pytest.mark.parametrize(
+    ("url", "reason"),
+    [
+        ("http://broker:1883", "scheme"),
+        ("mqtt://broker:99999", "port"),
+        ("mqtt://broker:0", "port"),
+        ("mqtt://:1883", "host"),
+        ("mqtt://user:pw@broker", "credentials"),
+        ("mqtt://broker/topic", "only mqtt://HOST:PORT"),
+    ],
+)
+def test_bad_broker_urls_are_config_errors(url: str, reason: str) -> None:
+    with pytest.raises(ConfigError, match=reason):
+        parse_broker_url(url)
+
+
+def test_url_round_trips() -> None:
+    assert str(parse_broker_url("mqtts://h:1")) == "mqtts://h:1"
+
+
+@pytest.mark.parametrize("prefer_mosquitto", [True, False], ids=["mosquitto", "amqtt"])
+async def test_embedded_broker_carries_a_bridge(
+    prefer_mosquitto: bool, store: Store, mosquitto_executable: str | None
+) -> None:
+    if prefer_mosquitto and mosquitto_executable is None:
+        pytest.skip("needs the mosquitto binary")
+    async with embedded_broker(prefer_mosquitto=prefer_mosquitto) as url:
+        broker = parse_broker_url(url)
+        assert broker.host == "127.0.0.1"
+        settings = MqttSettings(enabled=True, host=broker.host, port=broker.port, device_id="demo")
+        async with CaregiverBridge(settings, store) as bridge:
+            bridge.raise_alert(make_alert("demo"))
+            async with asyncio.timeout(HANG_GUARD_S):
+                await wait_until(lambda: store.alert_counts() == (1, 1))
