@@ -46,9 +46,14 @@ class Log:
     def last(self) -> Any:
         return self.items[-1][1]
 
-    async def wait_for(self, predicate: Callable[[Any], bool], timeout: float = WAIT_S) -> Any:
-        """The first value (from now on, or already logged) that satisfies `predicate`."""
-        start = 0
+    def mark(self) -> int:
+        return len(self.items)
+
+    async def wait_for(
+        self, predicate: Callable[[Any], bool], timeout: float = WAIT_S, *, since: int = 0
+    ) -> Any:
+        """The first value logged at index `since` or later that satisfies `predicate`."""
+        start = since
         async with asyncio.timeout(timeout):
             while True:
                 for _, value in self.items[start:]:
