@@ -1,0 +1,59 @@
+"""``soleguard journal export|import``: the whole journal as JSON or CSV, and JSON back in."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from controller.journal.commandline import ConfigOption, DbOption, fail, handled, open_journal
+
+app = typer.Typer(
+    help="Export the journal (JSON or CSV) or import a JSON export.", no_args_is_help=True
+)
+
+
+@app.command("export")
+def export(
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Write the whole journal as JSON here.")
+    ] = None,
+    csv_dir: Annotated[
+        Path | None, typer.Option("--csv", help="Write one CSV file per table into this folder.")
+    ] = None,
+    db: DbOption = None,
+    config: ConfigOption = None,
+) -> None:
+    """Export the whole journal: sessions, readings, alarms, checklist, pain and diary."""
+    from controller.journal.export import write_csv, write_json  # noqa: PLC0415
+
+    if (out is None) == (csv_dir is None):
+        fail("give --out FILE.json or --csv FOLDER (one of them)")
+    with open_journal(db, config) as (store, _settings), handled():
+        if out is not None:
+            counts = write_json(store, out)
+            typer.echo(
+                f"Journal written to {out}: {counts['sessions']} sessions, "
+                f"{counts['readings']} readings, {sum(counts.values())} rows in all."
+            )
+        else:
+            assert csv_dir is not None  # one of the two, checked above
+            files = write_csv(store, csv_dir)
+            typer.echo(f"{len(files)} CSV files written to {csv_dir}.")
+
+
+@app.command("import")
+def import_(
+    file: Annotated[Path, typer.Argument(help="A file written by `soleguard journal export`.")],
+    db: DbOption = None,
+    config: ConfigOption = None,
+) -> None:
+    """Add an exported journal to this one; what is already here is not duplicated."""
+    from controller.journal.export import import_json  # noqa: PLC0415
+
+    with open_journal(db, config) as (store, _settings):
+        added = import_json(store, file)
+    new = {name: count for name, count in added.items() if count}
+    summary = ", ".join(f"{count} {name}" for name, count in new.items()) or "nothing new"
+    typer.echo(f"Imported from {file}: {summary}.")

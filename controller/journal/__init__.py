@@ -1,0 +1,6 @@
+"""The foot-care journal (issue 6): diary rules, history rows, report data and drawing, export.
+
+Modules: :mod:`.diary` (inspection alerts, open-wound block), :mod:`.history`, :mod:`.report_data`
+(pure series), :mod:`.render` (matplotlib, imported lazily), :mod:`.export` (JSON/CSV),
+:mod:`.commandline` (shared CLI pieces). Nothing here is imported by ``soleguard --help``.
+"""

@@ -1,0 +1,84 @@
+"""Pieces shared by the journal commands (history, diary, report, journal export/import).
+
+Every failure a user can cause (bad value, unknown session, unwritable path, broken settings)
+ends as one line ``error: ...`` on stderr and exit status 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Final, NoReturn
+
+import typer
+
+from controller.errors import SoleGuardError
+
+if TYPE_CHECKING:
+    from controller.settings import Settings
+    from controller.store import Store
+
+__all__ = [
+    "EXIT_USAGE",
+    "ConfigOption",
+    "DbOption",
+    "fail",
+    "handled",
+    "open_journal",
+    "parse_date",
+]
+
+# Exit status for bad input, as argparse and `soleguard config check` use it.
+EXIT_USAGE: Final = 2
+
+DbOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--db",
+        help="Journal database file (else settings storage.path, else the user data folder).",
+    ),
+]
+ConfigOption = Annotated[
+    Path | None,
+    typer.Option("--config", "-c", help="Settings file (else $SOLEGUARD_CONFIG, else user dir)."),
+]
+
+
+def fail(message: str) -> NoReturn:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(EXIT_USAGE)
+
+
+@contextmanager
+def handled() -> Iterator[None]:
+    """Turn SoleGuard errors raised inside into one line on stderr and exit status 2."""
+    try:
+        yield
+    except SoleGuardError as exc:
+        # Multi-line messages (a settings file with several problems) stay readable as they are.
+        fail(str(exc))
+
+
+def parse_date(option: str, text: str | None) -> dt.date:
+    """A ``YYYY-MM-DD`` option value; ``None`` means today."""
+    if text is None:
+        return dt.date.today()
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        fail(f"{option}: {text!r} is not a date (use YYYY-MM-DD, e.g. 2024-06-03)")
+
+
+@contextmanager
+def open_journal(db: Path | None, config: Path | None) -> Iterator[tuple[Store, Settings]]:
+    """Settings and the open journal (``--db``, else ``storage.path``, else the default)."""
+    from controller.settings import load_settings  # noqa: PLC0415
+    from controller.store import Store  # noqa: PLC0415
+
+    with handled():
+        settings = load_settings(config)
+        store = Store.open(db if db is not None else settings.storage.path)
+    with handled(), store:
+        yield store, settings

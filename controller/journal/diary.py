@@ -1,0 +1,99 @@
+"""Diary rules: an inspection finding tells the caregiver, an open wound blocks sessions.
+
+The store keeps the entries; this module decides what follows from them. An inspection that finds
+anything (cut, blister, redness, swelling, open wound, ulcer) raises a low-priority caregiver alert
+through the outbox, written in the same transaction as the inspection. An open wound or ulcer then
+blocks every session until the person records it healed (the seed article: never massage over an
+open wound); the session checklist asks :func:`session_block_reason` before a session starts.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Final
+
+from controller.store import OPEN_WOUND_FINDINGS, OutboxAlert, Store
+from controller.store.validation import check_findings
+
+__all__ = [
+    "INSPECTION_FINDING",
+    "InspectionOutcome",
+    "inspection_due",
+    "record_healed",
+    "record_inspection",
+    "session_block_reason",
+]
+
+_LOGGER = logging.getLogger(__name__)
+
+# Alert code on the caregiver `alert` topic for an inspection that found something.
+INSPECTION_FINDING: Final = "INSPECTION_FINDING"
+# IEC 60601-1-8 "low": worth a caregiver's attention, no immediate danger (no session is running).
+INSPECTION_PRIORITY: Final = "low"
+
+
+@dataclass(frozen=True, slots=True)
+class InspectionOutcome:
+    """What recording an inspection led to: the alert queued (if any) and a session block."""
+
+    findings: frozenset[str]
+    alert: OutboxAlert | None
+    blocking: str | None
+
+
+def _describe(findings: Iterable[str]) -> str:
+    return ", ".join(name.replace("_", " ") for name in sorted(findings))
+
+
+def record_inspection(
+    store: Store,
+    *,
+    date: dt.date,
+    findings: Iterable[str],
+    device_id: str,
+    now: float | None = None,
+) -> InspectionOutcome:
+    """Log the day's foot inspection; a finding queues a low-priority caregiver alert."""
+    found = check_findings(findings)
+    stamp = time.time() if now is None else now
+    alert = None
+    if found != {"none"}:
+        message = f"Foot inspection on {date.isoformat()} found: {_describe(found)}."
+        if found & OPEN_WOUND_FINDINGS:
+            message += " Sessions are blocked until it is recorded healed."
+        alert = OutboxAlert(
+            id=uuid.uuid4().hex,
+            device_id=device_id,
+            time=stamp,
+            priority=INSPECTION_PRIORITY,
+            code=INSPECTION_FINDING,
+            message=message,
+            session_id=None,
+        )
+        _LOGGER.info("%s: inspection finding queued as alert %s", device_id, alert.id)
+    store.record_inspection(date, found, recorded_at=stamp, alert=alert)
+    return InspectionOutcome(found, alert, store.open_wound_blocking())
+
+
+def record_healed(
+    store: Store, *, date: dt.date, finding: str, now: float | None = None
+) -> str | None:
+    """Record an open wound or ulcer healed; return what still blocks sessions, if anything."""
+    store.record_healed(date, finding, recorded_at=now)
+    return store.open_wound_blocking()
+
+
+def session_block_reason(store: Store) -> str | None:
+    """Why no session may start now because of the diary, or ``None``; the checklist calls it."""
+    return store.open_wound_blocking()
+
+
+def inspection_due(store: Store, today: dt.date | None = None) -> bool:
+    """True when the day's foot inspection has not been recorded yet (first session of a day)."""
+    last = store.last_inspection_date()
+    return last is None or last < (dt.date.today() if today is None else today)

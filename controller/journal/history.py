@@ -1,0 +1,82 @@
+"""The session history as rows: for the rich table, ``--json`` and ``--csv``."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import json
+from collections.abc import Sequence
+from typing import Any, Final
+
+from controller.store import SessionRecord, Store
+
+__all__ = ["HISTORY_COLUMNS", "history_rows", "local_midnight", "rows_to_csv", "rows_to_json"]
+
+# Machine-readable columns, in the order `--csv` writes them.
+HISTORY_COLUMNS: Final = (
+    "id",
+    "started",
+    "program",
+    "profile",
+    "scenario",
+    "duration_s",
+    "ended_by",
+    "max_skin_c",
+    "cutoff_c",
+    "time_above_cutoff_s",
+    "max_pressure_mmhg",
+    "pressure_cap_mmhg",
+    "heat_s",
+    "alarms",
+    "pain_before",
+    "pain_after",
+)
+
+
+def local_midnight(date: dt.date) -> float:
+    """Epoch seconds of the start of ``date`` in the local time zone."""
+    return dt.datetime.combine(date, dt.time.min).astimezone().timestamp()
+
+
+def _row(record: SessionRecord) -> dict[str, Any]:
+    started = dt.datetime.fromtimestamp(record.started_at).astimezone()
+    return {
+        "id": record.id,
+        "started": started.isoformat(timespec="seconds"),
+        "program": record.program,
+        "profile": record.profile,
+        "scenario": record.scenario,
+        "duration_s": record.duration_s,
+        "ended_by": record.ended_by,
+        "max_skin_c": record.max_skin_c,
+        "cutoff_c": record.cutoff_c,
+        "time_above_cutoff_s": record.time_above_cutoff_s,
+        "max_pressure_mmhg": record.max_pressure_mmhg,
+        "pressure_cap_mmhg": record.pressure_cap_mmhg,
+        "heat_s": record.heat_s,
+        "alarms": record.alarm_count,
+        "pain_before": record.pain_before,
+        "pain_after": record.pain_after,
+    }
+
+
+def history_rows(
+    store: Store, *, since: dt.date | None = None, limit: int | None = None
+) -> list[dict[str, Any]]:
+    """Sessions started on or after ``since`` (local date), newest first, as plain dicts."""
+    records = store.sessions(None if since is None else local_midnight(since), limit)
+    return [_row(record) for record in records]
+
+
+def rows_to_json(rows: Sequence[dict[str, Any]]) -> str:
+    return json.dumps(list(rows), indent=2, ensure_ascii=False)
+
+
+def rows_to_csv(rows: Sequence[dict[str, Any]]) -> str:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=HISTORY_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: "" if v is None else v for k, v in row.items()})
+    return buffer.getvalue()
