@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import getpass
 import logging
 import shutil
 import socket
@@ -167,6 +168,9 @@ class MosquittoBroker:
             f"allow_anonymous {'true' if allow_anonymous else 'false'}",
             f"persistence {'true' if persistence else 'false'}",
             f"persistence_location {workdir}/",
+            # Run as whoever started it: as root, mosquitto would switch to the `mosquitto` user,
+            # which cannot read a config directory private to the caller.
+            f"user {getpass.getuser()}",
             "log_dest stderr",
             "log_type error",
             "log_type warning",
