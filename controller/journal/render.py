@@ -8,12 +8,12 @@ never through pyplot, so no global figure state or interactive backend is involv
 from __future__ import annotations
 
 import base64
+import contextlib
 import datetime as dt
 import html
 import io
 import math
-import os
-import tempfile
+import uuid
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
@@ -54,18 +54,19 @@ def write_report(data: SessionReportData | TrendReportData, out: Path) -> None:
 
 
 def write_atomically(out: Path, payload: bytes) -> None:
-    """Write a file whole or not at all; an unwritable place is an :class:`OutputError`."""
+    """Write a file whole or not at all; an unwritable place is an :class:`OutputError`.
+
+    The temporary file is created with ``open(..., "xb")`` rather than ``mkstemp`` so the result
+    gets the user's usual permissions (umask), not mkstemp's owner-only 0600.
+    """
+    temp = out.with_name(f".{out.name}.{uuid.uuid4().hex[:8]}.tmp")
     try:
-        handle, temp_name = tempfile.mkstemp(prefix=f".{out.name}.", dir=out.parent)
-    except OSError as exc:
-        raise OutputError(f"{out}: cannot write here: {exc.strerror or exc}") from exc
-    temp = Path(temp_name)
-    try:
-        with os.fdopen(handle, "wb") as file:
+        with temp.open("xb") as file:
             file.write(payload)
         temp.replace(out)
     except OSError as exc:
-        temp.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):  # nothing to clean up if the folder is unusable
+            temp.unlink(missing_ok=True)
         raise OutputError(f"{out}: cannot write: {exc.strerror or exc}") from exc
 
 
@@ -113,6 +114,7 @@ def _session_figure(data: SessionReportData) -> Figure:
         linestyle="-",
         label=f"over-temperature latch {data.latch_c:.1f} °C",
     )
+    temp_ax.set_ylim(top=data.latch_c + 1.5)
     temp_ax.set_ylabel("temperature (°C)")
     temp_ax.set_title("Skin temperature against the cut-off and latch", loc="left", fontsize=10)
 
@@ -138,7 +140,7 @@ def _session_figure(data: SessionReportData) -> Figure:
     pressure_ax.set_title("Pressure against the cap", loc="left", fontsize=10)
 
     labelled: set[str] = set()
-    for alarm in data.alarms:
+    for index, alarm in enumerate(data.alarms):
         colour = _PRIORITY_COLOURS.get(alarm.priority, "#34495e")
         label = f"{alarm.priority} alarm" if alarm.priority not in labelled else None
         labelled.add(alarm.priority)
@@ -151,7 +153,8 @@ def _session_figure(data: SessionReportData) -> Figure:
             alarm.code,
             (alarm.t_s / 60.0, data.latch_c),
             textcoords="offset points",
-            xytext=(3, 4),
+            # Staggered, so alarms a second apart do not print over each other.
+            xytext=(3, 4 + 9 * (index % 3)),
             fontsize=7,
             color=colour,
         )
@@ -170,13 +173,14 @@ def _trend_figure(data: TrendReportData) -> Figure:
     figure, (pain_ax, sleep_ax, count_ax, finding_ax) = _new_figure(4, (2.2, 1.6, 1.4, 1.8))
     figure.suptitle(data.title, fontsize=13)
 
-    times = [_x(p.started) for p in data.pain]
-    pain_ax.plot(
-        times, _nan([p.before for p in data.pain]), "o-", color="#c0392b", label="pain before"
-    )
-    pain_ax.plot(
-        times, _nan([p.after for p in data.pain]), "s-", color="#27ae60", label="pain after"
-    )
+    for attr, style, colour, label in (
+        ("before", "o-", "#c0392b", "pain before"),
+        ("after", "s-", "#27ae60", "pain after"),
+    ):
+        # Only sessions with this score: a missing score is not a zero, and not a gap either.
+        points = [(_x(p.started), getattr(p, attr)) for p in data.pain]
+        known = [(x, y) for x, y in points if y is not None]
+        pain_ax.plot([x for x, _ in known], [y for _, y in known], style, color=colour, label=label)
     pain_ax.set_ylim(-0.5, 10.5)
     pain_ax.set_ylabel("pain (0-10)")
     pain_ax.set_title("Pain before and after each session", loc="left", fontsize=10)

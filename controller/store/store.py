@@ -280,8 +280,9 @@ class Store:
         with self._write() as conn:
             self._require_session(conn, session_id)
             conn.executemany(
-                "INSERT OR IGNORE INTO readings (session_id, time, skin_c, pressure_mmhg, "
-                "pressure_cap_mmhg, heater_on, pad_c) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO readings (session_id, time, skin_c, pressure_mmhg, "
+                "pressure_cap_mmhg, heater_on, pad_c) VALUES (?, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT DO NOTHING",
                 [
                     (
                         session_id,
@@ -360,7 +361,8 @@ class Store:
             )
             if answers.get("provider_consulted") is True:
                 conn.execute(
-                    "INSERT OR IGNORE INTO acknowledgements (name, time) VALUES (?, ?)",
+                    "INSERT INTO acknowledgements (name, time) VALUES (?, ?) "
+                    "ON CONFLICT DO NOTHING",
                     (_ACK_PROVIDER, time),
                 )
 
@@ -403,7 +405,7 @@ class Store:
         """The one-time acknowledgement; recording it again keeps the first time."""
         with self._write() as conn:
             conn.execute(
-                "INSERT OR IGNORE INTO acknowledgements (name, time) VALUES (?, ?)",
+                "INSERT INTO acknowledgements (name, time) VALUES (?, ?) ON CONFLICT DO NOTHING",
                 (_ACK_PROVIDER, time),
             )
 
@@ -425,29 +427,30 @@ class Store:
         """Write an alert before it is published; the same id twice is a no-op."""
         check_choice("priority", alert.priority, ALARM_PRIORITIES)
         with self._write() as conn:
-            # No session check: an alert must never be refused; a stale id becomes NULL instead.
-            session_id = alert.session_id
-            if session_id is not None and (
-                conn.execute("SELECT 1 FROM sessions WHERE id = ?", (session_id,)).fetchone()
-                is None
-            ):
-                _LOGGER.warning(
-                    "alert %s: session %s unknown, stored without it", alert.id, session_id
-                )
-                session_id = None
-            conn.execute(
-                "INSERT OR IGNORE INTO alert_outbox (id, device_id, time, priority, code, "
-                "message, session_id) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (
-                    alert.id,
-                    alert.device_id,
-                    alert.time,
-                    alert.priority,
-                    alert.code,
-                    alert.message,
-                    session_id,
-                ),
-            )
+            self._enqueue(conn, alert)
+
+    @staticmethod
+    def _enqueue(conn: sqlite3.Connection, alert: OutboxAlert) -> None:
+        # No session check that could fail: an alert is never refused; a stale id becomes NULL.
+        session_id = alert.session_id
+        if session_id is not None and (
+            conn.execute("SELECT 1 FROM sessions WHERE id = ?", (session_id,)).fetchone() is None
+        ):
+            _LOGGER.warning("alert %s: session %s unknown, stored without it", alert.id, session_id)
+            session_id = None
+        conn.execute(
+            "INSERT INTO alert_outbox (id, device_id, time, priority, code, "
+            "message, session_id) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+            (
+                alert.id,
+                alert.device_id,
+                alert.time,
+                alert.priority,
+                alert.code,
+                alert.message,
+                session_id,
+            ),
+        )
 
     def undelivered_alerts(
         self, device_id: str | None = None, limit: int = 100
@@ -529,16 +532,29 @@ class Store:
         return [NoteRecord(*row) for row in rows]
 
     def record_inspection(
-        self, date: dt.date, findings: frozenset[str], *, recorded_at: float | None = None
+        self,
+        date: dt.date,
+        findings: frozenset[str],
+        *,
+        recorded_at: float | None = None,
+        alert: OutboxAlert | None = None,
     ) -> None:
-        """Log a daily foot inspection; ``findings`` from :data:`FINDINGS`, or ``{"none"}``."""
+        """Log a daily foot inspection; ``findings`` from :data:`FINDINGS`, or ``{"none"}``.
+
+        ``alert``, if given, is enqueued in the same transaction, so a finding is never logged
+        without its caregiver alert (see :func:`controller.journal.diary.record_inspection`).
+        """
         found = check_findings(findings)
+        if alert is not None:
+            check_choice("priority", alert.priority, ALARM_PRIORITIES)
         stamp = time.time() if recorded_at is None else recorded_at
         with self._write() as conn:
             conn.execute(
                 "INSERT INTO inspections (uid, date, recorded_at, findings) VALUES (?, ?, ?, ?)",
                 (_uid(), date.isoformat(), stamp, json.dumps(sorted(found))),
             )
+            if alert is not None:
+                self._enqueue(conn, alert)
 
     def inspections(self, since: dt.date | None = None) -> list[InspectionRecord]:
         with self._read() as conn:

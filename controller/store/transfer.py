@@ -82,23 +82,28 @@ _SELECT: Final[Mapping[str, str]] = {
     "healed": "SELECT uid, date, finding, recorded_at FROM healed ORDER BY date, recorded_at, uid",
 }
 
-_INSERT: Final[Mapping[str, str]] = {
-    "sessions": "INSERT OR IGNORE INTO sessions (uid, started_at, program, profile, scenario, "
+_INSERT_VALUES: Final[Mapping[str, str]] = {
+    "sessions": "INSERT INTO sessions (uid, started_at, program, profile, scenario, "
     "cutoff_c, pressure_cap_mmhg, ended_at, ended_by, max_skin_c, max_pressure_mmhg, "
     "time_above_cutoff_s, heat_s) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-    "readings": "INSERT OR IGNORE INTO readings (session_id, time, skin_c, pressure_mmhg, "
+    "readings": "INSERT INTO readings (session_id, time, skin_c, pressure_mmhg, "
     "pressure_cap_mmhg, heater_on, pad_c) VALUES (?, ?, ?, ?, ?, ?, ?)",
-    "alarms": "INSERT OR IGNORE INTO alarms (uid, session_id, time, code, priority, message) "
+    "alarms": "INSERT INTO alarms (uid, session_id, time, code, priority, message) "
     "VALUES (?, ?, ?, ?, ?, ?)",
-    "checklists": "INSERT OR IGNORE INTO checklists (uid, session_id, time, answers, blocked, "
+    "checklists": "INSERT INTO checklists (uid, session_id, time, answers, blocked, "
     "reason, inspected) VALUES (?, ?, ?, ?, ?, ?, ?)",
-    "pain": "INSERT OR IGNORE INTO pain (session_id, moment, score) VALUES (?, ?, ?)",
-    "acknowledgements": "INSERT OR IGNORE INTO acknowledgements (name, time) VALUES (?, ?)",
-    "sleep": "INSERT OR IGNORE INTO sleep (date, quality, recorded_at) VALUES (?, ?, ?)",
-    "notes": "INSERT OR IGNORE INTO notes (uid, session_id, time, text) VALUES (?, ?, ?, ?)",
-    "inspections": "INSERT OR IGNORE INTO inspections (uid, date, recorded_at, findings) "
-    "VALUES (?, ?, ?, ?)",
-    "healed": "INSERT OR IGNORE INTO healed (uid, date, finding, recorded_at) VALUES (?, ?, ?, ?)",
+    "pain": "INSERT INTO pain (session_id, moment, score) VALUES (?, ?, ?)",
+    "acknowledgements": "INSERT INTO acknowledgements (name, time) VALUES (?, ?)",
+    "sleep": "INSERT INTO sleep (date, quality, recorded_at) VALUES (?, ?, ?)",
+    "notes": "INSERT INTO notes (uid, session_id, time, text) VALUES (?, ?, ?, ?)",
+    "inspections": "INSERT INTO inspections (uid, date, recorded_at, findings) VALUES (?, ?, ?, ?)",
+    "healed": "INSERT INTO healed (uid, date, finding, recorded_at) VALUES (?, ?, ?, ?)",
+}
+
+# DO NOTHING on a duplicate key only; unlike INSERT OR IGNORE it does not silently skip a row
+# that breaks a CHECK constraint (a pain score of 11 must be an error, not a lost row).
+_INSERT: Final[Mapping[str, str]] = {
+    name: f"{statement} ON CONFLICT DO NOTHING" for name, statement in _INSERT_VALUES.items()
 }
 
 _BOOLEAN_COLUMNS: Final = frozenset({"heater_on", "blocked", "inspected"})
