@@ -1,0 +1,102 @@
+"""soleguard monitor: its model of the screen, and its stop key against a real bridge."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import typer
+from rich.console import Console
+from typer.testing import CliRunner
+
+from controller.caregiver import CaregiverBridge, DeviceState
+from controller.caregiver.broker import LocalBroker, free_port
+from controller.cli.monitor import MonitorModel, _handle_keys, monitor
+from controller.store import Store
+from tests.caregiver.helpers import HANG_GUARD_S, make_alert, recorder, settings_for
+
+
+def _text(model: MonitorModel) -> str:
+    console = Console(width=120, record=True)
+    console.print(model.render())
+    return console.export_text()
+
+
+def test_model_shows_each_device_state_and_alerts() -> None:
+    model = MonitorModel("soleguard")
+    model.apply("soleguard/home/availability", b"online")
+    model.apply(
+        "soleguard/home/state",
+        json.dumps(
+            {
+                "session_state": "running",
+                "pressure_mmhg": 42.0,
+                "skin_temp_c": 37.4,
+                "over_temperature": True,
+                "remaining_s": 125,
+            }
+        ).encode(),
+    )
+    model.apply(
+        "soleguard/home/alert",
+        json.dumps({"priority": "high", "code": "over_temperature", "message": "43 C"}).encode(),
+    )
+    model.apply("soleguard/attic/availability", b"offline")
+    model.apply("soleguard/home/state", b"not json")  # ignored, never crashes
+    model.apply("other/home/state", b"{}")  # not under the base topic
+    text = _text(model)
+    assert model.device_ids() == ["attic", "home"]
+    assert "running" in text
+    assert "42.0" in text
+    assert "OVER-TEMPERATURE" in text
+    assert "2:05" in text
+    assert "over_temperature: 43 C" in text
+    assert "offline" in text
+
+
+async def test_stop_key_reaches_the_controller_and_shows_the_result(
+    mqtt_broker: LocalBroker, store: Store
+) -> None:
+    model = MonitorModel("soleguard")
+
+    class FakeLive:  # the terminal is not what this test is about
+        def update(self, _renderable: object) -> None:
+            pass
+
+    async with (
+        recorder(mqtt_broker, "soleguard/#") as caregiver,
+        CaregiverBridge(settings_for(mqtt_broker, "home"), store) as bridge,
+    ):
+        bridge.update_state(DeviceState(session_state="running"))
+        bridge.raise_alert(make_alert("home"))
+        await caregiver.wait_for(lambda r: bool(r.on("/state")) and bool(r.on("/availability")))
+        for m in caregiver.messages:
+            model.apply(m.topic.value, m.payload)  # type: ignore[arg-type]
+        keys: asyncio.Queue[str] = asyncio.Queue()
+        for key in "sq":
+            keys.put_nowait(key)
+        await _handle_keys(caregiver.client, model, FakeLive(), keys)
+        async with asyncio.timeout(HANG_GUARD_S):
+            command = await bridge.next_command()
+        bridge.command_result(command.request_id, True, None)
+        await caregiver.wait_for(lambda r: bool(r.on("/command/result")))
+        model.apply("soleguard/home/command/result", caregiver.on("/command/result")[0].payload)  # type: ignore[arg-type]
+    assert command.action == "stop"
+    assert command.request_id.startswith("monitor-")
+    assert f"{command.request_id}: accepted" in _text(model)
+
+
+def test_monitor_command_reports_an_unreachable_broker_in_one_line() -> None:
+    app = typer.Typer()
+    app.command()(monitor)
+    result = CliRunner().invoke(app, ["--broker", f"mqtt://127.0.0.1:{free_port()}"])
+    assert result.exit_code == 1
+    assert "soleguard monitor: broker mqtt://127.0.0.1:" in result.output
+
+
+def test_monitor_command_rejects_a_bad_url() -> None:
+    app = typer.Typer()
+    app.command()(monitor)
+    result = CliRunner().invoke(app, ["--broker", "http://x"])
+    assert result.exit_code == 1
+    assert "scheme must be mqtt://" in result.output
