@@ -391,7 +391,11 @@ class CaregiverBridge(Generic[AlertT]):
                     return
                 # With QoS 1, aiomqtt returns only once the broker's PUBACK arrived.
                 await client.publish(self._topics.alert, alert_payload(alert), qos=1)
-                self._outbox.mark_alert_delivered(alert.id, at=self._clock())
+                # In a worker thread: the store fsyncs each write (a few ms), and this loop is
+                # the safety loop's too. The store is safe to call from several threads.
+                await asyncio.to_thread(
+                    self._outbox.mark_alert_delivered, alert.id, at=self._clock()
+                )
                 self.stats.alerts_published += 1
             if len(batch) == ALERT_BATCH:
                 self._alerts_pending = True
