@@ -53,6 +53,7 @@ def history(
         typer.echo(rows_to_csv(rows), nl=False)
         return
 
+    from rich import box  # noqa: PLC0415
     from rich.console import Console  # noqa: PLC0415
     from rich.table import Table  # noqa: PLC0415
 
@@ -60,11 +61,20 @@ def history(
     if not rows:
         console.print("No sessions recorded" + (f" since {since_date}." if since_date else "."))
         return
-    table = Table(title=f"SoleGuard sessions ({store.path})")
-    for name in ("id", "date", "program", "duration", "ended by"):
-        table.add_column(name, justify="right" if name in {"id", "duration"} else "left")
-    for name in ("max skin °C", "alarms", "pain before", "pain after"):
-        table.add_column(name, justify="right")
+    # A light box and no-wrap key columns keep one session per line in an 80-column terminal.
+    table = Table(
+        title=f"SoleGuard sessions ({store.path})",
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+        padding=(0, 1),
+        collapse_padding=True,
+    )
+    for name in ("id", "date", "program", "length", "ended\nby"):
+        table.add_column(
+            name, justify="right" if name in {"id", "length"} else "left", no_wrap=True
+        )
+    for name in ("max\n°C", "alarms", "pain\nbefore", "pain\nafter"):
+        table.add_column(name, justify="right", no_wrap=True)
     for row in rows:
         over = row["max_skin_c"] is not None and row["max_skin_c"] > row["cutoff_c"]
         skin = _num(row["max_skin_c"])
