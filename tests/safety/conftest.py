@@ -20,7 +20,7 @@ settings.register_profile(
 settings.register_profile(
     "ci",
     max_examples=10_000,
-    stateful_step_count=40,
+    stateful_step_count=30,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow],
     print_blob=True,

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import copy
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from hypothesis import event
 from hypothesis import strategies as st
@@ -131,10 +131,8 @@ class Model:
     sensor_up_at: float = -math.inf
     last_reading: tuple[float, float] | None = None  # (time, celsius) of the latest fed reading
     session_start: float | None = None
-    caregiver_ceiling: float = math.inf
     caregiver_heater_off: bool = False
     heat_on_s: float = 0.0
-    history: list[str] = field(default_factory=list)
 
 
 class SupervisorMachine(RuleBasedStateMachine):
@@ -195,15 +193,13 @@ class SupervisorMachine(RuleBasedStateMachine):
                     m.sensor_up = e.connected
                     m.sensor_up_at = self.now
                     m.last_reading = None
-            elif isinstance(e, SkinReading):
-                if m.sensor_up and math.isfinite(e.time) and e.time >= m.sensor_up_at:
-                    m.last_reading = (min(e.time, self.now), e.celsius)
             elif (
-                isinstance(e, CaregiverRequest)
-                and self.sup.state is SessionState.RUNNING
-                and e.action == "heater_off"
+                isinstance(e, SkinReading)
+                and m.sensor_up
+                and math.isfinite(e.time)
+                and e.time >= m.sensor_up_at
             ):
-                m.caregiver_heater_off = True
+                m.last_reading = (min(e.time, self.now), e.celsius)
 
     # -- invariants -----------------------------------------------------------------------------
 
@@ -226,8 +222,14 @@ class SupervisorMachine(RuleBasedStateMachine):
             m.heat_on_s = 0.0
         if previous is not None and previous.command.heater_on:
             m.heat_on_s += self.now - previous_now
-        if any(isinstance(e, CaregiverRequest) and e.action == "heater_off" for e in events):
-            m.caregiver_heater_off = m.caregiver_heater_off or running
+        same_session = previous is not None and previous.session_id == d.session_id
+        was_running = previous is not None and previous.state is SessionState.RUNNING
+        if (
+            same_session
+            and was_running
+            and any(isinstance(e, CaregiverRequest) and e.action == "heater_off" for e in events)
+        ):
+            m.caregiver_heater_off = True
 
         # Pressure: within every cap, within the ramp, zero whenever it must be.
         assert 0.0 <= cmd.pressure_mmhg <= min(lim.pressure_cap_mmhg, 70.0) + EPS
@@ -254,6 +256,7 @@ class SupervisorMachine(RuleBasedStateMachine):
             assert self.now - t < lim.stale_after_s
             assert m.heat_on_s < lim.max_heat_s
             assert d.heat_used_s < lim.max_heat_s
+        starts = [e for e in events if isinstance(e, StartSession)]
         # Latch: nothing while latched, and it holds until an acknowledgement.
         if d.state is SessionState.LATCHED:
             assert cmd.stop
@@ -262,7 +265,7 @@ class SupervisorMachine(RuleBasedStateMachine):
         if previous is not None and previous.state is SessionState.LATCHED:
             if not any(isinstance(e, Acknowledge) for e in events):
                 assert d.state is SessionState.LATCHED
-            else:
+            elif not starts:
                 assert d.state in (SessionState.LATCHED, SessionState.ENDED)
         # A session never outlives its maximum.
         if running:
@@ -270,7 +273,6 @@ class SupervisorMachine(RuleBasedStateMachine):
             assert self.now - m.session_start < lim.max_session_s
             assert d.elapsed_s < lim.max_session_s
         # A refused checklist never actuates.
-        starts = [e for e in events if isinstance(e, StartSession)]
         if (
             starts
             and previous is not None
