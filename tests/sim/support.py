@@ -17,6 +17,7 @@ from controller.protocol import (
     TEMPERATURE_MEASUREMENT_UUID,
     Command,
     MassagerStatus,
+    RenewLease,
     TemperatureMeasurement,
 )
 from firmware_sim.world import SimWorld
@@ -50,11 +51,11 @@ class Log:
         return len(self.items)
 
     async def wait_for(
-        self, predicate: Callable[[Any], bool], timeout: float = WAIT_S, *, since: int = 0
+        self, predicate: Callable[[Any], bool], within_s: float = WAIT_S, *, since: int = 0
     ) -> Any:
         """The first value logged at index `since` or later that satisfies `predicate`."""
         start = since
-        async with asyncio.timeout(timeout):
+        async with asyncio.timeout(within_s):
             while True:
                 for _, value in self.items[start:]:
                     if predicate(value):
@@ -62,12 +63,6 @@ class Log:
                 start = len(self.items)
                 self.changed.clear()
                 await self.changed.wait()
-
-
-async def wait_until(predicate: Callable[[], bool], timeout: float = WAIT_S) -> None:
-    async with asyncio.timeout(timeout):
-        while not predicate():
-            await asyncio.sleep(0.05)
 
 
 @contextlib.asynccontextmanager
@@ -120,8 +115,6 @@ class Renewer:
         self._task: asyncio.Task[None] | None = None
 
     async def _run(self) -> None:
-        from controller.protocol import RenewLease
-
         while True:
             self.sequence = (self.sequence + 1) & 0xFFFF
             with contextlib.suppress(Exception):  # a refusal or a lost link is what tests watch

@@ -84,8 +84,11 @@ def test_cut_out_latches_at_43_and_only_stop_clears_it_after_cooling() -> None:
     assert bench.firmware.fault is FaultCode.THERMAL_CUTOUT
     assert bench.physics.pad_c == pytest.approx(CUTOUT_C, abs=0.3)
     assert not bench.physics.heater_on
-    for refused in (SetHeater(sequence, 3000, True, 40.0), RenewLease(sequence, 3000),
-                    SetPressure(sequence, 3000, 10.0)):
+    for refused in (
+        SetHeater(sequence, 3000, True, 40.0),
+        RenewLease(sequence, 3000),
+        SetPressure(sequence, 3000, 10.0),
+    ):
         with pytest.raises(CommandRefused) as info:
             bench.send(refused)
         assert info.value.att_error == AttErrorCode.CUTOUT_LATCHED

@@ -52,13 +52,18 @@ async def test_devices_advertise_their_names_and_services() -> None:
         assert by_address[world.massager_address].local_name == world.massager_name
         assert MASSAGER_SERVICE_UUID in by_address[world.massager_address].service_uuids
         assert by_address[world.sensor_address].local_name == world.sensor_name
-        assert "00001809-0000-1000-8000-00805f9b34fb" in by_address[world.sensor_address].service_uuids
+        assert (
+            "00001809-0000-1000-8000-00805f9b34fb" in by_address[world.sensor_address].service_uuids
+        )
 
 
 async def test_unpaired_central_cannot_command_or_subscribe_but_can_read_limits() -> None:
-    async with world_and_radio() as (world, radio), massager(world, radio, pair=False) as (
-        client,
-        _log,
+    async with (
+        world_and_radio() as (world, radio),
+        massager(world, radio, pair=False) as (
+            client,
+            _log,
+        ),
     ):
         with pytest.raises(BleakGATTProtocolError) as info:
             await send(client, SetHeater(1, 3000, True, 42.0))
@@ -80,7 +85,7 @@ async def test_after_pairing_commands_drive_the_actuators() -> None:
         assert status.pressure_target_mmhg == 40.0
         async with Renewer(client):
             await log.wait_for(lambda s: s.pressure_mmhg >= 39.0)
-            await log.wait_for(lambda s: s.pad_temperature_c >= 41.5, timeout=900.0)
+            await log.wait_for(lambda s: s.pad_temperature_c >= 41.5, within_s=900.0)
         assert world.physics.heater_on or world.physics.pad_c > 41.0
         # Renewals stopped: the lease runs out and the firmware switches everything off itself.
         status = await log.wait_for(lambda s: StatusFlags.LEASE_ACTIVE not in s.flags)
@@ -112,11 +117,13 @@ async def test_health_thermometer_indications_decode_in_celsius_and_fahrenheit()
         assert TemperatureType(kind[0]) is TemperatureType.TOE
         await asyncio.sleep(10.0)
         assert 9 <= len(log.items) <= 12  # 1 Hz
-    async with world_and_radio(sensor_unit=TemperatureUnit.FAHRENHEIT) as (world, radio):
-        async with sensor(world, radio) as (_client, log):
-            reading = await log.wait_for(lambda m: True)
-            assert reading.unit is TemperatureUnit.FAHRENHEIT
-            assert reading.value == pytest.approx(world.physics.skin_c * 9 / 5 + 32, abs=1.0)
+    async with (
+        world_and_radio(sensor_unit=TemperatureUnit.FAHRENHEIT) as (world, radio),
+        sensor(world, radio) as (_client, log),
+    ):
+        reading = await log.wait_for(lambda m: True)
+        assert reading.unit is TemperatureUnit.FAHRENHEIT
+        assert reading.value == pytest.approx(world.physics.skin_c * 9 / 5 + 32, abs=1.0)
 
 
 def _golden_commands() -> list[dict[str, object]]:
@@ -169,9 +176,12 @@ async def test_golden_command_cases_replayed_against_the_firmware() -> None:
 
 
 async def test_cut_out_holds_when_the_controller_keeps_commanding_heat() -> None:
-    async with world_and_radio(neuropathic=True) as (world, radio), massager(world, radio) as (
-        client,
-        log,
+    async with (
+        world_and_radio(neuropathic=True) as (world, radio),
+        massager(world, radio) as (
+            client,
+            log,
+        ),
     ):
         refusals = []
         for sequence in range(1, 1800):
@@ -184,7 +194,8 @@ async def test_cut_out_holds_when_the_controller_keeps_commanding_heat() -> None
         assert snapshot.max_skin_c < 43.0
         assert snapshot.max_pad_c < 43.5
         assert snapshot.cutouts >= 1
-        assert refusals and set(refusals) == {0x83}
+        assert refusals
+        assert set(refusals) == {0x83}
         assert log.last.fault is FaultCode.THERMAL_CUTOUT
         assert not math.isnan(log.last.pad_temperature_c)
 

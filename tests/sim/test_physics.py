@@ -64,6 +64,7 @@ def test_reduced_perfusion_heats_faster_overshoots_higher_and_cools_slower() -> 
     normal, neuro = Physics(PhysicsParams()), Physics(PhysicsParams.neuropathic())
     skins_normal = _regulated(normal, 1800.0)
     skins_neuro = _regulated(neuro, 1800.0)
+
     # Below core temperature blood warms the skin; above it, it carries heat away, so a foot with
     # blunted hyperaemia climbs faster once past 37 °C.
     def climb(skins: list[float]) -> int:
