@@ -14,7 +14,13 @@ import typer
 
 from controller import __version__
 from controller.cli import config as config_commands
+from controller.cli import diary as diary_commands
+from controller.cli import history as history_commands
+from controller.cli import journal_io as journal_commands
+from controller.cli import report as report_commands
 from controller.cli.demo import demo
+from controller.cli.monitor import monitor
+from controller.cli.sim import sim
 
 app = typer.Typer(
     name="soleguard",
@@ -25,6 +31,12 @@ app = typer.Typer(
 )
 app.add_typer(config_commands.app, name="config")
 app.command()(demo)
+app.command()(monitor)
+app.command()(sim)
+app.command("history")(history_commands.history)
+app.command("report")(report_commands.report)
+app.add_typer(diary_commands.app, name="diary")
+app.add_typer(journal_commands.app, name="journal")
 
 ConfigOption = Annotated[
     Path | None,
@@ -47,9 +59,13 @@ def _root(
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log debug detail.")] = False,
 ) -> None:
     logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.WARNING,
+        level=logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    if verbose:
+        # Our own detail only: bumble's packet dumps at DEBUG would drown it (and cost seconds).
+        for name in ("controller", "firmware_sim"):
+            logging.getLogger(name).setLevel(logging.DEBUG)
 
 
 def main() -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from controller.ble.links import STOP_TIMEOUT_S, MassagerLink
 from controller.errors import LinkError
@@ -31,6 +31,12 @@ _LOGGER = logging.getLogger(__name__)
 IDLE_PAD_TARGET_C = 30.0
 # Pressure changes smaller than the wire resolution are not worth a write.
 PRESSURE_STEP_MMHG = 0.1
+# Rising set-points go out at most this often: the bladder's own inflation rate smooths the steps,
+# and each write costs radio time. Lowering pressure and any heater change go out at once.
+PRESSURE_RISE_PERIOD_S = 0.5
+# Float slack when comparing a clock reading with a deadline computed from it: without it a
+# virtual clock can land a hair before the deadline and wake again for no time at all.
+CLOCK_EPSILON_S = 1e-6
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +58,8 @@ class Actuator:
         self._wanted = OFF
         self._sent: Wanted | None = None
         self._last_write = -float("inf")
+        self._last_rise = -float("inf")
+        self._rise_due = float("inf")
         self._changed = asyncio.Event()
         self.writes = 0
         self.failures = 0
@@ -68,13 +76,15 @@ class Actuator:
 
     async def run(self) -> None:
         while True:
-            timeout = max(0.0, self._last_write + self._renew_s - self._clock())
+            due = min(self._last_write + self._renew_s, self._rise_due)
+            timeout = max(0.0, due - self._clock())
             try:
                 async with asyncio.timeout(timeout):
                     await self._changed.wait()
             except TimeoutError:
                 pass
             self._changed.clear()
+            self._rise_due = float("inf")
             if not self._link.is_connected:
                 self._sent = None
                 await self._link.wait_connected()
@@ -99,6 +109,13 @@ class Actuator:
             sent is None or abs(sent.pressure_mmhg - wanted.pressure_mmhg) >= PRESSURE_STEP_MMHG
         )
         lowering = sent is None or wanted.pressure_mmhg < sent.pressure_mmhg
+        now = self._clock()
+        rise_allowed_at = self._last_rise + PRESSURE_RISE_PERIOD_S
+        if pressure_changed and not lowering and now + CLOCK_EPSILON_S < rise_allowed_at:
+            # Too soon for another rise: keep the last set-point (lower, so safe) and come back.
+            pressure_changed = False
+            wanted = replace(wanted, pressure_mmhg=sent.pressure_mmhg if sent else 0.0)
+            self._rise_due = rise_allowed_at
         # Cuts first: heater off and pressure down go out before anything that adds energy.
         if heater_changed and not wanted.heater_on:
             commands.append(SetHeater)
@@ -108,6 +125,7 @@ class Actuator:
             commands.append(SetHeater)
         if pressure_changed and not lowering:
             commands.append(SetPressure)
+            self._last_rise = now
         if not commands and self._clock() - self._last_write >= self._renew_s:
             commands.append(RenewLease)
         for kind in commands:

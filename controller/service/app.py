@@ -57,7 +57,7 @@ async def run_session(
     if store is not None:
         try:
             session_id = store.start_session(
-                started_at=time.time(),
+                started_at=loop.time() + wall_offset,
                 program=plan.program.name,
                 profile=plan.profile,
                 scenario=plan.scenario,
@@ -87,7 +87,9 @@ async def run_session(
         try:
             store.end_session(
                 session_id,
-                ended_at=time.time(),
+                # Loop time, not the wall clock: under virtual time a 30-minute session may take
+                # seconds, and the journal must say 30 minutes.
+                ended_at=loop.time() + wall_offset,
                 ended_by=outcome.ended_by,
                 max_skin_c=outcome.max_skin_reading_c,
                 max_pressure_mmhg=outcome.max_pressure_mmhg,
