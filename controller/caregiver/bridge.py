@@ -238,6 +238,11 @@ class CaregiverBridge(Generic[AlertT]):
         self._alerts_pending = True
         self._wake.set()
 
+    def alerts_stored(self) -> None:
+        """The caller wrote alerts to the outbox itself (off the loop): publish them now."""
+        self._alerts_pending = True
+        self._wake.set()
+
     def command_result(self, request_id: str | None, accepted: bool, reason: str | None) -> None:
         """Tell the caregiver what became of their command (QoS 1 on ``command/result``)."""
         payload = json.dumps(

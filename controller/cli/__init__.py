@@ -70,4 +70,3 @@ def _root(
 
 def main() -> None:
     app()
-

@@ -7,8 +7,9 @@ in seconds (``--speed max``).
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
-import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -20,12 +21,14 @@ if TYPE_CHECKING:
     from controller.cli.live import LiveFigures
     from controller.safety import Decision
     from controller.service.app import LatestDecision
-    from controller.service.session import SessionOutcome, SessionPlan
+    from controller.service.simulated import SimulatedRun
     from controller.settings import SafetyLimits
 
 EXIT_USAGE = 2
 # Redraw rate of the live view in real seconds: smooth enough to follow, cheap on a Pi.
 VIEW_REFRESH_PER_S = 4
+# After the session, how long (real seconds) to wait for the broker to acknowledge every alert.
+ALERT_DRAIN_S = 5.0
 
 
 def demo(
@@ -56,6 +59,13 @@ def demo(
     no_journal: Annotated[
         bool, typer.Option("--no-journal", help="Do not record the session in the journal.")
     ] = False,
+    broker: Annotated[
+        str | None,
+        typer.Option(help="Use this MQTT broker (mqtt://HOST:PORT) instead of an embedded one."),
+    ] = None,
+    mqtt: Annotated[
+        bool, typer.Option("--mqtt/--no-mqtt", help="Publish to caregivers over MQTT.")
+    ] = True,
 ) -> None:
     """Run a supervised session against the simulated massager and skin sensor."""
     from firmware_sim import clock  # noqa: PLC0415
@@ -79,6 +89,8 @@ def demo(
                 live=not json_output,
                 config=config,
                 journal=not no_journal,
+                broker=broker,
+                mqtt=mqtt,
             ),
             speed=parsed_speed,
         )
@@ -107,14 +119,13 @@ async def _demo(
     live: bool,
     config: Path | None,
     journal: bool,
+    broker: str | None,
+    mqtt: bool,
 ) -> dict[str, Any]:
-    from controller.ble.access import open_ble  # noqa: PLC0415
-    from controller.service.app import Journal, LatestDecision, run_session  # noqa: PLC0415
-    from controller.service.session import SessionPlan  # noqa: PLC0415
+    from controller.service.app import LatestDecision  # noqa: PLC0415
+    from controller.service.simulated import run_simulated_session  # noqa: PLC0415
     from controller.session.checklist import NO_CONTRAINDICATIONS, load_answers  # noqa: PLC0415
-    from controller.session.programs import PROGRAMS  # noqa: PLC0415
-    from controller.settings import effective_limits, load_settings  # noqa: PLC0415
-    from firmware_sim.world import SimWorld  # noqa: PLC0415
+    from controller.settings import load_settings  # noqa: PLC0415
 
     overrides: dict[str, Any] = {"session.max_minutes": minutes}
     if profile is not None:
@@ -122,46 +133,73 @@ async def _demo(
     if program is not None:
         overrides["session.program"] = program
     settings = load_settings(config, overrides=overrides)
-    limits = effective_limits(settings)
     answers = load_answers(checklist) if checklist is not None else NO_CONTRAINDICATIONS
-    store = _open_journal(settings) if journal else None
     latest = LatestDecision()
-    try:
-        async with (
-            SimWorld(scenario=scenario, seed=seed, watch_c=(limits.heater_cutoff_c, 43.0)) as world,
-            open_ble(settings.ble, local_link=world.link) as ble,
-        ):
-            plan = SessionPlan(
-                limits=limits,
-                program=PROGRAMS[settings.session.program],
-                checklist=answers.result(inspection_required=True),
-                massager_address=world.massager_address,
-                sensor_address=world.sensor_address,
-                profile=settings.profile.name,
-                scenario=scenario,
+    async with contextlib.AsyncExitStack() as stack:
+        store = _open_store(stack, settings, journal=journal)
+        relay = None
+        footer = ""
+        url = None
+        if mqtt:
+            url, relay = await _caregiver_side(stack, settings, store, broker)
+            footer = (
+                f"caregiver: soleguard monitor --broker {url}   "
+                f"(or mosquitto_sub -h {url.host} -p {url.port} -t 'soleguard/#' -v)"
             )
-            session = run_session(plan, ble, journal=Journal(store), observers=(latest,))
-            if live:
-                outcome = await _with_live_view(session, latest, plan, scenario)
-            else:
-                outcome = await session
-            truth = world.snapshot()
-    finally:
-        if store is not None:
-            store.close()
-    return _summary(scenario, plan, outcome, truth.max_skin_c, truth, limits)
+            if not live:
+                typer.echo(footer, err=True)
+        session = run_simulated_session(
+            settings,
+            answers=answers,
+            scenario=scenario,
+            seed=seed,
+            store=store,
+            observers=(latest,),
+            caregiver=relay,
+        )
+        if live:
+            run = await _with_live_view(session, latest, settings, scenario, footer)
+        else:
+            run = await session
+        summary = run.summary()
+        if relay is not None:
+            summary["broker"] = str(url)
+            summary["alerts_raised"], summary["alerts_delivered"] = await relay.drain(ALERT_DRAIN_S)
+    return summary
 
 
-def _open_journal(settings: Any) -> Any:
+def _open_store(stack: contextlib.AsyncExitStack, settings: Any, *, journal: bool) -> Any:
+    """The journal, or a throwaway one (the alert outbox still needs a durable home)."""
+    import tempfile  # noqa: PLC0415
+
     from controller.store import Store  # noqa: PLC0415
 
-    return Store.open(settings.storage.path)
+    if journal:
+        path = settings.storage.path
+    else:
+        path = Path(stack.enter_context(tempfile.TemporaryDirectory())) / "journal.sqlite3"
+    store = Store.open(path)
+    stack.callback(store.close)
+    return store
+
+
+async def _caregiver_side(
+    stack: contextlib.AsyncExitStack, settings: Any, store: Any, broker: str | None
+) -> tuple[Any, Any]:
+    """The MQTT broker (embedded unless one is named), the bridge and the session relay."""
+    from controller.caregiver.broker import parse_broker_url  # noqa: PLC0415
+    from controller.caregiver.threaded import caregiver_side  # noqa: PLC0415
+    from controller.service.caregiver import CaregiverRelay  # noqa: PLC0415
+
+    link = await stack.enter_async_context(
+        caregiver_side(settings.mqtt, store, broker=broker, embedded=broker is None)
+    )
+    return parse_broker_url(link.broker_url), CaregiverRelay(link, store)
 
 
 async def _with_live_view(
-    session: Any, latest: LatestDecision, plan: SessionPlan, scenario: str
-) -> SessionOutcome:
-    import asyncio  # noqa: PLC0415
+    session: Any, latest: LatestDecision, settings: Any, scenario: str, footer: str
+) -> SimulatedRun:
 
     from rich.console import Console  # noqa: PLC0415
     from rich.live import Live  # noqa: PLC0415
@@ -169,7 +207,10 @@ async def _with_live_view(
     from controller.cli.live import render  # noqa: PLC0415
 
     console = Console()
-    title = f"SoleGuard demo — scenario {scenario}, program {plan.program.name}"
+    from controller.settings import effective_limits  # noqa: PLC0415
+
+    limits = effective_limits(settings)
+    title = f"SoleGuard demo — scenario {scenario}, program {settings.session.program}"
     with Live(console=console, auto_refresh=False, transient=False) as view:
         task = asyncio.ensure_future(session)
         next_frame = 0.0
@@ -178,16 +219,17 @@ async def _with_live_view(
             real_now = _real_time()
             if real_now >= next_frame and latest.latest is not None:
                 next_frame = real_now + 1.0 / VIEW_REFRESH_PER_S
-                view.update(render(_figures(title, latest.latest, plan.limits)), refresh=True)
+                view.update(render(_figures(title, latest.latest, limits, footer)), refresh=True)
         if latest.latest is not None:
-            view.update(render(_figures(title, latest.latest, plan.limits)), refresh=True)
-        outcome: SessionOutcome = task.result()
+            view.update(render(_figures(title, latest.latest, limits, footer)), refresh=True)
+        run: SimulatedRun = task.result()
+    outcome = run.outcome
     console.print(
         f"session ended by [bold]{outcome.ended_by}[/] after {outcome.duration_s / 60:.1f} min; "
         f"max skin reading {_fmt(outcome.max_skin_reading_c)} °C; "
         f"{len(outcome.alarms)} alarm(s)."
     )
-    return outcome
+    return run
 
 
 def _real_time() -> float:
@@ -200,7 +242,7 @@ def _fmt(value: float | None) -> str:
     return "—" if value is None else f"{value:.2f}"
 
 
-def _figures(title: str, decision: Decision, limits: SafetyLimits) -> LiveFigures:
+def _figures(title: str, decision: Decision, limits: SafetyLimits, footer: str) -> LiveFigures:
     from controller.cli.live import LiveFigures  # noqa: PLC0415
 
     note = "" if decision.skin_fresh else "stale"
@@ -222,38 +264,12 @@ def _figures(title: str, decision: Decision, limits: SafetyLimits) -> LiveFigure
         alarms=tuple(
             (str(alarm.priority), alarm.code, alarm.message) for alarm in decision.active_alarms
         ),
-        footer=f"heater off: {decision.heater_block}" if decision.heater_block else "",
+        footer="\n".join(
+            line
+            for line in (
+                f"heater off: {decision.heater_block}" if decision.heater_block else "",
+                footer,
+            )
+            if line
+        ),
     )
-
-
-def _summary(
-    scenario: str,
-    plan: SessionPlan,
-    outcome: SessionOutcome,
-    max_skin_c: float,
-    truth: Any,
-    limits: SafetyLimits,
-) -> dict[str, Any]:
-    def rounded(value: float | None, digits: int = 2) -> float | None:
-        return None if value is None or math.isnan(value) else round(value, digits)
-
-    return {
-        "scenario": scenario,
-        "program": plan.program.name,
-        "profile": plan.profile,
-        "ended_by": outcome.ended_by,
-        "duration_s": rounded(outcome.duration_s, 1),
-        # The simulator's true skin temperature, not only what the sensor reported.
-        "max_skin_c": rounded(max_skin_c),
-        "max_skin_reading_c": rounded(outcome.max_skin_reading_c),
-        "cutoff_c": limits.heater_cutoff_c,
-        "latch_c": limits.latch_c,
-        "time_above_cutoff_s": rounded(truth.seconds_above_c.get(limits.heater_cutoff_c, 0.0), 1),
-        "max_pressure_mmhg": rounded(outcome.max_pressure_mmhg, 1),
-        "max_measured_pressure_mmhg": rounded(truth.max_pressure_mmhg, 1),
-        "pressure_cap_mmhg": limits.pressure_cap_mmhg,
-        "heat_s": rounded(outcome.heat_s, 1),
-        "firmware_cutouts": truth.cutouts,
-        "alarms": outcome.alarms,
-        "session_id": outcome.session_id,
-    }

@@ -27,7 +27,7 @@ from controller.service.session import (
 if TYPE_CHECKING:
     from controller.ble.access import BleAccess
     from controller.safety import Decision
-    from controller.safety.events import CaregiverRequest
+    from controller.service.caregiver import CaregiverRelay
     from controller.store import Store
 
 _LOGGER = logging.getLogger(__name__)
@@ -46,7 +46,7 @@ async def run_session(
     *,
     journal: Journal,
     observers: tuple[SessionObserver, ...] = (),
-    caregiver_requests: asyncio.Queue[CaregiverRequest] | None = None,
+    caregiver: CaregiverRelay | None = None,
     on_runner: Callable[[SessionRunner], None] | None = None,
 ) -> SessionOutcome:
     """Run one session to its end; SIGTERM ends it as safely as Ctrl-C does."""
@@ -66,6 +66,9 @@ async def run_session(
             )
         except StoreError as exc:
             _LOGGER.error("journal: cannot start a session record: %s", exc)
+    if caregiver is not None:
+        caregiver.session_id = session_id
+        caregiver.wall_offset = wall_offset
     recorder = Recorder(
         cutoff_c=plan.limits.heater_cutoff_c,
         store=store,
@@ -77,7 +80,7 @@ async def run_session(
         ble,
         recorder=recorder,
         observers=observers,
-        caregiver_requests=caregiver_requests,
+        caregiver=caregiver,
     )
     if on_runner is not None:
         on_runner(runner)

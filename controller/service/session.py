@@ -23,7 +23,6 @@ from controller.errors import LinkError
 from controller.protocol import MassagerStatus, TemperatureMeasurement
 from controller.safety import Decision, Supervisor
 from controller.safety.events import (
-    CaregiverRequest,
     DeviceKind,
     Event,
     LinkChanged,
@@ -39,6 +38,7 @@ from controller.service.recorder import Recorder
 if TYPE_CHECKING:
     from controller.ble.access import BleAccess
     from controller.safety.events import ChecklistResult
+    from controller.service.caregiver import CaregiverRelay
     from controller.session.programs import Program
     from controller.settings import SafetyLimits
 
@@ -90,14 +90,14 @@ class SessionRunner:
         *,
         recorder: Recorder | None = None,
         observers: tuple[SessionObserver, ...] = (),
-        caregiver_requests: asyncio.Queue[CaregiverRequest] | None = None,
+        caregiver: CaregiverRelay | None = None,
         clock: Callable[[], float] | None = None,
     ) -> None:
         self._plan = plan
         self._ble = ble
         self._recorder = recorder
-        self._observers = observers
-        self._caregiver_requests = caregiver_requests
+        self._observers = observers if caregiver is None else (*observers, caregiver)
+        self._caregiver = caregiver
         self._clock = clock or asyncio.get_running_loop().time
         self._events: deque[Event] = deque()
         self._wake = asyncio.Event()
@@ -171,20 +171,25 @@ class SessionRunner:
                 group.create_task(self.sensor.run(), name="sensor-link"),
                 group.create_task(self.actuator.run(), name="actuator"),
             ]
-            if self._caregiver_requests is not None:
-                tasks.append(group.create_task(self._relay_caregiver(), name="caregiver-relay"))
+            if self._caregiver is not None:
+                tasks.append(group.create_task(self._relay_caregiver(), name="caregiver-in"))
+                tasks.append(
+                    group.create_task(self._caregiver.deliver_alerts(), name="caregiver-alerts")
+                )
             try:
                 outcome = await self._supervise()
             finally:
                 # Ends the links (each sends its farewell STOP) and the helpers.
                 for task in tasks:
                     task.cancel()
+        if self._caregiver is not None:
+            await self._caregiver.flush()
         return outcome
 
     async def _relay_caregiver(self) -> None:
-        assert self._caregiver_requests is not None
-        while True:
-            self._push(await self._caregiver_requests.get())
+        assert self._caregiver is not None
+        async for request in self._caregiver.requests():
+            self._push(request)
 
     async def _supervise(self) -> SessionOutcome:
         try:

@@ -1,0 +1,151 @@
+"""The caregiver side on its own thread and event loop.
+
+Why a thread: safety must never wait for MQTT. In its own loop the bridge's CPU work (JSON,
+TLS, paho) cannot delay a supervisor tick, and its timeouts always run on real time, even when
+the session runs on a simulator's virtual clock, where a broker's replies would otherwise look
+infinitely slow. The session talks to it through ``CaregiverLink``, whose calls only post work
+to the bridge's loop (``call_soon_threadsafe``) and return at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import threading
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import Future
+from typing import TYPE_CHECKING, Any
+
+from controller.caregiver.bridge import CaregiverBridge
+from controller.caregiver.broker import embedded_broker, parse_broker_url
+
+if TYPE_CHECKING:
+    from controller.caregiver.commands import CaregiverCommand
+    from controller.caregiver.models import DeviceState, TelemetrySample
+    from controller.settings.models import MqttSettings
+    from controller.store import OutboxAlert, Store
+
+_LOGGER = logging.getLogger(__name__)
+
+# Starting a broker and connecting can take a few seconds on a loaded Pi; longer means broken.
+START_TIMEOUT_S = 15.0
+# The bridge publishes `offline` and disconnects on the way out; give it time, not forever.
+STOP_TIMEOUT_S = 10.0
+# Commands waiting for the session: far more than a rate-limited caregiver can send.
+COMMAND_BACKLOG = 64
+
+
+class CaregiverLink:
+    """The bridge's non-blocking API, usable from the session's loop in another thread."""
+
+    def __init__(
+        self,
+        bridge: CaregiverBridge[OutboxAlert],
+        bridge_loop: asyncio.AbstractEventLoop,
+        session_loop: asyncio.AbstractEventLoop,
+        broker_url: str,
+    ) -> None:
+        self._bridge = bridge
+        self._loop = bridge_loop
+        self._session_loop = session_loop
+        self.broker_url = broker_url
+        self.device_id = bridge.device_id
+        # An asyncio.Queue binds to a loop on first use, so building it here is safe; it is
+        # only ever used on the session's loop.
+        self._commands: asyncio.Queue[CaregiverCommand] = asyncio.Queue(COMMAND_BACKLOG)
+
+    def _post(self, method: Callable[..., None], *args: Any) -> None:
+        self._loop.call_soon_threadsafe(method, *args)
+
+    def update_state(self, state: DeviceState) -> None:
+        self._post(self._bridge.update_state, state)
+
+    def telemetry(self, sample: TelemetrySample) -> None:
+        self._post(self._bridge.telemetry, sample)
+
+    def alerts_stored(self) -> None:
+        self._post(self._bridge.alerts_stored)
+
+    def command_result(self, request_id: str | None, accepted: bool, reason: str | None) -> None:
+        self._post(self._bridge.command_result, request_id, accepted, reason)
+
+    async def commands(self) -> AsyncIterator[CaregiverCommand]:
+        while True:
+            yield await self._commands.get()
+
+    def _deliver_command(self, command: CaregiverCommand) -> None:
+        # Runs on the session's loop; a full backlog drops the newest, which the bridge's rate
+        # limit makes practically impossible, and every command can only reduce anyway.
+        with contextlib.suppress(asyncio.QueueFull):
+            self._commands.put_nowait(command)
+
+    async def _forward_commands(self) -> None:
+        """Runs on the bridge's loop."""
+        async for command in self._bridge.commands():
+            self._session_loop.call_soon_threadsafe(self._deliver_command, command)
+
+
+@contextlib.asynccontextmanager
+async def caregiver_side(
+    settings: MqttSettings, store: Store, *, broker: str | None = None, embedded: bool = False
+) -> AsyncIterator[CaregiverLink]:
+    """Run the bridge (and, if ``embedded``, a throwaway broker) in a thread of its own.
+
+    ``broker`` (``mqtt://HOST:PORT``) overrides the host and port of ``settings``.
+    """
+    ready: Future[CaregiverLink] = Future()
+    session_loop = asyncio.get_running_loop()
+    stop: asyncio.Event | None = None
+    bridge_loop: asyncio.AbstractEventLoop | None = None
+
+    async def serve() -> None:
+        nonlocal stop, bridge_loop
+        stop = asyncio.Event()
+        bridge_loop = asyncio.get_running_loop()
+        async with contextlib.AsyncExitStack() as stack:
+            url = broker
+            if embedded and url is None:
+                url = await stack.enter_async_context(embedded_broker())
+            mqtt = settings
+            if url is not None:
+                parsed = parse_broker_url(url)
+                mqtt = settings.model_copy(
+                    update={"enabled": True, "host": parsed.host, "port": parsed.port}
+                )
+            bridge = await stack.enter_async_context(CaregiverBridge(mqtt, store))
+            link = CaregiverLink(
+                bridge, bridge_loop, session_loop, f"mqtt://{mqtt.host}:{mqtt.port}"
+            )
+            forward = asyncio.create_task(link._forward_commands(), name="caregiver-commands")
+            ready.set_result(link)
+            await stop.wait()
+            forward.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await forward
+
+    def thread_main() -> None:
+        try:
+            asyncio.run(serve())
+        except BaseException as exc:  # reported to the session, which owns the failure
+            if not ready.done():
+                ready.set_exception(exc)
+            else:
+                _LOGGER.exception("caregiver bridge thread failed")
+
+    thread = threading.Thread(target=thread_main, name="caregiver-bridge", daemon=True)
+    thread.start()
+    try:
+        # Waited for in a worker thread: on a virtual clock that is what keeps the wait real.
+        link = await asyncio.to_thread(ready.result, START_TIMEOUT_S)
+        yield link
+    finally:
+        if bridge_loop is not None and stop is not None:
+            bridge_loop.call_soon_threadsafe(stop.set)
+        await _join(thread)
+
+
+async def _join(thread: threading.Thread) -> None:
+    await asyncio.to_thread(thread.join, STOP_TIMEOUT_S)
+    if thread.is_alive():
+        _LOGGER.warning("caregiver bridge did not stop within %.0f s", STOP_TIMEOUT_S)
