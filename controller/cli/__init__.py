@@ -62,6 +62,8 @@ def _root(
         level=logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    # bumble reports a peer's late packets after a disconnect as warnings: noise for a user.
+    logging.getLogger("bumble").setLevel(logging.ERROR)
     if verbose:
         # Our own detail only: bumble's packet dumps at DEBUG would drown it (and cost seconds).
         for name in ("controller", "firmware_sim"):

@@ -7,7 +7,6 @@ in seconds (``--speed max``).
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 from pathlib import Path
@@ -18,15 +17,9 @@ import typer
 from controller.errors import SoleGuardError
 
 if TYPE_CHECKING:
-    from controller.cli.live import LiveFigures
-    from controller.safety import Decision
-    from controller.service.app import LatestDecision
-    from controller.service.simulated import SimulatedRun
-    from controller.settings import SafetyLimits
+    pass
 
 EXIT_USAGE = 2
-# Redraw rate of the live view in real seconds: smooth enough to follow, cheap on a Pi.
-VIEW_REFRESH_PER_S = 4
 # After the session, how long (real seconds) to wait for the broker to acknowledge every alert.
 ALERT_DRAIN_S = 5.0
 
@@ -158,7 +151,10 @@ async def _demo(
             caregiver=relay,
         )
         if live:
-            run = await _with_live_view(session, latest, settings, scenario, footer)
+            from controller.cli.live import watch  # noqa: PLC0415
+
+            title = f"SoleGuard demo — scenario {scenario}, program {settings.session.program}"
+            run = await watch(session, latest, title=title, settings=settings, footer=footer)
         else:
             run = await session
         summary = run.summary()
@@ -195,81 +191,3 @@ async def _caregiver_side(
         caregiver_side(settings.mqtt, store, broker=broker, embedded=broker is None)
     )
     return parse_broker_url(link.broker_url), CaregiverRelay(link, store)
-
-
-async def _with_live_view(
-    session: Any, latest: LatestDecision, settings: Any, scenario: str, footer: str
-) -> SimulatedRun:
-
-    from rich.console import Console  # noqa: PLC0415
-    from rich.live import Live  # noqa: PLC0415
-
-    from controller.cli.live import render  # noqa: PLC0415
-
-    console = Console()
-    from controller.settings import effective_limits  # noqa: PLC0415
-
-    limits = effective_limits(settings)
-    title = f"SoleGuard demo — scenario {scenario}, program {settings.session.program}"
-    with Live(console=console, auto_refresh=False, transient=False) as view:
-        task = asyncio.ensure_future(session)
-        next_frame = 0.0
-        while not task.done():
-            await asyncio.wait({task}, timeout=0.05)
-            real_now = _real_time()
-            if real_now >= next_frame and latest.latest is not None:
-                next_frame = real_now + 1.0 / VIEW_REFRESH_PER_S
-                view.update(render(_figures(title, latest.latest, limits, footer)), refresh=True)
-        if latest.latest is not None:
-            view.update(render(_figures(title, latest.latest, limits, footer)), refresh=True)
-        run: SimulatedRun = task.result()
-    outcome = run.outcome
-    console.print(
-        f"session ended by [bold]{outcome.ended_by}[/] after {outcome.duration_s / 60:.1f} min; "
-        f"max skin reading {_fmt(outcome.max_skin_reading_c)} °C; "
-        f"{len(outcome.alarms)} alarm(s)."
-    )
-    return run
-
-
-def _real_time() -> float:
-    import time  # noqa: PLC0415
-
-    return time.monotonic()
-
-
-def _fmt(value: float | None) -> str:
-    return "—" if value is None else f"{value:.2f}"
-
-
-def _figures(title: str, decision: Decision, limits: SafetyLimits, footer: str) -> LiveFigures:
-    from controller.cli.live import LiveFigures  # noqa: PLC0415
-
-    note = "" if decision.skin_fresh else "stale"
-    return LiveFigures(
-        title=title,
-        state=str(decision.state),
-        elapsed_s=decision.elapsed_s,
-        total_s=decision.elapsed_s + decision.remaining_s,
-        skin_c=decision.skin_c,
-        skin_note=note,
-        target_c=limits.heater_target_c,
-        cutoff_c=limits.heater_cutoff_c,
-        latch_c=limits.latch_c,
-        pressure_mmhg=decision.command.pressure_mmhg,
-        measured_pressure_mmhg=decision.measured_pressure_mmhg,
-        cap_mmhg=decision.pressure_cap_mmhg,
-        heater_on=decision.command.heater_on,
-        heater_allowed=limits.heater_allowed,
-        alarms=tuple(
-            (str(alarm.priority), alarm.code, alarm.message) for alarm in decision.active_alarms
-        ),
-        footer="\n".join(
-            line
-            for line in (
-                f"heater off: {decision.heater_block}" if decision.heater_block else "",
-                footer,
-            )
-            if line
-        ),
-    )

@@ -2,13 +2,26 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 if TYPE_CHECKING:
     from rich.console import RenderableType
 
+    from controller.safety import Decision
+    from controller.service.app import LatestDecision
+    from controller.settings import SafetyLimits, Settings
+
 _BAR_WIDTH = 30
+# Redraw rate in real seconds: smooth enough to follow, cheap on a Pi.
+REFRESH_PER_S = 4
+# How often the view checks whether the session has ended (real seconds).
+POLL_S = 0.05
+
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,3 +106,66 @@ def render(figures: LiveFigures) -> RenderableType:
     if figures.footer:
         parts.append(figures.footer)
     return Panel(Group(*parts), title=figures.title)
+
+
+def figures(title: str, decision: Decision, limits: SafetyLimits, footer: str = "") -> LiveFigures:
+    """One frame from a supervisor decision."""
+    lines = (f"heater off: {decision.heater_block}" if decision.heater_block else "", footer)
+    return LiveFigures(
+        title=title,
+        state=str(decision.state),
+        elapsed_s=decision.elapsed_s,
+        total_s=decision.elapsed_s + decision.remaining_s,
+        skin_c=decision.skin_c,
+        skin_note="" if decision.skin_fresh else "stale",
+        target_c=limits.heater_target_c,
+        cutoff_c=limits.heater_cutoff_c,
+        latch_c=limits.latch_c,
+        pressure_mmhg=decision.command.pressure_mmhg,
+        measured_pressure_mmhg=decision.measured_pressure_mmhg,
+        cap_mmhg=decision.pressure_cap_mmhg,
+        heater_on=decision.command.heater_on,
+        heater_allowed=limits.heater_allowed,
+        alarms=tuple(
+            (str(alarm.priority), alarm.code, alarm.message) for alarm in decision.active_alarms
+        ),
+        footer="\n".join(line for line in lines if line),
+    )
+
+
+async def watch(
+    session: Awaitable[_T],
+    latest: LatestDecision,
+    *,
+    title: str,
+    settings: Settings,
+    footer: str = "",
+) -> _T:
+    """Await ``session`` while redrawing the live view from the newest decision."""
+    from rich.console import Console  # noqa: PLC0415
+    from rich.live import Live  # noqa: PLC0415
+
+    from controller.settings import effective_limits  # noqa: PLC0415
+
+    limits = effective_limits(settings)
+    console = Console()
+    with Live(console=console, auto_refresh=False, transient=False) as view:
+        task = asyncio.ensure_future(session)
+        next_frame = 0.0
+        while not task.done():
+            await asyncio.wait({task}, timeout=POLL_S)
+            # Real time on purpose: under virtual time the session's clock races ahead.
+            now = time.monotonic()
+            if (now >= next_frame or task.done()) and latest.latest is not None:
+                next_frame = now + 1.0 / REFRESH_PER_S
+                view.update(render(figures(title, latest.latest, limits, footer)), refresh=True)
+        result = task.result()
+    decision = latest.latest
+    if decision is not None:
+        skin = "—" if decision.skin_c is None else f"{decision.skin_c:.2f} °C"
+        how = f"ended by [bold]{decision.ended_by}[/]" if decision.ended_by else decision.state
+        console.print(
+            f"session {how} after {decision.elapsed_s / 60:.1f} min; "
+            f"last skin reading {skin}; {len(decision.active_alarms)} active alarm(s)."
+        )
+    return result
