@@ -10,6 +10,7 @@ simple model of what the test fed in, never against the supervisor's own bookkee
 from __future__ import annotations
 
 import copy
+import dataclasses
 import math
 from dataclasses import dataclass
 
@@ -83,6 +84,10 @@ limits_strategy = st.one_of(
         lambda name: effective_limits(Settings.model_validate({"profile": {"name": name}}))
     ),
     random_limits(),
+    # The loader keeps the target below cut-off - margin, so the thermostat alone would keep the
+    # heater off near the cut-off and hide a broken cut-off rule: the supervisor must be safe for
+    # any SafetyLimits record, so also try the target at the cut-off itself.
+    random_limits().map(lambda lim: dataclasses.replace(lim, heater_target_c=lim.heater_cutoff_c)),
 )
 
 nasty_floats = st.sampled_from([math.nan, math.inf, -math.inf, -1.0, 0.0, 1e308, -1e308])
@@ -267,6 +272,9 @@ class SupervisorMachine(RuleBasedStateMachine):
                 assert d.state is SessionState.LATCHED
             elif not starts:
                 assert d.state in (SessionState.LATCHED, SessionState.ENDED)
+        # A reading the supervisor accepted as valid at or above the latch has latched it.
+        if d.skin_c is not None and d.skin_c >= lim.latch_c:
+            assert d.state is SessionState.LATCHED
         # A session never outlives its maximum.
         if running:
             assert m.session_start is not None
