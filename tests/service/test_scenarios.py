@@ -1,0 +1,140 @@
+"""Every simulator fault scenario ends safe, with the alarms and the end docs/safety.md lists.
+
+Safe means: the true skin temperature stayed below the 43 °C latch, no decision commanded more
+than the cap, nothing crashed, the massager was left off; and the session ended the way the table
+in docs/safety.md ("Fault scenarios and expected alarms") says, with exactly the alarms it lists.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pytest
+
+from controller.safety.decision import Priority
+from controller.settings import effective_limits
+from firmware_sim.scenarios import SCENARIOS
+from tests.service.support import HARD_PRESSURE_CAP_MMHG, LATCH_C, make_settings, simulated
+
+# Faults start 30 s into the world; three minutes leaves room for the 60 s stuck-sensor rule and
+# for the session to go on to its timer after the fault.
+MINUTES = 3.0
+# The welded relay heats the pad to the firmware's 43 °C cut-out in about 280 s.
+HEATER_STUCK_MINUTES = 6.0
+
+
+@dataclass(frozen=True)
+class Expected:
+    ended_by: str
+    required: dict[str, Priority]  # alarm code -> the priority it must be raised with
+    allowed: frozenset[str] = frozenset()  # may be raised too (depends on timing)
+    minutes: float = MINUTES
+
+
+EXPECTED: dict[str, Expected] = {
+    "normal": Expected("timer", {"SESSION_TIME_UP": Priority.LOW}),
+    # seed 0 draws the "silent sensor" variant (the link stays up): stale readings.
+    "sensor-dropout": Expected(
+        "timer", {"SENSOR_STALE": Priority.MEDIUM, "SESSION_TIME_UP": Priority.LOW}
+    ),
+    "sensor-stuck": Expected(
+        "timer", {"SENSOR_STUCK": Priority.MEDIUM, "SESSION_TIME_UP": Priority.LOW}
+    ),
+    # Two spikes or NaNs in a row leave no valid reading for 2 s: SENSOR_STALE as well.
+    "sensor-spikes": Expected(
+        "timer",
+        {"SENSOR_INVALID": Priority.MEDIUM, "SESSION_TIME_UP": Priority.LOW},
+        allowed=frozenset({"SENSOR_STALE"}),
+    ),
+    # The HTS decoder converts °F: nothing to notice.
+    "sensor-fahrenheit": Expected("timer", {"SESSION_TIME_UP": Priority.LOW}),
+    # The controller never asked for the heater off (the foot stays below the target), so the
+    # welded relay shows only when the pad reaches the firmware's cut-out.
+    "heater-stuck-on": Expected(
+        "fault",
+        {"FIRMWARE_CUTOUT": Priority.HIGH},
+        allowed=frozenset({"HEATER_NOT_RESPONDING"}),
+        minutes=HEATER_STUCK_MINUTES,
+    ),
+    # Each new target overshoots: the second over-pressure event ends the session.
+    "pressure-overshoot": Expected(
+        "fault",
+        {"PRESSURE_OVER_CAP": Priority.MEDIUM},
+        allowed=frozenset({"FIRMWARE_OVER_PRESSURE"}),
+    ),
+    "link-drop": Expected(
+        "timer", {"MASSAGER_LINK_LOST": Priority.MEDIUM, "SESSION_TIME_UP": Priority.LOW}
+    ),
+    # MASSAGER_REBOOTED is expected too, but never seen: see test_massager_reboot_is_reported.
+    "massager-reboot": Expected(
+        "timer",
+        {"MASSAGER_LINK_LOST": Priority.MEDIUM, "SESSION_TIME_UP": Priority.LOW},
+        allowed=frozenset({"MASSAGER_REBOOTED"}),
+    ),
+    "low-battery": Expected(
+        "timer", {"BATTERY_LOW": Priority.LOW, "SESSION_TIME_UP": Priority.LOW}
+    ),
+}
+
+
+@pytest.mark.parametrize("scenario", list(SCENARIOS))
+async def test_scenario_ends_safe_with_the_expected_alarms(scenario: str) -> None:
+    expected = EXPECTED[scenario]  # a new scenario needs its row here and in docs/safety.md
+    settings = make_settings(**{"session.max_minutes": expected.minutes})
+    limits = effective_limits(settings)
+    session = await simulated(settings, scenario=scenario)
+    assert session.run is not None and session.tap is not None
+    summary = session.run.summary()
+
+    # Safe, whatever the fault: the true skin, every commanded pressure, the firmware at the end.
+    assert summary["max_skin_c"] < LATCH_C
+    assert summary["max_skin_c"] <= limits.heater_cutoff_c
+    for step in session.log.steps:
+        assert step.decision.command.pressure_mmhg <= limits.pressure_cap_mmhg
+        assert step.decision.command.pressure_mmhg <= HARD_PRESSURE_CAP_MMHG
+        if step.decision.command.heater_on:
+            # Heat only on a fresh, valid reading from a connected sensor.
+            assert step.decision.skin_fresh and step.decision.skin_valid
+            assert step.decision.sensor_connected and step.decision.massager_connected
+    assert isinstance(session.tap.last, type(session.tap.stops()[-1].command))
+    assert (
+        session.tap.firmware_is_off()
+        or session.world is not None
+        and (session.world.firmware.cutout_latched and not session.world.firmware.element_on)
+    )
+
+    # The end and the alarms the table promises.
+    assert summary["ended_by"] == expected.ended_by
+    raised = {(alarm.code, alarm.priority) for alarm in session.log.new_alarms()}
+    for code, priority in expected.required.items():
+        assert (code, priority) in raised, f"{code} ({priority}) not raised; got {raised}"
+    codes = {code for code, _ in raised}
+    assert codes <= set(expected.required) | expected.allowed
+    if expected.ended_by == "timer":
+        assert summary["duration_s"] == pytest.approx(expected.minutes * 60, abs=1.0)
+
+
+async def test_pressure_overshoot_ends_on_the_second_over_pressure() -> None:
+    session = await simulated(
+        make_settings(**{"session.max_minutes": MINUTES}), scenario=("pressure-overshoot")
+    )
+    codes = session.log.new_alarm_codes()
+    over = [c for c in codes if c in {"PRESSURE_OVER_CAP", "FIRMWARE_OVER_PRESSURE"}]
+    assert len(over) == 2
+    last = session.log.steps[-1].decision
+    assert last.ended_by == "fault"
+    # Pressure was held at 0 after the first event until the pressure came back under.
+    assert session.run is not None
+    assert session.run.summary()["max_pressure_mmhg"] <= 60.0
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="the actuator's first command after reconnecting clears the firmware's REBOOTED "
+    "fault before any status notification reports it (see the service test report)",
+)
+async def test_massager_reboot_is_reported() -> None:
+    session = await simulated(
+        make_settings(**{"session.max_minutes": 1.0}), scenario="massager-reboot"
+    )
+    assert "MASSAGER_REBOOTED" in session.log.new_alarm_codes()
