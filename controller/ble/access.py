@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from controller.ble.links import LinkOptions
@@ -20,6 +21,12 @@ if TYPE_CHECKING:
     from bumble.link import LocalLink
 
 PLATFORM = "platform"
+
+
+def default_keystore_path() -> Path:
+    import platformdirs  # noqa: PLC0415
+
+    return Path(platformdirs.user_data_dir("soleguard")) / "bonds.json"
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,7 +52,11 @@ async def open_ble(
     from controller.ble.bumble_backend.radio import BumbleRadio  # noqa: PLC0415 (bumble is slow)
 
     transport: LocalLink | str = local_link if local_link is not None else settings.transport
-    async with BumbleRadio(transport, keystore=settings.keystore) as radio:
+    keystore = settings.keystore
+    if keystore is None and local_link is None:
+        # Bonds with real (or out-of-process) devices must outlive this process.
+        keystore = default_keystore_path()
+    async with BumbleRadio(transport, keystore=keystore) as radio:
         yield BleAccess(
             LinkOptions(
                 backend=radio.client_backend(), connect_timeout_s=settings.connect_timeout_s

@@ -19,7 +19,9 @@ from controller.cli import history as history_commands
 from controller.cli import journal_io as journal_commands
 from controller.cli import report as report_commands
 from controller.cli.demo import demo
+from controller.cli.devices import pair, scan
 from controller.cli.monitor import monitor
+from controller.cli.session import run, session
 from controller.cli.sim import sim
 
 app = typer.Typer(
@@ -31,6 +33,10 @@ app = typer.Typer(
 )
 app.add_typer(config_commands.app, name="config")
 app.command()(demo)
+app.command()(scan)
+app.command()(pair)
+app.command()(session)
+app.command()(run)
 app.command()(monitor)
 app.command()(sim)
 app.command("history")(history_commands.history)

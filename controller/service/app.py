@@ -15,7 +15,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from controller.errors import StoreError
+from controller.ble.access import open_ble
+from controller.errors import ConfigError, StoreError
 from controller.service.recorder import Recorder
 from controller.service.session import (
     SessionObserver,
@@ -23,11 +24,15 @@ from controller.service.session import (
     SessionPlan,
     SessionRunner,
 )
+from controller.session.programs import PROGRAMS
+from controller.settings import effective_limits
 
 if TYPE_CHECKING:
     from controller.ble.access import BleAccess
     from controller.safety import Decision
+    from controller.safety.events import ChecklistResult
     from controller.service.caregiver import CaregiverRelay
+    from controller.settings import Settings
     from controller.store import Store
 
 _LOGGER = logging.getLogger(__name__)
@@ -53,11 +58,17 @@ async def run_session(
     loop = asyncio.get_running_loop()
     wall_offset = time.time() - loop.time()
     store = journal.store
-    session_id = None
-    if store is not None:
+    recorder = Recorder(cutoff_c=plan.limits.heater_cutoff_c, store=store, wall_offset=wall_offset)
+    if caregiver is not None:
+        caregiver.wall_offset = wall_offset
+
+    def started(now: float) -> None:
+        # The record starts when the supervised session does, not while devices connect.
+        if store is None:
+            return
         try:
-            session_id = store.start_session(
-                started_at=loop.time() + wall_offset,
+            recorder.session_id = store.start_session(
+                started_at=now + wall_offset,
                 program=plan.program.name,
                 profile=plan.profile,
                 scenario=plan.scenario,
@@ -66,26 +77,22 @@ async def run_session(
             )
         except StoreError as exc:
             _LOGGER.error("journal: cannot start a session record: %s", exc)
-    if caregiver is not None:
-        caregiver.session_id = session_id
-        caregiver.wall_offset = wall_offset
-    recorder = Recorder(
-        cutoff_c=plan.limits.heater_cutoff_c,
-        store=store,
-        session_id=session_id,
-        wall_offset=wall_offset,
-    )
+        if caregiver is not None:
+            caregiver.session_id = recorder.session_id
+
     runner = SessionRunner(
         plan,
         ble,
         recorder=recorder,
         observers=observers,
         caregiver=caregiver,
+        on_start=started,
     )
     if on_runner is not None:
         on_runner(runner)
     with _sigterm_cancels_current_task():
         outcome = await runner.run()
+    session_id = recorder.session_id
     if store is not None and session_id is not None:
         try:
             store.end_session(
@@ -131,3 +138,34 @@ class LatestDecision(SessionObserver):
 
     def on_decision(self, now: float, decision: Decision) -> None:
         self.now, self.latest = now, decision
+
+
+async def run_configured_session(
+    settings: Settings,
+    checklist: ChecklistResult,
+    *,
+    store: Store | None,
+    observers: tuple[SessionObserver, ...] = (),
+    caregiver: CaregiverRelay | None = None,
+) -> SessionOutcome:
+    """A session with the paired devices named in the settings, over the configured radio."""
+    massager, sensor = settings.devices.massager.address, settings.devices.sensor.address
+    if massager is None or sensor is None:
+        missing = " and ".join(
+            kind for kind, address in (("massager", massager), ("sensor", sensor)) if not address
+        )
+        raise ConfigError(
+            f"devices: no {missing} paired yet; run `soleguard scan`, then `soleguard pair ADDRESS`"
+        )
+    plan = SessionPlan(
+        limits=effective_limits(settings),
+        program=PROGRAMS[settings.session.program],
+        checklist=checklist,
+        massager_address=massager,
+        sensor_address=sensor,
+        profile=settings.profile.name,
+    )
+    async with open_ble(settings.ble) as ble:
+        return await run_session(
+            plan, ble, journal=Journal(store), observers=observers, caregiver=caregiver
+        )

@@ -92,6 +92,7 @@ class SessionRunner:
         observers: tuple[SessionObserver, ...] = (),
         caregiver: CaregiverRelay | None = None,
         clock: Callable[[], float] | None = None,
+        on_start: Callable[[float], None] | None = None,
     ) -> None:
         self._plan = plan
         self._ble = ble
@@ -99,6 +100,7 @@ class SessionRunner:
         self._observers = observers if caregiver is None else (*observers, caregiver)
         self._caregiver = caregiver
         self._clock = clock or asyncio.get_running_loop().time
+        self._on_start = on_start or (lambda _now: None)
         self._events: deque[Event] = deque()
         self._wake = asyncio.Event()
         self._first_reading = asyncio.Event()
@@ -163,6 +165,7 @@ class SessionRunner:
         refused = Supervisor(self._plan.limits).step(start, [StartSession(self._plan.checklist)])
         if refused.ended_by is not None:
             # Refused before anything is connected: nothing can be actuated at all.
+            self._on_start(start)
             self._notify(start, refused)
             return self._outcome(refused, start, start)
         async with asyncio.TaskGroup() as group:
@@ -208,6 +211,7 @@ class SessionRunner:
                 f"no session: {' and '.join(missing)} not reached in {CONNECT_DEADLINE_S:.0f} s"
             ) from exc
         started = self._clock()
+        self._on_start(started)
         self._push(StartSession(self._plan.checklist))
         while True:
             try:
@@ -261,7 +265,7 @@ class SessionRunner:
             max_measured_pressure_mmhg=recorder.max_measured_pressure_mmhg if recorder else 0.0,
             heat_s=recorder.heat_s if recorder else 0.0,
             alarms=[
-                {"code": alarm.code, "priority": str(alarm.priority)}
+                {"code": alarm.code, "priority": str(alarm.priority), "message": alarm.message}
                 for alarm in (recorder.alarms if recorder else decision.active_alarms)
             ],
             session_id=recorder.session_id if recorder else None,

@@ -1,0 +1,77 @@
+"""Finding and bonding devices: what ``soleguard scan`` and ``soleguard pair`` do."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+
+from bleak import BleakClient, BleakScanner
+from bleak.exc import BleakError
+
+from controller.ble.access import BleAccess
+from controller.errors import LinkError
+from controller.protocol import HEALTH_THERMOMETER_SERVICE_UUID, MASSAGER_SERVICE_UUID
+from controller.safety.events import DeviceKind
+
+_KIND_BY_SERVICE = {
+    MASSAGER_SERVICE_UUID: DeviceKind.MASSAGER,
+    HEALTH_THERMOMETER_SERVICE_UUID: DeviceKind.SENSOR,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class FoundDevice:
+    kind: DeviceKind
+    name: str | None
+    address: str
+    rssi: int | None
+
+
+async def scan(access: BleAccess, *, timeout_s: float) -> list[FoundDevice]:
+    """Massagers and Health Thermometer sensors in range, strongest signal first."""
+    if access.scanner_backend is None:
+        found = await BleakScanner.discover(
+            timeout=timeout_s, return_adv=True, service_uuids=list(_KIND_BY_SERVICE)
+        )
+    else:
+        found = await BleakScanner.discover(
+            timeout=timeout_s,
+            return_adv=True,
+            service_uuids=list(_KIND_BY_SERVICE),
+            backend=access.scanner_backend,
+        )
+    devices = []
+    for device, advertisement in found.values():
+        kind = next(
+            (_KIND_BY_SERVICE[u] for u in advertisement.service_uuids if u in _KIND_BY_SERVICE),
+            None,
+        )
+        if kind is not None:
+            name = advertisement.local_name or device.name
+            devices.append(FoundDevice(kind, name, device.address, advertisement.rssi))
+    return sorted(devices, key=lambda d: -(d.rssi if d.rssi is not None else -1000))
+
+
+async def pair(access: BleAccess, address: str) -> FoundDevice:
+    """Connect, bond (LE Secure Connections where the backend supports it) and identify."""
+    client = BleakClient(
+        address, timeout=access.links.connect_timeout_s, backend=access.links.backend
+    )
+    try:
+        async with asyncio.timeout(access.links.connect_timeout_s * 2):
+            await client.connect()
+            try:
+                await client.pair()
+                kinds = [
+                    _KIND_BY_SERVICE[service.uuid]
+                    for service in client.services
+                    if service.uuid in _KIND_BY_SERVICE
+                ]
+                name = client.name
+            finally:
+                await client.disconnect()
+    except (BleakError, TimeoutError, OSError) as exc:
+        raise LinkError(f"{address}: cannot connect and pair: {exc or type(exc).__name__}") from exc
+    if not kinds:
+        raise LinkError(f"{address}: neither a SoleGuard massager nor a Health Thermometer")
+    return FoundDevice(kinds[0], name, address, None)

@@ -1,0 +1,87 @@
+"""``soleguard scan`` and ``soleguard pair``: find the massager and the sensor, bond once."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from controller.errors import SoleGuardError
+
+if TYPE_CHECKING:
+    from controller.ble.discovery import FoundDevice
+
+EXIT_USAGE = 2
+EXIT_FAILED = 1
+# Long enough to catch devices advertising at the slow (1 s+) intervals battery devices use.
+DEFAULT_SCAN_S = 5.0
+
+ConfigOption = Annotated[
+    Path | None, typer.Option("--config", "-c", help="Settings file (else the default).")
+]
+
+
+def scan(
+    timeout: Annotated[float, typer.Option(help="Seconds to listen.", min=0.5, max=60)] = (
+        DEFAULT_SCAN_S
+    ),
+    config: ConfigOption = None,
+) -> None:
+    """List SoleGuard massagers and Health Thermometer skin sensors in range."""
+    from rich.console import Console  # noqa: PLC0415
+    from rich.table import Table  # noqa: PLC0415
+
+    from controller.ble.access import open_ble  # noqa: PLC0415
+    from controller.ble.discovery import scan as scan_devices  # noqa: PLC0415
+    from controller.settings import load_settings  # noqa: PLC0415
+
+    async def run() -> list[FoundDevice]:
+        settings = load_settings(config)
+        async with open_ble(settings.ble) as access:
+            return await scan_devices(access, timeout_s=timeout)
+
+    try:
+        found = asyncio.run(run())
+    except SoleGuardError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(EXIT_FAILED) from exc
+    if not found:
+        typer.echo("no massager or skin sensor found; are they switched on and in range?")
+        raise typer.Exit(EXIT_FAILED)
+    table = Table(title="Devices found")
+    for column in ("kind", "name", "address", "RSSI"):
+        table.add_column(column)
+    for device in found:
+        rssi = "—" if device.rssi is None else f"{device.rssi} dBm"
+        table.add_row(str(device.kind), device.name or "—", device.address, rssi)
+    Console().print(table)
+    typer.echo("pair each one with: soleguard pair ADDRESS")
+
+
+def pair(
+    address: Annotated[str, typer.Argument(help="The device's address, from `soleguard scan`.")],
+    config: ConfigOption = None,
+) -> None:
+    """Bond with a massager or sensor and save it in the settings file."""
+    from controller.ble.access import open_ble  # noqa: PLC0415
+    from controller.ble.discovery import pair as pair_device  # noqa: PLC0415
+    from controller.settings import load_settings, resolve_config_path  # noqa: PLC0415
+    from controller.settings.writer import remember_device  # noqa: PLC0415
+
+    try:
+        settings = load_settings(config)
+
+        async def run() -> tuple[str, str | None]:
+            async with open_ble(settings.ble) as access:
+                device = await pair_device(access, address)
+                return str(device.kind), device.name
+
+        kind, name = asyncio.run(run())
+        path = resolve_config_path(config)
+        remember_device(path, kind, address=address, name=name)
+    except SoleGuardError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(EXIT_FAILED) from exc
+    typer.echo(f"paired {kind} {name or ''} {address}; saved in {path}")
