@@ -83,7 +83,8 @@ async def test_scenario_ends_safe_with_the_expected_alarms(scenario: str) -> Non
     settings = make_settings(**{"session.max_minutes": expected.minutes})
     limits = effective_limits(settings)
     session = await simulated(settings, scenario=scenario)
-    assert session.run is not None and session.tap is not None
+    assert session.run is not None
+    assert session.tap is not None
     summary = session.run.summary()
 
     # Safe, whatever the fault: the true skin, every commanded pressure, the firmware at the end.
@@ -94,12 +95,13 @@ async def test_scenario_ends_safe_with_the_expected_alarms(scenario: str) -> Non
         assert step.decision.command.pressure_mmhg <= HARD_PRESSURE_CAP_MMHG
         if step.decision.command.heater_on:
             # Heat only on a fresh, valid reading from a connected sensor.
-            assert step.decision.skin_fresh and step.decision.skin_valid
-            assert step.decision.sensor_connected and step.decision.massager_connected
+            assert step.decision.skin_fresh
+            assert step.decision.skin_valid
+            assert step.decision.sensor_connected
+            assert step.decision.massager_connected
     assert isinstance(session.tap.last, type(session.tap.stops()[-1].command))
-    assert (
-        session.tap.firmware_is_off()
-        or session.world is not None
+    assert session.tap.firmware_is_off() or (
+        session.world is not None
         and (session.world.firmware.cutout_latched and not session.world.firmware.element_on)
     )
 

@@ -41,7 +41,8 @@ async def test_session_ends_by_timer_under_the_cutoff_and_the_cap(
     settings = make_settings(**overrides)
     limits = effective_limits(settings)
     session = await simulated(settings, world_options=world_options)
-    assert session.run is not None and session.tap is not None
+    assert session.run is not None
+    assert session.tap is not None
     summary = session.run.summary()
 
     assert summary["ended_by"] == "timer"
