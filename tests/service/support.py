@@ -51,6 +51,8 @@ class Received:
 
     time: float
     command: Command
+    # Status notifications the massager had sent (to anyone) when this command arrived.
+    status_notifications: int
 
 
 class FirmwareTap:
@@ -69,7 +71,7 @@ class FirmwareTap:
             except ValueError:  # CommandRefused is a ProtocolError(ValueError)
                 self.refused += 1
                 raise
-            self.received.append(Received(now, command))
+            self.received.append(Received(now, command, world.massager.status_notifications))
             return command
 
         firmware.handle_write = handle_write  # type: ignore[method-assign]
@@ -97,6 +99,7 @@ class Step:
     """One supervisor decision, with what the simulated world looked like at that moment."""
 
     now: float
+    elapsed: float  # since the world started: the scenarios' clock (faults start at 30 s)
     decision: Decision
     firmware_heater_enabled: bool
     firmware_pressure_target_mmhg: float
@@ -114,11 +117,12 @@ class DecisionLog(SessionObserver):
     def on_decision(self, now: float, decision: Decision) -> None:
         world = self.world
         if world is None:  # refused before the world was wired in: nothing is running
-            self.steps.append(Step(now, decision, False, 0.0, float("nan")))
+            self.steps.append(Step(now, now, decision, False, 0.0, float("nan")))
         else:
             self.steps.append(
                 Step(
                     now,
+                    world.elapsed(),
                     decision,
                     world.firmware.heater_enabled,
                     world.firmware.pressure_target_mmhg,
@@ -146,11 +150,11 @@ class DecisionLog(SessionObserver):
         return event
 
     def settled(self, index: int) -> bool:
-        """True if the command of step ``index`` has had time to reach the firmware."""
+        """True if the heater command of step ``index`` has had time to reach the firmware."""
         step = self.steps[index]
         decided_at = step.now
         for earlier in reversed(self.steps[:index]):
-            if earlier.decision.command[:2] != step.decision.command[:2]:
+            if earlier.decision.command.heater_on != step.decision.command.heater_on:
                 break
             decided_at = earlier.now
         return step.now - decided_at >= PROPAGATION_S
