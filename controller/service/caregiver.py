@@ -51,6 +51,7 @@ class CaregiverRelay(SessionObserver):
         self._store = store
         self.wall_offset = wall_offset
         self._alerts: asyncio.Queue[OutboxAlert] = asyncio.Queue()
+        self._storing: asyncio.Task[None] | None = None
         self._next_telemetry = -float("inf")
         self.session_id: int | None = None
         self.raised: list[str] = []
@@ -98,20 +99,28 @@ class CaregiverRelay(SessionObserver):
         """Write each alert durably, then let the bridge publish it; runs until cancelled."""
         while True:
             alert = await self._alerts.get()
-            try:
-                await asyncio.to_thread(self._store.enqueue_alert, alert)
-            except StoreError as exc:
-                # Nothing more durable exists to fall back on: say so loudly and still try to
-                # publish, so a caregiver hears of it while the broker is up.
-                _LOGGER.error("alert %s (%s) not stored: %s", alert.id, alert.code, exc)
-            self._bridge.alerts_stored()
+            # Shielded: the session cancels this task as soon as it ends, which is exactly when
+            # its last alert (time up, caregiver stop) is being written. The write finishes in its
+            # thread regardless; without the shield the bridge would never be told, and the alert
+            # would wait in the outbox until the next reconnect. flush() waits for it instead.
+            self._storing = asyncio.create_task(self._store_alert(alert), name="caregiver-store")
+            await asyncio.shield(self._storing)
+
+    async def _store_alert(self, alert: OutboxAlert) -> None:
+        try:
+            await asyncio.to_thread(self._store.enqueue_alert, alert)
+        except StoreError as exc:
+            # Nothing more durable exists to fall back on: say so loudly and still try to
+            # publish, so a caregiver hears of it while the broker is up.
+            _LOGGER.error("alert %s (%s) not stored: %s", alert.id, alert.code, exc)
+        self._bridge.alerts_stored()
 
     async def flush(self) -> None:
-        """Store the alerts still queued (at the end of a session)."""
+        """Store the alerts still queued or being written (at the end of a session)."""
+        if self._storing is not None:
+            await self._storing
         while not self._alerts.empty():
-            alert = self._alerts.get_nowait()
-            await asyncio.to_thread(self._store.enqueue_alert, alert)
-            self._bridge.alerts_stored()
+            await self._store_alert(self._alerts.get_nowait())
 
     async def drain(self, real_timeout_s: float) -> tuple[int, int]:
         """Wait (in real time: the broker is real even when the session's clock is not) until
