@@ -1,0 +1,198 @@
+"""A whole simulated session watched by a caregiver over a real mosquitto (issue 5, section 7).
+
+Each test runs a session the way the demo does (its own loop on virtual time, the bridge on its
+own real-time thread, a real broker process) while the test plays the caregiver with aiomqtt.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import statistics
+import uuid
+
+import aiomqtt
+import pytest
+
+from controller.caregiver.broker import LocalBroker
+from controller.store import Store
+from tests.e2e.helpers import (
+    BASE,
+    BackgroundSession,
+    caregiver,
+    first_occurrences,
+    iso_seconds,
+    session_settings,
+    wait_until,
+)
+
+pytestmark = pytest.mark.slow
+
+# The true skin temperature may pass the cut-off by this much at most (DESIGN.md section 3).
+SKIN_MARGIN_C = 0.3
+# sensor-spikes: spikes and NaN readings from 30 s on; each stale/invalid episode is an alarm.
+ALARMING_SCENARIO = "sensor-spikes"
+STATE_FIELDS = {
+    "session_state",
+    "pressure_mmhg",
+    "pressure_cap_mmhg",
+    "heater_on",
+    "skin_temp_c",
+    "sensor_health",
+    "battery_pct",
+    "alarms",
+}
+ALERT_FIELDS = {"id", "priority", "code", "message", "time"}
+
+
+async def test_caregiver_sees_availability_state_telemetry_and_every_alert_once(
+    mqtt_broker: LocalBroker, store: Store
+) -> None:
+    settings = session_settings(2)
+    async with caregiver(mqtt_broker) as watcher:
+        session = BackgroundSession(
+            settings, store, mqtt_broker.url, scenario=ALARMING_SCENARIO, speed=20.0
+        ).start()
+        # Mid-session, a caregiver who only now opens the app gets the retained topics.
+        await wait_until(lambda: len(watcher.on("telemetry")) >= 5 and session.running)
+        async with caregiver(mqtt_broker, f"{BASE}/availability", f"{BASE}/state") as late:
+            await wait_until(lambda: bool(late.on("availability")) and bool(late.on("state")))
+        result = await session.result()
+
+    run = result.run
+    assert run.outcome.ended_by == "timer"
+    assert [(m.payload, m.retain) for m in late.on("availability")] == [(b"online", True)]
+    late_state = late.on("state")[0]
+    assert late_state.retain
+    assert json.loads(late_state.payload)["session_state"] == "running"  # type: ignore[arg-type]
+
+    assert watcher.on("availability")[0].payload == b"online"
+    states = watcher.json_on("state")
+    assert all(state.keys() >= STATE_FIELDS for state in states)
+    running = [s for s in states if s["session_state"] == "running"]
+    assert running
+    assert all(s["pressure_mmhg"] <= s["pressure_cap_mmhg"] for s in running)
+    # The faults show on the state too, not only as alerts.
+    assert any(s["sensor_health"] != "ok" and s["alarms"] for s in running)
+    assert states[-1]["session_state"] == "ended"
+
+    # 1 Hz of session time: the session ran ~120 s of virtual time in ~6 s of real time.
+    telemetry = watcher.json_on("telemetry")
+    duration = run.outcome.duration_s
+    assert 0.8 * duration <= len(telemetry) <= duration + 2
+    assert {t["session_id"] for t in telemetry} == {run.outcome.session_id}
+    times = [iso_seconds(t["time"]) for t in telemetry]
+    gaps = [b - a for a, b in itertools.pairwise(times)]
+    assert 0.95 <= statistics.median(gaps) <= 1.15
+
+    alerts = watcher.json_on("alert")
+    assert all(a.keys() >= ALERT_FIELDS for a in alerts)
+    assert {a["priority"] for a in alerts} <= {"high", "medium", "low"}
+    received = [a["id"] for a in alerts]
+    assert len(result.alert_ids) == len(set(result.alert_ids)) >= 3  # unique ids
+    assert received == result.alert_ids  # each exactly once, in the order raised
+    assert [a["code"] for a in alerts] == [a["code"] for a in run.outcome.alarms]
+    assert result.raised == result.delivered == len(result.alert_ids)
+    assert store.alert_counts() == (len(received), len(received))
+
+
+async def _persistent_alert_ids(broker: LocalBroker, received: list[str]) -> None:
+    """A caregiver with a persistent session (QoS 1) that reconnects whenever it can."""
+    while True:
+        try:
+            async with aiomqtt.Client(
+                broker.host, broker.port, identifier="e2e-caregiver", clean_session=False
+            ) as client:
+                await client.subscribe(f"{BASE}/alert", qos=1)
+                async for message in client.messages:
+                    received.append(json.loads(message.payload)["id"])  # type: ignore[arg-type]
+        except aiomqtt.MqttError:
+            await asyncio.sleep(0.1)
+
+
+async def test_alerts_raised_while_the_broker_is_down_arrive_afterwards_in_order(
+    mqtt_broker: LocalBroker, store: Store
+) -> None:
+    if mqtt_broker.kind != "mosquitto":
+        pytest.skip("needs mosquitto's persistent sessions across a restart")
+    settings = session_settings(2)
+    received: list[str] = []
+    collector = asyncio.create_task(_persistent_alert_ids(mqtt_broker, received), name="collector")
+    try:
+        session = BackgroundSession(
+            settings, store, mqtt_broker.url, scenario=ALARMING_SCENARIO, speed=10.0
+        ).start()
+        await wait_until(lambda: session.elapsed_s >= 40.0 and len(received) >= 1)
+        await mqtt_broker.stop()
+        down_from, down_at_s = session.raised_count, session.elapsed_s
+        # Down for a while in session time, with several alerts raised meanwhile.
+        await wait_until(
+            lambda: session.raised_count >= down_from + 3 and session.elapsed_s >= down_at_s + 15
+        )
+        down_until = session.raised_count
+        still_running = session.running
+        await mqtt_broker.start()
+        result = await session.result()
+        await wait_until(lambda: set(result.alert_ids) <= set(received))
+    finally:
+        collector.cancel()
+
+    raised_while_down = result.alert_ids[down_from:down_until]
+    assert len(raised_while_down) >= 3
+    assert still_running  # the outage did not end the session
+    assert first_occurrences(received) == result.alert_ids  # none lost, in order
+    assert result.raised == result.delivered == len(result.alert_ids)
+
+    run = result.run.summary()
+    assert run["ended_by"] == "timer"
+    assert run["max_skin_c"] < run["cutoff_c"] + SKIN_MARGIN_C
+    assert run["max_measured_pressure_mmhg"] <= run["pressure_cap_mmhg"]
+    assert run["max_pressure_mmhg"] <= run["pressure_cap_mmhg"]
+
+
+async def test_remote_stop_ends_the_session_within_a_second_and_raising_is_refused(
+    mqtt_broker: LocalBroker, store: Store
+) -> None:
+    settings = session_settings(3)
+    async with caregiver(mqtt_broker, f"{BASE}/command/result", f"{BASE}/state") as person:
+        # Real time: the one-second promise is about the caregiver's clock as much as the session's.
+        session = BackgroundSession(settings, store, mqtt_broker.url, speed=None).start()
+        await wait_until(lambda: session.running and session.elapsed_s >= 2.0)
+        cap_before = session.decisions[-1][1].pressure_cap_mmhg
+
+        refused = {
+            "raise": {"action": "raise_pressure", "request_id": "r-raise"},
+            "negative": {"action": "lower_pressure", "amount_mmhg": -10, "request_id": "r-neg"},
+        }
+        for command in refused.values():
+            await person.send(command)
+        await wait_until(lambda: all(person.result_for(c["request_id"]) for c in refused.values()))
+        for command in refused.values():
+            answer = person.result_for(command["request_id"])
+            assert answer is not None
+            assert answer["accepted"] is False
+            assert answer["reason"]
+        after_refusals = len(session.decisions)
+        await wait_until(lambda: len(session.decisions) >= after_refusals + 10)
+        assert session.running
+        assert all(
+            d.pressure_cap_mmhg == cap_before and not d.command_results and d.ended_by is None
+            for _, d in session.decisions[after_refusals:]
+        )
+
+        stop_id = f"stop-{uuid.uuid4().hex[:8]}"
+        sent_at = session.session_time()
+        await person.send({"action": "stop", "request_id": stop_id})
+        await wait_until(lambda: person.result_for(stop_id) is not None)
+        result = await session.result()
+
+    assert result.run.outcome.ended_by == "caregiver"
+    ended_at = next(now for now, d in session.decisions if d.ended_by is not None)
+    assert ended_at - sent_at <= 1.0
+    stop_answer = person.result_for(stop_id)
+    assert stop_answer is not None
+    assert stop_answer["accepted"] is True
+    assert "CAREGIVER_STOP" in [a["code"] for a in result.run.outcome.alarms]
+    assert result.raised == result.delivered
+    assert session.decisions[-1][1].pressure_cap_mmhg == cap_before
