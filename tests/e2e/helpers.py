@@ -12,10 +12,13 @@ import asyncio
 import concurrent.futures
 import contextlib
 import json
+import shutil
+import sys
 import threading
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import aiomqtt
@@ -194,3 +197,31 @@ def iso_seconds(text: str) -> float:
 def first_occurrences(ids: list[str]) -> list[str]:
     """Ids in the order first received; a redelivery (at-least-once) is dropped, as consumers do."""
     return list(dict.fromkeys(ids))
+
+
+def soleguard() -> str:
+    """The installed console script, next to this interpreter (as a user's shell finds it)."""
+    found = shutil.which("soleguard", path=str(Path(sys.executable).parent))
+    assert found is not None, "the soleguard console script is not installed in this venv"
+    return found
+
+
+async def run_cli(env: dict[str, str], *args: str, cwd: Path | None = None) -> tuple[int, str, str]:
+    process = await asyncio.create_subprocess_exec(
+        soleguard(),
+        *args,
+        env=env,
+        cwd=cwd,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        async with asyncio.timeout(HANG_GUARD_S * 2):
+            out, err = await process.communicate()
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+    assert process.returncode is not None
+    return process.returncode, out.decode(), err.decode()

@@ -4,46 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import json
-import shutil
-import sys
-from pathlib import Path
 
 import pytest
 
 from controller.caregiver.broker import LocalBroker
-from tests.e2e.helpers import HANG_GUARD_S, caregiver, wait_until
+from tests.e2e.helpers import caregiver, run_cli, wait_until
 
 pytestmark = pytest.mark.slow
 
 DEMO_BASE = "soleguard/home"  # the default device id
-
-
-def soleguard() -> str:
-    """The installed console script, next to this interpreter (as a user's shell finds it)."""
-    found = shutil.which("soleguard", path=str(Path(sys.executable).parent))
-    assert found is not None, "the soleguard console script is not installed in this venv"
-    return found
-
-
-async def run_cli(env: dict[str, str], *args: str, cwd: Path | None = None) -> tuple[int, str, str]:
-    process = await asyncio.create_subprocess_exec(
-        soleguard(),
-        *args,
-        env=env,
-        cwd=cwd,
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    try:
-        async with asyncio.timeout(HANG_GUARD_S * 2):
-            out, err = await process.communicate()
-    finally:
-        if process.returncode is None:
-            process.kill()
-            await process.wait()
-    assert process.returncode is not None
-    return process.returncode, out.decode(), err.decode()
 
 
 async def test_demo_on_an_external_broker_is_watched_and_stopped_by_a_caregiver(
