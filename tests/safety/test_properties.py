@@ -86,8 +86,10 @@ limits_strategy = st.one_of(
     random_limits(),
     # The loader keeps the target below cut-off - margin, so the thermostat alone would keep the
     # heater off near the cut-off and hide a broken cut-off rule: the supervisor must be safe for
-    # any SafetyLimits record, so also try the target at the cut-off itself.
-    random_limits().map(lambda lim: dataclasses.replace(lim, heater_target_c=lim.heater_cutoff_c)),
+    # any SafetyLimits record, so also try a target above the cut-off.
+    random_limits().map(
+        lambda lim: dataclasses.replace(lim, heater_target_c=lim.heater_cutoff_c + 1.0)
+    ),
 )
 
 nasty_floats = st.sampled_from([math.nan, math.inf, -math.inf, -1.0, 0.0, 1e308, -1e308])
