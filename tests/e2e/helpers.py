@@ -151,8 +151,9 @@ async def wait_until(condition: Callable[[], bool], guard_s: float = HANG_GUARD_
 class Caregiver:
     """A caregiver's client: records every message on the topics it subscribed to."""
 
-    def __init__(self, client: aiomqtt.Client) -> None:
+    def __init__(self, client: aiomqtt.Client, base: str = BASE) -> None:
         self.client = client
+        self.base = base
         self.messages: list[aiomqtt.Message] = []
 
     async def _run(self) -> None:
@@ -160,13 +161,13 @@ class Caregiver:
             self.messages.append(message)
 
     def on(self, suffix: str) -> list[aiomqtt.Message]:
-        return [m for m in self.messages if m.topic.value == f"{BASE}/{suffix}"]
+        return [m for m in self.messages if m.topic.value == f"{self.base}/{suffix}"]
 
     def json_on(self, suffix: str) -> list[Any]:
         return [json.loads(m.payload) for m in self.on(suffix)]  # type: ignore[arg-type]
 
     async def send(self, payload: dict[str, Any]) -> None:
-        await self.client.publish(f"{BASE}/command", json.dumps(payload), qos=1)
+        await self.client.publish(f"{self.base}/command", json.dumps(payload), qos=1)
 
     def result_for(self, request_id: str) -> dict[str, Any] | None:
         found = [r for r in self.json_on("command/result") if r["request_id"] == request_id]
@@ -175,12 +176,12 @@ class Caregiver:
 
 @contextlib.asynccontextmanager
 async def caregiver(
-    broker: LocalBroker, *topics: str, **client_options: Any
+    broker: LocalBroker, *topics: str, base: str = BASE, **client_options: Any
 ) -> AsyncIterator[Caregiver]:
     async with aiomqtt.Client(broker.host, broker.port, **client_options) as client:
         for topic in topics or (f"{BASE}/#",):
             await client.subscribe(topic, qos=1)
-        rec = Caregiver(client)
+        rec = Caregiver(client, base)
         task = asyncio.create_task(rec._run(), name="e2e-caregiver")
         try:
             yield rec
