@@ -62,8 +62,14 @@ class FirmwareTap:
         self.world = world
         self.received: list[Received] = []
         self.refused = 0
+        self._changed = asyncio.Event()
         firmware = world.firmware
         original = firmware.handle_write
+        original_tick = firmware.tick
+
+        def tick(now: float) -> None:
+            original_tick(now)
+            self._changed.set()
 
         def handle_write(data: bytes, now: float) -> Command:
             try:
@@ -72,9 +78,18 @@ class FirmwareTap:
                 self.refused += 1
                 raise
             self.received.append(Received(now, command, world.massager.status_notifications))
+            self._changed.set()
             return command
 
         firmware.handle_write = handle_write  # type: ignore[method-assign]
+        firmware.tick = tick  # type: ignore[method-assign]
+
+    async def until(self, predicate: Callable[[], bool]) -> float:
+        """Wait until ``predicate`` holds after a firmware tick or command; returns the time."""
+        while not predicate():
+            self._changed.clear()
+            await self._changed.wait()
+        return asyncio.get_running_loop().time()
 
     @property
     def last(self) -> Command | None:

@@ -1,0 +1,79 @@
+"""A controller session in its own process, against a radio another process exposes.
+
+    python tests/service/session_process.py TRANSPORT MASSAGER_ADDRESS SENSOR_ADDRESS MINUTES
+
+What ``soleguard session`` will do with settings ``ble.transport = "tcp-client:HOST:PORT"``, minus
+the prompts and the journal: the same ``open_ble`` and ``run_session`` on a real-time loop, the
+same top-level handling of Ctrl-C as ``soleguard demo``. Prints ``running`` once the supervisor
+commands heat and pressure (the test's cue to signal or kill it), and the outcome at the end.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from controller.ble.access import open_ble
+from controller.safety import Decision
+from controller.service.app import Journal, run_session
+from controller.service.session import SessionObserver, SessionPlan
+from controller.session.checklist import NO_CONTRAINDICATIONS
+from controller.session.programs import PROGRAMS
+from controller.settings import Settings, effective_limits
+from firmware_sim.clock import run
+
+EXIT_INTERRUPTED = 130
+EXIT_TERMINATED = 143
+
+
+class _Cue(SessionObserver):
+    def __init__(self) -> None:
+        self.told = False
+
+    def on_decision(self, now: float, decision: Decision) -> None:
+        command = decision.command
+        if not self.told and command.heater_on and command.pressure_mmhg > 0.0:
+            self.told = True
+            print("running", flush=True)
+
+
+async def _session(transport: str, massager: str, sensor: str, minutes: float) -> str:
+    settings = Settings.model_validate(
+        {"ble": {"transport": transport}, "session": {"max_minutes": minutes}}
+    )
+    limits = effective_limits(settings)
+    async with open_ble(settings.ble) as ble:
+        plan = SessionPlan(
+            limits=limits,
+            program=PROGRAMS[settings.session.program],
+            checklist=NO_CONTRAINDICATIONS.result(inspection_required=True),
+            massager_address=massager,
+            sensor_address=sensor,
+        )
+        outcome = await run_session(plan, ble, journal=Journal(None), observers=(_Cue(),))
+    return outcome.ended_by
+
+
+def main() -> int:
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("controller").setLevel(logging.INFO)
+    logging.getLogger("bumble").setLevel(logging.ERROR)
+    transport, massager, sensor, minutes = sys.argv[1:5]
+    try:
+        ended_by = run(_session(transport, massager, sensor, float(minutes)), speed=None)
+    except KeyboardInterrupt:
+        print("stopped: interrupted", flush=True)
+        return EXIT_INTERRUPTED
+    except asyncio.CancelledError:  # SIGTERM: run_session cancels the session task
+        print("stopped: terminated", flush=True)
+        return EXIT_TERMINATED
+    print(f"ended by {ended_by}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,145 @@
+"""Ways out that cross a process boundary: Ctrl-C, SIGTERM and SIGKILL of a controller process.
+
+The simulated massager and sensor live in this test's process, on a virtual radio exposed over
+TCP (``expose_hci_controller``), so the test reads the firmware's state directly; the controller
+is another process (``session_process.py``, or ``soleguard demo``). Real time throughout: bounds
+are generous waits, never assertions about speed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from controller.ble.bumble_backend import expose_hci_controller
+from controller.protocol import Stop
+from firmware_sim.world import SimWorld
+from tests.service.support import FirmwareTap
+
+pytestmark = pytest.mark.real_time
+
+SCRIPT = Path(__file__).with_name("session_process.py")
+# Generous real-time bounds for a shared 2-core machine: waited out only on failure.
+STARTUP_TIMEOUT_S = 60.0
+EXIT_TIMEOUT_S = 30.0
+LEASE_S = 3.0  # DESIGN.md §3: the firmware stops on its own within this after the last command
+SESSION_MINUTES = "5"
+
+
+@dataclass
+class Controller:
+    process: asyncio.subprocess.Process
+    world: SimWorld
+    tap: FirmwareTap
+
+    async def running(self) -> None:
+        """Wait for the controller's cue and for the firmware to really heat and press."""
+        assert self.process.stdout is not None
+        async with asyncio.timeout(STARTUP_TIMEOUT_S):
+            while (line := await self.process.stdout.readline()) != b"running\n":
+                assert line, "the controller exited before its session ran"
+            firmware = self.world.firmware
+            await self.tap.until(
+                lambda: firmware.heater_enabled and firmware.pressure_target_mmhg > 0.0
+            )
+
+    async def finish(self) -> tuple[int, str]:
+        """Wait for the exit; on a hang, kill it and fail with what it printed."""
+        try:
+            async with asyncio.timeout(EXIT_TIMEOUT_S):
+                out, err = await self.process.communicate()
+        except TimeoutError:
+            self.process.kill()
+            out, err = await self.process.communicate()
+            pytest.fail(f"the controller did not exit in {EXIT_TIMEOUT_S} s:\n{err.decode()}")
+        assert self.process.returncode is not None
+        return self.process.returncode, out.decode() + err.decode()
+
+
+@asynccontextmanager
+async def controller_process() -> AsyncIterator[Controller]:
+    async with (
+        SimWorld() as world,
+        expose_hci_controller(world.link, "tcp-server:127.0.0.1:0") as endpoint,
+    ):
+        tap = FirmwareTap(world)
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            str(SCRIPT),
+            endpoint.transport_spec,
+            world.massager_address,
+            world.sensor_address,
+            SESSION_MINUTES,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        try:
+            yield Controller(process, world, tap)
+        finally:
+            if process.returncode is None:
+                process.kill()
+                await process.wait()
+
+
+@pytest.mark.parametrize(
+    ("signum", "exit_code", "said"),
+    [
+        pytest.param(signal.SIGINT, 130, "stopped: interrupted", id="ctrl-c"),
+        pytest.param(signal.SIGTERM, 143, "stopped: terminated", id="sigterm"),
+    ],
+)
+async def test_signal_stops_the_massager_before_the_process_exits(
+    signum: signal.Signals, exit_code: int, said: str
+) -> None:
+    async with controller_process() as controller:
+        await controller.running()
+        signalled_at = asyncio.get_running_loop().time()
+        controller.process.send_signal(signum)
+        code, output = await controller.finish()
+        # Right after the process is gone, the firmware: off, because it was told STOP.
+        assert controller.tap.firmware_is_off(), output
+        assert not controller.world.physics.heater_on
+        assert isinstance(controller.tap.last, Stop)
+        stop = controller.tap.stops()[-1]
+        assert stop.time >= signalled_at
+    assert code == exit_code, output
+    assert said in output
+    assert "stopped before disconnecting" in output
+    assert "Traceback" not in output
+
+
+async def test_killed_controller_leaves_the_massager_off_within_the_lease() -> None:
+    async with controller_process() as controller:
+        await controller.running()
+        firmware = controller.world.firmware
+        loop = asyncio.get_running_loop()
+        controller.process.kill()
+        killed_at = loop.time()
+        code, _ = await controller.finish()
+        assert code == -signal.SIGKILL
+        # The last lease the firmware holds was granted before the kill and lasts at most 3 s.
+        deadline = firmware.lease_deadline
+        assert deadline is not None, "the lease was already over at the kill"
+        assert deadline - killed_at <= LEASE_S
+        commands_before = len(controller.tap.received)
+        async with asyncio.timeout(STARTUP_TIMEOUT_S):
+            off_at = await controller.tap.until(controller.tap.firmware_is_off)
+        # Nobody told it: no command arrived after the kill; the lease ran out on its own...
+        assert len(controller.tap.received) == commands_before
+        assert not isinstance(controller.tap.last, Stop)
+        # ...at the deadline, which was within 3 s of the kill (off_at is the firmware tick that
+        # switched off: at or after the deadline, by up to a tick or a stall of this loop).
+        assert off_at >= deadline
+        assert not controller.world.physics.heater_on
+        assert controller.world.physics.pressure_target_mmhg == 0.0
+        print(
+            f"killed -> firmware off in {off_at - killed_at:.3f} s (lease deadline "
+            f"{deadline - killed_at:.3f} s after the kill)"
+        )
