@@ -86,8 +86,12 @@ class MassagerReport:
 
 @dataclass(frozen=True, slots=True)
 class LinkChanged:
+    """A link came up or went down. ``time``: when it happened, on the caller's monotonic clock
+    (None: at the step that receives it). Readings stamped before a reconnection never count."""
+
     device: DeviceKind
     connected: bool
+    time: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -365,7 +365,11 @@ class Supervisor:
         elif event.device == DeviceKind.SENSOR:
             if event.connected is True:
                 self._sensor_up = True
-                self._sensor_up_since = now
+                # The moment the link came up, when the caller knows it: a reading that arrived
+                # after it but before this step counts. Never later than now, never garbage.
+                t = event.time
+                since = t if t is not None and _isfinite(t) and t <= now else now
+                self._sensor_up_since = max(since, self._sensor_up_since)
                 self._clear("SENSOR_LINK_LOST")
             else:
                 if self._sensor_up:

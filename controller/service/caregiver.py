@@ -70,10 +70,12 @@ class CaregiverRelay(SessionObserver):
             self._bridge.telemetry(
                 TelemetrySample(
                     time=now + self.wall_offset,
-                    pressure_mmhg=decision.command.pressure_mmhg,
+                    # Telemetry carries readings: the measured pressure, with the commanded one
+                    # as its target.
+                    pressure_mmhg=decision.measured_pressure_mmhg or 0.0,
                     skin_temp_c=decision.skin_c,
                     heater_on=decision.command.heater_on,
-                    pressure_target_mmhg=decision.measured_pressure_mmhg,
+                    pressure_target_mmhg=decision.command.pressure_mmhg,
                     session_id=self.session_id,
                 )
             )

@@ -132,7 +132,7 @@ class SessionRunner:
     def _link_changed(self, device: DeviceKind, connected: bool) -> None:
         if device is DeviceKind.MASSAGER and connected:
             self.actuator.forget_sent()
-        self._push(LinkChanged(device, connected))
+        self._push(LinkChanged(device, connected, self._clock()))
 
     def _status_received(self, status: MassagerStatus) -> None:
         self._push(
@@ -199,7 +199,9 @@ class SessionRunner:
             async with asyncio.timeout(CONNECT_DEADLINE_S):
                 await self.massager.wait_connected()
                 await self.sensor.wait_connected()
-                # Start with a reading in hand: otherwise the first second reads as a stale sensor.
+                # Start with a fresh reading in hand, taken after both links are up: otherwise
+                # the first seconds read as a stale sensor.
+                self._first_reading.clear()
                 await self._first_reading.wait()
         except TimeoutError as exc:
             missing = [

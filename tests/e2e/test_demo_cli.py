@@ -83,12 +83,6 @@ async def test_demo_with_its_embedded_broker_delivers_every_alert(
     assert f"soleguard monitor --broker {summary['broker']}" in err
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="SessionRunner starts on the first skin reading even when it is older than "
-    "stale_after_s (the massager connected later), so every session not on 'max' virtual time "
-    "opens with a SENSOR_STALE alert to caregivers",
-)
 async def test_a_healthy_demo_at_a_finite_speed_raises_no_sensor_alarm(
     user_env: dict[str, str],
 ) -> None:
