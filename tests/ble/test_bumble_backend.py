@@ -6,6 +6,8 @@ Every wait is on an event or a future, bounded by WAIT_S: nothing here waits "lo
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -37,7 +39,13 @@ from bumble_peripheral import (
     run_peripheral,
 )
 
-from controller.ble.bumble_backend import BumbleRadio, IntervalLink, IoCapability, PairingPolicy
+from controller.ble.bumble_backend import (
+    BumbleRadio,
+    IntervalLink,
+    IoCapability,
+    PairingPolicy,
+    expose_hci_controller,
+)
 from controller.errors import ConfigError
 
 # Generous bound for events on a shared, noisy machine; a healthy run takes milliseconds.
@@ -188,6 +196,14 @@ async def test_connect_by_address_string_scans_for_it(
         assert await client.read_gatt_char(READ_CHAR) == READ_VALUE
 
 
+async def test_client_by_address_string_reports_the_advertised_name(
+    peripheral: Peripheral, radio: BumbleRadio
+) -> None:
+    # As bleak's platform backends do; `soleguard pair` saves this name for the device.
+    async with _client(radio, peripheral.address) as client:
+        assert client.name == "TestPeripheral"
+
+
 async def test_services_argument_limits_discovery(
     peripheral: Peripheral, radio: BumbleRadio
 ) -> None:
@@ -332,6 +348,81 @@ async def test_bond_file_survives_a_radio_restart(
             await client.write_gatt_char(SECURE_CHAR, b"restarted", response=True)
     assert peripheral.pairings == 1
     assert peripheral.secure_writes == [b"restarted"]
+
+
+@contextlib.asynccontextmanager
+async def _radio_on(link: LocalLink, transport: str, bonds: Path) -> AsyncIterator[BumbleRadio]:
+    """A radio on ``link`` directly, or through an exposed controller over HCI/TCP."""
+    if transport == "local":
+        async with BumbleRadio(link, keystore=bonds) as radio:
+            yield radio
+        return
+    async with (
+        expose_hci_controller(link) as endpoint,
+        BumbleRadio(endpoint.transport_spec, keystore=bonds) as radio,
+    ):
+        yield radio
+
+
+@pytest.mark.parametrize("transport", ["local", "tcp"])
+async def test_bonded_devices_connect_concurrently_by_address_after_a_restart(
+    link: LocalLink, peripheral: Peripheral, tmp_path: Path, transport: str
+) -> None:
+    """The controller's start-up: both links connect at once to devices bonded in an earlier run.
+
+    Regression: each connect scanned for its address, then bumble listened for the bonded peer's
+    current address on that same scan, which the other link's connect stopped once it had found
+    its own device: both connects waited for the whole timeout.
+    """
+    bonds = tmp_path / "bonds.json"
+    async with run_peripheral(link, "Second") as second:
+        async with BumbleRadio(link, keystore=bonds) as first_run:
+            for address in (peripheral.address, second.address):
+                async with _client(first_run, address) as client:
+                    await client.pair()
+        async with _radio_on(link, transport, bonds) as radio:
+            clients = [_client(radio, peripheral.address), _client(radio, second.address)]
+            await asyncio.gather(*(c.connect() for c in clients))
+            try:
+                writes = (c.write_gatt_char(SECURE_CHAR, b"bonded", response=True) for c in clients)
+                await asyncio.gather(*writes)
+            finally:
+                await asyncio.gather(*(c.disconnect() for c in clients))
+    assert peripheral.pairings == second.pairings == 1
+    assert peripheral.secure_writes == second.secure_writes == [b"bonded"]
+
+
+async def test_a_bonded_connect_outlives_another_scan_that_ends_meanwhile(
+    link: LocalLink, peripheral: Peripheral, radio: BumbleRadio
+) -> None:
+    """A scanner that stops while a bonded peer is being connected does not stall the connect.
+
+    Deterministic form of the start-up regression above: the peer is silent while the connect
+    waits for it, and a scan of someone else starts and ends in that time.
+    """
+    async with _client(radio, peripheral.address) as client:
+        await client.pair()
+    await _find(radio, peripheral.address)  # advertising again after the disconnection
+    await peripheral.device.stop_advertising()
+    async with run_peripheral(link, "Beacon"):
+        # The radio is not scanning now; the beacon's next report tells us the controller scans
+        # again, which it does only for the connect: it listens for the bonded peer's address.
+        scanning: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        radio.device.once(radio.device.EVENT_ADVERTISEMENT, lambda _adv: scanning.set_result(None))
+        client = _client(radio, peripheral.address)
+        connecting = asyncio.create_task(client.connect(), name="bonded-connect")
+        try:
+            async with asyncio.timeout(WAIT_S):
+                await scanning
+            async with BleakScanner(backend=radio.scanner_backend()):
+                pass
+            await peripheral.device.start_advertising(auto_restart=True)
+            await connecting
+            assert await client.read_gatt_char(READ_CHAR) == READ_VALUE
+        finally:
+            connecting.cancel()
+            await asyncio.gather(connecting, return_exceptions=True)
+            await client.disconnect()
 
 
 async def test_unpair_forgets_the_bond(peripheral: Peripheral, radio: BumbleRadio) -> None:

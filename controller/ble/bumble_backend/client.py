@@ -90,7 +90,9 @@ class BumbleClientBackend(BaseBleakClient):
     def name(self) -> str:
         if self._ble_device is not None and self._ble_device.name:
             return self._ble_device.name
-        return self.address
+        # Given an address string, the name is the one the device advertised when we found it,
+        # as bleak's platform backends report it; a device never heard is known by its address.
+        return self.radio.seen_name(self.address) or self.address
 
     @property
     def is_connected(self) -> bool:
@@ -122,7 +124,6 @@ class BumbleClientBackend(BaseBleakClient):
     async def connect(self, pair: bool, **kwargs: Any) -> None:
         if self._connection is not None:
             return
-        device = self.radio.device
         connection: Connection | None = None
         loop = asyncio.get_running_loop()
         # bleak's timeout covers the whole connect: finding the device, the LE connection, MTU
@@ -131,9 +132,7 @@ class BumbleClientBackend(BaseBleakClient):
         try:
             peer_address = await self._peer_address(deadline)
             async with asyncio.timeout_at(deadline + CONNECT_CANCEL_GRACE_S):
-                async with self.radio.connect_lock:
-                    remaining = max(deadline - loop.time(), 0.0)
-                    connection = await device.connect(peer_address, timeout=remaining)
+                connection = await self.radio.connect(peer_address, deadline)
             connection.on(connection.EVENT_DISCONNECTION, self._on_disconnection)
             self._connection = connection
             async with asyncio.timeout_at(deadline):

@@ -23,7 +23,8 @@ from typing import Self
 from bleak.backends.client import BaseBleakClient
 from bleak.backends.scanner import BaseBleakScanner
 from bumble import core, hci
-from bumble.device import Advertisement, Device, DeviceConfiguration
+from bumble.core import AdvertisingData
+from bumble.device import Advertisement, Connection, Device, DeviceConfiguration
 from bumble.host import Host
 from bumble.keys import JsonKeyStore, KeyStore, MemoryKeyStore
 from bumble.link import LocalLink
@@ -90,6 +91,21 @@ class _PolicyDelegate(PairingDelegate):
         return await self._policy.get_passkey()
 
 
+def _advertised_name(advertisement: Advertisement) -> str | None:
+    """The complete local name in one advertising PDU, else the shortened one, else None."""
+    shortened = None
+    for ad_type, payload in advertisement.data.ad_structures:
+        if ad_type == AdvertisingData.COMPLETE_LOCAL_NAME:
+            return payload.decode("utf-8", errors="replace")
+        if ad_type == AdvertisingData.SHORTENED_LOCAL_NAME:
+            shortened = payload.decode("utf-8", errors="replace")
+    return shortened
+
+
+def _ignore_advertisement(_advertisement: Advertisement) -> None:
+    pass
+
+
 def _load_or_create_identity(keystore_path: Path | None) -> hci.Address:
     """Reuse the identity the bond file was written under, or make a new random static one.
 
@@ -146,6 +162,7 @@ class BumbleRadio:
         self._scan_lock = asyncio.Lock()
         self._scan_listeners: dict[object, AdvertisementListener] = {}
         self._seen_addresses: dict[str, hci.Address] = {}
+        self._seen_names: dict[str, str] = {}
         self._client_backend: type[BaseBleakClient] | None = None
         self._scanner_backend: type[BaseBleakScanner] | None = None
 
@@ -280,12 +297,18 @@ class BumbleRadio:
     def _on_advertisement(self, advertisement: Advertisement) -> None:
         key = advertisement.address.to_string(False).upper()
         self._seen_addresses[key] = advertisement.address
+        if (name := _advertised_name(advertisement)) is not None:
+            self._seen_names[key] = name
         for listener in list(self._scan_listeners.values()):
             listener(advertisement)
 
     def seen_address(self, address: str) -> hci.Address | None:
         """The typed address last advertised under ``address``, if one was seen."""
         return self._seen_addresses.get(address.upper())
+
+    def seen_name(self, address: str) -> str | None:
+        """The local name last advertised under ``address``, if one was heard."""
+        return self._seen_names.get(address.upper())
 
     async def add_scan_listener(self, token: object, listener: AdvertisementListener) -> None:
         async with self._scan_lock:
@@ -328,3 +351,33 @@ class BumbleRadio:
 
         async with self.scanning(on_advertisement):
             return await found
+
+    # -- connecting: one LE connect at a time ----------------------------------------------
+
+    async def connect(self, peer_address: hci.Address, deadline: float) -> Connection:
+        """An LE connection to ``peer_address``, waiting for the radio's one pending connect.
+
+        ``deadline`` (event loop time) bounds the LE connection itself; the caller bounds the wait
+        for the radio and the address resolution below.
+        """
+        async with self.connect_lock:
+            device = self.device
+            resolver = device.address_resolver
+            if (
+                resolver is not None
+                and not device.address_resolution_offload
+                and resolver.can_resolve_to(peer_address)
+            ):
+                # With an IRK for the peer (a bond), bumble first listens for the peer's current
+                # address, scanning only if the controller is not scanning yet, and stops that
+                # scan afterwards. A controller has one scan: a scan of ours that ended meanwhile
+                # (another link found its device) would leave bumble listening to silence until
+                # the timeout, and bumble stopping its own would starve our listeners. Holding the
+                # shared scan across the connect keeps it one scan with one owner.
+                async with self.scanning(_ignore_advertisement):
+                    return await self._connect_now(peer_address, deadline)
+            return await self._connect_now(peer_address, deadline)
+
+    async def _connect_now(self, peer_address: hci.Address, deadline: float) -> Connection:
+        remaining = max(deadline - asyncio.get_running_loop().time(), 0.0)
+        return await self.device.connect(peer_address, timeout=remaining)
