@@ -24,3 +24,7 @@ class LinkError(SoleGuardError):
 
 class StoreError(SoleGuardError):
     """The journal database could not be read or written."""
+
+
+class Interrupted(SoleGuardError):
+    """A session was ended by a signal (SIGTERM); the massager was told to stop first."""

@@ -14,12 +14,11 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from controller.errors import SoleGuardError
+from controller.cli.errors import EXIT_USAGE, reported
 
 if TYPE_CHECKING:
     pass
 
-EXIT_USAGE = 2
 # After the session, how long (real seconds) to wait for the broker to acknowledge every alert.
 ALERT_DRAIN_S = 5.0
 
@@ -70,7 +69,7 @@ def demo(
         parsed_speed = clock.parse_speed(speed)
     except ValueError as exc:
         _fail(f"--speed: {exc}")
-    try:
+    with reported():
         summary = clock.run(
             _demo(
                 minutes=minutes,
@@ -87,11 +86,6 @@ def demo(
             ),
             speed=parsed_speed,
         )
-    except SoleGuardError as exc:
-        _fail(str(exc))
-    except KeyboardInterrupt:
-        typer.echo("stopped: the massager was told to stop.", err=True)
-        raise typer.Exit(130) from None
     if json_output:
         typer.echo(json.dumps(summary, indent=2))
 

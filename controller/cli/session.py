@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from controller.errors import SoleGuardError
+from controller.cli.errors import reported
 
 if TYPE_CHECKING:
     from controller.service.session import SessionOutcome
@@ -19,7 +19,6 @@ if TYPE_CHECKING:
     from controller.settings import Settings
     from controller.store import Store
 
-EXIT_USAGE = 2
 EXIT_REFUSED = 1
 
 ConfigOption = Annotated[
@@ -43,18 +42,12 @@ def session(
 ) -> None:
     """Run one session: the foot-care checklist, then the supervised massage."""
     interactive = checklist is None
-    try:
+    with reported():
         settings = _settings(config, program=program, profile=profile)
         with _store(settings) as store:
             answers = _checklist(store, checklist)
             outcome = asyncio.run(_run(settings, store, answers, live=live))
             _after(settings, store, outcome, answers, pain_after=pain_after, ask=interactive)
-    except SoleGuardError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(EXIT_USAGE) from exc
-    except KeyboardInterrupt:
-        typer.echo("stopped: the massager was told to stop.", err=True)
-        raise typer.Exit(130) from None
     if outcome.ended_by == "checklist":
         raise typer.Exit(EXIT_REFUSED)
 
@@ -64,15 +57,12 @@ def run(
     config: ConfigOption = None,
 ) -> None:
     """Hub mode: no prompts, no live view; logs and MQTT only. Ends with the session."""
-    try:
+    with reported():
         settings = _settings(config)
         with _store(settings) as store:
             answers = _checklist(store, checklist)
             outcome = asyncio.run(_run(settings, store, answers, live=False))
             _after(settings, store, outcome, answers, pain_after=None, ask=False)
-    except SoleGuardError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(EXIT_USAGE) from exc
     typer.echo(f"session ended by {outcome.ended_by} after {outcome.duration_s / 60:.1f} min")
     if outcome.ended_by == "checklist":
         raise typer.Exit(EXIT_REFUSED)

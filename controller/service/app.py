@@ -10,13 +10,14 @@ import asyncio
 import contextlib
 import logging
 import signal
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from controller.ble.access import open_ble
-from controller.errors import ConfigError, StoreError
+from controller.errors import ConfigError, Interrupted, StoreError
 from controller.service.recorder import Recorder
 from controller.service.session import (
     SessionObserver,
@@ -90,8 +91,17 @@ async def run_session(
     )
     if on_runner is not None:
         on_runner(runner)
-    with _sigterm_cancels_current_task():
-        outcome = await runner.run()
+    with _sigterm_cancels_current_task() as terminated:
+        try:
+            outcome = await runner.run()
+        except asyncio.CancelledError:
+            task = asyncio.current_task()
+            if not terminated.is_set() or task is None:
+                raise
+            # Our own SIGTERM handler cancelled us: the links have already sent STOP on the way
+            # out; turn the cancellation into an error the command line can report.
+            task.uncancel()
+            raise Interrupted("terminated by SIGTERM; the massager was told to stop") from None
     session_id = recorder.session_id
     if store is not None and session_id is not None:
         try:
@@ -112,19 +122,24 @@ async def run_session(
 
 
 @contextlib.contextmanager
-def _sigterm_cancels_current_task() -> Iterator[None]:
+def _sigterm_cancels_current_task() -> Iterator[threading.Event]:
+    """While inside, SIGTERM cancels the current task (as Ctrl-C does); the event tells."""
+    terminated = threading.Event()
     loop = asyncio.get_running_loop()
     task = asyncio.current_task()
-    if task is None:
-        yield
+
+    def on_sigterm() -> None:
+        terminated.set()
+        if task is not None:
+            task.cancel()
+
+    try:
+        loop.add_signal_handler(signal.SIGTERM, on_sigterm)
+    except (NotImplementedError, RuntimeError, ValueError):  # Windows, or not the main thread
+        yield terminated
         return
     try:
-        loop.add_signal_handler(signal.SIGTERM, task.cancel)
-    except (NotImplementedError, RuntimeError):  # Windows, or not the main thread
-        yield
-        return
-    try:
-        yield
+        yield terminated
     finally:
         loop.remove_signal_handler(signal.SIGTERM)
 
