@@ -1,0 +1,242 @@
+"""Hub scale: one controller process supervising N massager-and-sensor pairs, on real time.
+
+    .venv/bin/python bench/hub_scale.py [--pairs 10,25,50] [--duration 40] [--pairs-per-radio 25]
+
+A care-home hub (DESIGN.md §6): N simulated pairs (``firmware_sim.SimWorld`` with ``index=i``,
+all on one bumble ``LocalLink``), each sensor indicating at 1 Hz, each pair supervised by its own
+``SessionRunner`` (its links, supervisor loop and actuator) in this one process and event loop.
+The controller's side uses one ``BumbleRadio`` per ``--pairs-per-radio`` pairs, as a hub uses
+one dongle per so many devices (a BLE controller holds a limited number of connections).
+
+Figures, per N, over ``--duration`` seconds of real time after every pair is running:
+
+- *loop lag*: for every skin reading, the time from its arrival in the controller (the link's
+  callback stamps it) to the supervisor decision that used it (the decision's ``skin_age_s``
+  when a new reading first appears). This is what a hub adds to every reaction.
+- *reaction*: once per pair, a reading over the cut-off is indicated (as in bench/reaction.py:
+  cut-off 34.5 °C, the real sensor silent for 1.6 s first so it is not a spike) and the clock
+  stops when that pair's simulated firmware executes the command that switches its heater off.
+- *CPU*: this process's CPU time (user + system) over the window / wall time; the simulated
+  devices run in the same process, so this is an upper bound for the controller alone.
+
+Goal: 50 pairs with p99 reaction <= 10 ms. Prints figures; asserts nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime
+import os
+import random
+import sys
+import time
+from contextlib import AsyncExitStack
+from pathlib import Path
+from typing import Any
+
+sys.path[:0] = [str(Path(__file__).resolve().parent)]
+
+from _common import machine_line, spread  # noqa: E402
+from bumble.link import LocalLink  # noqa: E402
+
+from controller.ble.access import open_ble  # noqa: E402
+from controller.protocol import TemperatureMeasurement, TemperatureUnit  # noqa: E402
+from controller.service.session import SessionObserver, SessionPlan, SessionRunner  # noqa: E402
+from controller.session.checklist import NO_CONTRAINDICATIONS  # noqa: E402
+from controller.session.programs import PROGRAMS  # noqa: E402
+from controller.settings import Settings, effective_limits  # noqa: E402
+from firmware_sim.world import SimWorld  # noqa: E402
+
+# As bench/reaction.py: the foot starts at ~32 °C, so heat is on from the start and a reading of
+# 34.8 °C is a genuine over-cut-off reading, within the 2 °C/s plausibility bound after 1.6 s.
+CUTOFF_C = 34.5
+TARGET_C = 32.5
+OVER_CUTOFF_C = 34.8
+QUIET_S = 1.6
+# Generous: pairing 2N devices through a few radios on a loaded machine takes seconds.
+START_TIMEOUT_S = 120.0
+# A reaction that has not happened by then is recorded as missed, not waited for forever.
+REACTION_TIMEOUT_S = 5.0
+GOAL_P99_MS = 10.0
+
+
+class LagWatch(SessionObserver):
+    """Arrival -> decision lag of every new skin reading of one pair."""
+
+    def __init__(self, samples: list[float], recording: list[bool]) -> None:
+        self._samples = samples
+        self._recording = recording
+        self._last_reading_time: float | None = None
+
+    def on_decision(self, now: float, decision: Any) -> None:
+        age = decision.skin_age_s
+        if age is None:
+            return
+        reading_time = now - age
+        if self._last_reading_time is None or reading_time > self._last_reading_time + 1e-6:
+            self._last_reading_time = reading_time
+            if self._recording[0]:
+                self._samples.append(age)
+
+
+class Pair:
+    def __init__(self, index: int, link: LocalLink) -> None:
+        self.index = index
+        self.world = SimWorld(seed=index, link=link, index=index + 1)
+        self.heating = asyncio.Event()
+        self.switched_off: asyncio.Future[float] | None = None
+        self.runner: SessionRunner | None = None
+
+    def tap(self) -> None:
+        firmware = self.world.firmware
+        original = firmware.handle_write
+
+        def handle_write(data: bytes, now: float) -> Any:
+            was_on = firmware.heater_enabled
+            command = original(data, now)
+            stamp = time.perf_counter()
+            if firmware.heater_enabled:
+                self.heating.set()
+            elif was_on and self.switched_off is not None and not self.switched_off.done():
+                self.switched_off.set_result(stamp)
+            return command
+
+        firmware.handle_write = handle_write
+
+    async def provoke(self) -> float | None:
+        """One over-cut-off reading; seconds until the firmware's heater is off (None: missed)."""
+        await self.heating.wait()
+        world = self.world
+        world.sensor_firmware.faults.silent = True
+        await asyncio.sleep(QUIET_S)
+        if not world.firmware.heater_enabled:  # the thermostat got there first: no trial
+            world.sensor_firmware.faults.silent = False
+            return None
+        self.switched_off = asyncio.get_running_loop().create_future()
+        frame = TemperatureMeasurement(
+            value=OVER_CUTOFF_C,
+            unit=TemperatureUnit.CELSIUS,
+            timestamp=datetime.datetime(2025, 1, 6, 9, 0, 1),
+            temperature_type=None,
+        ).encode()
+        sent = time.perf_counter()
+        for connection in world.sensor.connections:
+            await world.sensor.device.indicate_subscriber(
+                connection, world.sensor.measurement, frame
+            )
+        try:
+            async with asyncio.timeout(REACTION_TIMEOUT_S):
+                off = await self.switched_off
+        except TimeoutError:
+            return None
+        finally:
+            world.sensor_firmware.faults.silent = False
+        return off - sent
+
+
+async def run_hub(pairs: int, duration_s: float, per_radio: int) -> dict[str, Any]:
+    settings = Settings.model_validate(
+        {
+            "heater": {"cutoff_c": CUTOFF_C, "target_c": TARGET_C},
+            "session": {"max_minutes": 30.0},
+        }
+    )
+    limits = effective_limits(settings)
+    link = LocalLink()  # type: ignore[no-untyped-call]
+    lags: list[float] = []
+    recording = [False]
+    reactions: list[float] = []
+    missed = 0
+    async with AsyncExitStack() as stack:
+        hub = [Pair(i, link) for i in range(pairs)]
+        for pair in hub:
+            await stack.enter_async_context(pair.world)
+            pair.tap()
+        radios = [
+            await stack.enter_async_context(open_ble(settings.ble, local_link=link))
+            for _ in range(0, pairs, per_radio)
+        ]
+        async with asyncio.TaskGroup() as group:
+            sessions = []
+            for pair in hub:
+                plan = SessionPlan(
+                    limits=limits,
+                    program=PROGRAMS["gentle"],
+                    checklist=NO_CONTRAINDICATIONS.result(inspection_required=False),
+                    massager_address=pair.world.massager_address,
+                    sensor_address=pair.world.sensor_address,
+                )
+                pair.runner = SessionRunner(
+                    plan, radios[pair.index // per_radio], observers=(LagWatch(lags, recording),)
+                )
+                sessions.append(group.create_task(pair.runner.run(), name=f"pair {pair.index}"))
+            setup_started = time.perf_counter()
+            async with asyncio.timeout(START_TIMEOUT_S):
+                for pair in hub:
+                    await pair.heating.wait()
+            setup_s = time.perf_counter() - setup_started
+            recording[0] = True
+            cpu0, wall0 = time.process_time(), time.perf_counter()
+            rng = random.Random(pairs)
+
+            async def trial(pair: Pair) -> None:
+                nonlocal missed
+                # Spread the provocations over the window so they do not all land together.
+                await asyncio.sleep(rng.uniform(0.0, max(0.0, duration_s - QUIET_S - 2.0)))
+                result = await pair.provoke()
+                if result is None:
+                    missed += 1
+                else:
+                    reactions.append(result)
+
+            async with asyncio.TaskGroup() as trials:
+                for pair in hub:
+                    trials.create_task(trial(pair))
+                trials.create_task(asyncio.sleep(duration_s))
+            wall = time.perf_counter() - wall0
+            cpu = time.process_time() - cpu0
+            recording[0] = False
+            for pair in hub:
+                assert pair.runner is not None
+                pair.runner.request_stop()
+    return {
+        "pairs": pairs,
+        "radios": len(range(0, pairs, per_radio)),
+        "setup_s": setup_s,
+        "window_s": wall,
+        "cpu_percent": 100.0 * cpu / wall,
+        "lag_ms": spread([x * 1000 for x in lags]),
+        "reaction_ms": spread([x * 1000 for x in reactions]),
+        "missed": missed,
+        "readings_per_s": len(lags) / wall,
+    }
+
+
+def _line(result: dict[str, Any]) -> str:
+    lag, reaction = result["lag_ms"], result["reaction_ms"]
+    met = "met" if reaction["p99"] <= GOAL_P99_MS else "NOT met"
+    return (
+        f"N={result['pairs']:<3} radios {result['radios']:<2} setup {result['setup_s']:5.1f} s  "
+        f"CPU {result['cpu_percent']:5.1f} %  readings {result['readings_per_s']:5.1f}/s  "
+        f"loop lag median {lag['median']:.3f} p99 {lag['p99']:.3f} max {lag['max']:.3f} ms "
+        f"(n={lag['n']})  reaction median {reaction['median']:.2f} p99 {reaction['p99']:.2f} "
+        f"max {reaction['max']:.2f} ms (n={reaction['n']}, missed {result['missed']})  "
+        f"goal p99 <= {GOAL_P99_MS:g} ms: {met}"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--pairs", default="10,25,50")
+    parser.add_argument("--duration", type=float, default=40.0, help="real seconds per N")
+    parser.add_argument("--pairs-per-radio", type=int, default=25)
+    args = parser.parse_args()
+    print(f"hub scale, {machine_line()}, pid {os.getpid()}")
+    for n in (int(x) for x in args.pairs.split(",")):
+        result = asyncio.run(run_hub(n, args.duration, args.pairs_per_radio))
+        print(_line(result), flush=True)
+
+
+if __name__ == "__main__":
+    main()
