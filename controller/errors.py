@@ -27,4 +27,9 @@ class StoreError(SoleGuardError):
 
 
 class Interrupted(SoleGuardError):
-    """A session was ended by a signal (SIGTERM); the massager was told to stop first."""
+    """A session was ended by a signal (Ctrl-C, SIGTERM); the massager was told to stop first."""
+
+    def __init__(self, signum: int) -> None:
+        self.signum = signum
+        name = "Ctrl-C" if signum == 2 else "SIGTERM" if signum == 15 else f"signal {signum}"
+        super().__init__(f"stopped by {name}; the massager was told to stop")

@@ -110,13 +110,22 @@ class MassagerFirmware:
         self.over_pressure = False
         self.pad_sensor_fault = False
         # "rebooted since the last connection": shown until the controller's first accepted
-        # command, so a controller that reconnects learns that its lease and targets are gone.
+        # command after a status notification carried it, so a controller that reconnects and
+        # writes at once still learns that its lease and targets are gone.
         self.rebooted = rebooted
+        self._reboot_reported = False
         self.element_on = False
         self.relay_welded = False
         self.pad_reading_c = self.physics.read_pad_c()
         self.pressure_reading_mmhg = self.physics.read_pressure_mmhg()
         self._apply()
+
+    def connection_started(self) -> None:
+        self._reboot_reported = False
+
+    def status_sent(self) -> None:
+        """A status notification reached the controller (the GATT layer calls this)."""
+        self._reboot_reported = self.rebooted
 
     def reboot(self) -> None:
         """A watchdog reset or brown-out: everything off, lease lost, fault REBOOTED."""
@@ -137,7 +146,8 @@ class MassagerFirmware:
             )
         self._execute(command, now)
         self.last_sequence = command.sequence
-        self.rebooted = False
+        if self._reboot_reported:
+            self.rebooted = False
         if isinstance(command, Stop | SetPressure):
             # The controller has reacted to the pressure (a new target or a stop): the fault is
             # reported until then, so a renewal alone does not hide it.

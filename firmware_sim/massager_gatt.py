@@ -108,6 +108,12 @@ class MassagerPeripheral(Peripheral):
     def _battery_level(self, _connection: Any) -> int:
         return max(0, min(100, round(self.firmware.physics.battery_percent)))
 
+    def _on_connection(self, connection: Any) -> None:
+        super()._on_connection(connection)
+        # "Rebooted since the last connection": a status seen on an earlier connection does not
+        # count; the new central must see the fault itself.
+        self.firmware.connection_started()
+
     def _on_command(self, connection: Any, value: bytes) -> None:
         try:
             command = self.firmware.handle_write(value, self._now())
@@ -156,4 +162,12 @@ class MassagerPeripheral(Peripheral):
             except _NOTIFY_ERRORS as exc:
                 _LOGGER.debug("%s: status notification failed: %s", self.name, exc)
             else:
-                self.status_notifications += 1
+                if self._subscribed(connection):
+                    self.status_notifications += 1
+                    self.firmware.status_sent()
+
+    def _subscribed(self, connection: Any) -> bool:
+        """Whether the central has notifications on: bumble skips the others silently."""
+        subscribers = self.device.gatt_server.subscribers.get(connection) or {}
+        cccd: bytes | None = subscribers.get(self.status.handle)
+        return cccd is not None and len(cccd) == 2 and bool(cccd[0] & 0x01)

@@ -131,8 +131,13 @@ class DeviceLink:
             self._on_link_change(True)
             _LOGGER.info("%s %s: connected", self.kind, self.address)
             try:
+                # Subscribing after the link is announced: the first notification then always
+                # finds the link up, so nothing it says (a reboot, a fault) is lost.
+                await self._subscribe(client)
                 await lost.wait()
                 _LOGGER.warning("%s %s: link lost", self.kind, self.address)
+            except (BleakError, TimeoutError, OSError) as exc:
+                _LOGGER.warning("%s %s: cannot subscribe (%s)", self.kind, self.address, exc)
             finally:
                 # Also on cancellation: the device hears a farewell before the link closes.
                 self._connected.clear()
@@ -155,7 +160,6 @@ class DeviceLink:
             await client.connect()
             if self._options.pair:
                 await client.pair()
-            await self._subscribe(client)
 
     async def _subscribe(self, client: BleakClient) -> None:
         raise NotImplementedError

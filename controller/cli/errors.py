@@ -12,7 +12,6 @@ from controller.errors import Interrupted, SoleGuardError
 EXIT_USAGE = 2
 # The shell's convention for "ended by signal N": 128 + N.
 EXIT_SIGINT = 130
-EXIT_SIGTERM = 143
 
 
 @contextlib.contextmanager
@@ -20,10 +19,11 @@ def reported() -> Iterator[None]:
     try:
         yield
     except Interrupted as exc:
-        typer.echo(f"stopped: {exc}", err=True)
-        raise typer.Exit(EXIT_SIGTERM) from None
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(128 + exc.signum) from None
     except KeyboardInterrupt:
-        typer.echo("stopped by Ctrl-C; the massager was told to stop", err=True)
+        # Ctrl-C outside a session (while connecting, in a prompt): nothing was actuated.
+        typer.echo("stopped by Ctrl-C", err=True)
         raise typer.Exit(EXIT_SIGINT) from None
     except SoleGuardError as exc:
         typer.echo(f"error: {exc}", err=True)

@@ -10,7 +10,6 @@ import asyncio
 import contextlib
 import logging
 import signal
-import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -91,17 +90,18 @@ async def run_session(
     )
     if on_runner is not None:
         on_runner(runner)
-    with _sigterm_cancels_current_task() as terminated:
+    with _signals_cancel_current_task() as received:
         try:
             outcome = await runner.run()
         except asyncio.CancelledError:
             task = asyncio.current_task()
-            if not terminated.is_set() or task is None:
+            if received.signal is None or task is None:
                 raise
-            # Our own SIGTERM handler cancelled us: the links have already sent STOP on the way
-            # out; turn the cancellation into an error the command line can report.
+            # Our own handler cancelled us: the links have already sent STOP on the way out.
+            # Clean up the rest (radio, broker) in a task that is no longer being cancelled, and
+            # turn the signal into an error the command line reports.
             task.uncancel()
-            raise Interrupted("terminated by SIGTERM; the massager was told to stop") from None
+            raise Interrupted(received.signal) from None
     session_id = recorder.session_id
     if store is not None and session_id is not None:
         try:
@@ -121,27 +121,35 @@ async def run_session(
     return outcome
 
 
+@dataclass(slots=True)
+class _Received:
+    signal: signal.Signals | None = None
+
+
 @contextlib.contextmanager
-def _sigterm_cancels_current_task() -> Iterator[threading.Event]:
-    """While inside, SIGTERM cancels the current task (as Ctrl-C does); the event tells."""
-    terminated = threading.Event()
+def _signals_cancel_current_task() -> Iterator[_Received]:
+    """While inside, Ctrl-C and SIGTERM cancel the current task; ``signal`` says which came."""
+    received = _Received()
     loop = asyncio.get_running_loop()
     task = asyncio.current_task()
+    installed: list[signal.Signals] = []
 
-    def on_sigterm() -> None:
-        terminated.set()
-        if task is not None:
+    def on_signal(signum: signal.Signals) -> None:
+        if received.signal is None and task is not None:
+            received.signal = signum
             task.cancel()
 
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        try:
+            loop.add_signal_handler(signum, on_signal, signum)
+        except (NotImplementedError, RuntimeError, ValueError):  # Windows, or not main thread
+            continue
+        installed.append(signum)
     try:
-        loop.add_signal_handler(signal.SIGTERM, on_sigterm)
-    except (NotImplementedError, RuntimeError, ValueError):  # Windows, or not the main thread
-        yield terminated
-        return
-    try:
-        yield terminated
+        yield received
     finally:
-        loop.remove_signal_handler(signal.SIGTERM)
+        for signum in installed:
+            loop.remove_signal_handler(signum)
 
 
 class LatestDecision(SessionObserver):

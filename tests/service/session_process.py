@@ -12,7 +12,9 @@ kill it), and the outcome at the end.
 from __future__ import annotations
 
 import logging
+import signal
 import sys
+import tempfile
 from pathlib import Path
 
 import typer
@@ -42,8 +44,13 @@ class _Cue(SessionObserver):
 
 
 async def _session(transport: str, massager: str, sensor: str, minutes: float) -> str:
+    # Bonds of this run only: never the user's bond file, never a bond from another test.
+    keystore = Path(tempfile.mkdtemp(prefix="soleguard-test-")) / "bonds.json"
     settings = Settings.model_validate(
-        {"ble": {"transport": transport}, "session": {"max_minutes": minutes}}
+        {
+            "ble": {"transport": transport, "keystore": str(keystore)},
+            "session": {"max_minutes": minutes},
+        }
     )
     limits = effective_limits(settings)
     async with open_ble(settings.ble) as ble:
@@ -59,6 +66,9 @@ async def _session(transport: str, massager: str, sensor: str, minutes: float) -
 
 
 def main() -> int:
+    # A test runner started in the background (CI, a job control shell) hands its children SIGINT
+    # ignored, and Python then installs no Ctrl-C handler: put the normal one back.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger("controller").setLevel(logging.INFO)
     logging.getLogger("bumble").setLevel(logging.ERROR)

@@ -130,11 +130,6 @@ async def test_pressure_overshoot_ends_on_the_second_over_pressure() -> None:
     assert session.run.summary()["max_pressure_mmhg"] <= 60.0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the actuator's first command after reconnecting clears the firmware's REBOOTED "
-    "fault before any status notification reports it (see the service test report)",
-)
 async def test_massager_reboot_is_reported() -> None:
     session = await simulated(
         make_settings(**{"session.max_minutes": 1.0}), scenario="massager-reboot"

@@ -138,7 +138,7 @@ def test_welded_heater_relay_is_held_by_the_cut_out() -> None:
     assert bench.firmware.status(bench.now).pad_temperature_c < CUTOUT_C + 0.5
 
 
-def test_reboot_loses_the_lease_and_reports_it_until_the_next_command() -> None:
+def test_reboot_loses_the_lease_and_reports_it_until_a_command_after_a_status() -> None:
     bench = Bench()
     bench.send(SetHeater(1, 3000, True, 42.0))
     bench.run(1.0)
@@ -147,7 +147,12 @@ def test_reboot_loses_the_lease_and_reports_it_until_the_next_command() -> None:
     assert status.fault is FaultCode.REBOOTED
     assert StatusFlags.LEASE_ACTIVE not in status.flags
     assert not bench.physics.heater_on
+    # A command that comes before any status carried the fault does not hide it ...
     bench.send(RenewLease(2, 3000))
+    assert bench.firmware.fault is FaultCode.REBOOTED
+    # ... the first one after a status notification reported it does.
+    bench.firmware.status_sent()
+    bench.send(RenewLease(3, 3000))
     assert bench.firmware.fault is FaultCode.NONE
 
 
