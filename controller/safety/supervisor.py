@@ -104,6 +104,7 @@ class Supervisor:
         # Links. Both start down: the caller reports every connection.
         self._massager_up = False
         self._massager_report_seen = False
+        self._last_report_t = -math.inf
         self._sensor_up = False
         self._sensor_up_since = -math.inf
         # Skin readings.
@@ -260,6 +261,7 @@ class Supervisor:
         lim = self._lim
         t = min(report.time, now)
         self._massager_report_seen = True
+        self._last_report_t = max(t, self._last_report_t)
         p = report.pressure_mmhg
         if isinstance(p, (int, float)) and _isfinite(p):
             self._measured = float(p)
@@ -490,6 +492,16 @@ class Supervisor:
             )
         elif "SENSOR_STALE" in self._alarms and (not running or self._skin_fresh(now)):
             self._clear("SENSOR_STALE")
+        if running and self._massager_silent(now):
+            self._raise(
+                Priority.MEDIUM,
+                "MASSAGER_SILENT",
+                f"no status from the massager for {lim.massager_silent_after_s:.1f} s: "
+                "pressure and heat off",
+                now,
+            )
+        elif "MASSAGER_SILENT" in self._alarms and (not running or not self._massager_silent(now)):
+            self._clear("MASSAGER_SILENT")
         if (
             self._over_since is not None
             and not self._over_raised
@@ -553,7 +565,12 @@ class Supervisor:
     def _decide(self, now: float, dt: float, force_safe: bool) -> ActuatorCommand:
         lim = self._lim
         running = self._state is SessionState.RUNNING and not force_safe
-        massager_ok = self._massager_up and self._massager_report_seen and not self._firmware_cutout
+        massager_ok = (
+            self._massager_up
+            and self._massager_report_seen
+            and not self._firmware_cutout
+            and not self._massager_silent(now)
+        )
         if running and massager_ok and not self._pressure_hold:
             target = min(self._requested_pressure, self._cap_in_force())
             pressure = max(0.0, min(target, self._cmd_pressure + lim.pressure_ramp_mmhg_per_s * dt))
@@ -631,6 +648,14 @@ class Supervisor:
         if now - self._cap_lowered_at < self._lim.pressure_settle_s:
             return max(cap, self._cap_before_lowering)
         return cap
+
+    def _massager_silent(self, now: float) -> bool:
+        """Connected and reported before, but no status lately."""
+        return (
+            self._massager_up
+            and self._massager_report_seen
+            and now - self._last_report_t >= self._lim.massager_silent_after_s
+        )
 
     def _skin_fresh(self, now: float) -> bool:
         return (

@@ -37,6 +37,7 @@ class SafetyLimits:
     pressure_settle_s: float = limits.PRESSURE_SETTLE_S
     pressure_over_cap_max_events: int = limits.PRESSURE_OVER_CAP_MAX_EVENTS
     heater_response_grace_s: float = limits.HEATER_RESPONSE_GRACE_S
+    massager_silent_after_s: float = limits.MASSAGER_SILENT_AFTER_S
     heater_target_band_c: float = limits.HEATER_TARGET_BAND_C
     prediction_window_s: float = limits.PREDICTION_WINDOW_S
     prediction_min_readings: int = limits.PREDICTION_MIN_READINGS

@@ -103,6 +103,9 @@ PRESSURE_OVER_CAP_MAX_EVENTS = 2
 # The heater commanded off but still energised after this long is a stuck relay [APS]: one write
 # with its retry (< 0.2 s), one lease renewal period (1 s) and two 5 Hz status reports fit in it.
 HEATER_RESPONSE_GRACE_S = 2.0
+# The massager reports at 5 Hz: five missing reports in a row while the link stays up mean its
+# firmware is hung or its status is garbage, and nothing it does can be seen: everything off.
+MASSAGER_SILENT_AFTER_S = 1.0
 # Below-target band for the heater's thermostat: on below target - band, off at target, so the
 # pad does not chatter on sensor noise (0.05 degC).
 HEATER_TARGET_BAND_C = 0.5

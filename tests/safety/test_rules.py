@@ -600,3 +600,21 @@ def test_skin_reading_with_garbage_time_is_ignored() -> None:
     rig.running()
     decision = rig.step(SkinReading(math.nan, 36.0), StartSession(ChecklistResult()))
     assert decision.state is SessionState.RUNNING
+
+
+def test_a_silent_massager_gets_nothing_until_it_reports_again() -> None:
+    rig = Rig()
+    rig.running()
+    rig.run(3)
+    assert rig.decision.command.pressure_mmhg > 0.0
+    # The link stays up but the status notifications stop (hung firmware, garbage frames).
+    for _ in range(round(rig.limits.massager_silent_after_s / 0.1) + 1):
+        rig.step(rig.reading())
+    decision = rig.decision
+    assert decision.command.pressure_mmhg == 0.0
+    assert not decision.command.heater_on
+    assert alarm(rig, "MASSAGER_SILENT") is Priority.MEDIUM
+    rig.run(2)
+    assert rig.decision.command.pressure_mmhg > 0.0
+    assert "MASSAGER_SILENT" not in [a.code for a in rig.decision.active_alarms]
+    assert rig.alarms.count("MASSAGER_SILENT") == 1

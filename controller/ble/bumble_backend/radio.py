@@ -234,15 +234,20 @@ class BumbleRadio:
                 with contextlib.suppress(core.BaseBumbleError, hci.HCI_Error, TimeoutError):
                     async with asyncio.timeout(CLOSE_DISCONNECT_TIMEOUT_S):
                         await connection.disconnect()
-            with contextlib.suppress(hci.HCI_Error):
+            # Every step of a close is bounded: a controller that stopped answering (a dongle
+            # pulled out, a simulator process gone) must not keep this process from exiting.
+            with contextlib.suppress(hci.HCI_Error, TimeoutError):
                 if device.is_scanning:
-                    await device.stop_scanning()
+                    async with asyncio.timeout(CLOSE_DISCONNECT_TIMEOUT_S):
+                        await device.stop_scanning()
         if self._controller is not None:
             self._controller.link.remove_controller(self._controller)
             self._controller = None
         if self._transport is not None:
-            await self._transport.close()
-            self._transport = None
+            transport, self._transport = self._transport, None
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(CLOSE_DISCONNECT_TIMEOUT_S):
+                    await transport.close()
 
     # -- what bleak and the links see ------------------------------------------------------
 
