@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from controller.caregiver.bridge import CaregiverBridge
 from controller.caregiver.broker import embedded_broker, parse_broker_url
+from controller.errors import ConfigError
 
 if TYPE_CHECKING:
     from controller.caregiver.commands import CaregiverCommand
@@ -110,6 +111,10 @@ async def caregiver_side(
             mqtt = settings
             if url is not None:
                 parsed = parse_broker_url(url)
+                if parsed.tls and settings.tls is None:
+                    raise ConfigError(
+                        f"broker {url}: mqtts:// needs [mqtt.tls] ca_file in the settings"
+                    )
                 mqtt = settings.model_copy(
                     update={"enabled": True, "host": parsed.host, "port": parsed.port}
                 )

@@ -11,7 +11,7 @@ import re
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, FilePath, model_validator
 
 from controller.settings import limits
 from controller.settings.limits import Bound
@@ -117,9 +117,17 @@ class BleSettings(Section):
 
 
 class TlsSettings(Section):
-    ca_file: Path
-    certfile: Path | None = None
-    keyfile: Path | None = None
+    # FilePath: a typo in a certificate path is a settings error at load time, not an endless
+    # reconnect loop later.
+    ca_file: FilePath
+    certfile: FilePath | None = None
+    keyfile: FilePath | None = None
+
+    @model_validator(mode="after")
+    def _pair(self) -> TlsSettings:
+        if self.keyfile is not None and self.certfile is None:
+            raise ValueError("keyfile is given without certfile; a client key needs its cert")
+        return self
 
 
 class MqttSettings(Section):

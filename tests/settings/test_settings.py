@@ -195,3 +195,17 @@ def test_every_shipped_profile_is_valid() -> None:
     for name in PROFILE_NAMES:
         raw = tomllib.loads((REPO / "config" / "profiles" / f"{name}.toml").read_text())
         Settings.model_validate(raw)
+
+
+def test_missing_tls_file_is_a_settings_error(tmp_path: Path) -> None:
+    text = f'[mqtt.tls]\nca_file = "{tmp_path / "no-such-ca.crt"}"\n'
+    with pytest.raises(ConfigError, match=r"mqtt\.tls\.ca_file"):
+        load(tmp_path, text)
+
+
+def test_client_key_without_its_certificate_is_refused(tmp_path: Path) -> None:
+    ca = tmp_path / "ca.crt"
+    ca.write_text("-")
+    text = f'[mqtt.tls]\nca_file = "{ca}"\nkeyfile = "{ca}"\n'
+    with pytest.raises(ConfigError, match="certfile"):
+        load(tmp_path, text)
