@@ -502,10 +502,15 @@ class Supervisor:
             )
         elif "MASSAGER_SILENT" in self._alarms and (not running or not self._massager_silent(now)):
             self._clear("MASSAGER_SILENT")
+        above_hard_limit = (
+            self._measured is not None and self._measured > lim.pressure_hard_max_mmhg
+        )
         if (
             self._over_since is not None
             and not self._over_raised
-            and now - self._over_since >= lim.pressure_over_cap_s
+            # Over the cap for a while, or over the never-exceed limit at all: a bladder that
+            # overshoots in short spells at every wave peak is caught at its first peak.
+            and (now - self._over_since >= lim.pressure_over_cap_s or above_hard_limit)
         ):
             measured = self._measured if self._measured is not None else math.inf
             hard = measured > lim.pressure_hard_max_mmhg

@@ -618,3 +618,19 @@ def test_a_silent_massager_gets_nothing_until_it_reports_again() -> None:
     assert rig.decision.command.pressure_mmhg > 0.0
     assert "MASSAGER_SILENT" not in [a.code for a in rig.decision.active_alarms]
     assert rig.alarms.count("MASSAGER_SILENT") == 1
+
+
+def test_measured_pressure_above_the_hard_limit_counts_at_once() -> None:
+    rig = Rig()
+    rig.running()
+    rig.run(3)
+    rig.measured = rig.limits.pressure_hard_max_mmhg + 1.0
+    decision = rig.step(rig.report())
+    assert alarm(rig, "PRESSURE_OVER_CAP") is Priority.HIGH
+    assert decision.command.pressure_mmhg == 0.0
+    # A second short spell over the hard limit ends the session: the pump is not trusted.
+    rig.measured = 20.0
+    rig.run(2)
+    rig.measured = rig.limits.pressure_hard_max_mmhg + 1.0
+    decision = rig.step(rig.report())
+    assert decision.ended_by == "fault"

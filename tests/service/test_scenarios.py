@@ -59,7 +59,8 @@ EXPECTED: dict[str, Expected] = {
     # Each new target overshoots: the second over-pressure event ends the session.
     "pressure-overshoot": Expected(
         "fault",
-        {"PRESSURE_OVER_CAP": Priority.MEDIUM},
+        # The bladder peaks above the 70 mmHg never-exceed limit: high priority, at once.
+        {"PRESSURE_OVER_CAP": Priority.HIGH},
         allowed=frozenset({"FIRMWARE_OVER_PRESSURE"}),
     ),
     # The radio notices a dropped link only at its supervision timeout (2 s here); the missing
