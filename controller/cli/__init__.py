@@ -7,7 +7,6 @@ matplotlib) inside the command function, so ``soleguard --help`` stays fast.
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -43,11 +42,6 @@ app.command("history")(history_commands.history)
 app.command("report")(report_commands.report)
 app.add_typer(diary_commands.app, name="diary")
 app.add_typer(journal_commands.app, name="journal")
-
-ConfigOption = Annotated[
-    Path | None,
-    typer.Option("--config", "-c", help="Settings file (else $SOLEGUARD_CONFIG, else user dir)."),
-]
 
 
 def _version(value: bool) -> None:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -272,7 +271,3 @@ class SessionRunner:
             ],
             session_id=recorder.session_id if recorder else None,
         )
-
-
-def wall_clock() -> float:
-    return time.time()
