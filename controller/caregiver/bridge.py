@@ -38,6 +38,7 @@ from controller.caregiver.models import (
     TelemetrySample,
     alert_payload,
     iso_utc,
+    safety_fields,
     state_payload,
     telemetry_payload,
 )
@@ -54,6 +55,7 @@ __all__ = [
     "RECONNECT_MAX_S",
     "RESULT_QUEUE_MAX",
     "SHUTDOWN_TIMEOUT_S",
+    "STATE_MIN_INTERVAL_S",
     "TELEMETRY_QUEUE_MAX",
     "BridgeStats",
     "CaregiverBridge",
@@ -62,6 +64,10 @@ __all__ = [
 
 _LOGGER = logging.getLogger(__name__)
 
+# Why 1 s: a state message a second is as fast as a person reads a changing figure, and it keeps a
+# session to about 1 retained message a second (Home Assistant records every one); a change of a
+# safety-relevant field (see ``models.safety_fields``) is published at once regardless.
+STATE_MIN_INTERVAL_S = 1.0
 # Why 0.5 s: a broker restart (mosquitto, HA add-on) takes about a second; the first retry should
 # land right after it, so alerts raised meanwhile reach caregivers without a long gap.
 RECONNECT_INITIAL_S = 0.5
@@ -105,6 +111,7 @@ def reconnect_delay(attempt: int, rng: random.Random | None = None) -> float:
 @dataclass(slots=True)
 class BridgeStats:
     connects: int = 0
+    states_published: int = 0
     alerts_published: int = 0
     telemetry_published: int = 0
     telemetry_dropped: int = 0
@@ -138,6 +145,8 @@ class CaregiverBridge(Generic[AlertT]):
         device_name: str | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
+        if settings.device_id is None:
+            raise ValueError("settings.device_id is None: resolve it with identity.with_device_id")
         self._settings = settings
         self._outbox = outbox
         self._topics = Topics(settings.base_topic, settings.device_id, settings.discovery_prefix)
@@ -149,6 +158,11 @@ class CaregiverBridge(Generic[AlertT]):
 
         self._state: DeviceState | None = None
         self._state_dirty = False
+        # What the broker last acknowledged, and when (bridge loop time): a change of a
+        # safety-relevant field against it goes out at once, any other waits for the interval.
+        self._published_state: DeviceState | None = None
+        self._state_urgent = False
+        self._state_published_at = -float("inf")
         self._telemetry: deque[TelemetrySample] = deque(maxlen=TELEMETRY_QUEUE_MAX)
         self._results: deque[bytes] = deque(maxlen=RESULT_QUEUE_MAX)
         self._commands: asyncio.Queue[CaregiverCommand] = asyncio.Queue(COMMAND_QUEUE_MAX)
@@ -210,11 +224,16 @@ class CaregiverBridge(Generic[AlertT]):
         return self._connected
 
     def update_state(self, state: DeviceState) -> None:
-        """Latest wins: published at once when it differs from the last one, else every 30 s."""
-        if state != self._state:
-            self._state = state
-            self._state_dirty = True
-            self._wake.set()
+        """Latest wins, retained. A change of a safety-relevant field is published at once; any
+        other change at most once every ``STATE_MIN_INTERVAL_S``; unchanged, every 30 s."""
+        if state == self._state:
+            return
+        self._state = state
+        self._state_dirty = True
+        published = self._published_state
+        if published is None or safety_fields(state) != safety_fields(published):
+            self._state_urgent = True
+        self._wake.set()
 
     def telemetry(self, sample: TelemetrySample) -> None:
         """Queue one sample (QoS 0); when full, the oldest is dropped and counted."""
@@ -336,7 +355,7 @@ class CaregiverBridge(Generic[AlertT]):
         await client.subscribe(t.ha_status, qos=1)
         await client.publish(t.availability, AVAILABILITY_ONLINE, qos=1, retain=True)
         self._discovery_pending = True
-        self._state_dirty = self._state is not None
+        self._state_dirty = self._state_urgent = self._state is not None
         self._alerts_pending = True
         async with asyncio.TaskGroup() as tg:
             receiver = tg.create_task(self._receive(client), name=f"caregiver-rx-{self.device_id}")
@@ -364,14 +383,24 @@ class CaregiverBridge(Generic[AlertT]):
                     t, sw_version=self._sw_version, device_name=self._device_name
                 )
                 await client.publish(topic, json.dumps(config).encode(), qos=1, retain=True)
-                self._state_dirty = self._state is not None
+                self._state_dirty = self._state_urgent = self._state is not None
             if loop.time() >= next_refresh:
                 self._state_dirty = self._state is not None
+                self._state_urgent = True
                 next_refresh = loop.time() + STATE_REFRESH_S
+            deadline = next_refresh
             if self._state_dirty and self._state is not None:
-                self._state_dirty = False
-                payload = state_payload(self._state, device_id=self.device_id, now=self._clock())
-                await client.publish(t.state, payload, qos=1, retain=True)
+                due = self._state_published_at + STATE_MIN_INTERVAL_S
+                if self._state_urgent or loop.time() >= due:
+                    state = self._state
+                    self._state_dirty = self._state_urgent = False
+                    payload = state_payload(state, device_id=self.device_id, now=self._clock())
+                    await client.publish(t.state, payload, qos=1, retain=True)
+                    self._published_state = state
+                    self._state_published_at = loop.time()
+                    self.stats.states_published += 1
+                else:
+                    deadline = min(deadline, due)
             await self._publish_alerts(client)
             while self._results and not self._closing.is_set():
                 await client.publish(t.command_result, self._results[0], qos=1)
@@ -382,7 +411,7 @@ class CaregiverBridge(Generic[AlertT]):
                 self.stats.telemetry_published += 1
             if not self._wake.is_set():
                 try:
-                    async with asyncio.timeout(max(0.0, next_refresh - loop.time())):
+                    async with asyncio.timeout(max(0.0, deadline - loop.time())):
                         await self._wake.wait()
                 except TimeoutError:
                     pass

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from controller.caregiver.models import SENSOR_HEALTH_STATES
 from controller.caregiver.topics import AVAILABILITY_OFFLINE, AVAILABILITY_ONLINE, Topics
 
 __all__ = [
@@ -91,7 +92,17 @@ def build_discovery(
             device_class="pressure",
             unit_of_measurement="mmHg",
             state_class="measurement",
+            # The measured bladder pressure; null (unknown) when the massager has not reported.
             value_template=_v("pressure_mmhg"),
+        ),
+        "pressure_target": sensor(
+            "pressure_target",
+            "Pressure target",
+            device_class="pressure",
+            unit_of_measurement="mmHg",
+            state_class="measurement",
+            entity_category="diagnostic",
+            value_template=_v("pressure_target_mmhg"),
         ),
         "session_state": sensor(
             "session_state", "Session", icon="mdi:foot-print", value_template=_v("session_state")
@@ -112,14 +123,14 @@ def build_discovery(
             entity_category="diagnostic",
             value_template=_v("battery_pct"),
         ),
-        "rssi": sensor(
-            "rssi",
-            "Signal strength",
-            device_class="signal_strength",
-            unit_of_measurement="dBm",
-            state_class="measurement",
+        "sensor_health": sensor(
+            "sensor_health",
+            "Skin sensor reading",
+            device_class="enum",
+            options=list(SENSOR_HEALTH_STATES),
             entity_category="diagnostic",
-            value_template=_v("rssi_dbm"),
+            icon="mdi:thermometer-check",
+            value_template=_v("sensor_health"),
         ),
         "heater": binary("heater", "Heater", "heater_on", "heat"),
         "over_temperature": binary(

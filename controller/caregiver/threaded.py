@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from controller.caregiver.bridge import CaregiverBridge
 from controller.caregiver.broker import embedded_broker, parse_broker_url
+from controller.caregiver.identity import with_device_id
 from controller.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -108,14 +109,14 @@ async def caregiver_side(
             url = broker
             if embedded and url is None:
                 url = await stack.enter_async_context(embedded_broker())
-            mqtt = settings
+            mqtt = with_device_id(settings, store)
             if url is not None:
                 parsed = parse_broker_url(url)
                 if parsed.tls and settings.tls is None:
                     raise ConfigError(
                         f"broker {url}: mqtts:// needs [mqtt.tls] ca_file in the settings"
                     )
-                mqtt = settings.model_copy(
+                mqtt = mqtt.model_copy(
                     update={"enabled": True, "host": parsed.host, "port": parsed.port}
                 )
             bridge = await stack.enter_async_context(CaregiverBridge(mqtt, store))

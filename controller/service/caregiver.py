@@ -20,6 +20,7 @@ from controller.errors import StoreError
 from controller.safety.decision import SessionState
 from controller.safety.events import CaregiverAction, CaregiverRequest
 from controller.service.session import SessionObserver
+from controller.settings.limits import HEATER_CUTOFF_C
 from controller.store import OutboxAlert
 
 if TYPE_CHECKING:
@@ -46,10 +47,12 @@ class CaregiverRelay(SessionObserver):
         store: Store,
         *,
         wall_offset: float = 0.0,
+        cutoff_c: float = HEATER_CUTOFF_C.default,
     ) -> None:
         self._bridge = bridge
         self._store = store
         self.wall_offset = wall_offset
+        self.cutoff_c = cutoff_c
         self._alerts: asyncio.Queue[OutboxAlert] = asyncio.Queue()
         self._storing: asyncio.Task[None] | None = None
         self._next_telemetry = -float("inf")
@@ -60,7 +63,7 @@ class CaregiverRelay(SessionObserver):
     # -- out: called from the supervisor loop, never blocking ---------------------------------
 
     def on_decision(self, now: float, decision: Decision) -> None:
-        state = device_state(decision)
+        state = device_state(decision, cutoff_c=self.cutoff_c)
         if state != self._last_state:
             # Only changes cross to the bridge's thread; it repeats the retained state itself.
             self._last_state = state
@@ -72,7 +75,7 @@ class CaregiverRelay(SessionObserver):
                     time=now + self.wall_offset,
                     # Telemetry carries readings: the measured pressure, with the commanded one
                     # as its target.
-                    pressure_mmhg=decision.measured_pressure_mmhg or 0.0,
+                    pressure_mmhg=decision.measured_pressure_mmhg,
                     skin_temp_c=decision.skin_c,
                     heater_on=decision.command.heater_on,
                     pressure_target_mmhg=decision.command.pressure_mmhg,
@@ -153,7 +156,13 @@ class CaregiverRelay(SessionObserver):
             )
 
 
-def device_state(decision: Decision) -> DeviceState:
+def device_state(decision: Decision, *, cutoff_c: float = HEATER_CUTOFF_C.default) -> DeviceState:
+    """What a caregiver is shown of one decision; nothing stale is shown as a value.
+
+    ``skin_temp_c`` is the latest reading only while it is fresh and valid (else ``None``);
+    ``pressure_mmhg`` is the measured bladder pressure (``None`` when the massager is away);
+    ``over_temperature`` is on at or above ``cutoff_c`` (°C) as well as while latched.
+    """
     if not decision.sensor_connected:
         health = "disconnected"
     elif decision.skin_fresh:
@@ -162,10 +171,12 @@ def device_state(decision: Decision) -> DeviceState:
         health = "invalid"
     else:
         health = "stale"
-    skin = decision.skin_c
+    skin = decision.skin_c if health == "ok" else None
+    measured = decision.measured_pressure_mmhg if decision.massager_connected else None
     return DeviceState(
         session_state=str(decision.state),
-        pressure_mmhg=round(decision.command.pressure_mmhg, 1),
+        pressure_mmhg=None if measured is None else round(measured, 1),
+        pressure_target_mmhg=round(decision.command.pressure_mmhg, 1),
         pressure_cap_mmhg=decision.pressure_cap_mmhg,
         heater_on=decision.command.heater_on,
         skin_temp_c=None
@@ -174,7 +185,8 @@ def device_state(decision: Decision) -> DeviceState:
         sensor_health=health,
         battery_pct=None if decision.battery_percent is None else round(decision.battery_percent),
         remaining_s=round(decision.remaining_s) if decision.state is SessionState.RUNNING else None,
-        over_temperature=decision.state is SessionState.LATCHED,
+        over_temperature=decision.state is SessionState.LATCHED
+        or (skin is not None and skin >= cutoff_c),
         massager_connected=decision.massager_connected,
         sensor_connected=decision.sensor_connected,
         active_alarms=tuple(

@@ -32,7 +32,6 @@ RUNNING = DeviceState(
     skin_temp_c=37.25,
     sensor_health="ok",
     battery_pct=81,
-    rssi_dbm=-61,
     remaining_s=900.0,
     massager_connected=True,
     sensor_connected=True,

@@ -47,7 +47,8 @@ def test_every_component_has_a_platform_and_a_unique_id() -> None:
         "massager_connected",
         "sensor_connected",
         "battery",
-        "rssi",
+        "sensor_health",
+        "pressure_target",
         "stop",
     } <= cmps.keys()
     unique_ids = [c["unique_id"] for c in cmps.values()]
@@ -77,10 +78,10 @@ def test_units_and_device_classes_match_what_home_assistant_accepts() -> None:
         cmps["time_remaining"]["device_class"],
         cmps["time_remaining"]["unit_of_measurement"],
     ) == ("duration", "s")
-    battery, rssi = cmps["battery"], cmps["rssi"]
+    battery, health = cmps["battery"], cmps["sensor_health"]
     assert (battery["device_class"], battery["unit_of_measurement"]) == ("battery", "%")
-    assert (rssi["device_class"], rssi["unit_of_measurement"]) == ("signal_strength", "dBm")
-    assert battery["entity_category"] == rssi["entity_category"] == "diagnostic"
+    assert health["device_class"] == "enum"
+    assert battery["entity_category"] == health["entity_category"] == "diagnostic"
 
 
 def test_the_stop_button_sends_a_stop_the_bridge_accepts() -> None:
