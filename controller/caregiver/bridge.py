@@ -22,17 +22,23 @@ from typing import Generic, Self
 
 import aiomqtt
 from aiomqtt import MqttError
+from aiomqtt.exceptions import MqttConnectError
+from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from controller import __version__
 from controller.caregiver.commands import (
-    RATE_LIMIT_BURST,
-    RATE_LIMIT_PER_S,
     CaregiverCommand,
     CommandRefused,
-    TokenBucket,
     parse_command,
 )
 from controller.caregiver.discovery import STATE_REFRESH_S, build_discovery
+from controller.caregiver.inbox import (
+    URGENT_ACTIONS,
+    ClientLimits,
+    CommandInbox,
+    CommandLedger,
+    FloodSummary,
+)
 from controller.caregiver.models import (
     DeviceState,
     TelemetrySample,
@@ -93,6 +99,9 @@ RESULT_QUEUE_MAX = 64
 # Why 100: the outbox is read in pages so a long backlog neither loads at once nor stalls the
 # other topics for longer than one page of PUBACK round trips.
 ALERT_BATCH = 100
+# CONNACK reason codes of a broker that does not speak MQTT 5 (3.1.1's "unacceptable protocol
+# version", 5's "unsupported protocol version"): the bridge then talks 3.1.1 to it.
+_UNSUPPORTED_PROTOCOL = frozenset({1, 132})
 # Why 256: incoming messages are only commands and Home Assistant status; the rate limit refuses
 # floods, and this bound keeps a broker pushing garbage from growing memory before it does.
 INCOMING_QUEUE_MAX = 256
@@ -117,6 +126,8 @@ class BridgeStats:
     telemetry_dropped: int = 0
     commands_forwarded: int = 0
     commands_refused: int = 0
+    commands_rate_limited: int = 0
+    commands_duplicate: int = 0
     results_dropped: int = 0
 
 
@@ -165,7 +176,14 @@ class CaregiverBridge(Generic[AlertT]):
         self._state_published_at = -float("inf")
         self._telemetry: deque[TelemetrySample] = deque(maxlen=TELEMETRY_QUEUE_MAX)
         self._results: deque[bytes] = deque(maxlen=RESULT_QUEUE_MAX)
-        self._commands: asyncio.Queue[CaregiverCommand] = asyncio.Queue(COMMAND_QUEUE_MAX)
+        self._commands = CommandInbox(COMMAND_QUEUE_MAX)
+        # Survives reconnects (it lives as long as the bridge): a command redelivered after a
+        # reconnect is recognised as well as one delivered twice on one connection.
+        self._ledger = CommandLedger()
+        self._limits: ClientLimits | None = None
+        # False once the broker refused MQTT 5 (amqtt): then 3.1.1, and a retained command
+        # published while connected can no longer be told apart (see _session).
+        self._v5 = settings.protocol == "5"
         # True until the backlog has been read once: alerts left by a previous run go out first.
         self._alerts_pending = True
         self._discovery_pending = True
@@ -173,7 +191,6 @@ class CaregiverBridge(Generic[AlertT]):
         self._wake = asyncio.Event()
         self._closing = asyncio.Event()
         self._connected = False
-        self._bucket: TokenBucket | None = None
         self._task: asyncio.Task[None] | None = None
 
     # -- context manager ------------------------------------------------------------------------
@@ -182,7 +199,7 @@ class CaregiverBridge(Generic[AlertT]):
         if self._task is not None:
             raise RuntimeError("a CaregiverBridge can be entered only once")
         loop = asyncio.get_running_loop()
-        self._bucket = TokenBucket(RATE_LIMIT_PER_S, RATE_LIMIT_BURST, loop.time())
+        self._limits = ClientLimits(loop.time())
         self._task = asyncio.create_task(self._run(), name=f"caregiver-bridge-{self.device_id}")
         return self
 
@@ -273,13 +290,18 @@ class CaregiverBridge(Generic[AlertT]):
             },
             separators=(",", ":"),
         ).encode()
+        if request_id is not None:
+            self._ledger.answer(request_id, payload)
+        self._queue_result(payload)
+
+    def _queue_result(self, payload: bytes) -> None:
         if len(self._results) == self._results.maxlen:
             self.stats.results_dropped += 1
         self._results.append(payload)
         self._wake.set()
 
     async def commands(self) -> AsyncIterator[CaregiverCommand]:
-        """Validated commands, in arrival order; refused ones never come out."""
+        """Validated commands, ``stop`` and ``heater_off`` first; refused ones never come out."""
         while True:
             yield await self._commands.get()
 
@@ -297,7 +319,7 @@ class CaregiverBridge(Generic[AlertT]):
                 certfile=str(s.tls.certfile) if s.tls.certfile else None,
                 keyfile=str(s.tls.keyfile) if s.tls.keyfile else None,
             )
-        v5 = s.protocol == "5"
+        v5 = self._v5
         return aiomqtt.Client(
             s.host,
             s.port,
@@ -312,14 +334,34 @@ class CaregiverBridge(Generic[AlertT]):
             timeout=OPERATION_TIMEOUT_S,
             tls_params=tls,
             max_queued_incoming_messages=INCOMING_QUEUE_MAX,
+            queue_type=self._inbound_queue_type(),
             logger=_LOGGER.getChild("paho"),
         )
+
+    def _inbound_queue_type(self) -> type[asyncio.Queue[aiomqtt.Message]]:
+        """aiomqtt's incoming queue, with commands taken out as they arrive.
+
+        aiomqtt drops messages once its bounded queue is full, so during a flood a stop could be
+        dropped before the bridge ever saw it. Commands are judged here instead, in paho's
+        callback on this loop, the moment each arrives: a flood is refused as fast as it comes,
+        nothing queues behind it, and only the rare other messages (Home Assistant's status)
+        use the queue.
+        """
+        take = self._take_command
+
+        class InboundQueue(asyncio.Queue[aiomqtt.Message]):
+            def put_nowait(self, item: aiomqtt.Message) -> None:
+                if not take(item):
+                    super().put_nowait(item)
+
+        return InboundQueue
 
     async def _run(self) -> None:
         attempt = 0
         s = self._settings
         while not self._closing.is_set():
             client = self._make_client()
+            downgraded = False
             try:
                 async with client:
                     attempt = 0
@@ -328,9 +370,18 @@ class CaregiverBridge(Generic[AlertT]):
                     _LOGGER.info("%s: connected to %s:%d", self.device_id, s.host, s.port)
                     await self._session(client)
             except* MqttError as group:
-                _LOGGER.warning(
-                    "%s: broker %s:%d: %s", self.device_id, s.host, s.port, group.exceptions[0]
-                )
+                error = group.exceptions[0]
+                if self._v5 and isinstance(error, MqttError) and _refuses_v5(error):
+                    self._v5, downgraded = False, True
+                    _LOGGER.warning(
+                        "%s: broker %s:%d does not speak MQTT 5; using 3.1.1, where a retained "
+                        "command published while connected cannot be recognised as retained",
+                        self.device_id,
+                        s.host,
+                        s.port,
+                    )
+                else:
+                    _LOGGER.warning("%s: broker %s:%d: %s", self.device_id, s.host, s.port, error)
             except* StoreError as group:
                 # The outbox keeps its alerts; reading it is retried after the backoff.
                 _LOGGER.error("%s: alert outbox failed: %s", self.device_id, group.exceptions[0])
@@ -339,6 +390,8 @@ class CaregiverBridge(Generic[AlertT]):
                 _drop_socket(client)
             if self._closing.is_set():
                 break
+            if downgraded:
+                continue  # at once: nothing is wrong with the broker
             delay = reconnect_delay(attempt)
             attempt += 1
             _LOGGER.info("%s: reconnecting in %.1f s", self.device_id, delay)
@@ -351,7 +404,16 @@ class CaregiverBridge(Generic[AlertT]):
     async def _session(self, client: aiomqtt.Client) -> None:
         t = self._topics
         # Subscribed before `online`, so whoever sees `online` can send a command at once.
-        await client.subscribe(t.command, qos=1)
+        # MQTT 5 retain-as-published keeps the retain flag on a retained command delivered live
+        # (3.1.1 clears it then), so such a command is refused too, not only on (re)subscribe.
+        # `command/CLIENT` is a caregiver's own command topic (the ACL binds it to the account),
+        # which gives each caregiver its own rate limit.
+        for topic in (t.command, t.command_clients):
+            if self._v5:
+                options = SubscribeOptions(qos=1, noLocal=True, retainAsPublished=True)
+                await client.subscribe(topic, options=options)
+            else:
+                await client.subscribe(topic, qos=1)
         await client.subscribe(t.ha_status, qos=1)
         await client.publish(t.availability, AVAILABILITY_ONLINE, qos=1, retain=True)
         self._discovery_pending = True
@@ -402,6 +464,9 @@ class CaregiverBridge(Generic[AlertT]):
                 else:
                     deadline = min(deadline, due)
             await self._publish_alerts(client)
+            flood_due = self._flood_summaries(loop.time())
+            if flood_due is not None:
+                deadline = min(deadline, flood_due)
             while self._results and not self._closing.is_set():
                 await client.publish(t.command_result, self._results[0], qos=1)
                 self._results.popleft()
@@ -439,32 +504,54 @@ class CaregiverBridge(Generic[AlertT]):
         async for message in client.messages:
             payload = message.payload
             data = payload if isinstance(payload, bytes) else str(payload).encode()
-            if message.topic.matches(t.ha_status):
-                if data == HA_ONLINE:
-                    _LOGGER.info("%s: Home Assistant is online; re-sending discovery", t.device_id)
-                    self._discovery_pending = True
-                    self._wake.set()
-            elif message.topic.matches(t.command):
-                self._on_command(data, retained=message.retain)
+            if message.topic.matches(t.ha_status) and data == HA_ONLINE:
+                _LOGGER.info("%s: Home Assistant is online; re-sending discovery", t.device_id)
+                self._discovery_pending = True
+                self._wake.set()
 
-    def _on_command(self, data: bytes, *, retained: bool) -> None:
-        assert self._bucket is not None  # set in __aenter__, before the task starts
-        now = asyncio.get_running_loop().time()
-        result: CaregiverCommand | CommandRefused
-        if not self._bucket.take(now):
-            result = CommandRefused(
-                None,
-                f"rate limit: at most {RATE_LIMIT_PER_S:g} commands/s "
-                f"(burst {RATE_LIMIT_BURST}); try again shortly",
-            )
+    def _take_command(self, message: aiomqtt.Message) -> bool:
+        """Judge a message on a command topic at once; False for any other message."""
+        t = self._topics
+        topic = message.topic
+        if topic.matches(t.command):
+            sender = ""
+        elif topic.matches(t.command_clients) and topic.value != t.command_result:
+            sender = topic.value.rsplit("/", 1)[1]
         else:
-            result = parse_command(data, retained=retained)
+            return False
+        payload = message.payload
+        data = payload if isinstance(payload, bytes) else str(payload).encode()
+        if data:  # empty: someone clearing a retained command, nothing to answer
+            self._on_command(data, retained=message.retain, client=sender)
+        return True
+
+    def _on_command(self, data: bytes, *, retained: bool, client: str) -> None:
+        assert self._limits is not None  # set in __aenter__, before the task starts
+        now = asyncio.get_running_loop().time()
+        result: CaregiverCommand | CommandRefused = parse_command(data, retained=retained)
+        urgent = isinstance(result, CaregiverCommand) and result.action in URGENT_ACTIONS
+        if not urgent and not self._limits.take(client, now):
+            # Answered once for the whole flood (see ClientLimits.due), so a flood cannot push
+            # the answers to other commands out of the bounded result queue.
+            self.stats.commands_rate_limited += 1
+            self._wake.set()
+            return
         if isinstance(result, CaregiverCommand):
-            try:
-                self._commands.put_nowait(result)
-            except asyncio.QueueFull:
-                result = CommandRefused(result.request_id, "busy: too many commands pending")
-            else:
+            seen, first = self._ledger.seen(client, result.request_id)
+            if seen:
+                # Delivered again (QoS 1 redelivery, a retry): applied once, answered with the
+                # first result (or, while that is pending, by the result still to come).
+                self.stats.commands_duplicate += 1
+                _LOGGER.info(
+                    "%s: caregiver command %s repeated; applied once",
+                    self.device_id,
+                    result.request_id,
+                )
+                if first is not None:
+                    self._queue_result(first)
+                return
+            if self._commands.put(result):
+                self._ledger.begin(client, result.request_id)
                 self.stats.commands_forwarded += 1
                 _LOGGER.info(
                     "%s: caregiver command %s (%s)",
@@ -473,6 +560,7 @@ class CaregiverBridge(Generic[AlertT]):
                     result.request_id,
                 )
                 return
+            result = CommandRefused(result.request_id, "busy: too many commands pending")
         self.stats.commands_refused += 1
         _LOGGER.warning(
             "%s: caregiver command refused (%s): %s",
@@ -481,3 +569,33 @@ class CaregiverBridge(Generic[AlertT]):
             result.reason,
         )
         self.command_result(result.request_id, False, result.reason)
+
+    def _flood_summaries(self, now: float) -> float | None:
+        """Queue the summary of every flood that ended; return when the next one is due."""
+        assert self._limits is not None
+        for flood in self._limits.due(now):
+            _LOGGER.warning("%s: %s", self.device_id, flood.reason)
+            self._queue_result(_flood_payload(flood, self._clock()))
+        return self._limits.next_due()
+
+
+def _flood_payload(flood: FloodSummary, now: float) -> bytes:
+    return json.dumps(
+        {
+            "request_id": None,
+            "accepted": False,
+            "reason": flood.reason,
+            "refused": flood.refused,
+            "client": flood.client or None,
+            "time": iso_utc(now),
+        },
+        separators=(",", ":"),
+    ).encode()
+
+
+def _refuses_v5(error: MqttError) -> bool:
+    if not isinstance(error, MqttConnectError):
+        return False
+    rc = error.rc
+    code = rc if isinstance(rc, int) or rc is None else rc.value
+    return code in _UNSUPPORTED_PROTOCOL

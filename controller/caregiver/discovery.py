@@ -29,6 +29,12 @@ STATE_REFRESH_S = 30.0
 # unavailable, yet one lost refresh on a flaky Wi-Fi does not blank the value.
 DISCOVERY_EXPIRE_AFTER_S = int(3 * STATE_REFRESH_S)
 STOP_BUTTON_REQUEST_ID = "homeassistant-stop"
+# Rendered by Home Assistant on each press (``now()`` is HA's template function).
+STOP_BUTTON_TEMPLATE = (
+    '{"action":"stop","request_id":"'
+    + STOP_BUTTON_REQUEST_ID
+    + '-{{ (now().timestamp() * 1000) | int }}"}'
+)
 
 
 def _v(key: str) -> str:
@@ -157,6 +163,9 @@ def build_discovery(
             "icon": "mdi:stop-circle",
             "command_topic": topics.command,
             "payload_press": stop_command,
+            # A request id per press: the bridge applies a repeated request id only once, so a
+            # fixed id would make every press after the first a no-op.
+            "command_template": STOP_BUTTON_TEMPLATE,
             "retain": False,
             "qos": 1,
         },

@@ -58,6 +58,11 @@ class Topics:
         return f"{self.root}/alert/ack"
 
     @property
+    def command_clients(self) -> str:
+        """``command/CLIENT``: a caregiver's own command topic (its own rate limit)."""
+        return f"{self.root}/command/+"
+
+    @property
     def command_result(self) -> str:
         return f"{self.root}/command/result"
 

@@ -174,7 +174,9 @@ class MqttSettings(Section):
     username: str | None = None
     password: str | None = None
     tls: TlsSettings | None = None
-    protocol: Literal["3.1.1", "5"] = "3.1.1"
+    # "5": MQTT 5's retain-as-published lets the bridge refuse a retained command even when it
+    # is delivered live; a broker that only speaks 3.1.1 is detected and used as such.
+    protocol: Literal["3.1.1", "5"] = "5"
     base_topic: str = "soleguard"
     # None: an id made once per installation and kept in the journal (``sg-`` and 10 hex
     # digits), so two controllers left at the default never share topics or Home Assistant ids.

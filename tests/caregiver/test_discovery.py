@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
+
+import pytest
 
 from controller.caregiver import Topics, build_discovery, parse_command
 from controller.caregiver.commands import CaregiverCommand
@@ -92,6 +95,21 @@ def test_the_stop_button_sends_a_stop_the_bridge_accepts() -> None:
     command = parse_command(stop["payload_press"].encode(), retained=False)
     assert isinstance(command, CaregiverCommand)
     assert command.action == "stop"
+
+
+def test_each_press_of_the_stop_button_has_its_own_request_id() -> None:
+    jinja2 = pytest.importorskip("jinja2")
+    stop = _build()[1]["cmps"]["stop"]
+    template = jinja2.Environment().from_string(stop["command_template"])
+    ids = []
+    for ms in (1_764_500_000_000, 1_764_500_000_250):
+        moment = dt.datetime.fromtimestamp(ms / 1000, tz=dt.UTC)
+        rendered = template.render(now=lambda m=moment: m, value=stop["payload_press"])
+        command = parse_command(rendered.encode(), retained=False)
+        assert isinstance(command, CaregiverCommand)
+        assert command.action == "stop"
+        ids.append(command.request_id)
+    assert ids[0] != ids[1]
 
 
 def test_payload_is_json_serialisable_without_origin_url() -> None:
