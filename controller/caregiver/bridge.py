@@ -14,7 +14,7 @@ import json
 import logging
 import random
 import time
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from types import TracebackType
@@ -48,7 +48,8 @@ from controller.caregiver.models import (
     state_payload,
     telemetry_payload,
 )
-from controller.caregiver.outbox import AlertOutbox, AlertT
+from controller.caregiver.notify import AppriseNotifier
+from controller.caregiver.outbox import AlertOutbox, AlertT, parse_ack
 from controller.caregiver.topics import AVAILABILITY_OFFLINE, AVAILABILITY_ONLINE, HA_ONLINE, Topics
 from controller.errors import StoreError
 from controller.settings.models import MqttSettings
@@ -57,6 +58,7 @@ __all__ = [
     "ALERT_BATCH",
     "COMMAND_QUEUE_MAX",
     "OPERATION_TIMEOUT_S",
+    "REANNOUNCE_S",
     "RECONNECT_INITIAL_S",
     "RECONNECT_MAX_S",
     "RESULT_QUEUE_MAX",
@@ -74,6 +76,13 @@ _LOGGER = logging.getLogger(__name__)
 # session to about 1 retained message a second (Home Assistant records every one); a change of a
 # safety-relevant field (see ``models.safety_fields``) is published at once regardless.
 STATE_MIN_INTERVAL_S = 1.0
+# Why 60 s: an unacknowledged HIGH alert is announced again this often (IEC 60601-1-8 repeats a
+# high-priority alarm signal until someone responds); a phone pinging once a minute is hard to
+# miss and not yet a reason to mute the app.
+REANNOUNCE_S = 60.0
+# Why 1024: acknowledged condition ids remembered so a re-announcement never resumes after an ack;
+# conditions are a handful per session.
+ACKED_MEMORY = 1024
 # Why 0.5 s: a broker restart (mosquitto, HA add-on) takes about a second; the first retry should
 # land right after it, so alerts raised meanwhile reach caregivers without a long gap.
 RECONNECT_INITIAL_S = 0.5
@@ -128,6 +137,9 @@ class BridgeStats:
     commands_refused: int = 0
     commands_rate_limited: int = 0
     commands_duplicate: int = 0
+    alerts_reannounced: int = 0
+    alerts_acknowledged: int = 0
+    acks_refused: int = 0
     results_dropped: int = 0
 
 
@@ -155,6 +167,7 @@ class CaregiverBridge(Generic[AlertT]):
         sw_version: str = __version__,
         device_name: str | None = None,
         clock: Callable[[], float] = time.time,
+        reannounce_s: float = REANNOUNCE_S,
     ) -> None:
         if settings.device_id is None:
             raise ValueError("settings.device_id is None: resolve it with identity.with_device_id")
@@ -181,6 +194,14 @@ class CaregiverBridge(Generic[AlertT]):
         # reconnect is recognised as well as one delivered twice on one connection.
         self._ledger = CommandLedger()
         self._limits: ClientLimits | None = None
+        # HIGH conditions published and not yet acknowledged nor cleared: condition id ->
+        # (its latest alert, when it was last announced, bridge loop time).
+        self._reannounce_s = reannounce_s
+        self._unacked_high: dict[str, tuple[AlertT, float]] = {}
+        self._acked: OrderedDict[str, None] = OrderedDict()
+        self._notifier: AppriseNotifier | None = None
+        if settings.apprise_urls:
+            self._notifier = AppriseNotifier(settings.apprise_urls)
         # False once the broker refused MQTT 5 (amqtt): then 3.1.1, and a retained command
         # published while connected can no longer be told apart (see _session).
         self._v5 = settings.protocol == "5"
@@ -200,6 +221,8 @@ class CaregiverBridge(Generic[AlertT]):
             raise RuntimeError("a CaregiverBridge can be entered only once")
         loop = asyncio.get_running_loop()
         self._limits = ClientLimits(loop.time())
+        if self._notifier is not None:
+            await self._notifier.__aenter__()
         self._task = asyncio.create_task(self._run(), name=f"caregiver-bridge-{self.device_id}")
         return self
 
@@ -209,6 +232,8 @@ class CaregiverBridge(Generic[AlertT]):
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        if self._notifier is not None:
+            await self._notifier.__aexit__(exc_type, exc, tb)
         task = self._task
         if task is None or task.done():
             return
@@ -271,11 +296,17 @@ class CaregiverBridge(Generic[AlertT]):
                 f"this bridge publishes for {self.device_id!r}"
             )
         self._outbox.enqueue_alert(alert)
-        self._alerts_pending = True
-        self._wake.set()
+        self.alerts_stored(alert)
 
-    def alerts_stored(self) -> None:
-        """The caller wrote alerts to the outbox itself (off the loop): publish them now."""
+    def alerts_stored(self, *alerts: AlertT) -> None:
+        """The caller wrote ``alerts`` to the outbox itself (off the loop): publish them now.
+
+        The alerts themselves, when given, also go to the Apprise URLs at once, whether or not
+        the broker is reachable.
+        """
+        if self._notifier is not None:
+            for alert in alerts:
+                self._notifier.submit(alert)
         self._alerts_pending = True
         self._wake.set()
 
@@ -415,6 +446,7 @@ class CaregiverBridge(Generic[AlertT]):
             else:
                 await client.subscribe(topic, qos=1)
         await client.subscribe(t.ha_status, qos=1)
+        await client.subscribe(t.alert_ack, qos=1)
         await client.publish(t.availability, AVAILABILITY_ONLINE, qos=1, retain=True)
         self._discovery_pending = True
         self._state_dirty = self._state_urgent = self._state is not None
@@ -464,6 +496,9 @@ class CaregiverBridge(Generic[AlertT]):
                 else:
                     deadline = min(deadline, due)
             await self._publish_alerts(client)
+            reannounce_due = await self._reannounce(client, loop.time())
+            if reannounce_due is not None:
+                deadline = min(deadline, reannounce_due)
             flood_due = self._flood_summaries(loop.time())
             if flood_due is not None:
                 deadline = min(deadline, flood_due)
@@ -496,15 +531,67 @@ class CaregiverBridge(Generic[AlertT]):
                     self._outbox.mark_alert_delivered, alert.id, at=self._clock()
                 )
                 self.stats.alerts_published += 1
+                self._track_unacknowledged(alert)
             if len(batch) == ALERT_BATCH:
                 self._alerts_pending = True
+
+    def _track_unacknowledged(self, alert: AlertT) -> None:
+        cid = alert.condition
+        if alert.event == "cleared" or alert.priority != "high" or cid in self._acked:
+            self._unacked_high.pop(cid, None)
+        else:
+            now = asyncio.get_running_loop().time()
+            self._unacked_high[cid] = (alert, now)
+
+    async def _reannounce(self, client: aiomqtt.Client, now: float) -> float | None:
+        """Announce again every HIGH alert unacknowledged for ``reannounce_s``; return when the
+        next one is due (bridge loop time), or None."""
+        for cid, (alert, last) in list(self._unacked_high.items()):
+            if now - last >= self._reannounce_s and cid in self._unacked_high:
+                payload = alert_payload(alert, event="reannounced")
+                await client.publish(self._topics.alert, payload, qos=1)
+                self._unacked_high[cid] = (alert, now)
+                self.stats.alerts_reannounced += 1
+                if self._notifier is not None:
+                    self._notifier.submit(alert, "reannounced")
+        if not self._unacked_high:
+            return None
+        return min(last for _, last in self._unacked_high.values()) + self._reannounce_s
+
+    async def _on_ack(self, data: bytes) -> None:
+        ack = parse_ack(data)
+        if isinstance(ack, str):
+            self.stats.acks_refused += 1
+            _LOGGER.warning("%s: alert acknowledgement refused: %s", self.device_id, ack)
+            return
+        cid, who = ack
+        self._acked[cid] = None
+        self._acked.move_to_end(cid)
+        while len(self._acked) > ACKED_MEMORY:
+            self._acked.popitem(last=False)
+        self._unacked_high.pop(cid, None)
+        try:
+            known = await asyncio.to_thread(
+                self._outbox.record_alert_ack, cid, client=who, at=self._clock()
+            )
+        except StoreError as exc:
+            _LOGGER.error("%s: acknowledgement of %s not journalled: %s", self.device_id, cid, exc)
+            return
+        if known:
+            self.stats.alerts_acknowledged += 1
+            _LOGGER.info("%s: alert %s acknowledged by %s", self.device_id, cid, who)
+        else:
+            self.stats.acks_refused += 1
+            _LOGGER.warning("%s: acknowledgement of unknown alert %s", self.device_id, cid)
 
     async def _receive(self, client: aiomqtt.Client) -> None:
         t = self._topics
         async for message in client.messages:
             payload = message.payload
             data = payload if isinstance(payload, bytes) else str(payload).encode()
-            if message.topic.matches(t.ha_status) and data == HA_ONLINE:
+            if message.topic.matches(t.alert_ack):
+                await self._on_ack(data)
+            elif message.topic.matches(t.ha_status) and data == HA_ONLINE:
                 _LOGGER.info("%s: Home Assistant is online; re-sending discovery", t.device_id)
                 self._discovery_pending = True
                 self._wake.set()

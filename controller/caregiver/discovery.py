@@ -15,6 +15,8 @@ from controller.caregiver.models import SENSOR_HEALTH_STATES
 from controller.caregiver.topics import AVAILABILITY_OFFLINE, AVAILABILITY_ONLINE, Topics
 
 __all__ = [
+    "ALERT_EVENT_TEMPLATE",
+    "ALERT_EVENT_TYPES",
     "DISCOVERY_EXPIRE_AFTER_S",
     "STATE_REFRESH_S",
     "STOP_BUTTON_REQUEST_ID",
@@ -34,6 +36,15 @@ STOP_BUTTON_TEMPLATE = (
     '{"action":"stop","request_id":"'
     + STOP_BUTTON_REQUEST_ID
     + '-{{ (now().timestamp() * 1000) | int }}"}'
+)
+
+
+ALERT_EVENT_TYPES = ("high", "medium", "low", "cleared")
+ALERT_EVENT_TEMPLATE = (
+    "{{ {'event_type': ('cleared' if value_json.event == 'cleared' else value_json.priority), "
+    "'id': value_json.id, 'code': value_json.code, 'message': value_json.message, "
+    "'event': value_json.event, 'occurrences': value_json.occurrences, "
+    "'time': value_json.time} | tojson }}"
 )
 
 
@@ -156,6 +167,20 @@ def build_discovery(
             "connectivity",
             entity_category="diagnostic",
         ),
+        # Alerts as Home Assistant events: the priority is the event type ("cleared" when the
+        # condition is over), so an automation can notify phones on "high"; the alert's id, code
+        # and message are attributes. The automation acknowledges with mqtt.publish on
+        # `alert/ack` (config/mosquitto/README.md shows one).
+        "alert": {
+            "p": "event",
+            "name": "Alert",
+            "unique_id": f"{uid}_alert",
+            "state_topic": topics.alert,
+            "event_types": [*ALERT_EVENT_TYPES],
+            "value_template": ALERT_EVENT_TEMPLATE,
+            "icon": "mdi:alert",
+            "qos": 1,
+        },
         "stop": {
             "p": "button",
             "name": "Stop session",

@@ -117,6 +117,12 @@ class AlertLike(Protocol):
     def message(self) -> str: ...
     @property
     def session_id(self) -> int | None: ...
+    @property
+    def condition(self) -> str: ...
+    @property
+    def event(self) -> str: ...
+    @property
+    def occurrences(self) -> int: ...
 
 
 def iso_utc(epoch_s: float) -> str:
@@ -175,10 +181,16 @@ def telemetry_payload(sample: TelemetrySample, *, device_id: str) -> bytes:
     )
 
 
-def alert_payload(alert: AlertLike) -> bytes:
+def alert_payload(alert: AlertLike, *, event: str | None = None) -> bytes:
+    """The ``alert`` JSON: ``id`` is the alarm condition's (the same for its raised, updated and
+    cleared messages, and what a caregiver acknowledges), ``message_id`` this message's own.
+    ``event`` overrides the alert's (``"reannounced"`` for a repeat of an unacknowledged one)."""
     return _dumps(
         {
-            "id": alert.id,
+            "id": alert.condition,
+            "message_id": alert.id,
+            "event": event or alert.event,
+            "occurrences": alert.occurrences,
             "device": alert.device_id,
             "priority": alert.priority,
             "code": alert.code,

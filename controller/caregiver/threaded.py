@@ -67,8 +67,8 @@ class CaregiverLink:
     def telemetry(self, sample: TelemetrySample) -> None:
         self._post(self._bridge.telemetry, sample)
 
-    def alerts_stored(self) -> None:
-        self._post(self._bridge.alerts_stored)
+    def alerts_stored(self, *alerts: OutboxAlert) -> None:
+        self._post(self._bridge.alerts_stored, *alerts)
 
     def command_result(self, request_id: str | None, accepted: bool, reason: str | None) -> None:
         self._post(self._bridge.command_result, request_id, accepted, reason)

@@ -12,9 +12,10 @@ import asyncio
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING
 
+from controller.caregiver.conditions import AlarmConditions, ConditionEvent
 from controller.caregiver.models import ActiveAlarm, DeviceState, TelemetrySample
 from controller.errors import StoreError
 from controller.safety.decision import SessionState
@@ -25,7 +26,7 @@ from controller.store import OutboxAlert
 
 if TYPE_CHECKING:
     from controller.caregiver.threaded import CaregiverLink
-    from controller.safety import Alarm, Decision
+    from controller.safety import Decision
     from controller.store import Store
 
 _LOGGER = logging.getLogger(__name__)
@@ -59,10 +60,15 @@ class CaregiverRelay(SessionObserver):
         self.session_id: int | None = None
         self.raised: list[str] = []
         self._last_state: DeviceState | None = None
+        self._conditions = AlarmConditions()
+        self._last_decision: Decision | None = None
+        self._last_now = 0.0
+        self._wall_clock: Callable[[], float] = time.time
 
     # -- out: called from the supervisor loop, never blocking ---------------------------------
 
     def on_decision(self, now: float, decision: Decision) -> None:
+        self._last_now = now
         state = device_state(decision, cutoff_c=self.cutoff_c)
         if state != self._last_state:
             # Only changes cross to the bridge's thread; it repeats the retained state itself.
@@ -82,23 +88,35 @@ class CaregiverRelay(SessionObserver):
                     session_id=self.session_id,
                 )
             )
-        for alarm in decision.new_alarms:
-            alert = self._outbox_alert(alarm)
-            self.raised.append(alert.id)
-            self._alerts.put_nowait(alert)
+        if decision.new_alarms or self._conditions.open_codes:
+            events = self._conditions.step(
+                now,
+                ((a.code, str(a.priority), a.message) for a in decision.new_alarms),
+                (a.code for a in decision.active_alarms),
+            )
+            for event in events:
+                self._queue_alert(event)
+        self._last_decision = decision
         for result in decision.command_results:
             self._bridge.command_result(result.request_id, result.accepted, result.reason or None)
 
-    def _outbox_alert(self, alarm: Alarm) -> OutboxAlert:
-        return OutboxAlert(
+    def _queue_alert(self, event: ConditionEvent) -> None:
+        alert = OutboxAlert(
             id=uuid.uuid4().hex,
             device_id=self._bridge.device_id,
-            time=alarm.time + self.wall_offset,
-            priority=str(alarm.priority),
-            code=alarm.code,
-            message=alarm.message,
+            # Wall-clock time, as a person reads it: in an accelerated demo the session's clock
+            # runs ahead of the wall, and a caregiver would see alerts from the future.
+            time=self._wall_clock(),
+            priority=event.priority,
+            code=event.code,
+            message=event.message,
             session_id=self.session_id,
+            condition_id=event.condition_id,
+            event=event.event,
+            occurrences=event.occurrences,
         )
+        self.raised.append(alert.id)
+        self._alerts.put_nowait(alert)
 
     async def deliver_alerts(self) -> None:
         """Write each alert durably, then let the bridge publish it; runs until cancelled."""
@@ -118,10 +136,15 @@ class CaregiverRelay(SessionObserver):
             # Nothing more durable exists to fall back on: say so loudly and still try to
             # publish, so a caregiver hears of it while the broker is up.
             _LOGGER.error("alert %s (%s) not stored: %s", alert.id, alert.code, exc)
-        self._bridge.alerts_stored()
+        self._bridge.alerts_stored(alert)
 
     async def flush(self) -> None:
-        """Store the alerts still queued or being written (at the end of a session)."""
+        """Store the alerts still queued or being written (at the end of a session); conditions
+        that are no longer active are cleared now rather than after the hold time."""
+        last = self._last_decision
+        active = () if last is None else (a.code for a in last.active_alarms)
+        for event in self._conditions.finish(self._last_now, active):
+            self._queue_alert(event)
         if self._storing is not None:
             await self._storing
         while not self._alerts.empty():

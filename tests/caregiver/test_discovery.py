@@ -56,9 +56,9 @@ def test_every_component_has_a_platform_and_a_unique_id() -> None:
     } <= cmps.keys()
     unique_ids = [c["unique_id"] for c in cmps.values()]
     assert len(set(unique_ids)) == len(unique_ids)
-    assert all(c["p"] in {"sensor", "binary_sensor", "button"} for c in cmps.values())
+    assert all(c["p"] in {"sensor", "binary_sensor", "button", "event"} for c in cmps.values())
     for component in cmps.values():
-        if component["p"] != "button":
+        if component["p"] not in {"button", "event"}:
             assert component["state_topic"] == "soleguard/bedroom/state"
             assert "value_json." in component["value_template"]
 
