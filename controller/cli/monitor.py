@@ -60,9 +60,14 @@ class DeviceView:
 class MonitorModel:
     """What the screen shows, fed message by message; pure, so it is tested without a terminal."""
 
-    def __init__(self, base_topic: str, client_name: str = "monitor") -> None:
+    def __init__(
+        self, base_topic: str, client_name: str = "monitor", username: str | None = None
+    ) -> None:
         self.base_topic = base_topic
         self.client_name = client_name
+        # With an account, commands go to `command/<account>`: the shipped ACL lets each
+        # caregiver write only there, and the controller rate-limits each caregiver apart.
+        self.command_suffix = "" if username is None else f"/{username}"
         self.devices: dict[str, DeviceView] = {}
         self.status = "connecting"
         self.prompt = "s: stop  q: quit"
@@ -235,8 +240,9 @@ async def _run_monitor(
     tls = None
     if target.tls:
         tls = aiomqtt.TLSParameters(ca_certs=str(ca_file) if ca_file else None)
-    client_id = f"soleguard-monitor-{uuid.uuid4().hex[:8]}"
-    model = MonitorModel(base_topic, client_name=client_id)
+    # With an account, the shipped broker config makes the client id the username anyway.
+    client_id = username or f"soleguard-monitor-{uuid.uuid4().hex[:8]}"
+    model = MonitorModel(base_topic, client_name=client_id, username=username)
     keys: asyncio.Queue[str] = asyncio.Queue()
     loop = asyncio.get_running_loop()
 
@@ -356,7 +362,8 @@ async def _handle_keys(
         elif target is not None:
             request_id = f"monitor-{uuid.uuid4().hex[:12]}"
             command = json.dumps({"action": "stop", "request_id": request_id})
-            await client.publish(f"{model.base_topic}/{target}/command", command, qos=1)
+            topic = f"{model.base_topic}/{target}/command{model.command_suffix}"
+            await client.publish(topic, command, qos=1)
             model.prompt = f"stop sent to {target} ({request_id})  |  s: stop  q: quit"
         live.update(model.render())
 
