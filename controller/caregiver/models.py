@@ -80,7 +80,8 @@ def safety_fields(state: DeviceState) -> tuple[object, ...]:
         state.sensor_health,
         state.skin_temp_c is None,
         state.pressure_mmhg is None,
-        state.pressure_target_mmhg,
+        # Not the target: it ramps by 0.1 mmHg a tick. A caregiver's lower_pressure moves the
+        # cap, a stop the session state; both are here.
         state.pressure_cap_mmhg,
         state.massager_connected,
         state.sensor_connected,

@@ -158,10 +158,12 @@ async def test_state_rate_is_bounded_and_safety_changes_go_out_at_once(
         await rec.wait_for(lambda r: len(r.messages) == 1)
         start = loop.time()
         pressure = 30.0
-        # 2.5 s of a measured pressure that changes every 10 ms (250 distinct states).
+        # 2.5 s of a measured pressure and a ramping target that change every 10 ms (250
+        # distinct states), as during a session's slow pressure ramp.
         while loop.time() - start < 2.5:
             pressure += 0.1
-            bridge.update_state(DeviceState(**{**_fields(base), "pressure_mmhg": pressure}))
+            changes = {"pressure_mmhg": pressure, "pressure_target_mmhg": pressure}
+            bridge.update_state(DeviceState(**{**_fields(base), **changes}))
             await asyncio.sleep(0.01)
         during = len(rec.messages) - 1
         heater = DeviceState(**{**_fields(base), "pressure_mmhg": pressure, "heater_on": True})
