@@ -178,3 +178,42 @@ async def test_state_rate_is_bounded_and_safety_changes_go_out_at_once(
 
 def _fields(state: DeviceState) -> dict[str, Any]:
     return {name: getattr(state, name) for name in DeviceState.__slots__}
+
+
+async def test_home_assistant_reads_unknown_skin_measured_pressure_and_alerts_from_the_broker(
+    mqtt_broker: LocalBroker, store: Store
+) -> None:
+    """What HA does: take the retained discovery and state from the broker and render each
+    entity's template; a stale sensor shows unknown, the Pressure entity the measured value."""
+    from tests.caregiver.helpers import make_alert  # noqa: PLC0415
+
+    rig = Rig()
+    rig.skin = 36.0
+    rig.running()
+    rig.measured = 70.6
+    stale = device_state(rig.run(5.0, readings=False), cutoff_c=CUTOFF_C)
+    async with (
+        recorder(mqtt_broker, "soleguard/ha/alert") as alerts,
+        CaregiverBridge(settings_for(mqtt_broker, "ha"), store) as bridge,
+    ):
+        bridge.update_state(stale)
+        bridge.raise_alert(make_alert("ha", priority="high", code="SKIN_STALE"))
+        await alerts.wait_for(lambda r: bool(r.messages))
+        await wait_until(lambda: bridge.stats.states_published >= 1)
+        # Home Assistant (re)starting now gets discovery and state as retained messages.
+        async with recorder(
+            mqtt_broker, "homeassistant/device/ha/config", "soleguard/ha/state"
+        ) as ha:
+            await ha.wait_for(lambda r: bool(r.on("/config")) and bool(r.on("/state")))
+    config = ha.json_on("/config")[0]
+    state = ha.json_on("/state")[-1]
+    cmps = config["cmps"]
+    assert ha.on("/state")[-1].retain
+    assert ha.on("/config")[0].retain
+    assert _render(cmps["skin_temperature"]["value_template"], state) == "None"  # unknown
+    assert _render(cmps["sensor_health"]["value_template"], state) == "stale"
+    assert float(_render(cmps["pressure"]["value_template"], state)) == pytest.approx(70.6)
+    event = cmps["alert"]
+    assert event["state_topic"] == alerts.messages[0].topic.value
+    fired = json.loads(_render(event["value_template"], alerts.json_on("/alert")[0]))
+    assert (fired["event_type"], fired["code"]) == ("high", "SKIN_STALE")
