@@ -25,7 +25,7 @@ from controller.settings.limits import HEATER_CUTOFF_C
 from controller.store import OutboxAlert
 
 if TYPE_CHECKING:
-    from controller.caregiver.threaded import CaregiverLink
+    from controller.caregiver.port import CaregiverPort
     from controller.safety import Decision
     from controller.store import Store
 
@@ -44,7 +44,7 @@ UNDELIVERED_SCAN_LIMIT = 10_000
 class CaregiverRelay(SessionObserver):
     def __init__(
         self,
-        bridge: CaregiverLink,
+        bridge: CaregiverPort,
         store: Store,
         *,
         wall_offset: float = 0.0,
