@@ -72,17 +72,27 @@ async def _wait(condition: object, event: asyncio.Event) -> None:
             await event.wait()
 
 
-async def run(alerts: int, samples: int) -> None:
+SHIPPED_CONF = ROOT / "config" / "mosquitto" / "mosquitto.conf"
+
+
+async def run(alerts: int, samples: int, shipped_persistence: bool = False) -> None:
     with tempfile.TemporaryDirectory(prefix="soleguard-bench-") as tmp:
         # As config/mosquitto/mosquitto.conf ships it: without TCP_NODELAY, the broker's next small
         # packet to a client waits for that client's delayed ACK of the previous one (~40 ms).
+        extra = ["set_tcp_nodelay true"]
+        if shipped_persistence:
+            extra += [
+                line
+                for line in SHIPPED_CONF.read_text().splitlines()
+                if line.startswith(("autosave_interval ", "autosave_on_changes "))
+            ]
         broker: LocalBroker = (
-            MosquittoBroker(Path(tmp), extra_config=["set_tcp_nodelay true"])
+            MosquittoBroker(Path(tmp), extra_config=extra, persistence=shipped_persistence)
             if find_mosquitto()
             else AmqttBroker()
         )
         await broker.start()
-        print(f"broker: {broker.kind} on {broker.url}")
+        print(f"broker: {broker.kind} on {broker.url}, shipped persistence: {shipped_persistence}")
         settings = MqttSettings(enabled=True, host=broker.host, port=broker.port, device_id="bench")
         received: dict[str, float] = {}
         arrived = asyncio.Event()
@@ -193,8 +203,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--alerts", type=int, default=1000)
     parser.add_argument("--samples", type=int, default=1000)
+    parser.add_argument(
+        "--shipped-persistence",
+        action="store_true",
+        help="persistence with the shipped autosave settings (a database write per message)",
+    )
     args = parser.parse_args()
-    asyncio.run(run(args.alerts, args.samples))
+    asyncio.run(run(args.alerts, args.samples, args.shipped_persistence))
 
 
 if __name__ == "__main__":

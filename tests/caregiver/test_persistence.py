@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import signal
+import statistics
 import time
 from pathlib import Path
 
@@ -18,6 +19,7 @@ import aiomqtt
 import pytest
 
 from controller.caregiver import CaregiverBridge
+from controller.caregiver.bridge import no_delay
 from controller.caregiver.broker import MosquittoBroker
 from controller.store import Store
 from tests.caregiver.helpers import HANG_GUARD_S, make_alert, settings_for, wait_until
@@ -104,17 +106,31 @@ async def test_with_mosquittos_default_autosave_the_same_crash_loses_them(
     assert await _collect(broker, 0) == []
 
 
+async def _publish_cost(broker: MosquittoBroker, messages: int) -> float:
+    """Median seconds from a QoS 1 publish to its PUBACK, one at a time, each message queued for
+    the offline persistent caregiver (so each is a change the broker persists)."""
+    await _offline_persistent_caregiver(broker)
+    costs = []
+    async with no_delay(aiomqtt.Client(broker.host, broker.port)) as publisher:
+        for n in range(messages):
+            t0 = time.perf_counter()
+            await publisher.publish("soleguard/cost/alert", b'{"n": %d}' % n, qos=1)
+            costs.append(time.perf_counter() - t0)
+    return statistics.median(costs)
+
+
 @pytest.mark.slow
-async def test_cost_of_writing_every_change(make_mosquitto: MakeMosquitto, store: Store) -> None:
-    """Prints the time to queue ALERTS alerts with and without the shipped autosave (for
+async def test_cost_of_writing_every_change(make_mosquitto: MakeMosquitto) -> None:
+    """Prints the broker's publish -> PUBACK time with and without the shipped autosave (for
     docs/performance.md); asserts only that the shipped setting stays usable."""
+    messages = 200
     prompt = await make_mosquitto(persistence=True, extra_config=_shipped_autosave())
-    _, with_autosave = await _queue_alerts_then_kill(prompt, store, "cost-a")
+    with_autosave = await _publish_cost(prompt, messages)
     lazy = await make_mosquitto(persistence=True)
-    _, without = await _queue_alerts_then_kill(lazy, store, "cost-b")
+    without = await _publish_cost(lazy, messages)
     print(
-        f"\n{ALERTS} QoS 1 alerts queued for an offline caregiver: "
-        f"{with_autosave * 1000 / ALERTS:.2f} ms/alert with autosave on every change, "
-        f"{without * 1000 / ALERTS:.2f} ms/alert with mosquitto's default"
+        f"\nQoS 1 publish -> PUBACK, each queued for an offline caregiver (n={messages}, "
+        f"median): {with_autosave * 1000:.3f} ms with autosave on every change, "
+        f"{without * 1000:.3f} ms with mosquitto's default"
     )
-    assert with_autosave / ALERTS < 0.1
+    assert with_autosave < 0.05
