@@ -83,6 +83,9 @@ STATE_MIN_INTERVAL_S = 1.0
 # high-priority alarm signal until someone responds); a phone pinging once a minute is hard to
 # miss and not yet a reason to mute the app.
 REANNOUNCE_S = 60.0
+# Why 256: unacknowledged conditions kept for re-announcement; a session has a handful, and past
+# this the oldest is forgotten (it stays in the outbox and the journal).
+UNACKED_MEMORY = 256
 # Why 1024: acknowledged condition ids remembered so a re-announcement never resumes after an ack;
 # conditions are a handful per session.
 ACKED_MEMORY = 1024
@@ -218,10 +221,14 @@ class CaregiverBridge(Generic[AlertT]):
         # reconnect is recognised as well as one delivered twice on one connection.
         self._ledger = CommandLedger()
         self._limits: ClientLimits | None = None
-        # HIGH conditions published and not yet acknowledged nor cleared: condition id ->
-        # (its latest alert, when it was last announced, bridge loop time).
+        # Conditions published and not yet acknowledged nor cleared: condition id -> (its latest
+        # alert, when it was last announced, bridge loop time). HIGH ones are announced again
+        # every `reannounce_s`; all of them once after each reconnect (see _session).
         self._reannounce_s = reannounce_s
-        self._unacked_high: dict[str, tuple[AlertT, float]] = {}
+        self._unacked: OrderedDict[str, tuple[AlertT, float]] = OrderedDict()
+        # Condition ids to announce once more on this connection (those unacknowledged when it
+        # was made; not the alerts it publishes itself).
+        self._reannounce_once: set[str] = set()
         self._acked: OrderedDict[str, None] = OrderedDict()
         self._notifier: AppriseNotifier | None = None
         if settings.apprise_urls:
@@ -476,6 +483,9 @@ class CaregiverBridge(Generic[AlertT]):
         self._discovery_pending = True
         self._state_dirty = self._state_urgent = self._state is not None
         self._alerts_pending = True
+        # A broker that crashed may have acknowledged an alert it never wrote to disk (mosquitto
+        # writes its database after the PUBACK): what nobody acknowledged is sent again.
+        self._reannounce_once = set(self._unacked)
         async with asyncio.TaskGroup() as tg:
             receiver = tg.create_task(self._receive(client), name=f"caregiver-rx-{self.device_id}")
             await self._publish_loop(client)
@@ -562,26 +572,29 @@ class CaregiverBridge(Generic[AlertT]):
 
     def _track_unacknowledged(self, alert: AlertT) -> None:
         cid = alert.condition
-        if alert.event == "cleared" or alert.priority != "high" or cid in self._acked:
-            self._unacked_high.pop(cid, None)
-        else:
-            now = asyncio.get_running_loop().time()
-            self._unacked_high[cid] = (alert, now)
+        if alert.event == "cleared" or cid in self._acked:
+            self._unacked.pop(cid, None)
+            return
+        self._unacked[cid] = (alert, asyncio.get_running_loop().time())
+        self._unacked.move_to_end(cid)
+        while len(self._unacked) > UNACKED_MEMORY:
+            self._unacked.popitem(last=False)
 
     async def _reannounce(self, client: aiomqtt.Client, now: float) -> float | None:
-        """Announce again every HIGH alert unacknowledged for ``reannounce_s``; return when the
-        next one is due (bridge loop time), or None."""
-        for cid, (alert, last) in list(self._unacked_high.items()):
-            if now - last >= self._reannounce_s and cid in self._unacked_high:
+        """Announce again every HIGH alert unacknowledged for ``reannounce_s``, and after a
+        reconnect every unacknowledged one; return when the next is due (loop time) or None."""
+        once, self._reannounce_once = self._reannounce_once, set()
+        for cid, (alert, last) in list(self._unacked.items()):
+            due = alert.priority == "high" and now - last >= self._reannounce_s
+            if (due or cid in once) and cid in self._unacked:
                 payload = alert_payload(alert, event="reannounced")
                 await client.publish(self._topics.alert, payload, qos=1)
-                self._unacked_high[cid] = (alert, now)
+                self._unacked[cid] = (alert, now)
                 self.stats.alerts_reannounced += 1
-                if self._notifier is not None:
+                if due and self._notifier is not None:
                     self._notifier.submit(alert, "reannounced")
-        if not self._unacked_high:
-            return None
-        return min(last for _, last in self._unacked_high.values()) + self._reannounce_s
+        high = [last for alert, last in self._unacked.values() if alert.priority == "high"]
+        return min(high) + self._reannounce_s if high else None
 
     async def _on_ack(self, data: bytes) -> None:
         ack = parse_ack(data)
@@ -594,7 +607,7 @@ class CaregiverBridge(Generic[AlertT]):
         self._acked.move_to_end(cid)
         while len(self._acked) > ACKED_MEMORY:
             self._acked.popitem(last=False)
-        self._unacked_high.pop(cid, None)
+        self._unacked.pop(cid, None)
         try:
             known = await asyncio.to_thread(
                 self._outbox.record_alert_ack, cid, client=who, at=self._clock()

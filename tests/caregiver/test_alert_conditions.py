@@ -13,6 +13,7 @@ import threading
 from collections.abc import Iterator
 from typing import Any
 
+import aiomqtt
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -274,3 +275,36 @@ async def test_apprise_urls_without_apprise_or_with_a_bad_url_are_one_clear_erro
     with pytest.raises(ConfigError, match="apprise_urls entry 1"):
         async with CaregiverBridge(bad, store):
             pass
+
+
+async def test_after_a_reconnect_every_unacknowledged_alert_is_sent_again(
+    mqtt_broker: LocalBroker, store: Store
+) -> None:
+    """A crashed broker may have acknowledged an alert it never wrote to disk."""
+    async with CaregiverBridge(settings_for(mqtt_broker, "again"), store) as bridge:
+        bridge.raise_alert(make_alert("again", priority="low", condition_id="seen"))
+        bridge.raise_alert(make_alert("again", priority="medium", condition_id="unseen"))
+        await wait_until(lambda: bridge.stats.alerts_published == 2)
+        async with recorder(mqtt_broker) as person:
+            await person.client.publish(
+                "soleguard/again/alert/ack", b'{"id": "seen", "client": "anna"}', qos=1
+            )
+            await wait_until(lambda: bridge.stats.alerts_acknowledged == 1)
+        assert bridge.stats.alerts_reannounced == 0  # not HIGH: no periodic repeat
+        # A caregiver app with a persistent session, offline during the restart.
+        async with aiomqtt.Client(
+            mqtt_broker.host, mqtt_broker.port, identifier="app", clean_session=False
+        ) as app:
+            await app.subscribe("soleguard/again/alert", qos=1)
+        await mqtt_broker.stop()
+        await mqtt_broker.start()
+        await wait_until(lambda: bridge.stats.alerts_reannounced == 1)
+    async with (
+        aiomqtt.Client(
+            mqtt_broker.host, mqtt_broker.port, identifier="app", clean_session=False
+        ) as app,
+        asyncio.timeout(HANG_GUARD_S),
+    ):
+        message = await anext(aiter(app.messages))
+    body = json.loads(message.payload)  # type: ignore[arg-type]
+    assert (body["id"], body["event"]) == ("unseen", "reannounced")
