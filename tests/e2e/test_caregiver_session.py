@@ -11,6 +11,7 @@ import itertools
 import json
 import statistics
 import uuid
+from typing import Any
 
 import aiomqtt
 import pytest
@@ -204,3 +205,34 @@ async def test_remote_stop_ends_the_session_within_a_second_and_raising_is_refus
     assert "CAREGIVER_STOP" in [a["code"] for a in result.run.outcome.alarms]
     assert result.raised == result.delivered
     assert session.decisions[-1][1].pressure_cap_mmhg == cap_before
+
+
+async def test_a_repeated_lower_pressure_lowers_the_ceiling_once(
+    mqtt_broker: LocalBroker, store: Store
+) -> None:
+    """The same request delivered twice (QoS 1 redelivery, an app's retry): 60 -> 50, not 40."""
+    settings = session_settings(3)
+    async with caregiver(mqtt_broker, f"{BASE}/command/result") as person:
+        session = BackgroundSession(settings, store, mqtt_broker.url, speed=None).start()
+        await wait_until(lambda: session.running and session.elapsed_s >= 1.0)
+        cap_before = session.decisions[-1][1].pressure_cap_mmhg
+        lower = {"action": "lower_pressure", "amount_mmhg": 10, "request_id": "cg-1"}
+        await person.send(lower)
+        await wait_until(lambda: person.result_for("cg-1") is not None)
+        await person.send(lower)  # again, after the first was applied and answered
+        # A later, different command shows the repeat has been handled (commands are in order).
+        await person.send({"action": "heater_off", "request_id": "cg-2"})
+        await wait_until(lambda: person.result_for("cg-2") is not None)
+        await wait_until(lambda: len(_answers(person, "cg-1")) == 2)
+        cap_after = session.decisions[-1][1].pressure_cap_mmhg
+        await person.send({"action": "stop", "request_id": "cg-3"})
+        await session.result()
+    assert cap_after == cap_before - 10
+    answers = _answers(person, "cg-1")
+    assert len(answers) == 2
+    assert answers[0] == answers[1]  # the repeat is answered with the first result
+    assert answers[0]["accepted"] is True
+
+
+def _answers(person: Any, request_id: str) -> list[dict[str, Any]]:
+    return [r for r in person.json_on("command/result") if r["request_id"] == request_id]
