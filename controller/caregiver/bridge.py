@@ -498,6 +498,14 @@ class CaregiverBridge(Generic[AlertT]):
         while True:
             self._wake.clear()
             if self._closing.is_set():
+                # Answers still owed (a stop's result, a flood's summary) go out before
+                # `offline`; __aexit__ bounds the whole goodbye by SHUTDOWN_TIMEOUT_S.
+                self._flood_summaries(float("inf"))
+                while self._results:
+                    await client.publish(
+                        t.command_result, self._results[0], qos=1, timeout=SHUTDOWN_TIMEOUT_S / 2
+                    )
+                    self._results.popleft()
                 await client.publish(
                     t.availability,
                     AVAILABILITY_OFFLINE,

@@ -236,3 +236,46 @@ async def test_a_repeated_lower_pressure_lowers_the_ceiling_once(
 
 def _answers(person: Any, request_id: str) -> list[dict[str, Any]]:
     return [r for r in person.json_on("command/result") if r["request_id"] == request_id]
+
+
+async def test_a_stop_sent_during_a_command_flood_ends_the_session_within_a_second(
+    mqtt_broker: LocalBroker, store: Store
+) -> None:
+    settings = session_settings(3)
+    flood = 3000
+    async with (
+        caregiver(mqtt_broker, f"{BASE}/command/result") as alice,
+        aiomqtt.Client(mqtt_broker.host, mqtt_broker.port, identifier="mallory") as mallory,
+    ):
+        session = BackgroundSession(settings, store, mqtt_broker.url, speed=None).start()
+        await wait_until(lambda: session.running and session.elapsed_s >= 1.0)
+        junk = json.dumps({"action": "raise_pressure", "request_id": "junk"})
+
+        async def flood_it() -> None:
+            for _ in range(flood):
+                await mallory.publish(f"{BASE}/command/mallory", junk, qos=1)
+
+        flooding = asyncio.create_task(flood_it(), name="flood")
+        try:
+            await asyncio.sleep(0.2)
+            sent_at = session.session_time()
+            await alice.client.publish(
+                f"{BASE}/command/alice",
+                json.dumps({"action": "stop", "request_id": "alice-stop"}),
+                qos=1,
+            )
+            result = await session.result()
+        finally:
+            await flooding
+        await wait_until(lambda: any(r.get("refused") for r in alice.json_on("command/result")))
+    assert result.run.outcome.ended_by == "caregiver"
+    ended_at = next(now for now, d in session.decisions if d.ended_by is not None)
+    assert ended_at - sent_at <= 1.0
+    stop = alice.result_for("alice-stop")
+    assert stop is not None
+    assert stop["accepted"] is True
+    summaries = [r for r in alice.json_on("command/result") if r.get("refused")]
+    assert len(summaries) == 1
+    assert summaries[0]["client"] == "mallory"
+    # The burst's ten answers, then one summary: not thousands of results.
+    assert len([r for r in alice.json_on("command/result") if r["request_id"] == "junk"]) <= 20
