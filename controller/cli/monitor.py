@@ -44,11 +44,6 @@ REFRESH_PER_S = 4
 CONNECT_TIMEOUT_S = 5.0
 
 
-# Why 1 hour: a monitor left open over a broker restart keeps its queued alerts that long; a
-# monitor gone longer has missed nothing a controller's journal does not keep.
-SESSION_EXPIRY_S = 3600
-
-
 @dataclass
 class DeviceView:
     availability: str = "unknown"
@@ -258,9 +253,10 @@ async def _run_monitor(
                 tls_params=tls,
                 timeout=CONNECT_TIMEOUT_S,
                 identifier=client_id,
-                # Persistent: alerts raised while this monitor is cut off are queued by the broker
-                # and arrive after the reconnect.
-                clean_session=False,
+                # With an account, persistent: alerts raised while this monitor is cut off are
+                # queued by the broker and arrive after the reconnect. Without one the client id is
+                # random, and every run would leave a persistent session on the broker.
+                clean_session=username is None,
             )
         )
 
