@@ -231,8 +231,13 @@ async def _run_monitor(
 
     from controller.caregiver.bridge import no_delay  # noqa: PLC0415
     from controller.caregiver.broker import parse_broker_url  # noqa: PLC0415
+    from controller.settings.models import check_topic_prefix  # noqa: PLC0415
 
     target = parse_broker_url(url)
+    try:
+        check_topic_prefix("--base-topic", base_topic)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
     tls = None
     if target.tls:
         tls = aiomqtt.TLSParameters(ca_certs=str(ca_file) if ca_file else None)

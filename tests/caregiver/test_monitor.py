@@ -174,3 +174,11 @@ def test_alert_times_are_shown_on_the_monitors_wall_clock() -> None:
     assert ack == ("soleguard/home/alert/ack", b'{"id": "c1", "client": "monitor"}')
     cleared = {"id": "c1", "priority": "high", "code": "X", "message": "m", "event": "cleared"}
     assert model.apply("soleguard/home/alert", json.dumps(cleared).encode()) is None
+
+
+def test_monitor_refuses_a_base_topic_no_controller_publishes_under() -> None:
+    app = typer.Typer()
+    app.command()(monitor)
+    result = CliRunner().invoke(app, ["--base-topic", "soleguard/", "--broker", "mqtt://x:1"])
+    assert result.exit_code == 1
+    assert "--base-topic 'soleguard/' starts or ends with '/'" in result.output
