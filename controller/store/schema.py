@@ -161,6 +161,7 @@ _V4_ALERT_CONDITIONS: Migration = (
         CHECK (event IN ('raised', 'updated', 'cleared'))
     """,
     "ALTER TABLE alert_outbox ADD COLUMN occurrences INTEGER NOT NULL DEFAULT 1",
+    "CREATE INDEX alert_outbox_condition ON alert_outbox (condition_id)",
     # A caregiver client showed the alert to a person: delivered in the sense that matters.
     """
     CREATE TABLE alert_acks (

@@ -515,8 +515,8 @@ class Store:
         """
         with self._write() as conn:
             known = conn.execute(
-                "SELECT 1 FROM alert_outbox WHERE COALESCE(condition_id, id) = ? LIMIT 1",
-                (condition_id,),
+                "SELECT 1 FROM alert_outbox WHERE condition_id = ? OR id = ? LIMIT 1",
+                (condition_id, condition_id),
             ).fetchone()
             if known is None:
                 return False
