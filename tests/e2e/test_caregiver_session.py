@@ -279,3 +279,80 @@ async def test_a_stop_sent_during_a_command_flood_ends_the_session_within_a_seco
     assert summaries[0]["client"] == "mallory"
     # The burst's ten answers, then one summary: not thousands of results.
     assert len([r for r in alice.json_on("command/result") if r["request_id"] == "junk"]) <= 20
+
+
+def _safety_key_of_payload(state: dict[str, Any]) -> tuple[object, ...]:
+    return (
+        state["session_state"],
+        state["heater_on"],
+        state["over_temperature"],
+        state["sensor_health"],
+        state["pressure_cap_mmhg"],
+        state["massager_connected"],
+        state["sensor_connected"],
+        tuple((a["code"], a["priority"]) for a in state["alarms"]),
+    )
+
+
+async def test_every_safety_relevant_state_change_reaches_a_caregiver_within_100_ms(
+    mqtt_broker: LocalBroker, store: Store
+) -> None:
+    """Real time: decision time (the session loop's monotonic clock) to receipt (the same clock
+    here), for each change of a safety-relevant field, in a session whose sensor comes and goes."""
+    import time  # noqa: PLC0415
+
+    from controller.caregiver.bridge import no_delay  # noqa: PLC0415
+    from controller.service.caregiver import device_state  # noqa: PLC0415
+
+    settings = session_settings(1.0)
+    received: list[tuple[float, tuple[object, ...]]] = []
+
+    async def watch(client: aiomqtt.Client) -> None:
+        async for message in client.messages:
+            state = json.loads(message.payload)  # type: ignore[arg-type]
+            received.append((time.monotonic(), _safety_key_of_payload(state)))
+
+    async with no_delay(aiomqtt.Client(mqtt_broker.host, mqtt_broker.port)) as client:
+        await client.subscribe(f"{BASE}/state", qos=1)
+        watcher = asyncio.create_task(watch(client), name="state-watch")
+        try:
+            session = BackgroundSession(
+                settings, store, mqtt_broker.url, scenario=ALARMING_SCENARIO, speed=None
+            ).start()
+            await session.result()
+            await wait_until(lambda: bool(received) and received[-1][1][0] == "ended")
+        finally:
+            watcher.cancel()
+
+    changes: list[tuple[float, tuple[object, ...]]] = []
+    last = None
+    for now, decision in session.decisions:
+        s = device_state(decision)
+        key = (
+            s.session_state,
+            s.heater_on,
+            s.over_temperature,
+            s.sensor_health,
+            s.pressure_cap_mmhg,
+            s.massager_connected,
+            s.sensor_connected,
+            tuple((a.code, a.priority) for a in s.active_alarms),
+        )
+        if key != last:
+            changes.append((now, key))
+            last = key
+    latencies = []
+    for i, (at, key) in enumerate(changes[1:], start=1):
+        superseded_at = changes[i + 1][0] if i + 1 < len(changes) else float("inf")
+        seen = next((t for t, k in received if k == key and t >= at), None)
+        if seen is None or seen > superseded_at + 0.1:
+            # Replaced within milliseconds by the next change, which the caregiver does see.
+            assert superseded_at - at < 0.1, (at, key)
+            continue
+        latencies.append(seen - at)
+    assert len(latencies) >= 10
+    print(
+        f"\nsafety-relevant changes: {len(changes) - 1}, measured {len(latencies)}, "
+        f"median {statistics.median(latencies) * 1000:.1f} ms, max {max(latencies) * 1000:.1f} ms"
+    )
+    assert max(latencies) <= 0.1
