@@ -308,3 +308,17 @@ async def test_after_a_reconnect_every_unacknowledged_alert_is_sent_again(
         message = await anext(aiter(app.messages))
     body = json.loads(message.payload)  # type: ignore[arg-type]
     assert (body["id"], body["event"]) == ("unseen", "reannounced")
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(st.binary(max_size=2048), st.text(max_size=200).map(str.encode)))
+def test_parse_ack_never_raises_and_accepts_only_an_id(payload: bytes) -> None:
+    from controller.caregiver.outbox import MAX_ACK_ID_CHARS, parse_ack  # noqa: PLC0415
+
+    result = parse_ack(payload)
+    if isinstance(result, tuple):
+        cid, who = result
+        assert 0 < len(cid) <= MAX_ACK_ID_CHARS
+        assert 0 < len(who) <= MAX_ACK_ID_CHARS
+    else:
+        assert "\n" not in result  # one line
