@@ -82,7 +82,8 @@ class CaregiverRelay(SessionObserver):
                     # Telemetry carries readings: the measured pressure, with the commanded one
                     # as its target.
                     pressure_mmhg=decision.measured_pressure_mmhg,
-                    skin_temp_c=decision.skin_c,
+                    # The same rule as the state (full resolution): only a fresh, valid reading.
+                    skin_temp_c=decision.skin_c if state.sensor_health == "ok" else None,
                     heater_on=decision.command.heater_on,
                     pressure_target_mmhg=decision.command.pressure_mmhg,
                     session_id=self.session_id,

@@ -217,3 +217,40 @@ async def test_home_assistant_reads_unknown_skin_measured_pressure_and_alerts_fr
     assert event["state_topic"] == alerts.messages[0].topic.value
     fired = json.loads(_render(event["value_template"], alerts.json_on("/alert")[0]))
     assert (fired["event_type"], fired["code"]) == ("high", "SKIN_STALE")
+
+
+class _Recording:
+    """Just enough of a caregiver port to see what the relay hands over."""
+
+    device_id = "rec"
+
+    def __init__(self) -> None:
+        self.samples: list[Any] = []
+
+    def update_state(self, state: DeviceState) -> None:
+        pass
+
+    def telemetry(self, sample: Any) -> None:
+        self.samples.append(sample)
+
+    def alerts_stored(self, *alerts: Any) -> None:
+        pass
+
+    def command_result(self, request_id: str | None, accepted: bool, reason: str | None) -> None:
+        pass
+
+
+def test_telemetry_never_carries_a_stale_skin_reading(tmp_path: Path) -> None:
+    from controller.service.caregiver import CaregiverRelay  # noqa: PLC0415
+
+    port = _Recording()
+    with Store.open(tmp_path / "j.db") as store:
+        relay = CaregiverRelay(port, store)  # type: ignore[arg-type]
+        rig = Rig()
+        rig.skin = 36.0
+        relay.on_decision(rig.now, rig.running())
+        for _ in range(60):  # six silent seconds, a decision every 0.1 s
+            relay.on_decision(rig.now, rig.step(rig.report()))
+    assert port.samples[0].skin_temp_c == pytest.approx(36.0)
+    assert port.samples[-1].skin_temp_c is None
+    assert all(s.pressure_mmhg is not None for s in port.samples)  # measured, reported
