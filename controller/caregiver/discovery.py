@@ -27,8 +27,9 @@ __all__ = [
 # lost a message catches up and Home Assistant's expire_after can tell a dead controller from a
 # quiet one.
 STATE_REFRESH_S = 30.0
-# Why three refreshes: a skin temperature older than that is stale enough to be shown as
-# unavailable, yet one lost refresh on a flaky Wi-Fi does not blank the value.
+# Why three refreshes: a stale reading is already published as null (unknown) by the controller;
+# this only covers a controller that stopped publishing without its last will reaching the
+# broker, yet one lost refresh on a flaky Wi-Fi does not blank the value.
 DISCOVERY_EXPIRE_AFTER_S = int(3 * STATE_REFRESH_S)
 STOP_BUTTON_REQUEST_ID = "homeassistant-stop"
 # Rendered by Home Assistant on each press (``now()`` is HA's template function).
