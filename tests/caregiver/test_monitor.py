@@ -182,3 +182,29 @@ def test_monitor_refuses_a_base_topic_no_controller_publishes_under() -> None:
     result = CliRunner().invoke(app, ["--base-topic", "soleguard/", "--broker", "mqtt://x:1"])
     assert result.exit_code == 1
     assert "--base-topic 'soleguard/' starts or ends with '/'" in result.output
+
+
+async def test_with_an_account_the_stop_goes_to_the_accounts_own_command_topic(
+    mqtt_broker: LocalBroker, store: Store
+) -> None:
+    model = MonitorModel("soleguard", client_name="anna", username="anna")
+    async with (
+        recorder(mqtt_broker, "soleguard/+/availability", "soleguard/porch/command/#") as caregiver,
+        CaregiverBridge(settings_for(mqtt_broker, "porch"), store) as bridge,
+    ):
+        await caregiver.wait_for(lambda r: bool(r.on("/availability")))
+        model.apply("soleguard/porch/availability", b"online")
+        keys: asyncio.Queue[str] = asyncio.Queue()
+        for key in "sq":
+            keys.put_nowait(key)
+        await _handle_keys(_ClientHolder(caregiver.client), model, _Screen(), keys)
+        async with asyncio.timeout(HANG_GUARD_S):
+            command = await bridge.next_command()
+        # Mallory's flood on her own topic cannot use up Anna's rate limit (and the shipped ACL
+        # lets Anna write only `command/anna`).
+        assert command.action == "stop"
+        assert bridge.stats.commands_forwarded == 1
+        await caregiver.wait_for(lambda r: bool(r.on("/command/anna")))
+    assert [m.topic.value for m in caregiver.messages if "/command" in m.topic.value] == [
+        "soleguard/porch/command/anna"
+    ]
