@@ -110,3 +110,6 @@ class Decision(NamedTuple):
     battery_percent: float | None
     massager_connected: bool
     sensor_connected: bool
+    # The watch after the session: None (no session ended yet, or refused), "watching", "safe"
+    # (heater off, bladder vented, lease released) or "fault" (not so within the bound).
+    after_session: str | None = None

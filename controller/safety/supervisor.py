@@ -42,6 +42,8 @@ from controller.safety.events import (
     UserRequest,
     UserStop,
 )
+from controller.safety.follow import HeatResponse
+from controller.safety.windows import BadTime
 from controller.settings.effective import SafetyLimits
 
 __all__ = ["Supervisor"]
@@ -63,7 +65,8 @@ _SESSION_ALARMS = frozenset(
         "SESSION_TIME_UP",
         "HEAT_TIME_USED",
         "CAREGIVER_STOP",
-        "SENSOR_STUCK",
+        "SENSOR_NOT_FOLLOWING",
+        "PRESSURE_SENSOR_FAULT",
         "PAD_SENSOR_FAULT",
         "MASSAGER_FAULT",
     }
@@ -84,6 +87,11 @@ BLOCK_PREDICTED = "predicted_cutoff"
 BLOCK_REENABLE = "cooling_after_cutoff"
 BLOCK_THERMOSTAT = "at_target"
 
+# The watch after a session (Decision.after_session).
+AFTER_WATCHING = "watching"  # the massager has not yet shown heater off, vented, lease released
+AFTER_SAFE = "safe"  # it has
+AFTER_FAULT = "fault"  # it has not within the bound: POST_SESSION_UNSAFE raised
+
 
 class Supervisor:
     """One massager-and-sensor pair's safety supervisor. Not thread-safe; one owner calls it."""
@@ -92,6 +100,12 @@ class Supervisor:
         self._lim = limits
         self._hard_cap = min(limits.pressure_cap_mmhg, limits.pressure_hard_max_mmhg)
         self._now: float | None = None
+        # Clock steps: the caller's clock plus this offset is the supervisor's time, which never
+        # runs backwards; a step back voids the readings taken before it.
+        self._offset = 0.0
+        self._last_raw: float | None = None
+        self._stall_from: float | None = None  # set in the first step after a stall
+        self._resumed_at = -math.inf  # the end of the latest stall or clock step
         self._state = SessionState.IDLE
         self._ended_by: EndReason | None = None
         self._session_id = 0
@@ -117,8 +131,7 @@ class Supervisor:
         self._invalid_total = 0
         self._history: deque[tuple[float, float]] = deque()
         self._slope = 0.0
-        self._moved_t: float | None = None  # when the reading last moved (stuck sensor)
-        self._moved_c = 0.0
+        self._follow = HeatResponse(limits)
         # Pressure.
         self._cmd_pressure = 0.0
         self._requested_pressure = 0.0
@@ -126,7 +139,12 @@ class Supervisor:
         self._cap_before_lowering = self._hard_cap
         self._cap_lowered_at = -math.inf
         self._measured: float | None = None
-        self._over_since: float | None = None
+        window = limits.actuator_fault_window_s
+        self._over_bad = BadTime(window)
+        self._track_bad = BadTime(window)  # measured above the commanded envelope
+        self._envelope: float | None = None  # the highest pressure the commands allow now
+        self._cmd_log: deque[tuple[float, float]] = deque()  # (time, commanded pressure)
+        self._track_detail = ""
         self._over_raised = False
         self._over_events = 0
         self._pressure_hold = False
@@ -142,12 +160,20 @@ class Supervisor:
         self._cutoff_tripped = False
         self._cutoff_off_time = -math.inf
         self._thermostat_heating = True
-        self._energised_since: float | None = None
+        self._energised_bad = BadTime(window)  # energised while commanded off
         self._heater_block: str | None = BLOCK_NOT_RUNNING
         # Massager status.
         self._firmware_cutout = False
         self._fault_code = _FAULT_NONE
         self._battery: float | None = None
+        self._pad_c: float | None = None
+        self._reported_energised = False
+        self._reported_pressure: float | None = None
+        self._reported_lease: bool | None = None
+        self._report_after_end = False  # a report arrived since the session ended
+        # After the session.
+        self._after: str | None = None
+        self._first_end: EndReason | None = None  # how the session ended, before any aftercare
 
     @property
     def limits(self) -> SafetyLimits:
@@ -163,18 +189,33 @@ class Supervisor:
         """Apply ``events`` (in order) at monotonic time ``now`` and decide the actuator command."""
         force_safe = False
         last = self._now
+        self._stall_from = None
         if not _isfinite(now):
             # A broken clock cannot time anything: all off for this step, timers frozen.
             force_safe = True
             now = last if last is not None else 0.0
-        elif last is not None and now < last:
-            now = last  # time never runs backwards here: nothing ramps, nothing expires early
+        else:
+            now += self._offset
+            if last is not None and now < last:
+                # The clock stepped back: from now on it is shifted so time never runs backwards
+                # here (nothing ramps, nothing expires early), and what was measured before the
+                # step cannot be placed in time any more: no reading counts as fresh.
+                self._offset += last - now
+                now = last
+                self._void_readings()
+                self._resumed_at = now
+            elif last is not None and now - last > self._lim.step_stall_s:
+                # A stall or a jump forward: whatever is delivered now may have waited since the
+                # last step, and is aged as if it had arrived then.
+                self._stall_from = last
+                self._resumed_at = now
         dt = 0.0 if last is None else now - last
         self._now = now
         if last is None:
             self._heater_off_since = now
         if self._cmd_heater:
-            self._heat_used += dt
+            # The lease switches the heater off on its own after lease_s, however long the step.
+            self._heat_used += min(dt, self._lim.lease_s)
         self._new = []
         results: list[CommandResult] = []
         refusals: list[str] = []
@@ -211,19 +252,41 @@ class Supervisor:
             self._on_acknowledge(now, refusals)
         # Anything else is not an event: ignored, as garbage from the caller must not crash.
 
+    def _time_of(self, t: object, now: float) -> float | None:
+        """An event's time on the supervisor's clock, never after ``now``; None if garbage."""
+        if isinstance(t, bool) or not isinstance(t, (int, float)) or not _isfinite(t):
+            return None
+        return min(float(t) + self._offset, now)
+
+    def _void_readings(self) -> None:
+        """Nothing received so far shows the skin now: heat waits for a new valid reading."""
+        self._fresh_t = None
+        self._ref_t = None
+        self._last_reading_valid = False
+        self._history.clear()
+        self._slope = 0.0
+
     def _on_reading(self, reading: SkinReading, now: float) -> None:
-        t = reading.time
-        if not self._sensor_up or not _isfinite(t) or t < self._sensor_up_since:
+        t = self._time_of(reading.time, now)
+        if not self._sensor_up or t is None or t < self._sensor_up_since:
             return  # queued from before the (re)connection: it does not count
-        t = min(t, now)
+        if self._stall_from is not None and t > self._stall_from:
+            # Delivered after a stall: it may have waited in a queue since the stall began.
+            t = max(self._stall_from, self._sensor_up_since)
         c = reading.celsius
         lim = self._lim
         valid = (
-            isinstance(c, (int, float)) and _isfinite(c) and lim.valid_min_c <= c <= lim.valid_max_c
+            isinstance(c, (int, float))
+            and not isinstance(c, bool)
+            and _isfinite(c)
+            and lim.valid_min_c <= c <= lim.valid_max_c
         )
         if valid and self._ref_t is not None:
             span = t - self._ref_t
-            if span < 0.0 or abs(c - self._ref_c) > lim.max_skin_rate_c_per_s * span:
+            # The rate is judged over at least the sensor's nominal period: a BLE stack that
+            # delivers two honest readings 10 ms apart must not make the second a spike.
+            judged = max(span, lim.skin_nominal_period_s)
+            if span < 0.0 or abs(c - self._ref_c) > lim.max_skin_rate_c_per_s * judged:
                 valid = False  # out of order, or a jump no skin can make: a spike
         if not valid:
             self._last_reading_valid = False
@@ -234,7 +297,7 @@ class Supervisor:
                     Priority.MEDIUM,
                     "SENSOR_INVALID",
                     f"skin sensor sent {self._invalid_run} invalid readings in a row "
-                    f"(last: {c!r}); heater off",
+                    f"(last: {c!r}): heater off; check that the sensor sits on the sole",
                     now,
                 )
             return
@@ -244,8 +307,8 @@ class Supervisor:
         self._clear("SENSOR_INVALID")
         self._ref_t = self._fresh_t = t
         self._ref_c = self._fresh_c = c
-        if self._moved_t is None or abs(c - self._moved_c) >= lim.sensor_stuck_delta_c:
-            self._moved_t, self._moved_c = t, c
+        if self._state is SessionState.RUNNING:
+            self._follow.reading(t, c, lim.heater_target_c)
         history = self._history
         history.append((t, c))
         horizon = t - lim.prediction_window_s
@@ -256,35 +319,74 @@ class Supervisor:
             self._latch(c, now)
 
     def _on_report(self, report: MassagerReport, now: float) -> None:
-        if not self._massager_up or not _isfinite(report.time):
+        t = self._time_of(report.time, now)
+        if not self._massager_up or t is None:
             return
         lim = self._lim
-        t = min(report.time, now)
         self._massager_report_seen = True
         self._last_report_t = max(t, self._last_report_t)
-        p = report.pressure_mmhg
-        if isinstance(p, (int, float)) and _isfinite(p):
-            self._measured = float(p)
-            if p > self._over_cap_reference(now) + lim.pressure_over_cap_tolerance_mmhg:
-                if self._over_since is None:
-                    self._over_since = t
-            else:
-                self._over_since = None
+        if self._state is not SessionState.RUNNING:
+            self._report_after_end = True
+        invalid = report.invalid_fields if isinstance(report.invalid_fields, tuple) else ()
+        p = _number(report.pressure_mmhg)
+        if "pressure" in invalid or (p is not None and p >= lim.pressure_sensor_full_scale_mmhg):
+            # A pegged or out-of-range pressure is a sensor that cannot see the bladder.
+            self._reported_pressure = None
+            self._raise(
+                Priority.HIGH,
+                "PRESSURE_SENSOR_FAULT",
+                "the massager's pressure sensor reads out of range: pressure off, session "
+                "stopped; take your foot out of the massager",
+                now,
+            )
+            self._pressure_hold = True
+            self._end(EndReason.FAULT, now)
+        elif p is not None:
+            self._measured = self._reported_pressure = p
+            over = p > self._over_cap_reference(now) + lim.pressure_over_cap_tolerance_mmhg
+            self._over_bad.update(t, over)
+            if not over:
                 self._over_raised = False
                 self._pressure_hold = False
                 self._clear("PRESSURE_OVER_CAP")
-        if report.heater_energised is True and not self._cmd_heater:
-            if self._energised_since is None:
-                self._energised_since = max(t, self._heater_off_since)
-        else:
-            self._energised_since = None
-            self._clear("HEATER_NOT_RESPONDING")
+            if self._envelope is None:
+                self._envelope = p  # the first report after (re)connecting: vent from here
+            allowed = self._envelope + lim.pressure_over_cap_tolerance_mmhg
+            above = p > allowed
+            self._track_bad.update(t, above)
+            if above:
+                self._track_detail = (
+                    f"bladder pressure {p:.0f} mmHg stays above the {self._envelope:.0f} mmHg "
+                    "the massager was told"
+                )
+        pad = _number(report.pad_c)
+        if "pad_temperature" in invalid or (
+            pad is not None and not lim.pad_sensor_min_c < pad < lim.pad_sensor_max_c
+        ):
+            self._pad_c = None
+            self._raise(
+                Priority.MEDIUM,
+                "PAD_SENSOR_FAULT",
+                "the massager's pad sensor reads out of range: heat off for this session",
+                now,
+            )
+            self._heat_disabled = True
+        elif pad is not None:
+            self._pad_c = pad
+            if self._state is SessionState.RUNNING:
+                self._follow.pad(t, pad)
+        energised = report.heater_energised is True
+        self._reported_energised = energised
+        lease = report.lease_active
+        self._reported_lease = lease if isinstance(lease, bool) else None
+        self._energised_bad.update(t, energised and not self._cmd_heater)
         cutout = report.cutout_latched is True or report.fault == _FAULT_CUTOUT
         if cutout and not self._firmware_cutout:
             self._raise(
                 Priority.HIGH,
                 "FIRMWARE_CUTOUT",
-                "the massager's own thermal cut-out tripped: session stopped",
+                "the massager's own thermal cut-out tripped (pad too hot): session stopped; "
+                "take your foot out and let the massager cool",
                 now,
             )
             self._end(EndReason.FAULT, now)
@@ -295,11 +397,16 @@ class Supervisor:
         if fault != self._fault_code:
             self._on_fault_change(fault, now)
         battery = report.battery_percent
+        if "battery" in invalid:
+            battery = None
         if isinstance(battery, (int, float)) and _isfinite(battery):
             self._battery = float(battery)
             if battery < lim.battery_low_percent:
                 self._raise(
-                    Priority.LOW, "BATTERY_LOW", f"massager battery low ({battery:.0f} %)", now
+                    Priority.LOW,
+                    "BATTERY_LOW",
+                    f"massager battery low ({battery:.0f} %): charge it after this session",
+                    now,
                 )
             elif battery >= lim.battery_ok_percent:
                 self._clear("BATTERY_LOW")
@@ -349,6 +456,7 @@ class Supervisor:
                 self._massager_up = True
                 self._massager_report_seen = False
                 self._fault_code = _FAULT_NONE
+                self._envelope = None
                 self._clear("MASSAGER_LINK_LOST")
             else:
                 if self._massager_up:
@@ -361,16 +469,19 @@ class Supervisor:
                 self._massager_up = False
                 self._massager_report_seen = False
                 self._measured = None
-                self._over_since = None
-                self._energised_since = None
+                self._reported_pressure = None
+                self._over_bad.reset()
+                self._energised_bad.reset()
+                self._track_bad.reset()
+                self._envelope = None  # judged again from the first report after reconnecting
                 self._cmd_pressure = 0.0  # the firmware's lease drops it: ramp again from zero
         elif event.device == DeviceKind.SENSOR:
             if event.connected is True:
                 self._sensor_up = True
                 # The moment the link came up, when the caller knows it: a reading that arrived
                 # after it but before this step counts. Never later than now, never garbage.
-                t = event.time
-                since = t if t is not None and _isfinite(t) and t <= now else now
+                t = self._time_of(event.time, now)
+                since = t if t is not None else now
                 self._sensor_up_since = max(since, self._sensor_up_since)
                 self._clear("SENSOR_LINK_LOST")
             else:
@@ -444,6 +555,9 @@ class Supervisor:
         self._heat_time_alarmed = False
         self._heat_disabled = False
         self._thermostat_heating = True
+        self._follow.reset()
+        self._after = None
+        self._report_after_end = False
         problems = _checklist_problems(checklist)
         if problems:
             self._state = SessionState.ENDED
@@ -483,14 +597,23 @@ class Supervisor:
             self._raise(Priority.LOW, "SESSION_TIME_UP", "session time is up", now)
             self._end(EndReason.TIMER, now)
             running = False
-        if running and self._sensor_up and not self._skin_fresh(now):
+        fresh = self._fresh_t is not None and now - self._fresh_t < lim.stale_after_s
+        if (
+            running
+            and self._sensor_up
+            and not fresh
+            # Right after a stall or a clock step heat waits for a new reading, but the sensor
+            # has not been silent for stale_after_s: no alarm yet.
+            and now - self._resumed_at >= lim.stale_after_s
+        ):
             self._raise(
                 Priority.MEDIUM,
                 "SENSOR_STALE",
-                f"no valid skin reading for {lim.stale_after_s:.1f} s: heater off",
+                f"no valid skin reading for {lim.stale_after_s:.1f} s: heater off; check that the "
+                "skin sensor is switched on and near the controller",
                 now,
             )
-        elif "SENSOR_STALE" in self._alarms and (not running or self._skin_fresh(now)):
+        elif "SENSOR_STALE" in self._alarms and (not running or fresh):
             self._clear("SENSOR_STALE")
         if running and self._massager_silent(now):
             self._raise(
@@ -502,19 +625,45 @@ class Supervisor:
             )
         elif "MASSAGER_SILENT" in self._alarms and (not running or not self._massager_silent(now)):
             self._clear("MASSAGER_SILENT")
+        self._evaluate_pressure(now)
+        self._evaluate_heater(now)
+        if running and not self._heat_disabled:
+            why = self._follow.verdict(now)
+            if why is not None:
+                self._raise(
+                    Priority.MEDIUM,
+                    "SENSOR_NOT_FOLLOWING",
+                    f"{why}: heat off for this session; put the skin sensor back on the sole "
+                    "under the pad before the next session",
+                    now,
+                )
+                self._heat_disabled = True
+        if (
+            self._state is SessionState.RUNNING
+            and not self._heat_time_alarmed
+            and self._heat_used > 0.0
+            and self._heat_used >= lim.max_heat_s
+        ):
+            self._heat_time_alarmed = True
+            self._raise(Priority.LOW, "HEAT_TIME_USED", "heat time used up for this session", now)
+        self._evaluate_after_session(now)
+
+    def _evaluate_pressure(self, now: float) -> None:
+        lim = self._lim
         above_hard_limit = (
             self._measured is not None and self._measured > lim.pressure_hard_max_mmhg
         )
-        if (
-            self._over_since is not None
-            and not self._over_raised
-            # Over the cap for a while, or over the never-exceed limit at all: a bladder that
-            # overshoots in short spells at every wave peak is caught at its first peak.
-            and (now - self._over_since >= lim.pressure_over_cap_s or above_hard_limit)
+        if not self._over_raised and (
+            # Over the cap for a while (counted over a window, so dips do not reset it), or over
+            # the never-exceed limit at all: a bladder that overshoots in short spells at every
+            # wave peak is caught at its first peak.
+            self._over_bad.total(now) >= lim.pressure_over_cap_s
+            or (self._over_bad.bad and above_hard_limit)
         ):
             measured = self._measured if self._measured is not None else math.inf
             hard = measured > lim.pressure_hard_max_mmhg
             self._over_raised = True
+            self._over_bad.reset()
             self._raise(
                 Priority.HIGH if hard else Priority.MEDIUM,
                 "PRESSURE_OVER_CAP",
@@ -523,41 +672,81 @@ class Supervisor:
                 now,
             )
             self._over_pressure_event(now)
-        if (
-            self._energised_since is not None
-            and now - self._energised_since > lim.heater_response_grace_s
-            and "HEATER_NOT_RESPONDING" not in self._alarms
-        ):
-            self._raise(
-                Priority.HIGH,
-                "HEATER_NOT_RESPONDING",
-                "the heater stays on although commanded off: session stopped",
-                now,
-            )
+        following = self._track_bad.total(now)
+        if following >= lim.pressure_not_following_s:
+            if "PRESSURE_NOT_FOLLOWING" not in self._alarms:
+                self._raise(
+                    Priority.HIGH,
+                    "PRESSURE_NOT_FOLLOWING",
+                    f"{self._track_detail}: the bladder does not vent (stuck vent or pump); "
+                    "session stopped; take your foot out of the massager and unplug it",
+                    now,
+                )
+                self._post_session_fault(now, "the bladder does not vent")
+            self._pressure_hold = True
             self._end(EndReason.FAULT, now)
-        if (
-            running
-            and self._cmd_heater
-            and self._moved_t is not None
-            and now - self._heater_on_since >= lim.sensor_stuck_s
-            and now - self._moved_t >= lim.sensor_stuck_s
-        ):
-            self._raise(
-                Priority.MEDIUM,
-                "SENSOR_STUCK",
-                f"skin reading unchanged for {lim.sensor_stuck_s:.0f} s of heating: "
-                "heat off for this session",
-                now,
-            )
-            self._heat_disabled = True
-        if (
-            running
-            and not self._heat_time_alarmed
-            and self._heat_used > 0.0
-            and self._heat_used >= lim.max_heat_s
-        ):
-            self._heat_time_alarmed = True
-            self._raise(Priority.LOW, "HEAT_TIME_USED", "heat time used up for this session", now)
+        elif following == 0.0:
+            self._clear("PRESSURE_NOT_FOLLOWING")
+
+    def _evaluate_heater(self, now: float) -> None:
+        stuck = self._energised_bad.total(now)
+        if stuck >= self._lim.heater_response_grace_s:
+            if "HEATER_NOT_RESPONDING" not in self._alarms:
+                self._raise(
+                    Priority.HIGH,
+                    "HEATER_NOT_RESPONDING",
+                    "the heater stays energised although commanded off: session stopped; take "
+                    "your foot out of the massager and unplug it",
+                    now,
+                )
+                self._post_session_fault(now, "the heater is still energised")
+            self._end(EndReason.FAULT, now)
+        elif stuck == 0.0:
+            self._clear("HEATER_NOT_RESPONDING")
+
+    def _post_session_fault(self, now: float, problem: str) -> None:
+        """An actuator fault found after the session, even once it had looked safe."""
+        if self._after not in (AFTER_WATCHING, AFTER_SAFE) or self._state is SessionState.RUNNING:
+            return
+        self._after_fault(now, [problem])
+
+    def _after_fault(self, now: float, problems: list[str]) -> None:
+        self._after = AFTER_FAULT
+        first = self._first_end if self._first_end is not None else self._ended_by
+        self._first_end = first
+        self._ended_by = EndReason.FAULT
+        self._raise(
+            Priority.HIGH,
+            "POST_SESSION_UNSAFE",
+            f"after the session ended ({first}), "
+            + ", ".join(problems)
+            + ": take your foot out of the massager and unplug it",
+            now,
+        )
+
+    def _evaluate_after_session(self, now: float) -> None:
+        """After a session: heater off, bladder vented and lease released within the bound."""
+        if self._after != AFTER_WATCHING:
+            return
+        lim = self._lim
+        problems = []
+        if not self._report_after_end:
+            problems.append("no status from the massager since")
+        else:
+            if self._reported_energised:
+                problems.append("the heater is still energised")
+            p = self._reported_pressure
+            if p is None or p >= lim.post_session_pressure_floor_mmhg:
+                shown = "unknown" if p is None else f"{p:.0f} mmHg"
+                problems.append(f"the bladder still holds {shown}")
+            if self._reported_lease is True:
+                problems.append("it still holds an actuator lease")
+        if not problems:
+            self._after = AFTER_SAFE
+            return
+        if now - self._ended_at < lim.post_session_bound_s:
+            return
+        self._after_fault(now, [f"{lim.post_session_bound_s:.0f} s on", *problems])
 
     def _over_pressure_event(self, now: float) -> None:
         self._pressure_hold = True
@@ -589,6 +778,8 @@ class Supervisor:
                 self._heater_off_since = now
         self._cmd_heater = heater
         self._cmd_pressure = pressure
+        self._follow.heater(now, heater)
+        self._track_envelope(now, dt, pressure)
         last = self._command
         if last.pressure_mmhg == pressure and last.heater_on is heater and last.stop is not running:
             return last  # immutable: the same command object is the same command
@@ -596,6 +787,20 @@ class Supervisor:
             pressure, heater, lim.heater_cutoff_c, lim.lease_s, not running
         )
         return self._command
+
+    def _track_envelope(self, now: float, dt: float, pressure: float) -> None:
+        """The highest pressure the commands allow: the command in force one latency ago or
+        since, and from a higher one down at the vent's minimum rate."""
+        lim = self._lim
+        log = self._cmd_log
+        log.append((now, pressure))
+        horizon = now - lim.pressure_command_latency_s
+        while len(log) > 1 and log[1][0] <= horizon:
+            log.popleft()
+        commanded = max(p for _, p in log)
+        if self._envelope is not None:
+            vented = self._envelope - lim.pressure_vent_min_mmhg_per_s * dt
+            self._envelope = max(commanded, vented)
 
     def _heater_permitted(self, now: float, massager_ok: bool) -> bool:
         """Every condition of the heater rule; sets ``_heater_block`` to the first that fails."""
@@ -674,12 +879,20 @@ class Supervisor:
             self._state = SessionState.ENDED
             self._ended_by = reason
             self._ended_at = now
+            self._start_after_watch()
+
+    def _start_after_watch(self) -> None:
+        """Supervision goes on after the session until the massager shows it is safe."""
+        self._after = AFTER_WATCHING
+        self._report_after_end = False
+        self._first_end = None
 
     def _latch(self, celsius: float, now: float) -> None:
         if self._state is SessionState.LATCHED:
             return
         if self._state is SessionState.RUNNING:
             self._ended_at = now
+            self._start_after_watch()
         self._state = SessionState.LATCHED
         self._ended_by = EndReason.FAULT
         self._raise(
@@ -753,12 +966,20 @@ class Supervisor:
             self._battery,
             self._massager_up,
             self._sensor_up,
+            self._after,
         )
 
     def _heater_block_now(self, running: bool) -> str:
         if not running:
             return BLOCK_NOT_RUNNING
         return self._heater_block if self._heater_block is not None else BLOCK_NOT_RUNNING
+
+
+def _number(value: object) -> float | None:
+    """``value`` as a finite float, or None for anything else (garbage from the wire)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not _isfinite(value):
+        return None
+    return float(value)
 
 
 def _checklist_problems(checklist: object) -> list[str]:

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 from controller.ble.links import MassagerLink, SensorLink
 from controller.errors import LinkError
-from controller.protocol import MassagerStatus, TemperatureMeasurement
+from controller.protocol import MassagerStatus, PartialStatus, TemperatureMeasurement
 from controller.safety import Decision, Supervisor
 from controller.safety.events import (
     DeviceKind,
@@ -72,6 +72,23 @@ class SessionOutcome:
     heat_s: float
     alarms: list[dict[str, str]] = field(default_factory=list)
     session_id: int | None = None
+
+
+def report_from_status(status: MassagerStatus | PartialStatus, now: float) -> MassagerReport:
+    """The supervisor's event for one Status notification received at ``now`` (monotonic s)."""
+    invalid = status.invalid_fields if isinstance(status, PartialStatus) else ()
+    return MassagerReport(
+        time=now,
+        pressure_mmhg=status.pressure_mmhg,
+        heater_energised=status.heater_energised,
+        cutout_latched=status.cutout_latched,
+        fault=int(status.fault),
+        battery_percent=status.battery_percent,
+        pad_c=status.pad_temperature_c,
+        lease_active=status.lease_active,
+        pressure_target_mmhg=status.pressure_target_mmhg,
+        invalid_fields=invalid,
+    )
 
 
 class SessionObserver:
@@ -133,18 +150,9 @@ class SessionRunner:
             self.actuator.forget_sent()
         self._push(LinkChanged(device, connected, self._clock()))
 
-    def _status_received(self, status: MassagerStatus) -> None:
-        self._push(
-            MassagerReport(
-                time=self._clock(),
-                pressure_mmhg=status.pressure_mmhg,
-                heater_energised=status.heater_energised,
-                cutout_latched=status.cutout_latched,
-                fault=int(status.fault),
-                battery_percent=status.battery_percent,
-            )
-        )
-        if self._recorder is not None:
+    def _status_received(self, status: MassagerStatus | PartialStatus) -> None:
+        self._push(report_from_status(status, self._clock()))
+        if self._recorder is not None and isinstance(status, MassagerStatus):
             self._recorder.massager_status(status)
 
     def _measurement_received(self, measurement: TemperatureMeasurement | None) -> None:

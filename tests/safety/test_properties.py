@@ -153,9 +153,16 @@ class SupervisorMachine(RuleBasedStateMachine):
         self.decision: Decision | None = None
         self.skin = 34.0
 
-    @initialize(limits=limits_strategy, connect=st.booleans())
-    def setup(self, limits: SafetyLimits, connect: bool) -> None:
+    @initialize(
+        limits=limits_strategy,
+        connect=st.booleans(),
+        # A realistic monotonic clock: seconds since boot, up to days; a clock starting at 0
+        # hides every `now - t` / `now + t` mistake.
+        offset=st.floats(60.0, 5 * 86400.0),
+    )
+    def setup(self, limits: SafetyLimits, connect: bool, offset: float) -> None:
         self.limits = limits
+        self.now = offset
         self.sup = Supervisor(limits)
         events: list[Event] = []
         if connect:
