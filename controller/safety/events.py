@@ -14,11 +14,13 @@ __all__ = [
     "BLOCKING_FINDINGS",
     "CONTRAINDICATIONS",
     "Acknowledge",
+    "AlarmReset",
     "CaregiverAction",
     "CaregiverRequest",
     "ChecklistResult",
     "DeviceKind",
     "Event",
+    "LatchInForce",
     "LinkChanged",
     "MassagerReport",
     "SkinReading",
@@ -134,8 +136,25 @@ class CaregiverRequest:
 
 
 @dataclass(frozen=True, slots=True)
-class Acknowledge:
-    """The user acknowledges the over-temperature latch."""
+class AlarmReset:
+    """The user's alarm reset (IEC 60601-1-8) of the over-temperature latch.
+
+    Accepted only with a fresh valid skin reading below the re-enable threshold.
+    """
+
+
+Acknowledge = AlarmReset  # the name before IEC 60601-1-8 vocabulary; the same event
+
+
+@dataclass(frozen=True, slots=True)
+class LatchInForce:
+    """The journal holds an over-temperature latch from an earlier session or process.
+
+    ``celsius``: the skin reading that latched it. The supervisor enters LATCHED (no session
+    starts) until an :class:`AlarmReset` is accepted.
+    """
+
+    celsius: float
 
 
 Event = (
@@ -146,5 +165,6 @@ Event = (
     | UserRequest
     | UserStop
     | CaregiverRequest
-    | Acknowledge
+    | AlarmReset
+    | LatchInForce
 )

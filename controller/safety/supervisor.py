@@ -29,12 +29,13 @@ from controller.safety.decision import (
 )
 from controller.safety.events import (
     BLOCKING_FINDINGS,
-    Acknowledge,
+    AlarmReset,
     CaregiverAction,
     CaregiverRequest,
     ChecklistResult,
     DeviceKind,
     Event,
+    LatchInForce,
     LinkChanged,
     MassagerReport,
     SkinReading,
@@ -248,8 +249,11 @@ class Supervisor:
             self._end(EndReason.USER, now)
         elif isinstance(event, StartSession):
             self._on_start(event.checklist, now, refusals)
-        elif isinstance(event, Acknowledge):
+        elif isinstance(event, AlarmReset):
             self._on_acknowledge(now, refusals)
+        elif isinstance(event, LatchInForce):
+            celsius = _number(event.celsius)
+            self._latch(self._lim.latch_c if celsius is None else celsius, now)
         # Anything else is not an event: ignored, as garbage from the caller must not crash.
 
     def _time_of(self, t: object, now: float) -> float | None:
@@ -539,7 +543,10 @@ class Supervisor:
             refusals.append("a session is already running")
             return
         if self._state is SessionState.LATCHED:
-            refusals.append("over-temperature latch: acknowledge it before a new session")
+            refusals.append(
+                "over-temperature latch in force: no session until an alarm reset with the foot "
+                "cooled"
+            )
             return
         for code in _SESSION_ALARMS:
             self._clear(code)
@@ -675,11 +682,12 @@ class Supervisor:
         following = self._track_bad.total(now)
         if following >= lim.pressure_not_following_s:
             if "PRESSURE_NOT_FOLLOWING" not in self._alarms:
+                stopped = "session stopped; " if self._state is SessionState.RUNNING else ""
                 self._raise(
                     Priority.HIGH,
                     "PRESSURE_NOT_FOLLOWING",
-                    f"{self._track_detail}: the bladder does not vent (stuck vent or pump); "
-                    "session stopped; take your foot out of the massager and unplug it",
+                    f"{self._track_detail}: the bladder does not follow (stuck vent or pump); "
+                    f"{stopped}take your foot out of the massager and unplug it",
                     now,
                 )
                 self._post_session_fault(now, "the bladder does not vent")
@@ -692,11 +700,12 @@ class Supervisor:
         stuck = self._energised_bad.total(now)
         if stuck >= self._lim.heater_response_grace_s:
             if "HEATER_NOT_RESPONDING" not in self._alarms:
+                stopped = "session stopped; " if self._state is SessionState.RUNNING else ""
                 self._raise(
                     Priority.HIGH,
                     "HEATER_NOT_RESPONDING",
-                    "the heater stays energised although commanded off: session stopped; take "
-                    "your foot out of the massager and unplug it",
+                    f"the heater stays energised although commanded off: {stopped}take your foot "
+                    "out of the massager and unplug it",
                     now,
                 )
                 self._post_session_fault(now, "the heater is still energised")
@@ -899,7 +908,8 @@ class Supervisor:
             Priority.HIGH,
             "OVER_TEMPERATURE_LATCH",
             f"skin at {celsius:.1f} °C (latch {self._lim.latch_c:.1f} °C): session stopped; "
-            "acknowledge once the foot has cooled",
+            "take your foot out, check it for burns, and once it has cooled make an alarm "
+            "reset (soleguard alarm reset)",
             now,
         )
 
