@@ -214,9 +214,9 @@ async def _heater_intermittent(world: SimWorld, fault: ScheduledFault, rng: rand
 async def _pressure_intermittent(
     world: SimWorld, fault: ScheduledFault, rng: random.Random
 ) -> None:
-    # The pump holds the bladder 7-9 mmHg above each target and the sensor dips 3-5 mmHg for
+    # The pump holds the bladder 8-10 mmHg above each target and the sensor dips 3-5 mmHg for
     # 0.2 s of every second: over the cap + tolerance, but never for one unbroken second.
-    world.physics.hold_offset_mmhg = rng.uniform(7.0, 9.0)
+    world.physics.hold_offset_mmhg = rng.uniform(8.0, 10.0)
     world.physics.pressure_dip_mmhg = rng.uniform(3.0, 5.0) + world.physics.hold_offset_mmhg - 5.0
     try:
         await _hold(fault)

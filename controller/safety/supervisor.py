@@ -149,7 +149,10 @@ class Supervisor:
         self._over_raised = False
         self._over_events = 0
         self._pressure_hold = False
-        self._command = ActuatorCommand(0.0, False, limits.heater_cutoff_c, limits.lease_s, True)
+        # The pad target: the skin cut-off, never above what keeps the pad itself <= 41 degC.
+        self._pad_target = min(limits.heater_cutoff_c, limits.pad_target_max_c)
+        self._overshoot = 0.0  # the most the bladder went above its commands this session
+        self._command = ActuatorCommand(0.0, False, self._pad_target, limits.lease_s, True)
         # Heater.
         self._cmd_heater = False
         self._heater_on_since = 0.0
@@ -175,6 +178,7 @@ class Supervisor:
         # After the session.
         self._after: str | None = None
         self._first_end: EndReason | None = None  # how the session ended, before any aftercare
+        self._settled_since: float | None = None  # since when the massager has looked safe
 
     @property
     def limits(self) -> SafetyLimits:
@@ -355,6 +359,8 @@ class Supervisor:
                 self._clear("PRESSURE_OVER_CAP")
             if self._envelope is None:
                 self._envelope = p  # the first report after (re)connecting: vent from here
+            elif self._state is SessionState.RUNNING:
+                self._overshoot = max(self._overshoot, p - self._envelope)
             allowed = self._envelope + lim.pressure_over_cap_tolerance_mmhg
             above = p > allowed
             self._track_bad.update(t, above)
@@ -563,6 +569,7 @@ class Supervisor:
         self._heat_disabled = False
         self._thermostat_heating = True
         self._follow.reset()
+        self._overshoot = 0.0
         self._after = None
         self._report_after_end = False
         problems = _checklist_problems(checklist)
@@ -751,8 +758,12 @@ class Supervisor:
             if self._reported_lease is True:
                 problems.append("it still holds an actuator lease")
         if not problems:
-            self._after = AFTER_SAFE
+            if self._settled_since is None:
+                self._settled_since = now
+            if now - self._settled_since >= lim.post_session_confirm_s:
+                self._after = AFTER_SAFE
             return
+        self._settled_since = None
         if now - self._ended_at < lim.post_session_bound_s:
             return
         self._after_fault(now, [f"{lim.post_session_bound_s:.0f} s on", *problems])
@@ -775,7 +786,14 @@ class Supervisor:
             and not self._massager_silent(now)
         )
         if running and massager_ok and not self._pressure_hold:
-            target = min(self._requested_pressure, self._cap_in_force())
+            # Anticipate the bladder's overshoot so the *measured* pressure stays under the hard
+            # limit, as the predictive cut-off anticipates the skin's.
+            margin = max(lim.pressure_measured_margin_mmhg, self._overshoot)
+            target = min(
+                self._requested_pressure,
+                self._cap_in_force(),
+                lim.pressure_hard_max_mmhg - margin,
+            )
             pressure = max(0.0, min(target, self._cmd_pressure + lim.pressure_ramp_mmhg_per_s * dt))
         else:
             pressure = 0.0
@@ -793,7 +811,7 @@ class Supervisor:
         if last.pressure_mmhg == pressure and last.heater_on is heater and last.stop is not running:
             return last  # immutable: the same command object is the same command
         self._command = ActuatorCommand(
-            pressure, heater, lim.heater_cutoff_c, lim.lease_s, not running
+            pressure, heater, self._pad_target, lim.lease_s, not running
         )
         return self._command
 
@@ -895,6 +913,7 @@ class Supervisor:
         self._after = AFTER_WATCHING
         self._report_after_end = False
         self._first_end = None
+        self._settled_since = None
 
     def _latch(self, celsius: float, now: float) -> None:
         if self._state is SessionState.LATCHED:

@@ -55,11 +55,14 @@ class SafetyLimits:
     pressure_not_following_s: float = limits.PRESSURE_NOT_FOLLOWING_S
     pressure_sensor_full_scale_mmhg: float = limits.PRESSURE_SENSOR_FULL_SCALE_MMHG
     pad_sensor_min_c: float = limits.PAD_SENSOR_MIN_C
+    pad_target_max_c: float = limits.PAD_TARGET_MAX_C
+    pressure_measured_margin_mmhg: float = limits.PRESSURE_MEASURED_MARGIN_MMHG
     pad_sensor_max_c: float = limits.PAD_SENSOR_MAX_C
     skin_nominal_period_s: float = limits.SKIN_NOMINAL_PERIOD_S
     step_stall_s: float = limits.STEP_STALL_S
     post_session_bound_s: float = limits.POST_SESSION_BOUND_S
     post_session_pressure_floor_mmhg: float = limits.POST_SESSION_PRESSURE_FLOOR_MMHG
+    post_session_confirm_s: float = limits.POST_SESSION_CONFIRM_S
     caregiver_lower_default_mmhg: float = limits.CAREGIVER_LOWER_DEFAULT_MMHG
     battery_low_percent: float = limits.BATTERY_LOW_PERCENT
     battery_ok_percent: float = limits.BATTERY_OK_PERCENT

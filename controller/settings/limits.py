@@ -160,6 +160,17 @@ PRESSURE_COMMAND_LATENCY_S = 0.5
 # stuck on or overshooting). With a stuck vent after STOP from 60 mmHg this fires within 2.5 s.
 PRESSURE_NOT_FOLLOWING_S = 1.0
 
+# --- hard limits as measured values --------------------------------------------------------
+# The pad is an applied part: <= 41 degC measured [IEC41], whatever cut-off is configured. The
+# firmware regulates the pad bang-bang with a 0.2 degC band and overshoots it (the simulator
+# measured 41.23 degC with a 41 degC target: 0.23 degC), so the pad target sent never exceeds
+# 41 - 0.5 degC.
+PAD_TARGET_MAX_C = 40.5
+# Measured bladder pressure <= 70 mmHg [BOOT], not only the command: the command stays below the
+# hard limit by the overshoot the bladder has shown in this session (measured above the commanded
+# envelope), and at least by this margin: 3 sigma of the sensor's 0.3 mmHg noise, rounded up.
+PRESSURE_MEASURED_MARGIN_MMHG = 1.0
+
 # --- massager sensors --------------------------------------------------------------------------
 # A full-scale (pegged) or out-of-range value is a sensor fault, not a measurement: the protocol's
 # ranges (docs/protocol.md, Status.pressure 0..300 mmHg, Status.pad_temperature -40..120 degC).
@@ -183,6 +194,9 @@ STEP_STALL_S = 0.5
 POST_SESSION_BOUND_S = 10.0
 # Below this the bladder rests on the foot without pressing (sensor noise 0.3 mmHg, [BOOT]).
 POST_SESSION_PRESSURE_FLOOR_MMHG = 5.0
+# ... and the massager must show all three for this long without a break (ten 5 Hz reports): one
+# good report between two bad ones (a relay that sticks most of each second) is not "safe".
+POST_SESSION_CONFIRM_S = 2.0
 
 # A caregiver's "lower pressure" without an amount.
 CAREGIVER_LOWER_DEFAULT_MMHG = 10.0

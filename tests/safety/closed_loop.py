@@ -33,6 +33,7 @@ GOOD_CHECKLIST = ChecklistResult(inspection_done=True)
 class Trace:
     max_skin_c: float = 0.0
     max_sensor_c: float = 0.0
+    max_pad_c: float = 0.0
     heater_on_s: float = 0.0
     decisions: list[Decision] = field(default_factory=list)
 
@@ -106,5 +107,6 @@ def run_session(
             )
         trace.max_skin_c = max(trace.max_skin_c, physics.skin_c)
         trace.max_sensor_c = max(trace.max_sensor_c, physics.sensor_c)
+        trace.max_pad_c = max(trace.max_pad_c, physics.pad_c)
         trace.heater_on_s += TICK_S if command.heater_on else 0.0
     return trace

@@ -289,9 +289,22 @@ def test_session_end_is_followed_until_the_massager_is_safe() -> None:
     assert rig.decision.after_session == "watching"
     rig.lease = False
     rig.measured = 1.0
+    rig.run(rig.limits.post_session_confirm_s - 0.5)
+    assert rig.decision.after_session == "watching"  # not yet shown for long enough
     rig.run(1)
     assert rig.decision.after_session == "safe"
     assert rig.decision.ended_by is EndReason.USER
+
+
+def test_a_relay_that_sticks_most_of_each_second_after_the_session_is_a_fault() -> None:
+    rig = Rig(max_session_s=60.0)
+    rig.running()
+    rig.run(61)
+    for tick in range(120):  # energised 0.7 s of every second, whatever it is told
+        rig.energised = tick % 10 < 7
+        rig.step(rig.report())
+    assert rig.decision.after_session == "fault"
+    assert "POST_SESSION_UNSAFE" in rig.alarms
 
 
 def test_heater_still_energised_after_the_timer_is_a_post_session_fault() -> None:
