@@ -3,6 +3,7 @@
 See docs/safety.md for the rules, their numbers and their sources.
 """
 
+from controller.safety.alarms import AlarmCode
 from controller.safety.decision import (
     ActuatorCommand,
     Alarm,
@@ -38,6 +39,7 @@ __all__ = [
     "Acknowledge",
     "ActuatorCommand",
     "Alarm",
+    "AlarmCode",
     "AlarmReset",
     "CaregiverAction",
     "CaregiverRequest",

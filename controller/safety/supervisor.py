@@ -17,10 +17,9 @@ import math
 from collections import deque
 from collections.abc import Sequence
 
+from controller.safety.alarms import AlarmBook, AlarmCode
 from controller.safety.decision import (
-    PRIORITY_RANK,
     ActuatorCommand,
-    Alarm,
     CommandResult,
     Decision,
     EndReason,
@@ -57,21 +56,6 @@ _FAULT_CUTOUT = 1
 _FAULT_OVER_PRESSURE = 2
 _FAULT_PAD_SENSOR = 3
 _FAULT_REBOOTED = 4
-
-# Alarms that describe one session's events: cleared when the next session starts. All others
-# describe a condition and clear when the condition does (or, for the latch, on acknowledge).
-_SESSION_ALARMS = frozenset(
-    {
-        "CONTRAINDICATION",
-        "SESSION_TIME_UP",
-        "HEAT_TIME_USED",
-        "CAREGIVER_STOP",
-        "SENSOR_NOT_FOLLOWING",
-        "PRESSURE_SENSOR_FAULT",
-        "PAD_SENSOR_FAULT",
-        "MASSAGER_FAULT",
-    }
-)
 
 # Why the heater is off although the session would like it on (Decision.heater_block).
 BLOCK_NOT_RUNNING = "not_running"
@@ -112,10 +96,7 @@ class Supervisor:
         self._session_id = 0
         self._start = 0.0
         self._ended_at = 0.0
-        self._alarms: dict[str, Alarm] = {}
-        self._active: tuple[Alarm, ...] = ()
-        self._alarms_dirty = False
-        self._new: list[Alarm] = []
+        self._alarms = AlarmBook()
         # Links. Both start down: the caller reports every connection.
         self._massager_up = False
         self._massager_report_seen = False
@@ -221,7 +202,7 @@ class Supervisor:
         if self._cmd_heater:
             # The lease switches the heater off on its own after lease_s, however long the step.
             self._heat_used += min(dt, self._lim.lease_s)
-        self._new = []
+        self._alarms.new = []
         results: list[CommandResult] = []
         refusals: list[str] = []
         for event in events:
@@ -302,8 +283,7 @@ class Supervisor:
             self._invalid_total += 1
             if self._invalid_run >= lim.sensor_invalid_alarm_count:
                 self._raise(
-                    Priority.MEDIUM,
-                    "SENSOR_INVALID",
+                    AlarmCode.SENSOR_INVALID,
                     f"skin sensor sent {self._invalid_run} invalid readings in a row "
                     f"(last: {c!r}): heater off; check that the sensor sits on the sole",
                     now,
@@ -312,7 +292,7 @@ class Supervisor:
         c = float(c)
         self._last_reading_valid = True
         self._invalid_run = 0
-        self._clear("SENSOR_INVALID")
+        self._clear(AlarmCode.SENSOR_INVALID)
         self._ref_t = self._fresh_t = t
         self._ref_c = self._fresh_c = c
         if self._state is SessionState.RUNNING:
@@ -341,8 +321,7 @@ class Supervisor:
             # A pegged or out-of-range pressure is a sensor that cannot see the bladder.
             self._reported_pressure = None
             self._raise(
-                Priority.HIGH,
-                "PRESSURE_SENSOR_FAULT",
+                AlarmCode.PRESSURE_SENSOR_FAULT,
                 "the massager's pressure sensor reads out of range: pressure off, session "
                 "stopped; take your foot out of the massager",
                 now,
@@ -356,7 +335,7 @@ class Supervisor:
             if not over:
                 self._over_raised = False
                 self._pressure_hold = False
-                self._clear("PRESSURE_OVER_CAP")
+                self._clear(AlarmCode.PRESSURE_OVER_CAP)
             if self._envelope is None:
                 self._envelope = p  # the first report after (re)connecting: vent from here
             elif self._state is SessionState.RUNNING:
@@ -375,8 +354,7 @@ class Supervisor:
         ):
             self._pad_c = None
             self._raise(
-                Priority.MEDIUM,
-                "PAD_SENSOR_FAULT",
+                AlarmCode.PAD_SENSOR_FAULT,
                 "the massager's pad sensor reads out of range: heat off for this session",
                 now,
             )
@@ -393,15 +371,14 @@ class Supervisor:
         cutout = report.cutout_latched is True or report.fault == _FAULT_CUTOUT
         if cutout and not self._firmware_cutout:
             self._raise(
-                Priority.HIGH,
-                "FIRMWARE_CUTOUT",
+                AlarmCode.FIRMWARE_CUTOUT,
                 "the massager's own thermal cut-out tripped (pad too hot): session stopped; "
                 "take your foot out and let the massager cool",
                 now,
             )
             self._end(EndReason.FAULT, now)
         elif not cutout:
-            self._clear("FIRMWARE_CUTOUT")
+            self._clear(AlarmCode.FIRMWARE_CUTOUT)
         self._firmware_cutout = cutout
         fault = report.fault if isinstance(report.fault, int) else -1
         if fault != self._fault_code:
@@ -413,48 +390,43 @@ class Supervisor:
             self._battery = float(battery)
             if battery < lim.battery_low_percent:
                 self._raise(
-                    Priority.LOW,
-                    "BATTERY_LOW",
+                    AlarmCode.BATTERY_LOW,
                     f"massager battery low ({battery:.0f} %): charge it after this session",
                     now,
                 )
             elif battery >= lim.battery_ok_percent:
-                self._clear("BATTERY_LOW")
+                self._clear(AlarmCode.BATTERY_LOW)
 
     def _on_fault_change(self, fault: int, now: float) -> None:
-        for code in ("FIRMWARE_OVER_PRESSURE", "MASSAGER_REBOOTED"):
+        for code in (AlarmCode.FIRMWARE_OVER_PRESSURE, AlarmCode.MASSAGER_REBOOTED):
             self._clear(code)
         self._fault_code = fault
         if fault in (_FAULT_NONE, _FAULT_CUTOUT):
             return  # the cut-out has its own flag, handled with it
         if fault == _FAULT_OVER_PRESSURE:
             self._raise(
-                Priority.HIGH,
-                "FIRMWARE_OVER_PRESSURE",
+                AlarmCode.FIRMWARE_OVER_PRESSURE,
                 "the massager vented an over-pressure: pressure off",
                 now,
             )
             self._over_pressure_event(now)
         elif fault == _FAULT_PAD_SENSOR:
             self._raise(
-                Priority.MEDIUM,
-                "PAD_SENSOR_FAULT",
+                AlarmCode.PAD_SENSOR_FAULT,
                 "the massager's pad sensor failed: heat off for this session",
                 now,
             )
             self._heat_disabled = True
         elif fault == _FAULT_REBOOTED:
             self._raise(
-                Priority.MEDIUM,
-                "MASSAGER_REBOOTED",
+                AlarmCode.MASSAGER_REBOOTED,
                 "the massager restarted: pressure ramps up again from zero",
                 now,
             )
             self._cmd_pressure = 0.0
         else:
             self._raise(
-                Priority.HIGH,
-                "MASSAGER_FAULT",
+                AlarmCode.MASSAGER_FAULT,
                 f"the massager reports unknown fault {fault}: session stopped",
                 now,
             )
@@ -467,12 +439,11 @@ class Supervisor:
                 self._massager_report_seen = False
                 self._fault_code = _FAULT_NONE
                 self._envelope = None
-                self._clear("MASSAGER_LINK_LOST")
+                self._clear(AlarmCode.MASSAGER_LINK_LOST)
             else:
                 if self._massager_up:
                     self._raise(
-                        Priority.MEDIUM,
-                        "MASSAGER_LINK_LOST",
+                        AlarmCode.MASSAGER_LINK_LOST,
                         "lost the link to the massager: pressure and heat off",
                         now,
                     )
@@ -493,12 +464,11 @@ class Supervisor:
                 t = self._time_of(event.time, now)
                 since = t if t is not None else now
                 self._sensor_up_since = max(since, self._sensor_up_since)
-                self._clear("SENSOR_LINK_LOST")
+                self._clear(AlarmCode.SENSOR_LINK_LOST)
             else:
                 if self._sensor_up:
                     self._raise(
-                        Priority.MEDIUM,
-                        "SENSOR_LINK_LOST",
+                        AlarmCode.SENSOR_LINK_LOST,
                         "lost the link to the skin sensor: heater off",
                         now,
                     )
@@ -519,7 +489,7 @@ class Supervisor:
         if action is CaregiverAction.STOP:
             if not running:
                 return CommandResult(rid, action, True, "no session running")
-            self._raise(Priority.LOW, "CAREGIVER_STOP", "a caregiver stopped the session", now)
+            self._raise(AlarmCode.CAREGIVER_STOP, "a caregiver stopped the session", now)
             self._end(EndReason.CAREGIVER, now)
             return CommandResult(rid, action, True, "session stopped")
         if action is CaregiverAction.HEATER_OFF:
@@ -554,8 +524,7 @@ class Supervisor:
                 "cooled"
             )
             return
-        for code in _SESSION_ALARMS:
-            self._clear(code)
+        self._alarms.clear_session()
         self._session_id += 1
         self._start = self._ended_at = now
         self._requested_pressure = 0.0
@@ -577,8 +546,7 @@ class Supervisor:
             self._state = SessionState.ENDED
             self._ended_by = EndReason.CHECKLIST
             self._raise(
-                Priority.MEDIUM,
-                "CONTRAINDICATION",
+                AlarmCode.CONTRAINDICATION,
                 "session refused: " + "; ".join(problems),
                 now,
             )
@@ -600,7 +568,7 @@ class Supervisor:
             )
             return
         self._state = SessionState.ENDED
-        self._clear("OVER_TEMPERATURE_LATCH")
+        self._clear(AlarmCode.OVER_TEMPERATURE_LATCH)
 
     # -- time-driven rules -------------------------------------------------------------------------
 
@@ -608,7 +576,7 @@ class Supervisor:
         lim = self._lim
         running = self._state is SessionState.RUNNING
         if running and now - self._start >= lim.max_session_s:
-            self._raise(Priority.LOW, "SESSION_TIME_UP", "session time is up", now)
+            self._raise(AlarmCode.SESSION_TIME_UP, "session time is up", now)
             self._end(EndReason.TIMER, now)
             running = False
         fresh = self._fresh_t is not None and now - self._fresh_t < lim.stale_after_s
@@ -621,32 +589,31 @@ class Supervisor:
             and now - self._resumed_at >= lim.stale_after_s
         ):
             self._raise(
-                Priority.MEDIUM,
-                "SENSOR_STALE",
+                AlarmCode.SENSOR_STALE,
                 f"no valid skin reading for {lim.stale_after_s:.1f} s: heater off; check that the "
                 "skin sensor is switched on and near the controller",
                 now,
             )
-        elif "SENSOR_STALE" in self._alarms and (not running or fresh):
-            self._clear("SENSOR_STALE")
+        elif AlarmCode.SENSOR_STALE in self._alarms and (not running or fresh):
+            self._clear(AlarmCode.SENSOR_STALE)
         if running and self._massager_silent(now):
             self._raise(
-                Priority.MEDIUM,
-                "MASSAGER_SILENT",
+                AlarmCode.MASSAGER_SILENT,
                 f"no status from the massager for {lim.massager_silent_after_s:.1f} s: "
                 "pressure and heat off",
                 now,
             )
-        elif "MASSAGER_SILENT" in self._alarms and (not running or not self._massager_silent(now)):
-            self._clear("MASSAGER_SILENT")
+        elif AlarmCode.MASSAGER_SILENT in self._alarms and (
+            not running or not self._massager_silent(now)
+        ):
+            self._clear(AlarmCode.MASSAGER_SILENT)
         self._evaluate_pressure(now)
         self._evaluate_heater(now)
         if running and not self._heat_disabled:
             why = self._follow.verdict(now)
             if why is not None:
                 self._raise(
-                    Priority.MEDIUM,
-                    "SENSOR_NOT_FOLLOWING",
+                    AlarmCode.SENSOR_NOT_FOLLOWING,
                     f"{why}: heat off for this session; put the skin sensor back on the sole "
                     "under the pad before the next session",
                     now,
@@ -659,7 +626,7 @@ class Supervisor:
             and self._heat_used >= lim.max_heat_s
         ):
             self._heat_time_alarmed = True
-            self._raise(Priority.LOW, "HEAT_TIME_USED", "heat time used up for this session", now)
+            self._raise(AlarmCode.HEAT_TIME_USED, "heat time used up for this session", now)
         self._evaluate_after_session(now)
 
     def _evaluate_pressure(self, now: float) -> None:
@@ -679,20 +646,19 @@ class Supervisor:
             self._over_raised = True
             self._over_bad.reset()
             self._raise(
-                Priority.HIGH if hard else Priority.MEDIUM,
-                "PRESSURE_OVER_CAP",
+                AlarmCode.PRESSURE_OVER_CAP,
                 f"pressure {measured:.0f} mmHg above the {self._cap_in_force():.0f} mmHg cap: "
                 "pressure off",
                 now,
+                Priority.HIGH if hard else Priority.MEDIUM,
             )
             self._over_pressure_event(now)
         following = self._track_bad.total(now)
         if following >= lim.pressure_not_following_s:
-            if "PRESSURE_NOT_FOLLOWING" not in self._alarms:
+            if AlarmCode.PRESSURE_NOT_FOLLOWING not in self._alarms:
                 stopped = "session stopped; " if self._state is SessionState.RUNNING else ""
                 self._raise(
-                    Priority.HIGH,
-                    "PRESSURE_NOT_FOLLOWING",
+                    AlarmCode.PRESSURE_NOT_FOLLOWING,
                     f"{self._track_detail}: the bladder does not follow (stuck vent or pump); "
                     f"{stopped}take your foot out of the massager and unplug it",
                     now,
@@ -701,16 +667,15 @@ class Supervisor:
             self._pressure_hold = True
             self._end(EndReason.FAULT, now)
         elif following == 0.0:
-            self._clear("PRESSURE_NOT_FOLLOWING")
+            self._clear(AlarmCode.PRESSURE_NOT_FOLLOWING)
 
     def _evaluate_heater(self, now: float) -> None:
         stuck = self._energised_bad.total(now)
         if stuck >= self._lim.heater_response_grace_s:
-            if "HEATER_NOT_RESPONDING" not in self._alarms:
+            if AlarmCode.HEATER_NOT_RESPONDING not in self._alarms:
                 stopped = "session stopped; " if self._state is SessionState.RUNNING else ""
                 self._raise(
-                    Priority.HIGH,
-                    "HEATER_NOT_RESPONDING",
+                    AlarmCode.HEATER_NOT_RESPONDING,
                     f"the heater stays energised although commanded off: {stopped}take your foot "
                     "out of the massager and unplug it",
                     now,
@@ -718,7 +683,7 @@ class Supervisor:
                 self._post_session_fault(now, "the heater is still energised")
             self._end(EndReason.FAULT, now)
         elif stuck == 0.0:
-            self._clear("HEATER_NOT_RESPONDING")
+            self._clear(AlarmCode.HEATER_NOT_RESPONDING)
 
     def _post_session_fault(self, now: float, problem: str) -> None:
         """An actuator fault found after the session, even once it had looked safe."""
@@ -732,8 +697,7 @@ class Supervisor:
         self._first_end = first
         self._ended_by = EndReason.FAULT
         self._raise(
-            Priority.HIGH,
-            "POST_SESSION_UNSAFE",
+            AlarmCode.POST_SESSION_UNSAFE,
             f"after the session ended ({first}), "
             + ", ".join(problems)
             + ": take your foot out of the massager and unplug it",
@@ -924,28 +888,20 @@ class Supervisor:
         self._state = SessionState.LATCHED
         self._ended_by = EndReason.FAULT
         self._raise(
-            Priority.HIGH,
-            "OVER_TEMPERATURE_LATCH",
+            AlarmCode.OVER_TEMPERATURE_LATCH,
             f"skin at {celsius:.1f} °C (latch {self._lim.latch_c:.1f} °C): session stopped; "
             "take your foot out, check it for burns, and once it has cooled make an alarm "
             "reset (soleguard alarm reset)",
             now,
         )
 
-    def _raise(self, priority: Priority, code: str, message: str, now: float) -> None:
-        """Raise an alarm once per occurrence; a higher priority for an active code re-raises."""
-        current = self._alarms.get(code)
-        if current is not None and PRIORITY_RANK[current.priority] >= PRIORITY_RANK[priority]:
-            return
-        alarm = Alarm(priority, code, message, now)
-        self._alarms[code] = alarm
-        self._alarms_dirty = True
-        self._new.append(alarm)
+    def _raise(
+        self, code: AlarmCode, message: str, now: float, priority: Priority | None = None
+    ) -> None:
+        self._alarms.raise_(code, message, now, priority)
 
-    def _clear(self, code: str) -> None:
-        if code in self._alarms:
-            del self._alarms[code]
-            self._alarms_dirty = True
+    def _clear(self, code: AlarmCode) -> None:
+        self._alarms.clear(code)
 
     def _decision(
         self,
@@ -967,35 +923,33 @@ class Supervisor:
             fresh_t is not None and self._last_reading_valid and now - fresh_t < lim.stale_after_s
         )
         skin = self._fresh_c if fresh_t is not None else None
-        alarms = self._alarms
-        if self._alarms_dirty:
-            self._active = tuple(alarms.values())
-            self._alarms_dirty = False
         return Decision(
-            command,
-            self._state,
-            self._ended_by,
-            tuple(self._new) if self._new else (),
-            self._active,
-            results,
-            refusals,
-            self._session_id,
-            elapsed,
-            max(0.0, lim.max_session_s - elapsed) if running else 0.0,
-            self._heat_used,
-            max(0.0, lim.max_heat_s - self._heat_used),
-            self._cap_in_force(),
-            self._measured,
-            skin,
-            None if fresh_t is None else now - fresh_t,
-            self._last_reading_valid,
-            fresh,
-            None if skin is None else skin + max(0.0, self._slope) * lim.prediction_horizon_s,
-            None if command.heater_on else self._heater_block_now(running),
-            self._battery,
-            self._massager_up,
-            self._sensor_up,
-            self._after,
+            command=command,
+            state=self._state,
+            ended_by=self._ended_by,
+            new_alarms=tuple(self._alarms.new) if self._alarms.new else (),
+            active_alarms=self._alarms.active(),
+            command_results=results,
+            refusals=refusals,
+            session_id=self._session_id,
+            elapsed_s=elapsed,
+            remaining_s=max(0.0, lim.max_session_s - elapsed) if running else 0.0,
+            heat_used_s=self._heat_used,
+            heat_remaining_s=max(0.0, lim.max_heat_s - self._heat_used),
+            pressure_cap_mmhg=self._cap_in_force(),
+            measured_pressure_mmhg=self._measured,
+            skin_c=skin,
+            skin_age_s=None if fresh_t is None else now - fresh_t,
+            skin_valid=self._last_reading_valid,
+            skin_fresh=fresh,
+            predicted_skin_c=(
+                None if skin is None else skin + max(0.0, self._slope) * lim.prediction_horizon_s
+            ),
+            heater_block=None if command.heater_on else self._heater_block_now(running),
+            battery_percent=self._battery,
+            massager_connected=self._massager_up,
+            sensor_connected=self._sensor_up,
+            after_session=self._after,
         )
 
     def _heater_block_now(self, running: bool) -> str:
