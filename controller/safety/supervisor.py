@@ -310,13 +310,20 @@ class Supervisor:
         t = self._time_of(report.time, now)
         if not self._massager_up or t is None:
             return
-        lim = self._lim
         self._massager_report_seen = True
         self._last_report_t = max(t, self._last_report_t)
         if self._state is not SessionState.RUNNING:
             self._report_after_end = True
         invalid = report.invalid_fields if isinstance(report.invalid_fields, tuple) else ()
-        p = _number(report.pressure_mmhg)
+        self._report_pressure(t, report.pressure_mmhg, invalid, now)
+        self._report_status(t, report, invalid, now)
+
+    def _report_pressure(
+        self, t: float, pressure: object, invalid: tuple[str, ...], now: float
+    ) -> None:
+        """One measured pressure: sensor fault, over the cap, above the commanded envelope."""
+        lim = self._lim
+        p = _number(pressure)
         if "pressure" in invalid or (p is not None and p >= lim.pressure_sensor_full_scale_mmhg):
             # A pegged or out-of-range pressure is a sensor that cannot see the bladder.
             self._reported_pressure = None
@@ -348,6 +355,12 @@ class Supervisor:
                     f"bladder pressure {p:.0f} mmHg stays above the {self._envelope:.0f} mmHg "
                     "the massager was told"
                 )
+
+    def _report_status(
+        self, t: float, report: MassagerReport, invalid: tuple[str, ...], now: float
+    ) -> None:
+        """The rest of a report: pad, heater, cut-out, fault byte, battery."""
+        lim = self._lim
         pad = _number(report.pad_c)
         if "pad_temperature" in invalid or (
             pad is not None and not lim.pad_sensor_min_c < pad < lim.pad_sensor_max_c
@@ -579,6 +592,15 @@ class Supervisor:
             self._raise(AlarmCode.SESSION_TIME_UP, "session time is up", now)
             self._end(EndReason.TIMER, now)
             running = False
+        self._evaluate_skin(now, running)
+        self._evaluate_massager(now, running)
+        self._evaluate_pressure(now)
+        self._evaluate_heater(now)
+        self._evaluate_after_session(now)
+
+    def _evaluate_skin(self, now: float, running: bool) -> None:
+        """Stale readings and the sensor-follows-heater verdict."""
+        lim = self._lim
         fresh = self._fresh_t is not None and now - self._fresh_t < lim.stale_after_s
         if (
             running
@@ -596,6 +618,19 @@ class Supervisor:
             )
         elif AlarmCode.SENSOR_STALE in self._alarms and (not running or fresh):
             self._clear(AlarmCode.SENSOR_STALE)
+        if running and not self._heat_disabled:
+            why = self._follow.verdict(now)
+            if why is not None:
+                self._raise(
+                    AlarmCode.SENSOR_NOT_FOLLOWING,
+                    f"{why}: heat off for this session; put the skin sensor back on the sole "
+                    "under the pad before the next session",
+                    now,
+                )
+                self._heat_disabled = True
+
+    def _evaluate_massager(self, now: float, running: bool) -> None:
+        lim = self._lim
         if running and self._massager_silent(now):
             self._raise(
                 AlarmCode.MASSAGER_SILENT,
@@ -607,27 +642,6 @@ class Supervisor:
             not running or not self._massager_silent(now)
         ):
             self._clear(AlarmCode.MASSAGER_SILENT)
-        self._evaluate_pressure(now)
-        self._evaluate_heater(now)
-        if running and not self._heat_disabled:
-            why = self._follow.verdict(now)
-            if why is not None:
-                self._raise(
-                    AlarmCode.SENSOR_NOT_FOLLOWING,
-                    f"{why}: heat off for this session; put the skin sensor back on the sole "
-                    "under the pad before the next session",
-                    now,
-                )
-                self._heat_disabled = True
-        if (
-            self._state is SessionState.RUNNING
-            and not self._heat_time_alarmed
-            and self._heat_used > 0.0
-            and self._heat_used >= lim.max_heat_s
-        ):
-            self._heat_time_alarmed = True
-            self._raise(AlarmCode.HEAT_TIME_USED, "heat time used up for this session", now)
-        self._evaluate_after_session(now)
 
     def _evaluate_pressure(self, now: float) -> None:
         lim = self._lim
@@ -670,6 +684,16 @@ class Supervisor:
             self._clear(AlarmCode.PRESSURE_NOT_FOLLOWING)
 
     def _evaluate_heater(self, now: float) -> None:
+        lim = self._lim
+        if (
+            self._state is SessionState.RUNNING
+            and not self._heat_time_alarmed
+            and self._heat_used > 0.0
+            and self._heat_used >= lim.max_heat_s
+        ):
+            self._heat_time_alarmed = True
+            self._raise(AlarmCode.HEAT_TIME_USED, "heat time used up for this session", now)
+
         stuck = self._energised_bad.total(now)
         if stuck >= self._lim.heater_response_grace_s:
             if AlarmCode.HEATER_NOT_RESPONDING not in self._alarms:
