@@ -33,6 +33,7 @@ def reset(
             with Store.open(settings.storage.path) as store:
                 async with open_ble(settings.ble) as ble:
                     address = settings.devices.sensor.address or ""
-                    return await reset_latch(store, limits, ble, address)
+                    device_id = settings.mqtt.device_id if settings.mqtt.enabled else None
+                    return await reset_latch(store, limits, ble, address, device_id=device_id)
 
         typer.echo(asyncio.run(run()))

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import math
 import time
+import uuid
 from typing import TYPE_CHECKING
 
 from controller.errors import AlarmLatched, ConfigError, LinkError
@@ -30,7 +31,11 @@ if TYPE_CHECKING:
     from controller.settings import SafetyLimits
     from controller.store import Store
 
-__all__ = ["READING_TIMEOUT_S", "judge_alarm_reset", "reset_latch"]
+__all__ = ["LATCH_RESET_CODE", "READING_TIMEOUT_S", "judge_alarm_reset", "reset_latch"]
+
+# The information signal caregivers receive when the latch is cleared (the latch itself reached
+# them as an OVER_TEMPERATURE_LATCH alert when it was raised).
+LATCH_RESET_CODE = "OVER_TEMPERATURE_LATCH_RESET"
 
 # The sensor indicates once a second; a connection plus a few readings fit well inside this.
 READING_TIMEOUT_S = 30.0
@@ -83,11 +88,19 @@ async def read_fresh_skin(ble: BleAccess, address: str) -> float:
     return celsius
 
 
-async def reset_latch(store: Store, limits: SafetyLimits, ble: BleAccess, address: str) -> str:
+async def reset_latch(
+    store: Store,
+    limits: SafetyLimits,
+    ble: BleAccess,
+    address: str,
+    *,
+    device_id: str | None = None,
+) -> str:
     """Clear the journal's latch with a fresh reading; returns what was done, in one sentence.
 
-    Raises AlarmLatched when the reading does not allow it (the latch stays), LinkError when the
-    sensor gives no reading, StoreError when the journal fails.
+    ``device_id``: queue a caregiver alert (MQTT ``alert``, via the outbox) saying the latch was
+    reset. Raises AlarmLatched when the reading does not allow it (the latch stays), LinkError
+    when the sensor gives no reading, StoreError when the journal fails.
     """
     from controller.store.latch import latch_in_force, record_reset  # noqa: PLC0415
 
@@ -100,7 +113,24 @@ async def reset_latch(store: Store, limits: SafetyLimits, ble: BleAccess, addres
     refused = judge_alarm_reset(limits, latch.skin_c, celsius)
     if refused is not None:
         raise AlarmLatched(f"alarm reset refused: {refused}")
-    record_reset(store, reset_at=time.time(), skin_c=celsius)
+    now = time.time()
+    alert = None
+    if device_id is not None:
+        from controller.store import OutboxAlert  # noqa: PLC0415
+
+        alert = OutboxAlert(
+            id=uuid.uuid4().hex,
+            device_id=device_id,
+            time=now,
+            priority="low",
+            code=LATCH_RESET_CODE,
+            message=(
+                f"the over-temperature latch was reset by the user (skin {celsius:.1f} °C); "
+                "sessions may start again"
+            ),
+            session_id=latch.session_id,
+        )
+    record_reset(store, reset_at=now, skin_c=celsius, alert=alert)
     return (
         f"alarm reset: the over-temperature latch is cleared (skin now {celsius:.1f} °C, below "
         f"{limits.heater_reenable_below_c:.1f} °C)"

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 from controller.store.errors import InvalidValueError
 
 if TYPE_CHECKING:
+    from controller.store.records import OutboxAlert
     from controller.store.store import Store
 
 __all__ = ["LatchRecord", "latch_in_force", "record_latch", "record_reset"]
@@ -71,10 +72,14 @@ def latch_in_force(store: Store) -> LatchRecord | None:
     return LatchRecord(int(row[0]), float(row[1]), float(row[2]), row[3], str(row[4]))
 
 
-def record_reset(store: Store, *, reset_at: float, skin_c: float) -> bool:
+def record_reset(
+    store: Store, *, reset_at: float, skin_c: float, alert: OutboxAlert | None = None
+) -> bool:
     """Record the alarm reset of the latch in force; False if none was in force.
 
     The caller has checked the reading (the supervisor accepted the reset); the journal keeps it.
+    ``alert``, if given, is queued for caregivers in the same transaction: a reset is never
+    recorded without its alert.
     """
     for name, value in (("reset_at", reset_at), ("skin_c", skin_c)):
         if not math.isfinite(value):
@@ -84,4 +89,6 @@ def record_reset(store: Store, *, reset_at: float, skin_c: float) -> bool:
             "UPDATE latches SET reset_at = ?, reset_skin_c = ? WHERE reset_at IS NULL",
             (reset_at, skin_c),
         )
+        if cursor.rowcount > 0 and alert is not None:
+            store._enqueue(conn, alert)
         return cursor.rowcount > 0

@@ -88,9 +88,12 @@ async def test_alarm_reset_with_a_fresh_sensor_reading_clears_the_latch(tmp_path
     limits = effective_limits(settings)
     with Store.open(path) as store:
         async with SimWorld(seed=1) as world, open_ble(settings.ble, local_link=world.link) as ble:
-            message = await reset_latch(store, limits, ble, world.sensor_address)
+            message = await reset_latch(store, limits, ble, world.sensor_address, device_id="home")
         assert "cleared" in message
         assert latch_in_force(store) is None
+        # Caregivers are told: an alert waits in the outbox for the bridge.
+        queued = [a.code for a in store.undelivered_alerts("home")]
+        assert "OVER_TEMPERATURE_LATCH_RESET" in queued
         # And sessions run again.
         run = await run_simulated_session(settings, answers=NO_CONTRAINDICATIONS, store=store)
         assert run.summary()["ended_by"] == "timer"
