@@ -7,10 +7,14 @@ are the table's (tests/service/test_scenarios.py, docs/safety.md).
 from __future__ import annotations
 
 import itertools
+from pathlib import Path
 
 import pytest
 
+from controller.service.simulated import run_simulated_session
+from controller.session.checklist import NO_CONTRAINDICATIONS
 from controller.settings import effective_limits
+from controller.store import Store
 from tests.service.support import LATCH_C, make_settings, simulated
 from tests.service.test_scenarios import EXPECTED
 
@@ -76,3 +80,25 @@ async def test_outcome_scenario_ends_as_expected_on_every_seed(scenario: str, se
             )
         )
         assert raised_at - lowered_at <= 5.0
+
+
+async def test_heater_stuck_on_demo_reports_the_post_session_fault_in_summary_and_journal(
+    tmp_path: Path,
+) -> None:
+    # `soleguard demo --scenario heater-stuck-on --minutes 2 --speed max --json`, with a journal.
+    settings = make_settings(**{"session.max_minutes": 2.0})
+    with Store.open(tmp_path / "journal.sqlite") as store:
+        run = await run_simulated_session(
+            settings, answers=NO_CONTRAINDICATIONS, scenario="heater-stuck-on", store=store
+        )
+        summary = run.summary()
+        assert summary["ended_by"] == "fault"  # never a plain "timer"
+        assert summary["after_session"] == "fault"
+        codes = {(a["code"], a["priority"]) for a in summary["alarms"]}
+        assert ("POST_SESSION_UNSAFE", "high") in codes
+        unsafe = next(a for a in summary["alarms"] if a["code"] == "POST_SESSION_UNSAFE")
+        assert "heater is still energised" in unsafe["message"]
+        record = store.sessions()[-1]
+        assert record.ended_by == "fault"
+        journal_codes = {alarm.code for alarm in store.alarms(record.id)}
+        assert "POST_SESSION_UNSAFE" in journal_codes
