@@ -41,7 +41,9 @@ def test_gain_rule_starts_counting_at_exactly_one_window_of_heat() -> None:
     response.heater(T0, True)
     feed(response, T0, T0 + WINDOW + BAD_S, 30.0, 36.0)  # pad 6 °C above, reading flat
     # Bad from T0 + 60 s, so exactly 15 s of bad time at T0 + 75 s.
-    assert response.verdict(T0 + WINDOW + BAD_S) is not None
+    why = response.verdict(T0 + WINDOW + BAD_S)
+    assert why is not None
+    assert "rose +0.0 °C in 60 s of heating with the pad at 36.0 °C" in why
     assert response.verdict(T0 + WINDOW + BAD_S - 0.5) is None
 
 
@@ -79,8 +81,10 @@ def test_pad_gap_at_exactly_the_limit_is_plausible() -> None:
     response = HeatResponse(LIMITS)
     feed(response, T0, T0 + 2 * BAD_S, 30.0, 30.0 + LIMITS.sensor_pad_gap_max_c)
     assert response.verdict(T0 + 2 * BAD_S) is None
-    feed(response, T0 + 2 * BAD_S + 1, T0 + 4 * BAD_S, 29.5, 40.0)
-    assert response.verdict(T0 + 4 * BAD_S) is not None
+    feed(response, T0 + 2 * BAD_S + 1, T0 + 4 * BAD_S, 28.0, 40.0)
+    why = response.verdict(T0 + 4 * BAD_S)
+    assert why is not None
+    assert "28.0 °C is 12 °C below the heating pad (40.0 °C)" in why
 
 
 def test_band_rule_at_exactly_the_band_is_plausible() -> None:
