@@ -67,7 +67,8 @@ class Recorder:
             self._store_alarm(alarm)
             if alarm.code == "OVER_TEMPERATURE_LATCH":
                 self._store_latch(alarm, decision)
-        if now >= self._next_sample:
+        # Readings are the session's: the watch after it records its alarms, not samples.
+        if decision.after_session is None and now >= self._next_sample:
             self._next_sample = now + SAMPLE_PERIOD_S
             self._sample(now, decision)
 

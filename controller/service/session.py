@@ -78,6 +78,8 @@ class SessionOutcome:
     # The watch after the session: "safe", "fault" (POST_SESSION_UNSAFE raised, and ended_by is
     # "fault" whatever ended the session first) or None (refused, or no verdict).
     after_session: str | None = None
+    # When the session ended, on the session's clock (the watch after it is not session time).
+    ended_at: float | None = None
 
 
 def report_from_status(status: MassagerStatus | PartialStatus, now: float) -> MassagerReport:
@@ -329,4 +331,5 @@ class SessionRunner:
             ],
             session_id=recorder.session_id if recorder else None,
             after_session=decision.after_session,
+            ended_at=now,
         )
