@@ -127,3 +127,40 @@ def test_bad_time_adds_up_over_the_window_and_forgets_what_left_it() -> None:
     bad.reset()
     assert bad.total(T0 + 31.0) == 0.0
     assert not bad.bad
+
+
+def test_gain_rule_judges_the_coolest_pad_of_the_window() -> None:
+    response = HeatResponse(LIMITS)
+    response.heater(T0, True)
+    t = T0
+    while t <= T0 + 2 * WINDOW:
+        # The pad warms from 32 to 38 °C over the first window, then holds 38 °C.
+        response.pad(t, min(38.0, 32.0 + (t - T0) * 0.1))
+        response.reading(t, 30.0, TARGET)
+        t += 1.0
+    # Within the first window and a bit, the coolest pad was under reading + 4 °C: no verdict.
+    assert response.verdict(T0 + WINDOW + BAD_S) is None
+    why = response.verdict(T0 + 2 * WINDOW)
+    assert why is not None  # later the whole window had the pad >= 34 °C
+    assert "with the pad at 38.0 °C or more" in why
+
+
+def test_gain_rule_at_exactly_the_gap_judges() -> None:
+    response = HeatResponse(LIMITS)
+    response.heater(T0, True)
+    feed(response, T0, T0 + WINDOW + BAD_S, 30.0, 30.0 + LIMITS.sensor_follow_gap_c)
+    assert response.verdict(T0 + WINDOW + BAD_S) is not None
+
+
+def test_gain_rule_waits_for_readings_over_half_a_window() -> None:
+    response = HeatResponse(LIMITS)
+    response.heater(T0, True)
+    t = T0
+    while t <= T0 + WINDOW + 30.0:
+        response.pad(t, 36.0)
+        if t >= T0 + 45.0:  # the sensor only starts indicating 45 s into the heat
+            response.reading(t, 30.0, TARGET)
+        t += 1.0
+    # Judged from T0 + 75 s (30 s of readings), so not 15 s of bad time by T0 + 89 s.
+    assert response.verdict(T0 + 89.0) is None
+    assert response.verdict(T0 + WINDOW + 30.0) is not None
