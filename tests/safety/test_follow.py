@@ -164,3 +164,41 @@ def test_gain_rule_waits_for_readings_over_half_a_window() -> None:
     # Judged from T0 + 75 s (30 s of readings), so not 15 s of bad time by T0 + 89 s.
     assert response.verdict(T0 + 89.0) is None
     assert response.verdict(T0 + WINDOW + 30.0) is not None
+
+
+def test_gain_is_measured_from_the_reading_at_the_window_start() -> None:
+    # 0.305 °C a minute: enough over a whole window (60 s), not over 59 s.
+    response = HeatResponse(LIMITS)
+    response.heater(T0, True)
+    t = T0
+    while t <= T0 + 3 * WINDOW:
+        response.pad(t, 38.0)
+        response.reading(t, 30.0 + (t - T0) * 0.305 / WINDOW, TARGET)
+        t += 1.0
+    assert response.verdict(T0 + 3 * WINDOW) is None
+
+
+def test_a_rise_of_exactly_the_minimum_gain_follows() -> None:
+    response = HeatResponse(LIMITS)
+    response.heater(T0, True)
+    rise = LIMITS.sensor_follow_min_rise_c
+    t = T0
+    while t <= T0 + 2 * WINDOW:
+        response.pad(t, 10.0)
+        # Exactly `rise` above the reading one window earlier (0.0 + 0.3 == 0.3 in floats).
+        response.reading(t, 0.0 if t < T0 + WINDOW else rise, TARGET)
+        t += 1.0
+    assert response.verdict(T0 + WINDOW + 2 * BAD_S) is None
+
+
+def test_the_message_names_the_coolest_pad_of_the_window() -> None:
+    response = HeatResponse(LIMITS)
+    response.heater(T0, True)
+    t = T0
+    while t <= T0 + 95.0:
+        response.pad(t, min(38.0, 32.0 + (t - T0) * 0.1))
+        response.reading(t, 30.0, TARGET)
+        t += 1.0
+    why = response.verdict(T0 + 95.0)  # bad from T0 + 80 s, when the coolest pad reached 34 °C
+    assert why is not None
+    assert "with the pad at 35.5 °C or more" in why
