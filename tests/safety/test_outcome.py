@@ -322,3 +322,34 @@ def test_heater_still_energised_after_the_timer_is_a_post_session_fault() -> Non
     assert "heater" in message
     assert "(timer)" in message
     assert "unplug" in message
+
+
+def test_heater_alarm_holds_until_the_window_is_clear_of_bad_time() -> None:
+    rig = Rig()
+    rig.running()
+    rig.step(UserRequest(40, False))
+    rig.energised = True
+    rig.run(3.0)  # 3 s energised while commanded off
+    assert "HEATER_NOT_RESPONDING" in codes(rig)
+    rig.energised = False
+    rig.run(8.5)  # under 2 s of bad time left in the 10 s window, but not none
+    assert "HEATER_NOT_RESPONDING" in codes(rig)
+    rig.run(2.0)
+    assert "HEATER_NOT_RESPONDING" not in codes(rig)
+
+
+def test_pressure_command_anticipates_the_bladders_overshoot_under_the_hard_limit() -> None:
+    rig = Rig(pressure_cap_mmhg=70.0)
+    rig.running()
+    rig.step(UserRequest(70, True))
+    rig.run(10)
+    # Without any overshoot seen, the command keeps the measurement margin under 70 mmHg.
+    margin = rig.limits.pressure_measured_margin_mmhg
+    assert rig.decision.command.pressure_mmhg == pytest.approx(70.0 - margin)
+    # The bladder settles 4 mmHg above what it is told (under the 5 mmHg tolerance: no alarm).
+    for _ in range(50):
+        rig.measured = rig.decision.command.pressure_mmhg + 4.0
+        rig.step(rig.report())
+    assert rig.decision.command.pressure_mmhg <= 70.0 - 4.0 + 1e-6
+    assert rig.measured <= 70.0 + 1e-6
+    assert not {"PRESSURE_OVER_CAP", "PRESSURE_NOT_FOLLOWING"} & set(rig.alarms)
