@@ -6,7 +6,7 @@ floating point, so "exactly 2.0 s later" is exactly 2.0 s later.
 
 from __future__ import annotations
 
-from controller.safety import SkinReading, UserRequest
+from controller.safety import DeviceKind, LinkChanged, SkinReading, UserRequest
 from tests.safety.rig import Rig
 
 T0 = 86_400.0
@@ -38,8 +38,11 @@ def run_exact(rig: Rig, seconds: float, *, reading: bool = False) -> None:
 def test_a_reading_exactly_stale_after_s_old_is_stale() -> None:
     rig = exact_rig()
     run_exact(rig, 2.0, reading=True)
-    last = rig.now
-    run_exact(rig, rig.limits.stale_after_s)
+    last = rig.now - HALF  # readings are stamped at the step before the one that takes them
+    run_exact(rig, rig.limits.stale_after_s - 2 * HALF)
+    assert rig.decision.skin_age_s == rig.limits.stale_after_s - HALF
+    assert "SENSOR_STALE" not in codes(rig)
+    run_exact(rig, HALF)
     assert rig.now - last == rig.limits.stale_after_s
     assert "SENSOR_STALE" in codes(rig)
     assert not rig.decision.command.heater_on
@@ -94,7 +97,7 @@ def test_a_rise_of_exactly_the_maximum_rate_is_a_valid_reading() -> None:
 def test_readings_at_one_instant_give_no_slope_and_no_crash() -> None:
     rig = Rig(start=T0)
     rig.step(dt=HALF)
-    rig.connect()
+    rig.step(LinkChanged(DeviceKind.MASSAGER, True), LinkChanged(DeviceKind.SENSOR, True), dt=HALF)
     same = rig.now + HALF
     rig.step(
         rig.report(),
@@ -115,3 +118,25 @@ def test_measured_exactly_at_the_hard_limit_is_not_above_it() -> None:
     rig.measured = rig.limits.pressure_hard_max_mmhg + HALF
     run_exact(rig, HALF)
     assert "PRESSURE_OVER_CAP" in rig.alarms
+
+
+def test_pressure_above_the_envelope_for_exactly_the_limit_does_not_follow() -> None:
+    rig = exact_rig()
+    run_exact(rig, 6.0, reading=True)  # the ramp to the 40 mmHg asked is over
+    assert rig.decision.command.pressure_mmhg == 40.0
+    rig.measured = 50.0
+    run_exact(rig, rig.limits.pressure_not_following_s - HALF)
+    assert "PRESSURE_NOT_FOLLOWING" not in rig.alarms  # 0.5 s of bad time
+    run_exact(rig, HALF)
+    assert "PRESSURE_NOT_FOLLOWING" in rig.alarms  # exactly 1.0 s
+
+
+def test_the_decision_reports_exact_session_time_left_and_reading_age() -> None:
+    rig = exact_rig()
+    started = rig.now
+    run_exact(rig, 5.0, reading=True)
+    decision = rig.decision
+    assert decision.elapsed_s == rig.now - started
+    assert decision.remaining_s == rig.limits.max_session_s - (rig.now - started)
+    assert decision.skin_age_s == HALF
+    assert decision.heat_remaining_s == rig.limits.max_heat_s - decision.heat_used_s
