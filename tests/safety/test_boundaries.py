@@ -6,7 +6,14 @@ floating point, so "exactly 2.0 s later" is exactly 2.0 s later.
 
 from __future__ import annotations
 
-from controller.safety import DeviceKind, LinkChanged, SkinReading, UserRequest
+from controller.safety import (
+    CaregiverAction,
+    CaregiverRequest,
+    DeviceKind,
+    LinkChanged,
+    SkinReading,
+    UserRequest,
+)
 from tests.safety.rig import Rig
 
 T0 = 86_400.0
@@ -140,3 +147,24 @@ def test_the_decision_reports_exact_session_time_left_and_reading_age() -> None:
     assert decision.remaining_s == rig.limits.max_session_s - (rig.now - started)
     assert decision.skin_age_s == HALF
     assert decision.heat_remaining_s == rig.limits.max_heat_s - decision.heat_used_s
+
+
+def test_a_lowered_ceiling_is_the_reference_from_exactly_the_settle_time() -> None:
+    rig = exact_rig()
+    run_exact(rig, 6.0, reading=True)
+    rig.measured = 40.0  # the bladder at the 40 mmHg asked
+    run_exact(rig, 1.0, reading=True)
+    lowered = rig.now + HALF
+    rig.step(
+        rig.report(),
+        rig.reading(),
+        CaregiverRequest(CaregiverAction.LOWER_PRESSURE, 30.0, "r1"),
+        dt=HALF,
+    )
+    assert rig.decision.pressure_cap_mmhg == 30.0
+    run_exact(rig, rig.limits.pressure_settle_s - HALF, reading=True)
+    assert rig.now - lowered == rig.limits.pressure_settle_s - HALF
+    assert "PRESSURE_OVER_CAP" not in rig.alarms  # still judged against the old ceiling
+    # From exactly 3.0 s the new ceiling counts: 40 > 30 + 5 from the report of that step.
+    run_exact(rig, 2 * HALF, reading=True)
+    assert "PRESSURE_OVER_CAP" in rig.alarms
