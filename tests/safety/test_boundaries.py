@@ -168,3 +168,33 @@ def test_a_lowered_ceiling_is_the_reference_from_exactly_the_settle_time() -> No
     # From exactly 3.0 s the new ceiling counts: 40 > 30 + 5 from the report of that step.
     run_exact(rig, 2 * HALF, reading=True)
     assert "PRESSURE_OVER_CAP" in rig.alarms
+
+
+def test_stale_alarm_stays_through_a_stall_while_still_no_reading() -> None:
+    rig = exact_rig()
+    run_exact(rig, 2.0, reading=True)
+    run_exact(rig, 3.0)  # no reading: stale
+    assert "SENSOR_STALE" in codes(rig)
+    rig.step(rig.report(time=rig.now + 1.0), dt=1.0)  # a stall, still no reading
+    assert "SENSOR_STALE" in codes(rig)
+
+
+def test_fault_byte_cutout_without_the_flag_is_a_cutout() -> None:
+    rig = exact_rig()
+    run_exact(rig, 1.0, reading=True)
+    rig.step(rig.report(fault=1, cutout_latched=False), dt=HALF)
+    assert "FIRMWARE_CUTOUT" in codes(rig)
+
+
+def test_a_bladder_that_vents_one_latency_late_is_following() -> None:
+    rig = exact_rig()
+    run_exact(rig, 6.0, reading=True)
+    rig.measured = 40.0
+    run_exact(rig, 1.0, reading=True)
+    rig.step(rig.report(), rig.reading(), UserRequest(0.0, True), dt=HALF)
+    lowered = rig.now
+    while rig.now - lowered < 6.0:
+        late = rig.now - lowered - 0.75  # holds 0.75 s (a write, reports), then 15 mmHg/s
+        rig.measured = max(0.0, 40.0 - 15.0 * late) if late > 0 else 40.0
+        rig.step(rig.report(), rig.reading(), dt=0.25)
+    assert "PRESSURE_NOT_FOLLOWING" not in rig.alarms
