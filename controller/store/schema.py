@@ -152,7 +152,24 @@ _V3_DIARY: Migration = (
     """,
 )
 
-_V4_ALERT_CONDITIONS: Migration = (
+_LATCHES: Migration = (
+    # The over-temperature latch outlives the session and the process (issue 10): a row with no
+    # reset is a latch in force; an alarm reset fills reset_at and the reading that allowed it.
+    """
+    CREATE TABLE latches (
+        id INTEGER PRIMARY KEY,
+        latched_at REAL NOT NULL,
+        skin_c REAL NOT NULL,
+        session_id INTEGER REFERENCES sessions (id) ON DELETE SET NULL,
+        message TEXT NOT NULL,
+        reset_at REAL,
+        reset_skin_c REAL
+    )
+    """,
+    "CREATE INDEX latches_in_force ON latches (reset_at)",
+)
+
+_ALERT_CONDITIONS: Migration = (
     # One alarm condition is one alert (`condition_id`), raised, updated and cleared: each of
     # those is its own outbox message (`event`), published at least once.
     "ALTER TABLE alert_outbox ADD COLUMN condition_id TEXT",
@@ -181,8 +198,15 @@ _V4_ALERT_CONDITIONS: Migration = (
 )
 
 # 1: sessions, readings, alarms, checklist, pain (issue 4); 2: alert outbox (issue 5);
-# 3: diary (issue 6); 4: alert conditions, acknowledgements, installation id (issue 12).
-MIGRATIONS: tuple[Migration, ...] = (_V1_SESSIONS, _V2_OUTBOX, _V3_DIARY, _V4_ALERT_CONDITIONS)
+# 3: diary (issue 6); then the over-temperature latch (issue 10); then alert conditions,
+# acknowledgements and the installation id (issue 12).
+MIGRATIONS: tuple[Migration, ...] = (
+    _V1_SESSIONS,
+    _V2_OUTBOX,
+    _V3_DIARY,
+    _LATCHES,
+    _ALERT_CONDITIONS,
+)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 _VERSION_TABLE = """
