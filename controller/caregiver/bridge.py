@@ -31,6 +31,7 @@ from controller import __version__
 from controller.caregiver.commands import (
     CaregiverCommand,
     CommandRefused,
+    is_bounded_text,
     parse_command,
 )
 from controller.caregiver.discovery import STATE_REFRESH_S, build_discovery
@@ -117,6 +118,8 @@ ALERT_BATCH = 100
 # CONNACK reason codes of a broker that does not speak MQTT 5 (3.1.1's "unacceptable protocol
 # version", 5's "unsupported protocol version"): the bridge then talks 3.1.1 to it.
 _UNSUPPORTED_PROTOCOL = frozenset({1, 132})
+# Why 64: the last topic level of `command/CLIENT` is an account or app name.
+MAX_CLIENT_CHARS = 64
 # Why 256: incoming messages are only commands and Home Assistant status; the rate limit refuses
 # floods, and this bound keeps a broker pushing garbage from growing memory before it does.
 INCOMING_QUEUE_MAX = 256
@@ -147,6 +150,7 @@ class BridgeStats:
     alerts_acknowledged: int = 0
     acks_refused: int = 0
     results_dropped: int = 0
+    messages_dropped: int = 0
 
 
 def no_delay(client: aiomqtt.Client) -> aiomqtt.Client:
@@ -631,25 +635,61 @@ class CaregiverBridge(Generic[AlertT]):
             _LOGGER.warning("%s: acknowledgement of unknown alert %s", self.device_id, cid)
 
     async def _receive(self, client: aiomqtt.Client) -> None:
-        t = self._topics
         async for message in client.messages:
-            payload = message.payload
-            data = payload if isinstance(payload, bytes) else str(payload).encode()
-            if message.topic.matches(t.alert_ack):
-                await self._on_ack(data)
-            elif message.topic.matches(t.ha_status) and data == HA_ONLINE:
-                _LOGGER.info("%s: Home Assistant is online; re-sending discovery", t.device_id)
-                self._discovery_pending = True
-                self._wake.set()
+            try:
+                await self._on_message(message)
+            except Exception:  # one message, never the channel: see _dropped
+                self._dropped(message)
+
+    def _dropped(self, message: aiomqtt.Message) -> None:
+        # Whatever one incoming message does (a bug, a store refusing a value the parsers let
+        # through), it is logged and dropped; the bridge keeps serving the others. Ending the
+        # bridge instead would silence every alert and command of the device.
+        self.stats.messages_dropped += 1
+        _LOGGER.exception(
+            "%s: message on %s dropped: handling it failed", self.device_id, message.topic.value
+        )
+
+    async def _on_message(self, message: aiomqtt.Message) -> None:
+        t = self._topics
+        payload = message.payload
+        data = payload if isinstance(payload, bytes) else str(payload).encode()
+        if message.topic.matches(t.alert_ack):
+            await self._on_ack(data)
+        elif message.topic.matches(t.ha_status) and data == HA_ONLINE:
+            _LOGGER.info("%s: Home Assistant is online; re-sending discovery", t.device_id)
+            self._discovery_pending = True
+            self._wake.set()
 
     def _take_command(self, message: aiomqtt.Message) -> bool:
-        """Judge a message on a command topic at once; False for any other message."""
+        """Judge a message on a command topic at once; False for any other message.
+
+        Runs in paho's callback: an exception here would end paho's network loop, so any
+        failure to handle one command is logged and that command dropped (see _dropped).
+        """
+        try:
+            return self._judge_command(message)
+        except Exception:  # see _dropped
+            self._dropped(message)
+            return True
+
+    def _judge_command(self, message: aiomqtt.Message) -> bool:
         t = self._topics
         topic = message.topic
         if topic.matches(t.command):
             sender = ""
         elif topic.matches(t.command_clients) and topic.value != t.command_result:
             sender = topic.value.rsplit("/", 1)[1]
+            if not is_bounded_text(sender, MAX_CLIENT_CHARS):
+                # The broker checks topic UTF-8; the bound keeps one client's key small.
+                self.stats.commands_refused += 1
+                _LOGGER.warning(
+                    "%s: command refused: client name in the topic must be valid UTF-8 text "
+                    "of 1-%d characters",
+                    self.device_id,
+                    MAX_CLIENT_CHARS,
+                )
+                return True
         else:
             return False
         payload = message.payload

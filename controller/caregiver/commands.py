@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import dataclass
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeGuard
 
 from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, ValidationError
 
@@ -24,6 +24,7 @@ __all__ = [
     "CaregiverCommand",
     "CommandRefused",
     "TokenBucket",
+    "is_bounded_text",
     "parse_command",
 ]
 
@@ -94,10 +95,29 @@ class TokenBucket:
         return False
 
 
+def is_bounded_text(value: object, max_chars: int) -> TypeGuard[str]:
+    """Whether ``value`` is a str of 1-``max_chars`` characters that encodes as UTF-8.
+
+    JSON lets ``"\\ud800"`` (a lone UTF-16 surrogate) through ``json.loads`` as a Python str that
+    no UTF-8 encoder, SQLite's included, accepts; every text field from the network is checked
+    with this before it is stored, logged as a key or echoed back.
+    """
+    if not isinstance(value, str) or not 0 < len(value) <= max_chars:
+        return False
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+_REQUEST_ID_RULE = f"request_id must be valid UTF-8 text of 1-{MAX_REQUEST_ID_CHARS} characters"
+
+
 def _request_id_of(data: Any) -> str | None:
     if isinstance(data, dict):
         rid = data.get("request_id")
-        if isinstance(rid, str) and 0 < len(rid) <= MAX_REQUEST_ID_CHARS:
+        if is_bounded_text(rid, MAX_REQUEST_ID_CHARS):
             return rid
     return None
 
@@ -112,7 +132,7 @@ def _reason(exc: ValidationError) -> str:
         if field == "action":
             parts.append(f"action must be one of {_ALLOWED_TEXT}")
         elif field == "request_id":
-            parts.append(f"request_id must be a string of 1-{MAX_REQUEST_ID_CHARS} characters")
+            parts.append(_REQUEST_ID_RULE)
         elif field == "amount_mmhg":
             parts.append(f"amount_mmhg must be a number > 0 and <= {MAX_LOWER_PRESSURE_MMHG:g}")
         elif kind == "extra_forbidden":
@@ -145,6 +165,9 @@ def parse_command(payload: bytes, *, retained: bool) -> CaregiverCommand | Comma
     if not isinstance(data, dict):
         return CommandRefused(None, "payload must be a JSON object with 'action' and 'request_id'")
     request_id = _request_id_of(data)
+    if "request_id" in data and request_id is None:
+        # Checked here, not by the model: pydantic accepts a lone surrogate as a str.
+        return CommandRefused(None, _REQUEST_ID_RULE)
     action = data.get("action")
     if isinstance(action, str) and action in _RAISING_ACTIONS:
         return CommandRefused(

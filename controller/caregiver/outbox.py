@@ -12,6 +12,7 @@ import json
 from collections.abc import Sequence
 from typing import Protocol, TypeVar
 
+from controller.caregiver.commands import is_bounded_text
 from controller.caregiver.models import AlertLike
 
 __all__ = ["MAX_ACK_ID_CHARS", "AlertOutbox", "AlertT", "parse_ack"]
@@ -51,8 +52,8 @@ def parse_ack(payload: bytes) -> tuple[str, str] | str:
     if not isinstance(data, dict):
         return 'payload must be a JSON object: {"id": ALERT_ID, "client": NAME}'
     cid, who = data.get("id"), data.get("client", "unnamed")
-    if not isinstance(cid, str) or not 0 < len(cid) <= MAX_ACK_ID_CHARS:
-        return f"id must be the alert's id, a string of 1-{MAX_ACK_ID_CHARS} characters"
-    if not isinstance(who, str) or not 0 < len(who) <= MAX_ACK_ID_CHARS:
-        return f"client must be a string of 1-{MAX_ACK_ID_CHARS} characters"
+    if not is_bounded_text(cid, MAX_ACK_ID_CHARS):
+        return f"id must be the alert's id, valid UTF-8 text of 1-{MAX_ACK_ID_CHARS} characters"
+    if not is_bounded_text(who, MAX_ACK_ID_CHARS):
+        return f"client must be valid UTF-8 text of 1-{MAX_ACK_ID_CHARS} characters"
     return cid, who

@@ -59,10 +59,12 @@ BAD_COMMANDS: list[tuple[bytes, str | None, str]] = [
     (b"[1, 2]", None, "JSON object"),
     (b"x" * (MAX_COMMAND_BYTES + 1), None, f"at most {MAX_COMMAND_BYTES}"),
     (_j({"action": "stop", "request_id": "r6", "force": True}), "r6", "unknown field 'force'"),
-    (_j({"action": "stop"}), None, "request_id must be a string of 1-64"),
-    (_j({"action": "stop", "request_id": ""}), None, "request_id must be a string of 1-64"),
-    (_j({"action": "stop", "request_id": "x" * 65}), None, "request_id must be a string"),
-    (_j({"action": "stop", "request_id": 7}), None, "request_id must be a string"),
+    (_j({"action": "stop"}), None, "request_id must be valid UTF-8 text of 1-64"),
+    (_j({"action": "stop", "request_id": ""}), None, "request_id must be valid UTF-8 text of 1-64"),
+    (_j({"action": "stop", "request_id": "x" * 65}), None, "request_id must be valid UTF-8 text"),
+    (_j({"action": "stop", "request_id": 7}), None, "request_id must be valid UTF-8 text"),
+    # A JSON lone surrogate: a Python str that no UTF-8 encoder (SQLite's, MQTT's) accepts.
+    (b'{"action": "stop", "request_id": "\\ud800"}', None, "must be valid UTF-8 text"),
     (
         _j({"action": "lower_pressure", "request_id": "r7", "amount_mmhg": 500}),
         "r7",
