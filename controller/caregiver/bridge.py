@@ -233,7 +233,12 @@ class CaregiverBridge(Generic[AlertT]):
         # Condition ids to announce once more on this connection (those unacknowledged when it
         # was made; not the alerts it publishes itself).
         self._reannounce_once: set[str] = set()
-        self._acked: OrderedDict[str, None] = OrderedDict()
+        # Acknowledged condition ids -> the priority rank that was acknowledged: an escalation
+        # above it needs a new acknowledgement (a MEDIUM ack never silences its HIGH successor).
+        self._acked: OrderedDict[str, int] = OrderedDict()
+        # True until the journal's unacknowledged conditions have been read (on the first
+        # connect): a new process re-announces what the previous one left unacknowledged.
+        self._unacked_pending = True
         self._notifier: AppriseNotifier | None = None
         if settings.apprise_urls:
             self._notifier = AppriseNotifier(settings.apprise_urls)
@@ -487,6 +492,17 @@ class CaregiverBridge(Generic[AlertT]):
         self._discovery_pending = True
         self._state_dirty = self._state_urgent = self._state is not None
         self._alerts_pending = True
+        if self._unacked_pending:
+            # The journal, not this process's memory, says what is still unacknowledged: alerts
+            # a previous run published and nobody acknowledged are announced again (and the
+            # HIGH ones every `reannounce_s`) until acknowledged or cleared.
+            journal = await asyncio.to_thread(
+                self._outbox.unacknowledged_alerts, device_id=self.device_id
+            )
+            self._unacked_pending = False
+            for alert in journal:
+                if alert.condition not in self._unacked:
+                    self._track_unacknowledged(alert)
         # A broker that crashed may have acknowledged an alert it never wrote to disk (mosquitto
         # writes its database after the PUBACK): what nobody acknowledged is sent again.
         self._reannounce_once = set(self._unacked)
@@ -584,9 +600,12 @@ class CaregiverBridge(Generic[AlertT]):
 
     def _track_unacknowledged(self, alert: AlertT) -> None:
         cid = alert.condition
-        if alert.event == "cleared" or cid in self._acked:
+        acked = self._acked.get(cid)
+        if alert.event == "cleared" or (acked is not None and _rank(alert.priority) <= acked):
             self._unacked.pop(cid, None)
             return
+        # An escalation above what was acknowledged re-arms the need for an acknowledgement.
+        self._acked.pop(cid, None)
         self._unacked[cid] = (alert, asyncio.get_running_loop().time())
         self._unacked.move_to_end(cid)
         while len(self._unacked) > UNACKED_MEMORY:
@@ -615,7 +634,11 @@ class CaregiverBridge(Generic[AlertT]):
             _LOGGER.warning("%s: alert acknowledgement refused: %s", self.device_id, ack)
             return
         cid, who = ack
-        self._acked[cid] = None
+        # What was acknowledged is the condition at the priority last announced (low when this
+        # bridge never announced it: then any escalation re-arms).
+        announced = self._unacked.get(cid)
+        rank = _rank(announced[0].priority) if announced is not None else 0
+        self._acked[cid] = max(rank, self._acked.get(cid, 0))
         self._acked.move_to_end(cid)
         while len(self._acked) > ACKED_MEMORY:
             self._acked.popitem(last=False)
@@ -750,6 +773,13 @@ class CaregiverBridge(Generic[AlertT]):
             _LOGGER.warning("%s: %s", self.device_id, flood.reason)
             self._queue_result(_flood_payload(flood, self._clock()))
         return self._limits.next_due()
+
+
+_PRIORITY_RANK = {"low": 0, "medium": 1, "high": 2}
+
+
+def _rank(priority: str) -> int:
+    return _PRIORITY_RANK.get(priority, 0)
 
 
 def _flood_payload(flood: FloodSummary, now: float) -> bytes:

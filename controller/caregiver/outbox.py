@@ -27,6 +27,10 @@ class AlertOutbox(Protocol[AlertT]):
     def undelivered_alerts(self, *, device_id: str | None, limit: int) -> Sequence[AlertT]:
         """Alerts not yet acknowledged by the broker, oldest first."""
 
+    def unacknowledged_alerts(self, *, device_id: str) -> Sequence[AlertT]:
+        """The newest message of each published condition neither cleared nor acknowledged
+        since its priority last rose, oldest first: what a new process announces again."""
+
     def mark_alert_delivered(self, alert_id: str, /, *, at: float) -> object:
         """Record the broker's acknowledgement."""
 

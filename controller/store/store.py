@@ -520,12 +520,47 @@ class Store:
             ).fetchone()
             if known is None:
                 return False
+            # An escalation (priority rose) after this client's earlier ack needs a new ack: then
+            # the newer time is kept, so the journal shows the escalation acknowledged too.
+            since = _needs_ack_since(_condition_rows(conn, condition_id))
             conn.execute(
                 "INSERT INTO alert_acks (condition_id, client, time) VALUES (?, ?, ?) "
-                "ON CONFLICT DO NOTHING",
-                (condition_id, client, at),
+                "ON CONFLICT (condition_id, client) DO UPDATE SET time = excluded.time "
+                "WHERE alert_acks.time < ? AND excluded.time >= ?",
+                (condition_id, client, at, since, since),
             )
         return True
+
+    def unacknowledged_alerts(self, *, device_id: str) -> list[OutboxAlert]:
+        """The newest message of each of ``device_id``'s conditions that was published and is
+        neither cleared nor acknowledged since its priority last rose, oldest first.
+
+        A new process re-announces these (IEC 60601-1-8: a high-priority alarm signal repeats
+        until someone responds), so a restart never silences an unacknowledged alert.
+        """
+        with self._read() as conn:
+            open_ids = [
+                row[0]
+                for row in conn.execute(
+                    "SELECT cid FROM (SELECT COALESCE(condition_id, id) AS cid, event, "
+                    "MAX(seq) FROM alert_outbox WHERE device_id = ? GROUP BY cid) "
+                    "WHERE event != 'cleared' ORDER BY 1",
+                    (device_id,),
+                ).fetchall()
+            ]
+            found: list[tuple[int, OutboxAlert]] = []
+            for cid in open_ids:
+                rows = _condition_rows(conn, cid)
+                since = _needs_ack_since(rows)
+                if since == float("inf"):
+                    continue  # never published: the undelivered backlog sends it
+                acked = conn.execute(
+                    "SELECT MAX(time) FROM alert_acks WHERE condition_id = ?", (cid,)
+                ).fetchone()[0]
+                if acked is None or acked < since:
+                    seq, alert, _ = rows[-1]
+                    found.append((seq, alert))
+        return [alert for _, alert in sorted(found, key=lambda pair: pair[0])]
 
     def alert_history(self, *, limit: int = 1000) -> list[AlertHistory]:
         """The newest outbox messages, oldest first, each with when it was raised, published
@@ -720,3 +755,33 @@ class Store:
         """Add the rows of an export not present yet, all or nothing; counts of new rows."""
         with self._write() as conn:
             return load_tables(conn, tables)
+
+
+_PRIORITY_RANK = {"low": 0, "medium": 1, "high": 2}
+
+
+def _condition_rows(
+    conn: sqlite3.Connection, condition_id: str
+) -> list[tuple[int, OutboxAlert, float | None]]:
+    """(seq, message, delivered_at) of every outbox message of one condition, in order."""
+    rows = conn.execute(
+        "SELECT seq, id, device_id, time, priority, code, message, session_id, condition_id, "
+        "event, occurrences, delivered_at FROM alert_outbox "
+        "WHERE condition_id = ? OR (condition_id IS NULL AND id = ?) ORDER BY seq",
+        (condition_id, condition_id),
+    ).fetchall()
+    return [(row[0], OutboxAlert(*row[1:11]), row[11]) for row in rows]
+
+
+def _needs_ack_since(rows: list[tuple[int, OutboxAlert, float | None]]) -> float:
+    """When (delivered_at, the bridge's clock) the condition last rose in priority, counting
+    its first message as a rise: an ack older than this does not cover it. ``inf`` when that
+    message is not published yet."""
+    since = float("inf")
+    top = -1
+    for _, alert, delivered_at in rows:
+        rank = _PRIORITY_RANK.get(alert.priority, 0)
+        if rank > top:
+            top = rank
+            since = float("inf") if delivered_at is None else delivered_at
+    return since
