@@ -68,6 +68,7 @@ __all__ = [
     "SHUTDOWN_TIMEOUT_S",
     "STATE_MIN_INTERVAL_S",
     "TELEMETRY_QUEUE_MAX",
+    "URGENT_RESULT_QUEUE_MAX",
     "BridgeStats",
     "CaregiverBridge",
     "no_delay",
@@ -112,6 +113,9 @@ TELEMETRY_QUEUE_MAX = 120
 COMMAND_QUEUE_MAX = 16
 # Why 64: results are small and a rate-limited flood produces at most a burst of refusals.
 RESULT_QUEUE_MAX = 64
+# Why 1024: results of stop and heater_off (never rate limited) get their own queue, published
+# first; at ~150 bytes each, 1024 is ~150 KiB and outlasts a flood at the rate PUBACKs return.
+URGENT_RESULT_QUEUE_MAX = 1024
 # Why 100: the outbox is read in pages so a long backlog neither loads at once nor stalls the
 # other topics for longer than one page of PUBACK round trips.
 ALERT_BATCH = 100
@@ -220,6 +224,8 @@ class CaregiverBridge(Generic[AlertT]):
         self._state_published_at = -float("inf")
         self._telemetry: deque[TelemetrySample] = deque(maxlen=TELEMETRY_QUEUE_MAX)
         self._results: deque[bytes] = deque(maxlen=RESULT_QUEUE_MAX)
+        self._urgent_results: deque[bytes] = deque(maxlen=URGENT_RESULT_QUEUE_MAX)
+        self._urgent_results_dropped = 0
         self._commands = CommandInbox(COMMAND_QUEUE_MAX)
         # Survives reconnects (it lives as long as the bridge): a command redelivered after a
         # reconnect is recognised as well as one delivered twice on one connection.
@@ -351,33 +357,79 @@ class CaregiverBridge(Generic[AlertT]):
         self._wake.set()
 
     def command_result(self, request_id: str | None, accepted: bool, reason: str | None) -> None:
-        """Tell the caregiver what became of their command (QoS 1 on ``command/result``)."""
-        payload = json.dumps(
+        """Tell the caregiver what became of their command (QoS 1 on ``command/result``).
+
+        The result names the client whose command it answers (``client``: the last level of
+        its ``command/CLIENT`` topic, null for the shared ``command`` topic), so two clients
+        that chose the same ``request_id`` each get their own result.
+        """
+        who = self._ledger.answer(request_id) if request_id is not None else None
+        client, urgent = who if who is not None else ("", False)
+        payload = self._result_payload(request_id, accepted, reason, client)
+        if who is not None and request_id is not None:
+            self._ledger.record(client, request_id, payload)
+        self._queue_result(payload, urgent=urgent)
+
+    def _result_payload(
+        self, request_id: str | None, accepted: bool, reason: str | None, client: str
+    ) -> bytes:
+        return json.dumps(
             {
                 "request_id": request_id,
+                "client": client or None,
                 "accepted": accepted,
                 "reason": reason,
                 "time": iso_utc(self._clock()),
             },
             separators=(",", ":"),
         ).encode()
-        if request_id is not None:
-            self._ledger.answer(request_id, payload)
-        self._queue_result(payload)
 
-    def _queue_result(self, payload: bytes) -> None:
-        if len(self._results) == self._results.maxlen:
+    def _queue_result(self, payload: bytes, *, urgent: bool = False) -> None:
+        # Results of stop and heater_off have their own, larger queue, published first: a flood
+        # of other results can never push them out. If even that overflows (a flood of stops
+        # faster than PUBACKs), the overflow is counted and summarised in one result, never
+        # dropped silently.
+        queue = self._urgent_results if urgent else self._results
+        if len(queue) == queue.maxlen:
             self.stats.results_dropped += 1
-        self._results.append(payload)
+            if urgent:
+                self._urgent_results_dropped += 1
+        queue.append(payload)
         self._wake.set()
 
+    def _next_result(self) -> deque[bytes] | None:
+        """The queue whose first result goes out next (stop and heater_off first), or None."""
+        if self._urgent_results_dropped and len(self._urgent_results) < URGENT_RESULT_QUEUE_MAX:
+            dropped, self._urgent_results_dropped = self._urgent_results_dropped, 0
+            self._urgent_results.append(
+                json.dumps(
+                    {
+                        "request_id": None,
+                        "client": None,
+                        "accepted": None,
+                        "reason": f"{dropped} results of stop/heater_off were not sent (more "
+                        "than the result queue holds); each command was still acted on",
+                        "results_dropped": dropped,
+                        "time": iso_utc(self._clock()),
+                    },
+                    separators=(",", ":"),
+                ).encode()
+            )
+        if self._urgent_results:
+            return self._urgent_results
+        return self._results or None
+
     async def commands(self) -> AsyncIterator[CaregiverCommand]:
-        """Validated commands, ``stop`` and ``heater_off`` first; refused ones never come out."""
+        """Validated commands, ``stop`` and ``heater_off`` first; refused ones never come out.
+
+        Answer each with :meth:`command_result` in the order they came out."""
         while True:
-            yield await self._commands.get()
+            yield await self.next_command()
 
     async def next_command(self) -> CaregiverCommand:
-        return await self._commands.get()
+        client, command = await self._commands.get_from()
+        self._ledger.delivered(client, command.request_id, urgent=command.action in URGENT_ACTIONS)
+        return command
 
     # -- background task ------------------------------------------------------------------------
 
@@ -521,11 +573,11 @@ class CaregiverBridge(Generic[AlertT]):
                 # Answers still owed (a stop's result, a flood's summary) go out before
                 # `offline`; __aexit__ bounds the whole goodbye by SHUTDOWN_TIMEOUT_S.
                 self._flood_summaries(float("inf"))
-                while self._results:
+                while (queue := self._next_result()) is not None:
                     await client.publish(
-                        t.command_result, self._results[0], qos=1, timeout=SHUTDOWN_TIMEOUT_S / 2
+                        t.command_result, queue[0], qos=1, timeout=SHUTDOWN_TIMEOUT_S / 2
                     )
-                    self._results.popleft()
+                    queue.popleft()
                 await client.publish(
                     t.availability,
                     AVAILABILITY_OFFLINE,
@@ -565,9 +617,9 @@ class CaregiverBridge(Generic[AlertT]):
             flood_due = self._flood_summaries(loop.time())
             if flood_due is not None:
                 deadline = min(deadline, flood_due)
-            while self._results and not self._closing.is_set():
-                await client.publish(t.command_result, self._results[0], qos=1)
-                self._results.popleft()
+            while (queue := self._next_result()) is not None and not self._closing.is_set():
+                await client.publish(t.command_result, queue[0], qos=1)
+                queue.popleft()
             while self._telemetry and not self._closing.is_set():
                 sample = self._telemetry.popleft()
                 await client.publish(t.telemetry, telemetry_payload(sample, device_id=t.device_id))
@@ -744,9 +796,9 @@ class CaregiverBridge(Generic[AlertT]):
                     result.request_id,
                 )
                 if first is not None:
-                    self._queue_result(first)
+                    self._queue_result(first, urgent=urgent)
                 return
-            if self._commands.put(result):
+            if self._commands.put(result, client):
                 self._ledger.begin(client, result.request_id)
                 self.stats.commands_forwarded += 1
                 _LOGGER.info(
@@ -764,7 +816,10 @@ class CaregiverBridge(Generic[AlertT]):
             result.request_id,
             result.reason,
         )
-        self.command_result(result.request_id, False, result.reason)
+        # Answered here, not through the ledger: this refusal is the bridge's, not the session's.
+        self._queue_result(
+            self._result_payload(result.request_id, False, result.reason, client), urgent=urgent
+        )
 
     def _flood_summaries(self, now: float) -> float | None:
         """Queue the summary of every flood that ended; return when the next one is due."""

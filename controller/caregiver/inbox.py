@@ -27,8 +27,9 @@ from controller.caregiver.commands import (
 __all__ = [
     "FLOOD_QUIET_S",
     "FLOOD_SUMMARY_EVERY_S",
-    "LEDGER_SIZE",
+    "LEDGER_PER_CLIENT",
     "MAX_CLIENTS",
+    "MAX_LEDGER_CLIENTS",
     "URGENT_ACTIONS",
     "ClientLimits",
     "CommandInbox",
@@ -39,9 +40,12 @@ __all__ = [
 # Actions that only ever make a session safer at once: never rate limited, never queued behind
 # another command.
 URGENT_ACTIONS = frozenset({"stop", "heater_off"})
-# Why 1024: a caregiver sends a few commands an hour, a QoS 1 redelivery comes within seconds of
-# the original, an app's retry within minutes; a thousand ids cover days of use in ~100 KiB.
-LEDGER_SIZE = 1024
+# Why 256 per client: a caregiver sends a few commands an hour, a QoS 1 redelivery comes within
+# seconds of the original, an app's retry within minutes; 256 ids cover days of one person's use.
+LEDGER_PER_CLIENT = 256
+# Why 16 clients: caregivers per device are a handful (plus the shared `command` topic); with
+# 256 ids each the memory stays under ~1 MiB even if every client floods.
+MAX_LEDGER_CLIENTS = 16
 # Why 64: caregivers per device are a handful; past this the least recently seen client's bucket is
 # forgotten (it starts again full), which bounds memory against a client-id churning attacker.
 MAX_CLIENTS = 64
@@ -74,40 +78,73 @@ class FloodSummary:
 class CommandLedger:
     """Recent request ids per client: pending (forwarded, no result yet) or answered.
 
-    ``key`` is ``(client, request_id)``; the oldest of more than ``size`` ids is forgotten.
+    A key is ``(client, request_id)``: each client has its own ``per_client`` most recent ids,
+    so one client's flood (even of never-limited ``heater_off``) never evicts another client's
+    ids; at most ``max_clients`` clients are remembered (the least recently seen is forgotten,
+    which bounds memory against a client-name-churning sender). The session answers by request
+    id alone, so the ledger also remembers which client's command with that id it handed over
+    (:meth:`delivered`), oldest first, and :meth:`answer` gives each result to its own client.
     """
 
-    def __init__(self, size: int = LEDGER_SIZE) -> None:
-        self._size = size
-        self._entries: OrderedDict[tuple[str, str], bytes | None] = OrderedDict()
-        self._by_request: dict[str, tuple[str, str]] = {}
+    def __init__(
+        self, per_client: int = LEDGER_PER_CLIENT, max_clients: int = MAX_LEDGER_CLIENTS
+    ) -> None:
+        self._per_client = per_client
+        self._max_clients = max_clients
+        self._clients: OrderedDict[str, OrderedDict[str, bytes | None]] = OrderedDict()
+        # request id -> clients whose command with that id the session has and has not answered,
+        # in the order it got them; bounded like the ids themselves.
+        self._delivered: OrderedDict[str, deque[tuple[str, bool]]] = OrderedDict()
 
     def __len__(self) -> int:
-        return len(self._entries)
+        return sum(len(ids) for ids in self._clients.values())
 
     def seen(self, client: str, request_id: str) -> tuple[bool, bytes | None]:
-        """(whether this id was seen, the first result's payload once there is one)."""
-        key = (client, request_id)
-        if key not in self._entries:
+        """(whether this id was seen from ``client``, the first result's payload once there is
+        one)."""
+        ids = self._clients.get(client)
+        if ids is None or request_id not in ids:
             return False, None
-        return True, self._entries[key]
+        return True, ids[request_id]
 
     def begin(self, client: str, request_id: str) -> None:
         """Remember a command that is being forwarded; its result comes via :meth:`answer`."""
-        key = (client, request_id)
-        self._entries[key] = None
-        self._entries.move_to_end(key)
-        self._by_request[request_id] = key
-        while len(self._entries) > self._size:
-            old_key, _ = self._entries.popitem(last=False)
-            if self._by_request.get(old_key[1]) == old_key:
-                del self._by_request[old_key[1]]
+        ids = self._clients.get(client)
+        if ids is None:
+            ids = self._clients[client] = OrderedDict()
+            while len(self._clients) > self._max_clients:
+                self._clients.popitem(last=False)
+        self._clients.move_to_end(client)
+        ids[request_id] = None
+        ids.move_to_end(request_id)
+        while len(ids) > self._per_client:
+            ids.popitem(last=False)
 
-    def answer(self, request_id: str, payload: bytes) -> None:
-        """Keep the first result of a forwarded command (the session answers by request id)."""
-        key = self._by_request.get(request_id)
-        if key is not None and self._entries.get(key, b"") is None:
-            self._entries[key] = payload
+    def delivered(self, client: str, request_id: str, *, urgent: bool) -> None:
+        """The session took ``client``'s command ``request_id`` (``urgent``: a stop or
+        heater_off); the session answers commands in the order it took them."""
+        waiting = self._delivered.setdefault(request_id, deque())
+        self._delivered.move_to_end(request_id)
+        waiting.append((client, urgent))
+        while len(self._delivered) > self._per_client * self._max_clients:
+            self._delivered.popitem(last=False)
+
+    def answer(self, request_id: str) -> tuple[str, bool] | None:
+        """(client, urgent) of the command the session's result for ``request_id`` belongs to,
+        or None when the session answers an id it was not handed (nothing changes then)."""
+        waiting = self._delivered.get(request_id)
+        if not waiting:
+            return None
+        who = waiting.popleft()
+        if not waiting:
+            del self._delivered[request_id]
+        return who
+
+    def record(self, client: str, request_id: str, payload: bytes) -> None:
+        """Keep the first result of ``client``'s command ``request_id`` for its repeats."""
+        ids = self._clients.get(client)
+        if ids is not None and request_id in ids and ids[request_id] is None:
+            ids[request_id] = payload
 
 
 class ClientLimits:
@@ -168,8 +205,8 @@ class CommandInbox:
     """
 
     def __init__(self, maxsize: int, urgent_max: int = 64) -> None:
-        self._urgent: deque[CaregiverCommand] = deque()
-        self._normal: deque[CaregiverCommand] = deque()
+        self._urgent: deque[tuple[str, CaregiverCommand]] = deque()
+        self._normal: deque[tuple[str, CaregiverCommand]] = deque()
         self._max = maxsize
         self._urgent_max = urgent_max
         self._ready = asyncio.Event()
@@ -177,19 +214,24 @@ class CommandInbox:
     def __len__(self) -> int:
         return len(self._urgent) + len(self._normal)
 
-    def put(self, command: CaregiverCommand) -> bool:
+    def put(self, command: CaregiverCommand, client: str = "") -> bool:
+        """Queue ``client``'s command; False when there is no room for it."""
         if command.action in URGENT_ACTIONS:
             if len(self._urgent) >= self._urgent_max:
                 return False
-            self._urgent.append(command)
+            self._urgent.append((client, command))
         else:
             if len(self._normal) >= self._max:
                 return False
-            self._normal.append(command)
+            self._normal.append((client, command))
         self._ready.set()
         return True
 
     async def get(self) -> CaregiverCommand:
+        return (await self.get_from())[1]
+
+    async def get_from(self) -> tuple[str, CaregiverCommand]:
+        """(the client that sent it, the next command), urgent ones first."""
         while not (self._urgent or self._normal):
             self._ready.clear()
             await self._ready.wait()

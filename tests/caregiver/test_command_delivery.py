@@ -14,6 +14,7 @@ from controller.caregiver.broker import LocalBroker
 from controller.caregiver.commands import RATE_LIMIT_BURST, RATE_LIMIT_PER_S
 from controller.caregiver.inbox import (
     FLOOD_QUIET_S,
+    LEDGER_PER_CLIENT,
     ClientLimits,
     CommandInbox,
     CommandLedger,
@@ -174,17 +175,34 @@ async def test_stop_and_heater_off_leave_the_inbox_before_anything_queued_earlie
     assert order == ["s", "h", "a", "b"]
 
 
-def test_the_ledger_is_bounded_and_forgets_the_oldest() -> None:
-    ledger = CommandLedger(size=3)
+def test_the_ledger_is_bounded_per_client_and_forgets_the_oldest() -> None:
+    ledger = CommandLedger(per_client=3, max_clients=2)
     for rid in "abcd":
         ledger.begin("", rid)
     assert len(ledger) == 3
     assert ledger.seen("", "a") == (False, None)
     assert ledger.seen("", "d") == (True, None)
-    ledger.answer("d", b"first")
-    ledger.answer("d", b"second")
+    ledger.delivered("", "d", urgent=False)
+    assert ledger.answer("d") == ("", False)
+    ledger.record("", "d", b"first")
+    ledger.record("", "d", b"second")
     assert ledger.seen("", "d") == (True, b"first")
     assert ledger.seen("other-client", "d") == (False, None)
+
+
+def test_one_clients_flood_never_evicts_another_clients_ids() -> None:
+    ledger = CommandLedger()
+    ledger.begin("alice", "A1")
+    for i in range(10 * LEDGER_PER_CLIENT):
+        ledger.begin("bob", f"b{i}")
+    assert ledger.seen("alice", "A1") == (True, None)
+    # Two clients with the same id: each is its own command, answered in delivery order.
+    ledger.begin("bob", "A1")
+    ledger.delivered("alice", "A1", urgent=False)
+    ledger.delivered("bob", "A1", urgent=True)
+    assert ledger.answer("A1") == ("alice", False)
+    assert ledger.answer("A1") == ("bob", True)
+    assert ledger.answer("A1") is None
 
 
 @pytest.mark.parametrize("start", [T0, 1e9])
@@ -200,3 +218,120 @@ def test_limits_are_per_client_and_a_flood_is_summarised_once(start: float) -> N
     [summary] = limits.due(now + FLOOD_QUIET_S)
     assert (summary.client, summary.refused) == ("mallory", 500 - RATE_LIMIT_BURST)
     assert limits.due(now + 5 * FLOOD_QUIET_S) == []
+
+
+# -- per-client memory and results, over a real mosquitto (break-cg F4, F5) --------------------
+
+
+async def test_another_clients_flood_never_makes_a_repeated_command_act_twice(
+    mqtt_broker: LocalBroker, store: Store
+) -> None:
+    a1 = _j({"action": "lower_pressure", "amount_mmhg": 2, "request_id": "A1"})
+    async with (
+        recorder(mqtt_broker, "soleguard/evict/command/result") as rec,
+        CaregiverBridge(settings_for(mqtt_broker, "evict"), store) as bridge,
+    ):
+        await _online(mqtt_broker, "evict")
+        await rec.client.publish("soleguard/evict/command/alice", a1, qos=1)
+        first = await _next(bridge)
+        bridge.command_result(first.request_id, True, None)
+        applied: list[str] = []
+
+        async def session() -> None:  # takes and answers every command, as the service does
+            while True:
+                command = await bridge.next_command()
+                applied.append(command.request_id)
+                bridge.command_result(command.request_id, True, None)
+
+        async with asyncio.TaskGroup() as tg:
+            taker = tg.create_task(session())
+            # Bob floods heater_off (never rate limited) with more ids than the ledger held.
+            flood = 1100
+            for i in range(flood):
+                body = _j({"action": "heater_off", "request_id": f"b{i}"})
+                await rec.client.publish("soleguard/evict/command/bob", body, qos=1)
+            await rec.wait_for(lambda r: len(_bob(r)) == flood)
+            await rec.client.publish("soleguard/evict/command/alice", a1, qos=1)
+            await wait_until(lambda: bridge.stats.commands_duplicate == 1)
+            await rec.wait_for(
+                lambda r: [m["request_id"] for m in r.json_on("/result")].count("A1") == 2
+            )
+            taker.cancel()
+    assert applied.count("A1") == 0  # taken before the session task: by _next above
+    assert bridge.stats.commands_forwarded == 1 + len(applied)
+    answers = [m for m in rec.json_on("/result") if m["request_id"] == "A1"]
+    assert answers[0] == answers[1]
+    assert answers[0]["client"] == "alice"
+    # Every one of bob's commands got its result (applied, or refused as busy): none dropped.
+    assert sorted(m["request_id"] for m in _bob(rec)) == sorted(f"b{i}" for i in range(flood))
+    assert bridge.stats.results_dropped == 0
+
+
+def _bob(rec: Any) -> list[Any]:
+    return [m for m in rec.json_on("/result") if m["client"] == "bob"]
+
+
+async def test_two_clients_with_the_same_request_id_each_get_their_own_result(
+    mqtt_broker: LocalBroker, store: Store
+) -> None:
+    async with (
+        recorder(mqtt_broker, "soleguard/same/command/result") as rec,
+        CaregiverBridge(settings_for(mqtt_broker, "same"), store) as bridge,
+    ):
+        await _online(mqtt_broker, "same")
+        lower = _j({"action": "lower_pressure", "amount_mmhg": 5, "request_id": "1"})
+        stop = _j({"action": "stop", "request_id": "1"})
+        await rec.client.publish("soleguard/same/command/anna", lower, qos=1)
+        await rec.client.publish("soleguard/same/command/ben", stop, qos=1)
+        await wait_until(lambda: bridge.stats.commands_forwarded == 2)
+        # The stop comes out first; the session answers in the order it took them.
+        got = [await _next(bridge), await _next(bridge)]
+        assert [c.action for c in got] == ["stop", "lower_pressure"]
+        bridge.command_result("1", True, None)
+        bridge.command_result("1", False, "not lower than the current ceiling")
+        await rec.wait_for(lambda r: len(r.messages) == 2)
+        # Each repeats its command: each gets its own first result again, nothing re-applied.
+        await rec.client.publish("soleguard/same/command/anna", lower, qos=1)
+        await rec.client.publish("soleguard/same/command/ben", stop, qos=1)
+        await rec.wait_for(lambda r: len(r.messages) == 4)
+        assert bridge.stats.commands_forwarded == 2
+    by_client: dict[str, list[bool]] = {}
+    for m in rec.json_on("/result"):
+        by_client.setdefault(m["client"], []).append(m["accepted"])
+    assert by_client == {"ben": [True, True], "anna": [False, False]}
+
+
+async def test_a_burst_of_stop_and_heater_off_results_is_never_dropped(
+    mqtt_broker: LocalBroker, store: Store
+) -> None:
+    # The session answers a whole batch in one tick (decision.command_results): many more
+    # results at once than the ordinary result queue holds.
+    burst = 300
+    async with (
+        recorder(mqtt_broker, "soleguard/burst/command/result") as rec,
+        CaregiverBridge(settings_for(mqtt_broker, "burst"), store) as bridge,
+    ):
+        await _online(mqtt_broker, "burst")
+        taken: list[str] = []
+
+        async def session() -> None:
+            while True:
+                taken.append((await bridge.next_command()).request_id)
+
+        async with asyncio.TaskGroup() as tg:
+            taker = tg.create_task(session())
+            for i in range(burst):
+                body = _j({"action": "heater_off", "request_id": f"h{i}"})
+                await rec.client.publish("soleguard/burst/command/bob", body, qos=1)
+            await wait_until(
+                lambda: bridge.stats.commands_forwarded + bridge.stats.commands_refused == burst
+            )
+            taker.cancel()
+        assert len(taken) == bridge.stats.commands_forwarded
+        for rid in taken:  # one synchronous burst, as one session tick would
+            bridge.command_result(rid, True, None)
+        await rec.wait_for(lambda r: len(r.messages) == burst)
+        assert bridge.stats.results_dropped == 0
+    assert sorted(m["request_id"] for m in rec.json_on("/result")) == sorted(
+        f"h{i}" for i in range(burst)
+    )
