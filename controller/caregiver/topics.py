@@ -6,12 +6,33 @@ from dataclasses import dataclass
 
 from controller.settings.models import check_topic_prefix
 
-__all__ = ["AVAILABILITY_OFFLINE", "AVAILABILITY_ONLINE", "HA_ONLINE", "Topics"]
+__all__ = [
+    "AVAILABILITY_OFFLINE",
+    "AVAILABILITY_ONLINE",
+    "CAREGIVER_SUBSCRIPTIONS",
+    "HA_ONLINE",
+    "Topics",
+]
 
 AVAILABILITY_ONLINE = b"online"
 AVAILABILITY_OFFLINE = b"offline"
 # What Home Assistant publishes on `<prefix>/status` when it (re)starts.
 HA_ONLINE = b"online"
+
+# What a caregiver client (``soleguard monitor``, an app with a persistent session) subscribes
+# to under ``BASE/+/``, with the QoS it asks for. A broker queues QoS 1 messages for an offline
+# persistent session in one queue per client, shared by all its topics (mosquitto's
+# `max_queued_messages`); retained state (about one a second per device) would fill it and the
+# broker would then drop alerts. So only what must not be missed is QoS 1: alerts and command
+# results. State and availability are QoS 0, which mosquitto does not queue for an offline client
+# (`queue_qos0_messages false`); their newest value is retained and arrives on every
+# (re)subscribe, so nothing is lost by it.
+CAREGIVER_SUBSCRIPTIONS: tuple[tuple[str, int], ...] = (
+    ("availability", 0),
+    ("state", 0),
+    ("alert", 1),
+    ("command/result", 1),
+)
 
 
 @dataclass(frozen=True, slots=True)

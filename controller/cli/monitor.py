@@ -301,6 +301,7 @@ async def _stay_connected(
     import aiomqtt  # noqa: PLC0415 - lazy: see module docstring
 
     from controller.caregiver.bridge import reconnect_delay  # noqa: PLC0415
+    from controller.caregiver.topics import CAREGIVER_SUBSCRIPTIONS  # noqa: PLC0415
 
     base_topic = model.base_topic
     attempt = 0
@@ -313,8 +314,9 @@ async def _stay_connected(
                 attempt = 0
                 holder.client = client
                 model.status = f"connected to {target}"
-                for kind in ("availability", "state", "alert", "command/result"):
-                    await client.subscribe(f"{base_topic}/+/{kind}", qos=1)
+                # Alerts at QoS 1 and state at QoS 0: see CAREGIVER_SUBSCRIPTIONS (why).
+                for kind, qos in CAREGIVER_SUBSCRIPTIONS:
+                    await client.subscribe(f"{base_topic}/+/{kind}", qos=qos)
                 live.update(model.render())
                 await _receive(client, model, live)
         except aiomqtt.MqttError as exc:

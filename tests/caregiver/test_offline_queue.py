@@ -1,0 +1,104 @@
+"""Alerts for an offline persistent caregiver are never dropped by state (break-cg F7).
+
+mosquitto queues QoS 1 messages for an offline persistent session in one queue per client
+(`max_queued_messages`, shipped 1000). Retained state arrives about once a second per device; a
+caregiver subscribed to state at QoS 1 had its queue filled by states within minutes, and the
+broker then dropped the alerts. With the shipped queue and persistence settings and the
+subscriptions ``soleguard monitor`` makes (alerts QoS 1, state QoS 0) every alert arrives.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+import aiomqtt
+import pytest
+
+from controller.caregiver.bridge import no_delay
+from controller.caregiver.broker import MosquittoBroker
+from controller.caregiver.topics import CAREGIVER_SUBSCRIPTIONS
+from tests.caregiver.helpers import HANG_GUARD_S
+from tests.conftest import MakeMosquitto
+
+SHIPPED_CONF = Path(__file__).parents[2] / "config" / "mosquitto" / "mosquitto.conf"
+SHIPPED_QUEUE_KEYS = (
+    "autosave_interval ",
+    "autosave_on_changes ",
+    "max_queued_messages ",
+    "queue_qos0_messages ",
+    "message_size_limit ",
+)
+ALERTS = 10
+# More states than the shipped queue holds: about 20 minutes of one device's state.
+STATES = 1200
+CAREGIVER_ID = "offline-caregiver"
+
+
+def _shipped_queue_settings() -> list[str]:
+    lines = [
+        line
+        for line in SHIPPED_CONF.read_text().splitlines()
+        if line.startswith(SHIPPED_QUEUE_KEYS)
+    ]
+    assert any(line.startswith("max_queued_messages ") for line in lines)
+    return lines
+
+
+async def _subscribe(client: aiomqtt.Client, subscriptions: tuple[tuple[str, int], ...]) -> None:
+    for kind, qos in subscriptions:
+        await client.subscribe(f"soleguard/+/{kind}", qos=qos)
+
+
+async def _offline_then_back(
+    broker: MosquittoBroker, subscriptions: tuple[tuple[str, int], ...]
+) -> tuple[list[int], list[int]]:
+    """(alert numbers, state numbers) the caregiver got after its time offline."""
+    caregiver = {"identifier": CAREGIVER_ID, "clean_session": False}
+    async with aiomqtt.Client(broker.host, broker.port, **caregiver) as client:  # type: ignore[arg-type]
+        await _subscribe(client, subscriptions)
+    # The controller publishes as the bridge does: state retained QoS 1, alerts QoS 1.
+    async with no_delay(aiomqtt.Client(broker.host, broker.port)) as controller:
+        every = STATES // ALERTS
+        for n in range(STATES):
+            state = json.dumps({"n": n}).encode()
+            await controller.publish("soleguard/home/state", state, qos=1, retain=True)
+            if n % every == every - 1:
+                alert = json.dumps({"n": n // every}).encode()
+                await controller.publish("soleguard/home/alert", alert, qos=1)
+    alerts: list[int] = []
+    states: list[int] = []
+    async with aiomqtt.Client(broker.host, broker.port, **caregiver) as client:  # type: ignore[arg-type]
+        await _subscribe(client, subscriptions)  # as the monitor does on every connect
+        try:
+            async with asyncio.timeout(HANG_GUARD_S):
+                async for message in client.messages:
+                    n = json.loads(message.payload)["n"]  # type: ignore[arg-type]
+                    (alerts if message.topic.value.endswith("/alert") else states).append(n)
+                    if len(alerts) == ALERTS and states and states[-1] == STATES - 1:
+                        break
+        except TimeoutError:
+            pass
+    return alerts, states
+
+
+async def test_states_never_push_out_alerts_for_an_offline_caregiver(
+    make_mosquitto: MakeMosquitto,
+) -> None:
+    broker = await make_mosquitto(persistence=True, extra_config=_shipped_queue_settings())
+    alerts, states = await _offline_then_back(broker, CAREGIVER_SUBSCRIPTIONS)
+    assert alerts == list(range(ALERTS))
+    # The newest state still arrives (retained), without the 1199 older ones queued.
+    assert states[-1] == STATES - 1
+    assert len(states) <= 2
+
+
+@pytest.mark.slow
+async def test_counter_check_state_at_qos_1_fills_the_queue_and_alerts_are_dropped(
+    make_mosquitto: MakeMosquitto,
+) -> None:
+    broker = await make_mosquitto(persistence=True, extra_config=_shipped_queue_settings())
+    everything_qos1 = tuple((kind, 1) for kind, _ in CAREGIVER_SUBSCRIPTIONS)
+    alerts, _ = await _offline_then_back(broker, everything_qos1)
+    assert len(alerts) < ALERTS
