@@ -114,3 +114,6 @@ class Decision(NamedTuple):
     # The watch after the session: None (no session ended yet, or refused), "watching", "safe"
     # (heater off, bladder vented, lease released) or "fault" (not so within the bound).
     after_session: str | None = None
+    # The massager is connected and reported within massager_silent_after_s: only then is
+    # measured_pressure_mmhg a measurement of now (the caregiver state shows it only then).
+    massager_fresh: bool = False

@@ -282,6 +282,9 @@ class Supervisor(SkinTrust, HeaterRules, PressureRules, MassagerWatch):
             heater_block=None if command.heater_on else self._heater_block_now(running),
             battery_percent=self._battery,
             massager_connected=self._massager_up,
+            massager_fresh=(
+                self._massager_up and self._massager_report_seen and not self._massager_silent(now)
+            ),
             sensor_connected=self._sensor_up,
             after_session=self._after,
         )

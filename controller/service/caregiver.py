@@ -79,9 +79,11 @@ class CaregiverRelay(SessionObserver):
             self._bridge.telemetry(
                 TelemetrySample(
                     time=now + self.wall_offset,
-                    # Telemetry carries readings: the measured pressure, with the commanded one
-                    # as its target.
-                    pressure_mmhg=decision.measured_pressure_mmhg,
+                    # Telemetry carries readings: the measured pressure (only while the
+                    # massager's status is fresh, as on the state), the commanded one as target.
+                    pressure_mmhg=(
+                        decision.measured_pressure_mmhg if decision.massager_fresh else None
+                    ),
                     # The same rule as the state (full resolution): only a fresh, valid reading.
                     skin_temp_c=decision.skin_c if state.sensor_health == "ok" else None,
                     heater_on=decision.command.heater_on,
@@ -184,7 +186,8 @@ def device_state(decision: Decision, *, cutoff_c: float = HEATER_CUTOFF_C.defaul
     """What a caregiver is shown of one decision; nothing stale is shown as a value.
 
     ``skin_temp_c`` is the latest reading only while it is fresh and valid (else ``None``);
-    ``pressure_mmhg`` is the measured bladder pressure (``None`` when the massager is away);
+    ``pressure_mmhg`` is the measured bladder pressure (``None`` unless the massager is
+    connected and its status fresh);
     ``over_temperature`` is on at or above ``cutoff_c`` (°C) as well as while latched.
     """
     if not decision.sensor_connected:
@@ -196,7 +199,9 @@ def device_state(decision: Decision, *, cutoff_c: float = HEATER_CUTOFF_C.defaul
     else:
         health = "stale"
     skin = decision.skin_c if health == "ok" else None
-    measured = decision.measured_pressure_mmhg if decision.massager_connected else None
+    # Like the skin rule: a measurement only while the massager's status is fresh (connected
+    # but silent, as in MASSAGER_SILENT, the last pressure is history, not the bladder now).
+    measured = decision.measured_pressure_mmhg if decision.massager_fresh else None
     return DeviceState(
         session_state=str(decision.state),
         pressure_mmhg=None if measured is None else round(measured, 1),

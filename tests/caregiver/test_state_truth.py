@@ -254,3 +254,36 @@ def test_telemetry_never_carries_a_stale_skin_reading(tmp_path: Path) -> None:
     assert port.samples[0].skin_temp_c == pytest.approx(36.0)
     assert port.samples[-1].skin_temp_c is None
     assert all(s.pressure_mmhg is not None for s in port.samples)  # measured, reported
+
+
+def test_a_silent_massager_shows_unknown_pressure_on_state_and_telemetry(tmp_path: Path) -> None:
+    """break-cg F2: during MASSAGER_SILENT (link up, no status) the last pressure is history."""
+    from controller.service.caregiver import CaregiverRelay  # noqa: PLC0415
+
+    port = _Recording()
+    with Store.open(tmp_path / "j.db") as store:
+        relay = CaregiverRelay(port, store)  # type: ignore[arg-type]
+        rig = Rig()
+        decision = rig.running()
+        relay.on_decision(rig.now, decision)
+        for _ in range(10):  # the bladder follows the command
+            rig.measured = decision.command.pressure_mmhg
+            decision = rig.step(rig.report())
+            relay.on_decision(rig.now, decision)
+        last = rig.measured
+        assert last > 0
+        assert device_state(decision, cutoff_c=CUTOFF_C).pressure_mmhg == pytest.approx(
+            last, abs=0.05
+        )
+        reported = len(port.samples)
+        # The massager stops reporting; its link stays up.
+        for _ in range(30):
+            decision = rig.step()
+            relay.on_decision(rig.now, decision)
+    assert decision.massager_connected
+    assert "MASSAGER_SILENT" in {str(a.code.value) for a in decision.active_alarms}
+    assert decision.measured_pressure_mmhg == pytest.approx(last)  # the supervisor's last
+    assert device_state(decision, cutoff_c=CUTOFF_C).pressure_mmhg is None
+    assert _payload(device_state(decision, cutoff_c=CUTOFF_C))["pressure_mmhg"] is None
+    assert port.samples[reported - 1].pressure_mmhg == pytest.approx(last)
+    assert port.samples[-1].pressure_mmhg is None
