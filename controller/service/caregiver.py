@@ -36,6 +36,7 @@ TELEMETRY_PERIOD_S = 1.0
 # Skin temperature in the retained state is rounded so that noise alone does not count as a
 # change worth publishing; telemetry carries the full resolution.
 STATE_SKIN_RESOLUTION_C = 0.1
+_SHOWN_EPSILON_C = 1e-9
 # How often drain() looks at the outbox, and how far back: a session raises tens of alerts at most.
 DRAIN_POLL_S = 0.02
 UNDELIVERED_SCAN_LIMIT = 10_000
@@ -199,6 +200,12 @@ def device_state(decision: Decision, *, cutoff_c: float = HEATER_CUTOFF_C.defaul
     else:
         health = "stale"
     skin = decision.skin_c if health == "ok" else None
+    # over_temperature judges the value shown, not the unrounded one: a caregiver never reads
+    # 40.0 °C beside "not over" at a 40.0 °C cut-off. Rounding up to the cut-off turns the flag
+    # on up to half a step (0.05 °C) early, the safe side for a warning; never later.
+    shown = (
+        None if skin is None else round(skin / STATE_SKIN_RESOLUTION_C) * STATE_SKIN_RESOLUTION_C
+    )
     # Like the skin rule: a measurement only while the massager's status is fresh (connected
     # but silent, as in MASSAGER_SILENT, the last pressure is history, not the bladder now).
     measured = decision.measured_pressure_mmhg if decision.massager_fresh else None
@@ -208,13 +215,13 @@ def device_state(decision: Decision, *, cutoff_c: float = HEATER_CUTOFF_C.defaul
         pressure_target_mmhg=round(decision.command.pressure_mmhg, 1),
         pressure_cap_mmhg=decision.pressure_cap_mmhg,
         heater_on=decision.command.heater_on,
-        skin_temp_c=None
-        if skin is None
-        else round(skin / STATE_SKIN_RESOLUTION_C) * STATE_SKIN_RESOLUTION_C,
+        skin_temp_c=shown,
         sensor_health=health,
         battery_pct=None if decision.battery_percent is None else round(decision.battery_percent),
         remaining_s=round(decision.remaining_s) if decision.state is SessionState.RUNNING else None,
         over_temperature=decision.state is SessionState.LATCHED
+        # The tolerance only absorbs float error of `steps * 0.1` (40.00000000000001 etc.).
+        or (shown is not None and shown >= cutoff_c - _SHOWN_EPSILON_C)
         or (skin is not None and skin >= cutoff_c),
         massager_connected=decision.massager_connected,
         sensor_connected=decision.sensor_connected,

@@ -287,3 +287,30 @@ def test_a_silent_massager_shows_unknown_pressure_on_state_and_telemetry(tmp_pat
     assert _payload(device_state(decision, cutoff_c=CUTOFF_C))["pressure_mmhg"] is None
     assert port.samples[reported - 1].pressure_mmhg == pytest.approx(last)
     assert port.samples[-1].pressure_mmhg is None
+
+
+@pytest.mark.parametrize("skin", [39.95, 39.96, 39.99, 40.0, 40.04])
+def test_over_temperature_agrees_with_the_skin_temperature_shown(skin: float) -> None:
+    """break-cg F8: 39.96 °C was shown as 40.0 beside over_temperature false (cut-off 40.0)."""
+    rig = Rig()
+    rig.running()
+    while rig.skin < skin - 0.05:  # warm up slowly enough to stay plausible
+        rig.skin = round(rig.skin + 0.05, 2)
+        rig.run(1.0)
+    rig.skin = skin
+    state = device_state(rig.run(1.0), cutoff_c=CUTOFF_C)
+    body = _payload(state)
+    assert body["skin_temp_c"] == pytest.approx(40.0, abs=0.051)
+    assert body["over_temperature"] is (body["skin_temp_c"] >= CUTOFF_C)
+    assert body["over_temperature"] is True
+
+
+def test_over_temperature_stays_off_below_what_rounds_to_the_cutoff() -> None:
+    rig = Rig()
+    rig.running()
+    while rig.skin < 39.9:
+        rig.skin = round(rig.skin + 0.05, 2)
+        rig.run(1.0)
+    rig.skin = 39.94
+    body = _payload(device_state(rig.run(1.0), cutoff_c=CUTOFF_C))
+    assert (body["skin_temp_c"], body["over_temperature"]) == (pytest.approx(39.9), False)
