@@ -154,7 +154,10 @@ async def _demo(
         summary = run.summary()
         if relay is not None:
             summary["broker"] = str(url)
-            summary["alerts_raised"], summary["alerts_delivered"] = await relay.drain(ALERT_DRAIN_S)
+            # Each field means one thing: published = the broker acknowledged it (PUBACK);
+            # acknowledged = a caregiver's client showed it to a person (alert/ack).
+            summary["alerts_raised"], summary["alerts_published"] = await relay.drain(ALERT_DRAIN_S)
+            summary["alerts_acknowledged"] = relay.acknowledged_count()  # the session is over
     return summary
 
 

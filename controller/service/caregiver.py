@@ -156,7 +156,8 @@ class CaregiverRelay(SessionObserver):
 
     async def drain(self, real_timeout_s: float) -> tuple[int, int]:
         """Wait (in real time: the broker is real even when the session's clock is not) until
-        every alert this relay raised is acknowledged; return (raised, delivered)."""
+        every alert this relay raised is published (the broker's PUBACK); return (raised,
+        published). Published is not acknowledged by a person: see :meth:`acknowledged_count`."""
         await self.flush()
         deadline = time.monotonic() + real_timeout_s
         ours = set(self.raised)
@@ -173,6 +174,16 @@ class CaregiverRelay(SessionObserver):
             if not waiting or time.monotonic() >= deadline:
                 return len(ours), len(ours) - len(waiting)
             await asyncio.sleep(DRAIN_POLL_S)
+
+    def acknowledged_count(self) -> int:
+        """How many of the alerts this relay raised a caregiver client acknowledged (showed to a
+        person, ``alert/ack``): not the broker's PUBACK. Reads the journal (blocking)."""
+        ours = set(self.raised)
+        return sum(
+            1
+            for h in self._store.alert_history(limit=UNDELIVERED_SCAN_LIMIT)
+            if h.id in ours and h.acknowledged_at is not None
+        )
 
     # -- in: caregiver commands as supervisor requests -----------------------------------------
 

@@ -314,3 +314,20 @@ def test_over_temperature_stays_off_below_what_rounds_to_the_cutoff() -> None:
     rig.skin = 39.94
     body = _payload(device_state(rig.run(1.0), cutoff_c=CUTOFF_C))
     assert (body["skin_temp_c"], body["over_temperature"]) == (pytest.approx(39.9), False)
+
+
+def test_the_demo_summary_counts_acknowledged_apart_from_published(tmp_path: Path) -> None:
+    """A broker's PUBACK is "published"; "acknowledged" needs a person's client (alert/ack)."""
+    from controller.service.caregiver import CaregiverRelay  # noqa: PLC0415
+    from tests.caregiver.helpers import make_alert  # noqa: PLC0415
+
+    with Store.open(tmp_path / "j.db") as store:
+        relay = CaregiverRelay(_Recording(), store)  # type: ignore[arg-type]
+        seen, unseen = make_alert("rec"), make_alert("rec")
+        for alert in (seen, unseen):
+            store.enqueue_alert(alert)
+            store.mark_alert_delivered(alert.id, at=1.7e9)
+            relay.raised.append(alert.id)
+        assert relay.acknowledged_count() == 0
+        assert store.record_alert_ack(seen.id, client="anna", at=1.7e9 + 1)
+        assert relay.acknowledged_count() == 1
