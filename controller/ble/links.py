@@ -10,6 +10,7 @@ callbacks; it never decides anything about safety.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import random
 from collections.abc import Callable
@@ -19,6 +20,8 @@ from typing import TYPE_CHECKING
 from bleak import BleakClient
 from bleak.exc import BleakError
 
+from controller.ble.thermometer import ThermometerInfo
+from controller.ble.thermometer import inspect as inspect_thermometer
 from controller.errors import LinkError, ProtocolError
 from controller.protocol import (
     MASSAGER_COMMAND_UUID,
@@ -235,9 +238,39 @@ class SensorLink(DeviceLink):
         options: LinkOptions,
         on_link_change: Callable[[bool], None],
         on_measurement: Callable[[TemperatureMeasurement | None], None],
+        *,
+        stale_after_s: float,
     ) -> None:
         super().__init__(address, options, on_link_change)
         self._on_measurement = on_measurement
+        self._stale_after_s = stale_after_s
+        # What the thermometer said about itself at the latest connection.
+        self.info: ThermometerInfo | None = None
+        self._refusal_logged = False
+
+    async def _connect(self, client: BleakClient) -> None:
+        # Pairing is optional for a thermometer: many consumer ones do not bond, and reading an
+        # indication needs no encryption. Only the massager, an actuator, insists on a bond.
+        async with asyncio.timeout(self._options.connect_timeout_s):
+            await client.connect()
+            encrypted = False
+            if self._options.pair:
+                try:
+                    await client.pair()
+                    encrypted = True
+                except BleakError as exc:
+                    if not client.is_connected:
+                        raise
+                    if not self._refusal_logged:
+                        self._refusal_logged = True
+                        _LOGGER.warning(
+                            "sensor %s: refused pairing (%s); reading it unencrypted",
+                            self.address,
+                            exc,
+                        )
+            self.info = await inspect_thermometer(
+                client, self.address, encrypted=encrypted, stale_after_s=self._stale_after_s
+            )
 
     async def _subscribe(self, client: BleakClient) -> None:
         await client.start_notify(TEMPERATURE_MEASUREMENT_UUID, self._measurement_received)
@@ -250,6 +283,14 @@ class SensorLink(DeviceLink):
             # Reported as an unusable reading, so the supervisor counts it as invalid data.
             self._on_measurement(None)
             return
+        info = self.info
+        if (
+            info is not None
+            and measurement.temperature_type is not None
+            and measurement.temperature_type != info.temperature_type
+        ):
+            # HTS 1.0 §3.1: the type is stated either in a characteristic or in each measurement.
+            self.info = dataclasses.replace(info, temperature_type=measurement.temperature_type)
         self._on_measurement(measurement)
 
 

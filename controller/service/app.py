@@ -187,6 +187,7 @@ async def run_configured_session(
         massager_address=massager,
         sensor_address=sensor,
         profile=settings.profile.name,
+        refuse_non_skin_site=settings.sensor.non_skin_site == "refuse",
     )
     async with open_ble(settings.ble) as ble:
         return await run_session(

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from controller.ble.links import MassagerLink, SensorLink
-from controller.errors import LinkError
+from controller.errors import ConfigError, LinkError
 from controller.protocol import MassagerStatus, TemperatureMeasurement
 from controller.safety import Decision, Supervisor
 from controller.safety.events import (
@@ -59,6 +59,8 @@ class SessionPlan:
     sensor_address: str
     profile: str | None = None
     scenario: str | None = None
+    # sensor.non_skin_site = "refuse": no session with an ear, mouth, ... thermometer.
+    refuse_non_skin_site: bool = False
 
 
 @dataclass(slots=True)
@@ -79,6 +81,9 @@ class SessionObserver:
 
     def on_decision(self, now: float, decision: Decision) -> None:
         """Called after every supervisor step; must not block."""
+
+    def on_notice(self, text: str) -> None:
+        """Called with one line the user should read (a too slow thermometer); must not block."""
 
 
 class SessionRunner:
@@ -116,7 +121,13 @@ class SessionRunner:
             ble.links,
             lambda up: self._link_changed(DeviceKind.SENSOR, up),
             self._measurement_received,
+            stale_after_s=plan.limits.stale_after_s,
         )
+        # The thermometer facts already told to the user, so each is told once.
+        self._told: set[str] = set()
+        self.notices: list[str] = []
+        # Loop time of the latest massager status report (the live view shows its age).
+        self.last_status_at: float | None = None
         self.actuator = Actuator(
             self.massager, renew_s=plan.limits.lease_renew_s, clock=self._clock
         )
@@ -134,6 +145,7 @@ class SessionRunner:
         self._push(LinkChanged(device, connected, self._clock()))
 
     def _status_received(self, status: MassagerStatus) -> None:
+        self.last_status_at = self._clock()
         self._push(
             MassagerReport(
                 time=self._clock(),
@@ -211,6 +223,7 @@ class SessionRunner:
             raise LinkError(
                 f"no session: {' and '.join(missing)} not reached in {CONNECT_DEADLINE_S:.0f} s"
             ) from exc
+        self._check_thermometer()
         started = self._clock()
         self._on_start(started)
         self._push(StartSession(self._plan.checklist))
@@ -226,6 +239,7 @@ class SessionRunner:
             self._events.clear()
             if self._stop_requested:
                 events.append(UserStop())
+            self._check_thermometer()
             events.append(self._program_request(now - started))
             decision = self.supervisor.step(now, events)
             self.last_decision = decision
@@ -246,8 +260,35 @@ class SessionRunner:
         limits = self._plan.limits
         return UserRequest(
             pressure_mmhg=self._plan.program.pressure_mmhg(elapsed_s, limits.pressure_cap_mmhg),
-            heat_on=True,
+            # A thermometer that says it measures too rarely never asks for heat: between its
+            # readings the supervisor would see a stale sensor and flicker the heater.
+            heat_on=not self.sensor_too_slow,
         )
+
+    @property
+    def sensor_too_slow(self) -> bool:
+        """True while the connected thermometer says it measures too rarely for heat."""
+        info = self.sensor.info
+        return info is not None and info.too_slow
+
+    def _check_thermometer(self) -> None:
+        """Tell the user (once each) what the thermometer said; refuse a non-skin one if asked.
+
+        Raises ConfigError when ``refuse_non_skin_site`` is set and the sensor states a site
+        other than the skin.
+        """
+        info = self.sensor.info
+        if info is None:
+            return
+        if self._plan.refuse_non_skin_site and not info.skin_site:
+            raise ConfigError(f"no session: {info.site_refusal_line()}")
+        for line in info.lines():
+            if line not in self._told:
+                self._told.add(line)
+                self.notices.append(line)
+                _LOGGER.info("%s", line)
+                for observer in self._observers:
+                    observer.on_notice(line)
 
     def _notify(self, now: float, decision: Decision) -> None:
         if self._recorder is not None:

@@ -76,6 +76,9 @@ class SensorSettings(Section):
     valid_min_c: float = limit(limits.VALID_SKIN_MIN_C)
     valid_max_c: float = limit(limits.VALID_SKIN_MAX_C)
     max_rate_c_per_s: float = limit(limits.MAX_SKIN_RATE_C_PER_S)
+    # A thermometer stating a site other than the skin (ear, mouth, ...): "report" says so at
+    # pair and at each session start; "refuse" also refuses the session.
+    non_skin_site: Literal["report", "refuse"] = "report"
 
 
 class SessionSettings(Section):
