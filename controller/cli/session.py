@@ -14,7 +14,8 @@ import typer
 from controller.cli.errors import reported
 
 if TYPE_CHECKING:
-    from controller.service.session import SessionOutcome
+    from controller.safety.events import ChecklistResult
+    from controller.service.session import SessionObserver, SessionOutcome, SessionRunner
     from controller.session.checklist import ChecklistAnswers
     from controller.settings import Settings
     from controller.store import Store
@@ -50,6 +51,12 @@ def session(
             _after(settings, store, outcome, answers, pain_after=pain_after, ask=interactive)
     if outcome.ended_by == "checklist":
         raise typer.Exit(EXIT_REFUSED)
+    if not live:
+        typer.echo(_ended_line(outcome))
+
+
+def _ended_line(outcome: SessionOutcome) -> str:
+    return f"session ended by {outcome.ended_by} after {outcome.duration_s / 60:.1f} min"
 
 
 def run(
@@ -63,7 +70,7 @@ def run(
             answers = _checklist(store, checklist)
             outcome = asyncio.run(_run(settings, store, answers, live=False))
             _after(settings, store, outcome, answers, pain_after=None, ask=False)
-    typer.echo(f"session ended by {outcome.ended_by} after {outcome.duration_s / 60:.1f} min")
+    typer.echo(_ended_line(outcome))
     if outcome.ended_by == "checklist":
         raise typer.Exit(EXIT_REFUSED)
 
@@ -113,6 +120,9 @@ async def _run(
 
     latest = LatestDecision()
     checklist = answers.result(inspection_required=inspection_due(store))
+    if _refused(settings, checklist):
+        # Refused before anything connects: no live panel for a session that never ran.
+        live = False
     async with contextlib.AsyncExitStack() as stack:
         relay = None
         if settings.mqtt.enabled:
@@ -121,16 +131,58 @@ async def _run(
 
             link = await stack.enter_async_context(caregiver_side(settings.mqtt, store))
             relay = CaregiverRelay(link, store)
+        runners: list[SessionRunner] = []
+        observers: tuple[SessionObserver, ...] = (latest,) if live else (_notices(),)
         session = run_configured_session(
-            settings, checklist, store=store, observers=(latest,), caregiver=relay
+            settings,
+            checklist,
+            store=store,
+            observers=observers,
+            caregiver=relay,
+            on_runner=runners.append,
         )
         if not live:
             return await session
         from controller.cli.live import watch  # noqa: PLC0415
 
         title = f"SoleGuard session — program {settings.session.program}"
-        return await watch(session, latest, title=title, settings=settings)
+        return await watch(
+            session,
+            latest,
+            title=title,
+            settings=settings,
+            on_quit=lambda: _stop_all(runners),
+            pressure_at=lambda: runners[0].last_status_at if runners else None,
+        )
     raise AssertionError("unreachable")  # pragma: no cover (mypy: the stack may swallow)
+
+
+def _stop_all(runners: list[SessionRunner]) -> None:
+    for runner in runners:
+        runner.request_stop()
+
+
+def _refused(settings: Settings, checklist: ChecklistResult) -> bool:
+    """Whether the supervisor refuses this checklist (the same step the session starts with)."""
+    from controller.safety import Supervisor  # noqa: PLC0415
+    from controller.safety.events import StartSession  # noqa: PLC0415
+    from controller.settings import effective_limits  # noqa: PLC0415
+
+    decision = Supervisor(effective_limits(settings)).step(
+        time.monotonic(), [StartSession(checklist)]
+    )
+    return decision.ended_by is not None
+
+
+def _notices() -> Any:
+    """An observer that prints what the session tells the user, as it happens (no live view)."""
+    from controller.service.session import SessionObserver  # noqa: PLC0415
+
+    class Notices(SessionObserver):
+        def on_notice(self, text: str) -> None:
+            typer.echo(f"note: {text}", err=True)
+
+    return Notices()
 
 
 def _after(
@@ -163,7 +215,12 @@ def _after(
             device_id=settings.mqtt.device_id,
         )
     if blocked:
-        typer.echo("session refused by the checklist: " + _alarm_text(outcome), err=True)
+        typer.echo(_alarm_text(outcome), err=True)
+        if answers.inspected_today is False:
+            typer.echo(
+                "Inspect both feet (soles and between the toes), then start the session again.",
+                err=True,
+            )
         return
     if answers.provider_consulted is False:
         typer.echo("Please talk to your healthcare provider about using a heated massager.")

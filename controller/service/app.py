@@ -158,9 +158,14 @@ class LatestDecision(SessionObserver):
     def __init__(self) -> None:
         self.now = 0.0
         self.latest: Decision | None = None
+        # Lines the session told the user (a too slow or non-skin thermometer), oldest first.
+        self.notices: list[str] = []
 
     def on_decision(self, now: float, decision: Decision) -> None:
         self.now, self.latest = now, decision
+
+    def on_notice(self, text: str) -> None:
+        self.notices.append(text)
 
 
 async def run_configured_session(
@@ -170,6 +175,7 @@ async def run_configured_session(
     store: Store | None,
     observers: tuple[SessionObserver, ...] = (),
     caregiver: CaregiverRelay | None = None,
+    on_runner: Callable[[SessionRunner], None] | None = None,
 ) -> SessionOutcome:
     """A session with the paired devices named in the settings, over the configured radio."""
     massager, sensor = settings.devices.massager.address, settings.devices.sensor.address
@@ -191,5 +197,10 @@ async def run_configured_session(
     )
     async with open_ble(settings.ble) as ble:
         return await run_session(
-            plan, ble, journal=Journal(store), observers=observers, caregiver=caregiver
+            plan,
+            ble,
+            journal=Journal(store),
+            observers=observers,
+            caregiver=caregiver,
+            on_runner=on_runner,
         )
