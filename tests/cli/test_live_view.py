@@ -1,0 +1,84 @@
+"""``soleguard demo``'s live view in a pseudo-terminal: what a person sees, and their keys.
+
+The demo runs as a user starts it (its embedded broker, a journal under a temporary home), at its
+default 20x virtual time; the test reads the screen and presses keys.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.cli.terminal import drawn, finish, isolated_env, last_frame, screen_text, spawn
+
+pytestmark = pytest.mark.slow
+
+
+def _assert_intact(frame: str) -> None:
+    """Every line of the panel is inside its border: nothing printed across it."""
+    lines = frame.splitlines()
+    assert lines[0].startswith("╭")
+    assert lines[-1].startswith("╰")
+    for line in lines[1:-1]:
+        assert line.startswith("│"), line
+        assert line.rstrip().endswith("│"), line
+
+
+def test_q_stops_the_demo_cleanly_and_the_last_frame_tells_the_truth(tmp_path: Path) -> None:
+    log = tmp_path / "screen.log"
+    child = spawn("demo", "--minutes", "5", env=isolated_env(tmp_path), log=log)
+    child.expect("q or Ctrl-C: stop")
+    # The clock's pace is on screen, since the session clock races at 20x.
+    child.expect("running")
+    assert "virtual time 20x real time" in screen_text(log)
+    # Heating has started: the frame that would lie, if any, says ON.
+    child.expect(drawn("heater", "ON"))
+    child.send("q")
+    assert finish(child) == 0
+    frame = last_frame(log)
+    _assert_intact(frame)
+    assert "ended by user" in frame
+    heater_row = next(line for line in frame.splitlines() if "heater" in line)
+    assert "ON" not in heater_row
+    assert "off" in heater_row
+    assert "stopping" not in frame
+    text = screen_text(log)
+    assert "Traceback" not in text
+    # The key was taken by the view, not echoed into the panel.
+    assert "\nq" not in text
+
+
+def test_ctrl_c_stops_the_demo_and_the_last_frame_says_stop_was_sent(tmp_path: Path) -> None:
+    log = tmp_path / "screen.log"
+    child = spawn("demo", "--minutes", "5", "--no-mqtt", env=isolated_env(tmp_path), log=log)
+    child.expect(drawn("heater", "ON"))
+    child.sendintr()
+    assert finish(child) == 130
+    frame = last_frame(log)
+    _assert_intact(frame)
+    assert "stopped" in frame
+    assert "STOP sent" in frame
+    assert "ON" not in next(line for line in frame.splitlines() if "heater" in line)
+    assert "Traceback" not in screen_text(log)
+
+
+def test_each_reading_shows_its_age_and_a_stale_one_is_marked(tmp_path: Path) -> None:
+    log = tmp_path / "screen.log"
+    child = spawn(
+        "demo",
+        "--minutes",
+        "3",
+        "--no-mqtt",
+        "--scenario",
+        "sensor-dropout",
+        env=isolated_env(tmp_path),
+        log=log,
+    )
+    child.expect(drawn(r"\d+\.\d+ °C", r"\d+\.\d s ago"))
+    child.expect(drawn(r"measured \d+\.\d", r"\d+\.\d s ago"))
+    # The dropout starts at 30 virtual seconds: the last reading ages and is marked stale.
+    child.expect(drawn("°C", r"\d+\.\d s ago", "STALE"))
+    child.send("q")
+    assert finish(child) == 0
+    _assert_intact(last_frame(log))
