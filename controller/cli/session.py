@@ -121,8 +121,9 @@ async def _run(
     latest = LatestDecision()
     checklist = answers.result(inspection_required=inspection_due(store))
     if _refused(settings, checklist):
-        # Refused before anything connects: no live panel for a session that never ran.
-        live = False
+        # Refused before anything connects: no radio, no devices needed, and no live panel for
+        # a session that never ran. The refusal is still journalled.
+        return await _refused_session(settings, store, checklist)
     async with contextlib.AsyncExitStack() as stack:
         relay = None
         if settings.mqtt.enabled:
@@ -172,6 +173,28 @@ def _refused(settings: Settings, checklist: ChecklistResult) -> bool:
         time.monotonic(), [StartSession(checklist)]
     )
     return decision.ended_by is not None
+
+
+async def _refused_session(
+    settings: Settings, store: Store, checklist: ChecklistResult
+) -> SessionOutcome:
+    from controller.ble.access import BleAccess  # noqa: PLC0415
+    from controller.ble.links import LinkOptions  # noqa: PLC0415
+    from controller.service.app import Journal, run_session  # noqa: PLC0415
+    from controller.service.session import SessionPlan  # noqa: PLC0415
+    from controller.session.programs import PROGRAMS  # noqa: PLC0415
+    from controller.settings import effective_limits  # noqa: PLC0415
+
+    plan = SessionPlan(
+        limits=effective_limits(settings),
+        program=PROGRAMS[settings.session.program],
+        checklist=checklist,
+        massager_address=settings.devices.massager.address or "",
+        sensor_address=settings.devices.sensor.address or "",
+        profile=settings.profile.name,
+    )
+    no_radio = BleAccess(LinkOptions(), None, "none: refused before connecting")
+    return await run_session(plan, no_radio, journal=Journal(store))
 
 
 def _notices() -> Any:
