@@ -9,6 +9,7 @@ the live view (stopped with ``q``) and the pain prompt. Real processes and real 
 from __future__ import annotations
 
 import re
+import stat
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -133,6 +134,10 @@ def test_scan_pair_and_an_interactive_session_against_the_simulator(
         assert paired.returncode == 0, paired.stderr
         assert "paired massager" in paired.stdout or "paired sensor" in paired.stdout
 
+    # The bonds hold long-term keys: owner-only, like the settings file.
+    bonds = home / "data" / "soleguard" / "bonds.json"
+    assert stat.S_IMODE(bonds.stat().st_mode) == 0o600
+
     log = home / "session.log"
     child = spawn("session", env=env, log=log)
     child.expect("foot-care checklist")
@@ -191,3 +196,41 @@ def test_a_too_slow_thermometer_is_named_at_pair_and_at_session_start(
     child.sendline("")
     assert finish(child) == 0
     assert re.search(drawn("heater", "ON"), log.read_text(encoding="utf-8")) is None
+
+
+@pytest.mark.parametrize("sim", ["slow"], indirect=True)
+def test_a_session_without_the_live_view_prints_its_notes_and_how_it_ended(
+    home: Path, sim: Simulator
+) -> None:
+    env = _configure(home, sim)
+    for address in (sim.massager, sim.sensor):
+        assert _run("pair", address, env=env).returncode == 0
+    answers = home / "checklist.toml"
+    answers.write_text(
+        "open_wound = false\nulcer = false\ninfection = false\nsevere_inflammation = false\n"
+        "inspected_today = true\nprovider_consulted = true\n"
+    )
+    # One minute, the shortest session the settings allow, in real time.
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "controller",
+            "session",
+            "--no-live",
+            "--checklist",
+            str(answers),
+            "--pain-after",
+            "2",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=STARTUP_TIMEOUT_S + 120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    notes = [line for line in result.stderr.splitlines() if line.startswith("note: ")]
+    assert len(notes) == 1
+    assert "too slow for heat" in notes[0]
+    assert result.stdout.strip().splitlines()[-1].startswith("session ended by timer after 1.0 min")
