@@ -68,13 +68,22 @@ def screen_text(log: Path) -> str:
 
 
 def last_frame(log: Path) -> str:
-    """The last complete drawing of the live panel (from its top border to its bottom one)."""
+    """The last complete drawing of the live panel (from its top border to its bottom one).
+
+    The panel's own top corner starts a line (or follows the previous drawing's bottom corner,
+    the cursor having moved back up); nested panels' corners follow "│ ".
+    """
     text = screen_text(log)
-    top = text.rfind("╭")
-    bottom = text.find("╯", top)
-    assert top >= 0, "no live panel was drawn"
-    assert bottom > top, "the last live panel was not finished"
-    return text[top : bottom + 1]
+    tops = [m.start() for m in re.finditer(r"(?:^|(?<=\n)|(?<=╯))╭", text)]
+    assert tops, "no live panel was drawn"
+    lines: list[str] = []
+    for line in text[tops[-1] :].splitlines():
+        lines.append(line)
+        if line.startswith("╰"):
+            # Only the frame itself: the next drawing may start on the same line.
+            lines[-1] = line[: line.index("╯") + 1]
+            return "\n".join(lines)
+    raise AssertionError("the last live panel was not finished")
 
 
 def finish(child: pexpect.spawn) -> int:

@@ -82,3 +82,28 @@ def test_each_reading_shows_its_age_and_a_stale_one_is_marked(tmp_path: Path) ->
     child.send("q")
     assert finish(child) == 0
     _assert_intact(last_frame(log))
+
+
+def test_warnings_print_above_the_panel_not_across_it(tmp_path: Path) -> None:
+    log = tmp_path / "screen.log"
+    child = spawn(
+        "demo",
+        "--minutes",
+        "3",
+        "--no-mqtt",
+        "--scenario",
+        "link-drop",
+        env=isolated_env(tmp_path),
+        log=log,
+    )
+    # The massager's link drops at 30 virtual seconds: the links log a warning.
+    child.expect("link lost")
+    child.expect("q or Ctrl-C: stop")  # the panel is drawn again below it
+    child.send("q")
+    assert finish(child) == 0
+    text = screen_text(log)
+    warned = [line for line in text.splitlines() if "link lost" in line]
+    assert warned
+    for line in warned:
+        assert "│" not in line, line  # its own line, not inside or across the panel
+    _assert_intact(last_frame(log))
