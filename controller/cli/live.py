@@ -353,4 +353,14 @@ async def watch(
                     last, ended_by=None if ended_by is None else str(ended_by), error=error
                 )
                 view.update(render(final), refresh=True)
-    return task.result()
+    result = task.result()
+    decision = latest.latest
+    if decision is not None and decision.ended_by is not None:
+        # One line that stays readable in the scrollback (and in a log, without a terminal).
+        skin = "—" if decision.skin_c is None else f"{decision.skin_c:.2f} °C"
+        console.print(
+            f"session ended by [bold]{decision.ended_by}[/] after "
+            f"{decision.elapsed_s / 60:.1f} min; last skin reading {skin}; "
+            f"{len(decision.active_alarms)} active alarm(s)."
+        )
+    return result
