@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from controller.ble.links import MassagerLink, SensorLink
-from controller.errors import ConfigError, LinkError
+from controller.errors import ConfigError, LinkError, SoleGuardError
 from controller.protocol import MassagerStatus, TemperatureMeasurement
 from controller.safety import Decision, Supervisor
 from controller.safety.events import (
@@ -74,6 +74,14 @@ class SessionOutcome:
     heat_s: float
     alarms: list[dict[str, str]] = field(default_factory=list)
     session_id: int | None = None
+
+
+class _NotStarted(Exception):
+    """Carries the error that kept a session from starting out of its task group."""
+
+    def __init__(self, error: SoleGuardError) -> None:
+        super().__init__(str(error))
+        self.error = error
 
 
 class SessionObserver:
@@ -179,6 +187,7 @@ class SessionRunner:
             self._on_start(start)
             self._notify(start, refused)
             return self._outcome(refused, start, start)
+        not_started: SoleGuardError | None = None
         async with asyncio.TaskGroup() as group:
             tasks = [
                 group.create_task(self.massager.run(), name="massager-link"),
@@ -192,10 +201,16 @@ class SessionRunner:
                 )
             try:
                 outcome = await self._supervise()
+            except _NotStarted as exc:
+                # Devices not reached, or a thermometer the settings refuse: nothing ran. The
+                # person gets that one error, after the links have closed, not a group of one.
+                not_started = exc.error
             finally:
                 # Ends the links (each sends its farewell STOP) and the helpers.
                 for task in tasks:
                     task.cancel()
+        if not_started is not None:
+            raise not_started
         if self._caregiver is not None:
             await self._caregiver.flush()
         return outcome
@@ -220,10 +235,14 @@ class SessionRunner:
                 for link in (self.massager, self.sensor)
                 if not link.is_connected
             ] or ["a first skin reading"]
-            raise LinkError(
+            error = LinkError(
                 f"no session: {' and '.join(missing)} not reached in {CONNECT_DEADLINE_S:.0f} s"
-            ) from exc
-        self._check_thermometer()
+            )
+            raise _NotStarted(error) from exc
+        try:
+            self._check_thermometer()
+        except ConfigError as exc:
+            raise _NotStarted(exc) from exc
         started = self._clock()
         self._on_start(started)
         self._push(StartSession(self._plan.checklist))
