@@ -252,10 +252,24 @@ def _after(
     if answers.pain_before is not None:
         store.record_pain(outcome.session_id, when="before", score=answers.pain_before)
     if pain_after is None and ask:
-        text = typer.prompt("Pain now, 0-10 (Enter to skip)", default="", show_default=False)
-        pain_after = int(text) if text.strip().isdigit() else None
+        pain_after = _ask_pain()
     if pain_after is not None:
         store.record_pain(outcome.session_id, when="after", score=pain_after)
+
+
+def _ask_pain() -> int | None:
+    """Pain 0-10 from the person, or None for Enter; anything else is asked again."""
+    from controller.store.records import PAIN_MAX, PAIN_MIN  # noqa: PLC0415
+
+    while True:
+        text = typer.prompt(
+            f"Pain now, {PAIN_MIN}-{PAIN_MAX} (Enter to skip)", default="", show_default=False
+        ).strip()
+        if not text:
+            return None
+        if text.isdigit() and PAIN_MIN <= int(text) <= PAIN_MAX:
+            return int(text)
+        typer.echo(f"Please answer a whole number from {PAIN_MIN} to {PAIN_MAX}, or press Enter.")
 
 
 def _alarm_text(outcome: SessionOutcome) -> str:

@@ -147,6 +147,9 @@ def test_scan_pair_and_an_interactive_session_against_the_simulator(
     child.send("q")
     child.expect(r"Pain now, 0-10 \(Enter to skip\)")
     assert "ended by user" in last_frame(log)
+    child.sendline("11")  # a slip of the finger is asked again, not recorded or crashed on
+    child.expect("Please answer a whole number from 0 to 10")
+    child.expect(r"Pain now, 0-10")
     child.sendline("3")
     assert finish(child) == 0
     assert "Traceback" not in screen_text(log)
