@@ -247,6 +247,9 @@ class SensorLink(DeviceLink):
         # What the thermometer said about itself at the latest connection.
         self.info: ThermometerInfo | None = None
         self._refusal_logged = False
+        # Loop time of this connection's first measurement, until the second one gives the pace.
+        self._first_at: float | None = None
+        self._paced = False
 
     async def _connect(self, client: BleakClient) -> None:
         # Pairing is optional for a thermometer: many consumer ones do not bond, and reading an
@@ -271,6 +274,7 @@ class SensorLink(DeviceLink):
             self.info = await inspect_thermometer(
                 client, self.address, encrypted=encrypted, stale_after_s=self._stale_after_s
             )
+            self._first_at, self._paced = None, False
 
     async def _subscribe(self, client: BleakClient) -> None:
         await client.start_notify(TEMPERATURE_MEASUREMENT_UUID, self._measurement_received)
@@ -290,7 +294,16 @@ class SensorLink(DeviceLink):
             and measurement.temperature_type != info.temperature_type
         ):
             # HTS 1.0 §3.1: the type is stated either in a characteristic or in each measurement.
-            self.info = dataclasses.replace(info, temperature_type=measurement.temperature_type)
+            info = self.info = dataclasses.replace(
+                info, temperature_type=measurement.temperature_type
+            )
+        if info is not None and not self._paced:
+            now = asyncio.get_running_loop().time()
+            if self._first_at is None:
+                self._first_at = now
+            else:
+                self._paced = True
+                self.info = dataclasses.replace(info, first_gap_s=now - self._first_at)
         self._on_measurement(measurement)
 
 

@@ -64,11 +64,17 @@ class ThermometerInfo:
     interval_s: int | None
     interval_was_s: int | None
     stale_after_s: float
+    # Seconds between the first two measurements of this connection (None until both arrived):
+    # the pace of a thermometer that states no Measurement Interval.
+    first_gap_s: float | None = None
 
     @property
     def too_slow(self) -> bool:
-        """True when the thermometer says it measures too rarely for the heater to be safe."""
-        return self.interval_s is not None and not fast_enough(self.interval_s, self.stale_after_s)
+        """True when the thermometer measures too rarely for the heater to be safe: by its
+        Measurement Interval, or, when it states none, by the gap between its first readings."""
+        if self.interval_s is not None:
+            return not fast_enough(self.interval_s, self.stale_after_s)
+        return self.first_gap_s is not None and self.first_gap_s >= self.stale_after_s
 
     @property
     def skin_site(self) -> bool:
@@ -77,13 +83,20 @@ class ThermometerInfo:
 
     def too_slow_line(self) -> str:
         """One line for the user: why heating stays off with this thermometer."""
-        pace = (
-            "does not measure periodically"
-            if self.interval_s == 0
-            else f"measures every {self.interval_s} s"
-        )
+        if self.interval_s is None:
+            pace = (
+                f"states no Measurement Interval and sent its first two readings "
+                f"{self.first_gap_s or 0.0:.1f} s apart"
+            )
+        elif self.interval_s == 0:
+            pace = "does not measure periodically and its Measurement Interval cannot be set"
+        else:
+            pace = (
+                f"measures every {self.interval_s} s and its Measurement Interval cannot be set "
+                "shorter"
+            )
         return (
-            f"sensor {self.address} {pace} and its Measurement Interval cannot be set shorter: "
+            f"sensor {self.address} {pace}: "
             f"too slow for heat. Heating stays off, because a skin reading older than "
             f"{self.stale_after_s:g} s (sensor.stale_after_s) cannot be trusted; pressure works."
         )

@@ -131,21 +131,26 @@ async def test_a_slow_thermometer_with_a_fixed_interval_keeps_heat_off_and_says_
     assert "2 s (sensor.stale_after_s)" in line
 
 
-async def test_a_slow_thermometer_without_an_interval_characteristic_is_not_loosened() -> None:
-    # Nothing says how slow it is: the stale limit alone protects the foot (the heater is cut at
-    # each stale gap); the limit is never loosened.
-    session, _ = await run({"sensor_period_s": SLOW_PERIOD_S})
+async def test_a_slow_thermometer_that_states_no_interval_is_paced_by_its_first_readings() -> None:
+    # It states no Measurement Interval: its first two readings, 5 s apart, tell its pace. Heat
+    # stays off from then on (no flicker after each reading); the stale limit is not loosened.
+    session, notices = await run({"sensor_period_s": SLOW_PERIOD_S})
+    assert session.run is not None
     assert session.runner is not None
     info = session.runner.sensor.info
     assert info is not None
     assert info.interval_s is None
-    stale_after_s = session.runner.supervisor.limits.stale_after_s
-    assert stale_after_s == 2.0
-    for step in session.log.steps:
-        decision = step.decision
-        if decision.command.heater_on:
-            assert decision.skin_age_s is not None
-            assert decision.skin_age_s <= stale_after_s
+    assert info.first_gap_s == pytest.approx(SLOW_PERIOD_S, abs=0.1)
+    assert session.runner.supervisor.limits.stale_after_s == 2.0
+    assert len(notices.lines) == 1
+    assert "states no Measurement Interval" in notices.lines[0]
+    assert "5.0 s apart" in notices.lines[0]
+    assert "too slow for heat" in notices.lines[0]
+    start = session.log.steps[0].now
+    heating = [s.now - start for s in session.log.steps if s.decision.command.heater_on]
+    # At most the first stale window, before the second reading could prove the pace.
+    assert all(t <= SLOW_PERIOD_S for t in heating)
+    assert session.run.outcome.heat_s <= 2.5
 
 
 async def test_a_fahrenheit_thermometer_with_timestamp_and_type_heats_in_celsius() -> None:
