@@ -148,7 +148,9 @@ def figures(
     pressure_age_s: float | None = None,
 ) -> LiveFigures:
     """One frame from a supervisor decision."""
-    lines = (f"heater off: {decision.heater_block}" if decision.heater_block else "", footer)
+    # Why the heater is off matters while the session runs; once it has ended, it is plain.
+    block = decision.heater_block if decision.ended_by is None else None
+    lines = (f"heater off: {block}" if block else "", footer)
     return LiveFigures(
         title=title,
         state=str(decision.state),
@@ -318,14 +320,14 @@ async def watch(
             decision,
             limits,
             "\n".join(line for line in lines if line),
-            subtitle=KEYS_HINT if on_quit is not None else "Ctrl-C: stop",
+            subtitle=KEYS_HINT if on_quit is not None and keys_work else "Ctrl-C: stop",
             pressure_age_s=None if status_at is None else max(0.0, latest.now - status_at),
         )
 
     with (
         Live(console=console, auto_refresh=False, transient=False) as view,
         _logs_through(console),
-        _keys(key),
+        _keys(key) as keys_work,
     ):
         task = asyncio.ensure_future(session)
         next_frame = 0.0

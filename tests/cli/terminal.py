@@ -15,6 +15,7 @@ import pexpect
 
 # Real time on a shared 2-core machine: generous bounds, never waited out on success.
 EXPECT_TIMEOUT_S = 60.0
+
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b\][^\x07]*\x07|\r")
 # Between two words on screen: spaces and any colour or cursor codes.
 _GAP = r"(?:\s|\x1b\[[0-9;?]*[A-Za-z])+"
@@ -87,8 +88,15 @@ def last_frame(log: Path) -> str:
 
 
 def finish(child: pexpect.spawn) -> int:
-    """Wait for the command to end; its exit status (128 + N for signal N)."""
-    child.expect(pexpect.EOF)
+    """Wait for the command to end; its exit status (128 + N for signal N).
+
+    A command that does not end within the bound is killed (never left behind) and fails.
+    """
+    try:
+        child.expect(pexpect.EOF)
+    except pexpect.TIMEOUT:
+        child.terminate(force=True)
+        raise
     child.close()
     if child.signalstatus is not None:
         return 128 + int(child.signalstatus)
