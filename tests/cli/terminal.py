@@ -49,6 +49,18 @@ def isolated_env(home: Path, config: Path | None = None) -> dict[str, str]:
     return env
 
 
+# Every command spawned by the running test, so the test's teardown can end any left behind.
+SPAWNED: list[pexpect.spawn] = []
+
+
+def end_all() -> None:
+    """Kill what a failed test left running (by the child's own pid, nothing else)."""
+    while SPAWNED:
+        child = SPAWNED.pop()
+        if child.isalive():
+            child.terminate(force=True)
+
+
 def spawn(*args: str, env: dict[str, str], log: Path) -> pexpect.spawn:
     """``soleguard ARGS`` in a 120x40 pseudo-terminal; everything it draws goes to ``log``."""
     child = pexpect.spawn(
@@ -60,6 +72,7 @@ def spawn(*args: str, env: dict[str, str], log: Path) -> pexpect.spawn:
         timeout=EXPECT_TIMEOUT_S,
     )
     child.logfile_read = log.open("a", encoding="utf-8")
+    SPAWNED.append(child)
     return child
 
 
