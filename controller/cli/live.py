@@ -16,6 +16,7 @@ import sys
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
 if TYPE_CHECKING:
@@ -213,22 +214,75 @@ def final_figures(
     )
 
 
+# Our own loggers: their warnings are for the person watching, printed above the panel.
+_OWN_LOGGERS = ("controller", "firmware_sim")
+
+
+def live_log_path() -> Path:
+    """Where other libraries' messages (bumble, asyncio, the broker) go while the view is up."""
+    import platformdirs  # noqa: PLC0415
+
+    return Path(platformdirs.user_log_dir("soleguard")) / "live.log"
+
+
+class _Own(logging.Filter):
+    """Passes SoleGuard's own records (``own``) or everyone else's, and counts what it passes."""
+
+    def __init__(self, own: bool) -> None:
+        super().__init__()
+        self._own = own
+        self.passed = 0
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.name.startswith(_OWN_LOGGERS) is self._own:
+            self.passed += 1
+            return True
+        return False
+
+
 @contextlib.contextmanager
 def _logs_through(console: Console) -> Iterator[None]:
-    """While inside, log records and warnings print above the live panel, not across it."""
+    """While inside, nothing is printed across the live panel.
+
+    SoleGuard's own log records print above the panel, through it; other libraries' records and
+    Python warnings (a bumble traceback after a cancelled request, say) go to ``live_log_path()``,
+    and one line afterwards says so.
+    """
     from rich.logging import RichHandler  # noqa: PLC0415
 
     root = logging.getLogger()
     saved = root.handlers[:]
-    handler = RichHandler(console=console, show_path=False, rich_tracebacks=False)
-    handler.setLevel(min((h.level for h in saved), default=logging.WARNING))
-    root.handlers = [handler]
+    level = min((h.level for h in saved), default=logging.WARNING) or logging.WARNING
+    own = RichHandler(console=console, show_path=False, rich_tracebacks=False)
+    own.setLevel(level)
+    own.addFilter(_Own(own=True))
+    path = live_log_path()
+    others: logging.Handler | None
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        others = logging.FileHandler(path, encoding="utf-8", delay=True)
+        others.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    except OSError:
+        others = None  # no log folder: drop them rather than break the panel
+    foreign = _Own(own=False)
+    if others is not None:
+        others.setLevel(level)
+        others.addFilter(foreign)
+    root.handlers = [own] if others is None else [own, others]
     logging.captureWarnings(True)
     try:
         yield
     finally:
         logging.captureWarnings(False)
         root.handlers = saved
+        if others is not None:
+            others.close()
+            if foreign.passed:
+                console.print(
+                    f"{foreign.passed} message(s) from libraries written to {path}",
+                    highlight=False,
+                    soft_wrap=True,
+                )
 
 
 @contextlib.contextmanager

@@ -113,3 +113,29 @@ def test_warnings_print_above_the_panel_not_across_it(tmp_path: Path) -> None:
     for line in warned:
         assert "│" not in line, line  # its own line, not inside or across the panel
     _assert_intact(last_frame(log))
+
+
+def test_library_messages_go_to_a_file_and_ours_above_the_panel(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import io  # noqa: PLC0415
+    import logging  # noqa: PLC0415
+
+    from rich.console import Console  # noqa: PLC0415
+
+    from controller.cli import live  # noqa: PLC0415
+
+    path = tmp_path / "logs" / "live.log"
+    monkeypatch.setattr(live, "live_log_path", lambda: path)
+    screen = io.StringIO()
+    console = Console(file=screen, force_terminal=True, width=100)
+    with live._logs_through(console):
+        logging.getLogger("controller.ble.links").warning("massager AA: link lost")
+        logging.getLogger("asyncio").error("Exception in callback\nTraceback: InvalidStateError")
+    shown = screen.getvalue()
+    assert "link lost" in shown
+    assert "InvalidStateError" not in shown
+    assert "1 message(s) from libraries written to" in shown
+    assert "InvalidStateError" in path.read_text()
+    # The handlers the command line installed are back.
+    assert not any(type(h).__name__ == "RichHandler" for h in logging.getLogger().handlers)
