@@ -9,7 +9,7 @@ from bleak import BleakClient, BleakScanner
 from bleak.exc import BleakError
 
 from controller.ble.access import BleAccess
-from controller.ble.thermometer import ThermometerInfo
+from controller.ble.thermometer import PACE_LISTEN_S, ThermometerInfo, measure_pace
 from controller.ble.thermometer import inspect as inspect_thermometer
 from controller.errors import LinkError
 from controller.protocol import HEALTH_THERMOMETER_SERVICE_UUID, MASSAGER_SERVICE_UUID
@@ -69,7 +69,8 @@ async def pair(access: BleAccess, address: str, *, stale_after_s: float) -> Foun
     )
     thermometer = None
     try:
-        async with asyncio.timeout(access.links.connect_timeout_s * 2):
+        # Connect and pair, then perhaps listen for a thermometer's pace.
+        async with asyncio.timeout(access.links.connect_timeout_s * 2 + PACE_LISTEN_S):
             await client.connect()
             try:
                 kinds = [
@@ -88,6 +89,8 @@ async def pair(access: BleAccess, address: str, *, stale_after_s: float) -> Foun
                     thermometer = await inspect_thermometer(
                         client, address, encrypted=encrypted, stale_after_s=stale_after_s
                     )
+                    if thermometer.interval_s is None:
+                        thermometer = await measure_pace(client, thermometer)
                 name = client.name
             finally:
                 await client.disconnect()

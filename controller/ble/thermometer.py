@@ -11,6 +11,7 @@ non-skin site, when the settings say so), and tells the user in one line why.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 from dataclasses import dataclass
@@ -87,6 +88,9 @@ class ThermometerInfo:
             pace = (
                 f"states no Measurement Interval and sent its first two readings "
                 f"{self.first_gap_s or 0.0:.1f} s apart"
+                if (self.first_gap_s or 0.0) < PACE_LISTEN_S
+                else f"states no Measurement Interval and sent fewer than two readings in "
+                f"{PACE_LISTEN_S:g} s"
             )
         elif self.interval_s == 0:
             pace = "does not measure periodically and its Measurement Interval cannot be set"
@@ -134,7 +138,11 @@ class ThermometerInfo:
         parts = ["bonded, encrypted" if self.encrypted else "not bonded (it refused pairing)"]
         if self.temperature_type is not None:
             parts.append(f"site {describe_temperature_type(self.temperature_type)}")
-        if self.interval_s is None:
+        if self.interval_s is None and self.first_gap_s is not None:
+            parts.append(
+                f"measurement interval not stated; measures every {self.first_gap_s:.1f} s"
+            )
+        elif self.interval_s is None:
             parts.append("measurement interval not stated")
         elif self.interval_was_s is not None:
             parts.append(
@@ -143,6 +151,44 @@ class ThermometerInfo:
         else:
             parts.append(f"measures every {self.interval_s} s")
         return "; ".join(parts)
+
+
+# How long `pair` listens for a thermometer's first two readings when it states no Measurement
+# Interval: long enough for the 5 s pace of many consumer thermometers, short enough to wait for.
+PACE_LISTEN_S = 12.0
+
+
+async def measure_pace(client: BleakClient, info: ThermometerInfo) -> ThermometerInfo:
+    """For a thermometer that states no Measurement Interval: the gap between its first two
+    readings, heard within ``PACE_LISTEN_S`` (None if fewer than two came). Raises BleakError,
+    TimeoutError or OSError only when the link itself fails.
+    """
+    import asyncio  # noqa: PLC0415
+
+    from controller.protocol import TEMPERATURE_MEASUREMENT_UUID  # noqa: PLC0415
+
+    loop = asyncio.get_running_loop()
+    arrivals: list[float] = []
+    second = asyncio.Event()
+
+    def received(_char: object, _data: bytearray) -> None:
+        arrivals.append(loop.time())
+        if len(arrivals) >= 2:
+            second.set()
+
+    await client.start_notify(TEMPERATURE_MEASUREMENT_UUID, received)
+    try:
+        async with asyncio.timeout(PACE_LISTEN_S):
+            await second.wait()
+    except TimeoutError:
+        # One reading or none in the whole window: far slower than any stale limit.
+        gap = PACE_LISTEN_S
+    else:
+        gap = arrivals[1] - arrivals[0]
+    finally:
+        if client.is_connected:
+            await client.stop_notify(TEMPERATURE_MEASUREMENT_UUID)
+    return dataclasses.replace(info, first_gap_s=gap)
 
 
 async def inspect(

@@ -32,6 +32,7 @@ THERMOMETERS: dict[str, dict[str, Any]] = {
     "notify": {"sensor_notify": True},
     "slow": {"sensor_period_s": 5.0, "sensor_interval": "fixed"},
     "slow-writable": {"sensor_period_s": 5.0, "sensor_interval": "writable"},
+    "slow-unstated": {"sensor_period_s": 5.0},
     "fahrenheit": {"sensor_unit": "fahrenheit", "sensor_type_in_measurement": True},
     "ear": {"sensor_type": "ear"},
 }

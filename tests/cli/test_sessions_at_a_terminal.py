@@ -237,3 +237,23 @@ def test_a_session_without_the_live_view_prints_its_notes_and_how_it_ended(
     assert len(notes) == 1
     assert "too slow for heat" in notes[0]
     assert result.stdout.strip().splitlines()[-1].startswith("session ended by timer after 1.0 min")
+
+
+@pytest.mark.parametrize(
+    ("sim", "expected"),
+    [
+        ("slow-writable", "measurement interval set to 1 s (was 5 s)"),
+        ("slow-unstated", "states no Measurement Interval and sent its first two readings 5.0 s"),
+        ("refuses-pairing", "not bonded (it refused pairing)"),
+        ("ear", 'temperature type "ear", not a skin site'),
+    ],
+    indirect=["sim"],
+)
+def test_pair_says_what_it_found_in_the_thermometer(
+    home: Path, sim: Simulator, expected: str
+) -> None:
+    env = _configure(home, sim)
+    paired = _run("pair", sim.sensor, env=env)
+    assert paired.returncode == 0, paired.stderr
+    assert expected in paired.stdout
+    assert "Traceback" not in paired.stderr
