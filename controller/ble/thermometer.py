@@ -11,6 +11,7 @@ non-skin site, when the settings say so), and tells the user in one line why.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import logging
 import math
@@ -20,7 +21,11 @@ from typing import TYPE_CHECKING
 from bleak.exc import BleakError
 
 from controller.errors import ProtocolError
-from controller.protocol import MEASUREMENT_INTERVAL_UUID, TEMPERATURE_TYPE_UUID
+from controller.protocol import (
+    MEASUREMENT_INTERVAL_UUID,
+    TEMPERATURE_MEASUREMENT_UUID,
+    TEMPERATURE_TYPE_UUID,
+)
 from controller.protocol.hts import (
     TemperatureType,
     decode_measurement_interval,
@@ -163,10 +168,6 @@ async def measure_pace(client: BleakClient, info: ThermometerInfo) -> Thermomete
     readings, heard within ``PACE_LISTEN_S`` (None if fewer than two came). Raises BleakError,
     TimeoutError or OSError only when the link itself fails.
     """
-    import asyncio  # noqa: PLC0415
-
-    from controller.protocol import TEMPERATURE_MEASUREMENT_UUID  # noqa: PLC0415
-
     loop = asyncio.get_running_loop()
     arrivals: list[float] = []
     second = asyncio.Event()

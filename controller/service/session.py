@@ -36,6 +36,7 @@ from controller.service.recorder import Recorder
 
 if TYPE_CHECKING:
     from controller.ble.access import BleAccess
+    from controller.ble.thermometer import ThermometerInfo
     from controller.safety.events import ChecklistResult
     from controller.service.caregiver import CaregiverRelay
     from controller.session.programs import Program
@@ -133,6 +134,7 @@ class SessionRunner:
         )
         # The thermometer facts already told to the user, so each is told once.
         self._told: set[str] = set()
+        self._checked_info: ThermometerInfo | None = None
         self.notices: list[str] = []
         # Loop time of the latest massager status report (the live view shows its age).
         self.last_status_at: float | None = None
@@ -297,8 +299,9 @@ class SessionRunner:
         other than the skin.
         """
         info = self.sensor.info
-        if info is None:
-            return
+        if info is None or info is self._checked_info:
+            return  # nothing new since the last tick
+        self._checked_info = info
         if self._plan.refuse_non_skin_site and not info.skin_site:
             raise ConfigError(f"no session: {info.site_refusal_line()}")
         for line in info.lines():

@@ -139,3 +139,31 @@ def test_library_messages_go_to_a_file_and_ours_above_the_panel(
     assert "InvalidStateError" in path.read_text()
     # The handlers the command line installed are back.
     assert not any(type(h).__name__ == "RichHandler" for h in logging.getLogger().handlers)
+
+
+def test_the_terminal_is_given_back_as_it_was(tmp_path: Path) -> None:
+    # The view reads keys without echo; after it, the shell must echo again.
+    import sys  # noqa: PLC0415
+
+    import pexpect  # noqa: PLC0415
+
+    log = tmp_path / "screen.log"
+    command = f"{sys.executable} -m controller demo --minutes 5 --no-mqtt; stty -a"
+    child = pexpect.spawn(
+        "sh",
+        ["-c", command],
+        env=isolated_env(tmp_path),
+        dimensions=(40, 120),
+        encoding="utf-8",
+        timeout=60,
+    )
+    child.logfile_read = log.open("a", encoding="utf-8")
+    child.expect("q or Ctrl-C: stop")
+    child.send("q")
+    child.expect(r"speed \d+ baud")
+    assert finish(child) == 0
+    settings = screen_text(log).rsplit("speed", 1)[1].replace(";", " ").split()
+    assert "echo" in settings
+    assert "-echo" not in settings
+    assert "icanon" in settings
+    assert "-icanon" not in settings
