@@ -178,6 +178,7 @@ def _refused(settings: Settings, checklist: ChecklistResult) -> bool:
 async def _refused_session(
     settings: Settings, store: Store, checklist: ChecklistResult
 ) -> SessionOutcome:
+    """Journal a session the checklist refuses, without opening the radio or needing devices."""
     from controller.ble.access import BleAccess  # noqa: PLC0415
     from controller.ble.links import LinkOptions  # noqa: PLC0415
     from controller.service.app import Journal, run_session  # noqa: PLC0415
@@ -197,7 +198,7 @@ async def _refused_session(
     return await run_session(plan, no_radio, journal=Journal(store))
 
 
-def _notices() -> Any:
+def _notices() -> SessionObserver:
     """An observer that prints what the session tells the user, as it happens (no live view)."""
     from controller.service.session import SessionObserver  # noqa: PLC0415
 
