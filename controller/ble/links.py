@@ -246,7 +246,7 @@ class SensorLink(DeviceLink):
         self._stale_after_s = stale_after_s
         # What the thermometer said about itself at the latest connection.
         self.info: ThermometerInfo | None = None
-        self._refusal_logged = False
+        self._pairing_refused = False
         # Loop time of this connection's first measurement, until the second one gives the pace.
         self._first_at: float | None = None
         self._paced = False
@@ -257,20 +257,21 @@ class SensorLink(DeviceLink):
         async with asyncio.timeout(self._options.connect_timeout_s):
             await client.connect()
             encrypted = False
-            if self._options.pair:
+            if self._options.pair and not self._pairing_refused:
                 try:
                     await client.pair()
                     encrypted = True
                 except BleakError as exc:
+                    # Asked once per link: some stacks (BlueZ) drop the connection with the
+                    # refusal, and the next attempt must then connect without asking again.
+                    self._pairing_refused = True
+                    _LOGGER.warning(
+                        "sensor %s: refused pairing (%s); reading it unencrypted",
+                        self.address,
+                        exc,
+                    )
                     if not client.is_connected:
                         raise
-                    if not self._refusal_logged:
-                        self._refusal_logged = True
-                        _LOGGER.warning(
-                            "sensor %s: refused pairing (%s); reading it unencrypted",
-                            self.address,
-                            exc,
-                        )
             self.info = await inspect_thermometer(
                 client, self.address, encrypted=encrypted, stale_after_s=self._stale_after_s
             )
