@@ -6,9 +6,10 @@ it: Temperature Measurement (0x2A1C) indicated every `period_s` (1 s by default)
 security to the implementation, and a thermometer that only reports is harmless to read.
 
 The thermometers people already own differ; `SensorPeripheral` plays them too: one that refuses
-pairing (``refuses_pairing``), one that notifies instead of indicating (``notify``), and one with
-a Measurement Interval characteristic (0x2A21, ``interval="fixed"`` read-only or
-``interval="writable"``) that reports ``period_s`` and, when writable, changes it.
+pairing (``refuses_pairing``; ``drops_on_pairing`` also disconnects), one that notifies instead
+of indicating (``notify``), and one with a Measurement Interval characteristic (0x2A21,
+``interval="fixed"`` read-only or ``interval="writable"``) that reports ``period_s`` and, when
+writable, changes it.
 
 When the Temperature Type characteristic is present the measurements leave the type field out
 (HTS 1.0 §3.1: the type is in one place or the other); ``type_in_measurement=True`` puts it in
@@ -72,18 +73,39 @@ IntervalCharacteristic = Literal["none", "fixed", "writable"]
 
 
 class _RefusingDelegate(PairingDelegate):
-    """A thermometer that does not bond: every pairing request gets Pairing Not Supported."""
+    """A thermometer that does not bond: every pairing request gets Pairing Not Supported.
+
+    With ``drop``, it also disconnects, as some stacks do after a refused pairing.
+    """
+
+    def __init__(self, connection: Any = None, *, drop: bool = False) -> None:
+        super().__init__(io_capability=PairingDelegate.IoCapability.NO_OUTPUT_NO_INPUT)
+        self._connection = connection
+        self._drop = drop
 
     async def accept(self) -> bool:
+        if self._drop and self._connection is not None:
+            # After the refusal has gone out: the disconnect follows the Pairing Failed PDU.
+            loop = asyncio.get_running_loop()
+            loop.call_later(0.01, _disconnect_later, self._connection)
         return False
 
 
-def _refuse_pairing(_connection: Any) -> PairingConfig:
+def _disconnect_later(connection: Any) -> None:
+    task = asyncio.ensure_future(connection.disconnect())
+    _DROPS.add(task)  # kept until done: a task nobody holds can vanish mid-way
+    task.add_done_callback(_DROPS.discard)
+
+
+_DROPS: set[asyncio.Future[Any]] = set()
+
+
+def _refuse_pairing(connection: Any, *, drop: bool = False) -> PairingConfig:
     return PairingConfig(
         sc=True,
         mitm=False,
         bonding=False,
-        delegate=_RefusingDelegate(io_capability=PairingDelegate.IoCapability.NO_OUTPUT_NO_INPUT),
+        delegate=_RefusingDelegate(connection, drop=drop),
     )
 
 
@@ -162,6 +184,7 @@ class SensorPeripheral(Peripheral):
         serial_number: str,
         period_s: float = DEFAULT_PERIOD_S,
         refuses_pairing: bool = False,
+        drops_on_pairing: bool = False,
         notify: bool = False,
         interval: IntervalCharacteristic = "none",
         **radio: Any,
@@ -178,8 +201,15 @@ class SensorPeripheral(Peripheral):
         self._t0 = now()
         self.indications = 0
         self.notify = notify
-        if refuses_pairing:
-            self.device.pairing_config_factory = _refuse_pairing
+        # Pairing attempts made on this thermometer (bumble asks the factory once per attempt).
+        self.pairing_requests = 0
+        if refuses_pairing or drops_on_pairing:
+
+            def refuse(connection: Any) -> PairingConfig:
+                self.pairing_requests += 1
+                return _refuse_pairing(connection, drop=drops_on_pairing)
+
+            self.device.pairing_config_factory = refuse
         self.measurement = gatt.Characteristic(
             TEMPERATURE_MEASUREMENT_UUID,
             gatt.Characteristic.Properties.NOTIFY

@@ -99,6 +99,7 @@ class SimWorld:
         sensor_type_in_measurement: bool = False,
         sensor_type: TemperatureType = TemperatureType.TOE,
         sensor_refuses_pairing: bool = False,
+        sensor_drops_on_pairing: bool = False,
         sensor_notify: bool = False,
         sensor_interval: IntervalCharacteristic = "none",
         index: int = 0,
@@ -138,6 +139,7 @@ class SimWorld:
         # Which kind of consumer thermometer the sensor plays (firmware_sim.sensor).
         self._sensor_kind: dict[str, Any] = {
             "refuses_pairing": sensor_refuses_pairing,
+            "drops_on_pairing": sensor_drops_on_pairing,
             "notify": sensor_notify,
             "interval": sensor_interval,
         }

@@ -66,6 +66,23 @@ async def test_a_thermometer_that_refuses_pairing_is_read_unencrypted_and_heats(
     assert notices.lines == []
 
 
+async def test_a_thermometer_that_drops_the_link_when_asked_to_pair_is_not_asked_again() -> None:
+    session, _ = await run({"sensor_drops_on_pairing": True})
+    assert session.run is not None
+    assert session.runner is not None
+    assert session.run.outcome.ended_by == "timer"
+    info = session.runner.sensor.info
+    assert info is not None
+    assert not info.encrypted
+    # Asked once; the link that ended with the refusal came back without being asked again,
+    # and stayed for the whole session.
+    assert session.world is not None
+    assert session.world.sensor.pairing_requests == 1
+    assert session.runner.sensor.connections == 2
+    assert heater_ever_commanded(session)
+    assert "SENSOR_STALE" not in session.log.new_alarm_codes()
+
+
 async def test_the_massager_is_never_driven_unbonded() -> None:
     # The fallback is the sensor's alone: a massager that refuses pairing is never driven, and
     # the session fails to start with the massager named.
