@@ -161,7 +161,7 @@ class DeviceLink:
     async def _connect(self, client: BleakClient) -> None:
         async with asyncio.timeout(self._options.connect_timeout_s):
             await client.connect()
-            if self._options.pair and not self._pairing_refused:
+            if self._options.pair:
                 await client.pair()
 
     async def _subscribe(self, client: BleakClient) -> None:
