@@ -167,3 +167,20 @@ def test_the_terminal_is_given_back_as_it_was(tmp_path: Path) -> None:
     assert "-echo" not in settings
     assert "icanon" in settings
     assert "-icanon" not in settings
+
+
+def test_the_simulator_readout_names_its_flags_and_the_settings_line(tmp_path: Path) -> None:
+    log = tmp_path / "screen.log"
+    child = spawn("sim", "--port", "0", env=isolated_env(tmp_path), log=log)
+    child.expect(r'transport = "tcp-client:127\.0\.0\.1:\d+"')
+    child.expect(drawn("firmware", r"\S"))
+    child.expect("lease")
+    child.sendintr()
+    assert finish(child) == 0
+    text = screen_text(log)
+    firmware_rows = [line for line in text.splitlines() if "firmware" in line]
+    assert firmware_rows
+    for row in firmware_rows:
+        assert "StatusFlags" not in row
+        assert "<" not in row
+    assert "BumbleRadio(" not in text
