@@ -29,11 +29,14 @@ from controller.protocol import (
     TEMPERATURE_MEASUREMENT_UUID,
     Command,
     MassagerStatus,
+    PartialStatus,
     Stop,
     TemperatureMeasurement,
+    decode_status,
     encode_command,
     next_sequence,
 )
+from controller.settings.limits import STALE_AFTER_S
 
 if TYPE_CHECKING:
     from bleak.backends.characteristic import BleakGATTCharacteristic
@@ -181,7 +184,7 @@ class MassagerLink(DeviceLink):
         address: str,
         options: LinkOptions,
         on_link_change: Callable[[bool], None],
-        on_status: Callable[[MassagerStatus], None],
+        on_status: Callable[[MassagerStatus | PartialStatus], None],
     ) -> None:
         super().__init__(address, options, on_link_change)
         self._on_status = on_status
@@ -196,10 +199,12 @@ class MassagerLink(DeviceLink):
 
     def _status_received(self, _char: BleakGATTCharacteristic, data: bytearray) -> None:
         try:
-            status = MassagerStatus.decode(bytes(data))
+            # A frame with an out-of-range measurement still carries its cut-out flag, fault
+            # and heater flag: decode_status keeps them (PartialStatus) for the supervisor.
+            status = decode_status(bytes(data))
         except ProtocolError as exc:
-            # A malformed status says nothing reliable: drop it; the supervisor notices the
-            # missing reports, and the lease protects the foot meanwhile.
+            # A frame of the wrong length or version says nothing reliable: drop it; the
+            # supervisor notices the missing reports, and the lease protects the foot meanwhile.
             _LOGGER.warning("massager %s: bad status %s: %s", self.address, data.hex(" "), exc)
             return
         self._on_status(status)
@@ -239,7 +244,7 @@ class SensorLink(DeviceLink):
         on_link_change: Callable[[bool], None],
         on_measurement: Callable[[TemperatureMeasurement | None], None],
         *,
-        stale_after_s: float,
+        stale_after_s: float = STALE_AFTER_S.default,
     ) -> None:
         super().__init__(address, options, on_link_change)
         self._on_measurement = on_measurement
