@@ -31,6 +31,7 @@ from controller.protocol import (
     encode_command,
     next_sequence,
 )
+from controller.shutdown import raise_if_cancelling
 
 if TYPE_CHECKING:
     from bleak.backends.characteristic import BleakGATTCharacteristic
@@ -106,6 +107,7 @@ class DeviceLink:
         """Connect, stay connected, reconnect; returns only by cancellation."""
         attempt = 0
         while True:
+            raise_if_cancelling()
             lost = asyncio.Event()
             client = self._new_client(lost)
             try:

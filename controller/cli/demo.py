@@ -21,6 +21,8 @@ if TYPE_CHECKING:
 
 # After the session, how long (real seconds) to wait for the broker to acknowledge every alert.
 ALERT_DRAIN_S = 5.0
+# The same after a signal: the whole way out has 2 s, and the alerts are in the outbox anyway.
+SIGNALLED_DRAIN_S = 0.3
 
 
 def demo(
@@ -29,7 +31,9 @@ def demo(
     ] = 20.0,
     speed: Annotated[
         str,
-        typer.Option(help="Virtual time: 'real', a factor such as 20, or 'max' (flat out)."),
+        typer.Option(
+            help="Virtual time: 'real', a factor up to 100000 such as 20, or 'max' (flat out)."
+        ),
     ] = "20",
     scenario: Annotated[
         str, typer.Option(help="Simulator fault scenario (`soleguard sim --list-scenarios`).")
@@ -69,25 +73,51 @@ def demo(
         parsed_speed = clock.parse_speed(speed)
     except ValueError as exc:
         _fail(f"--speed: {exc}")
+    from controller.shutdown import interruptible  # noqa: PLC0415
+
     with reported():
         summary = clock.run(
-            _demo(
-                minutes=minutes,
-                scenario=scenario,
-                profile=profile,
-                program=program,
-                seed=seed,
-                checklist=checklist,
-                live=not json_output,
-                config=config,
-                journal=not no_journal,
-                broker=broker,
-                mqtt=mqtt,
+            interruptible(
+                _demo(
+                    minutes=minutes,
+                    scenario=scenario,
+                    profile=profile,
+                    program=program,
+                    seed=seed,
+                    checklist=checklist,
+                    live=not json_output,
+                    config=config,
+                    journal=not no_journal,
+                    broker=broker,
+                    mqtt=mqtt,
+                    speed_label=_speed_label(parsed_speed),
+                )
             ),
             speed=parsed_speed,
         )
     if json_output:
         typer.echo(json.dumps(summary, indent=2))
+    with reported():
+        _raise_if_signalled(summary)
+
+
+def _raise_if_signalled(summary: dict[str, Any]) -> None:
+    """A session ended by a signal still prints its summary; then the command says so."""
+    from controller.errors import Interrupted  # noqa: PLC0415
+    from controller.service.app import ended_by_signal  # noqa: PLC0415
+
+    signum = ended_by_signal(str(summary.get("ended_by")))
+    if signum is not None:
+        raise Interrupted(signum)
+
+
+def _speed_label(speed: float | str | None) -> str:
+    """How the live view names the virtual time: "real time", "20x", "max speed"."""
+    if speed is None:
+        return "real time"
+    if speed == "max":
+        return "max speed"
+    return f"{float(speed):g}x"
 
 
 def _fail(message: str) -> None:
@@ -108,6 +138,7 @@ async def _demo(
     journal: bool,
     broker: str | None,
     mqtt: bool,
+    speed_label: str = "real time",
 ) -> dict[str, Any]:
     from controller.service.app import LatestDecision  # noqa: PLC0415
     from controller.service.simulated import run_simulated_session  # noqa: PLC0415
@@ -147,14 +178,23 @@ async def _demo(
         if live:
             from controller.cli.live import watch  # noqa: PLC0415
 
-            title = f"SoleGuard demo — scenario {scenario}, program {settings.session.program}"
+            title = (
+                f"SoleGuard demo — scenario {scenario}, program {settings.session.program}, "
+                f"{speed_label}"
+            )
             run = await watch(session, latest, title=title, settings=settings, footer=footer)
         else:
             run = await session
         summary = run.summary()
         if relay is not None:
+            from controller.service.app import ended_by_signal  # noqa: PLC0415
+
+            # After a signal the process has to end promptly (within 2 s): a short drain only;
+            # what is not acknowledged stays in the outbox for the next run.
+            signalled = ended_by_signal(run.outcome.ended_by) is not None
+            drain_s = SIGNALLED_DRAIN_S if signalled else ALERT_DRAIN_S
             summary["broker"] = str(url)
-            summary["alerts_raised"], summary["alerts_delivered"] = await relay.drain(ALERT_DRAIN_S)
+            summary["alerts_raised"], summary["alerts_delivered"] = await relay.drain(drain_s)
     return summary
 
 

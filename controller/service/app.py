@@ -11,7 +11,7 @@ import contextlib
 import logging
 import signal
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -26,6 +26,7 @@ from controller.service.session import (
 )
 from controller.session.programs import PROGRAMS
 from controller.settings import effective_limits
+from controller.shutdown import current as current_shutdown
 
 if TYPE_CHECKING:
     from controller.ble.access import BleAccess
@@ -54,7 +55,12 @@ async def run_session(
     caregiver: CaregiverRelay | None = None,
     on_runner: Callable[[SessionRunner], None] | None = None,
 ) -> SessionOutcome:
-    """Run one session to its end; SIGTERM ends it as safely as Ctrl-C does."""
+    """Run one session to its end.
+
+    Under an installed `controller.shutdown.Shutdown`, a signal (Ctrl-C, SIGTERM, SIGHUP) during
+    the session ends it through the supervisor (STOP first) and the outcome's ``ended_by`` names
+    the signal (`signal_reason`); before the session starts it raises `Interrupted`.
+    """
     loop = asyncio.get_running_loop()
     wall_offset = time.time() - loop.time()
     store = journal.store
@@ -90,18 +96,32 @@ async def run_session(
     )
     if on_runner is not None:
         on_runner(runner)
-    with _signals_cancel_current_task() as received:
+    task = asyncio.current_task()
+    assert task is not None
+
+    def on_signal(signum: int) -> None:
+        if runner.supervising:
+            # The orderly way: the supervisor ends the session and STOP goes out at once.
+            runner.request_stop(signal_reason(signum))
+        else:
+            # Still connecting: nothing is actuated yet; the links say farewell as they end.
+            task.cancel()
+
+    shutdown = current_shutdown()
+    with contextlib.ExitStack() as stack:
+        if shutdown is not None:
+            stack.enter_context(shutdown.on_signal(loop, on_signal))
+            stack.enter_context(shutdown.on_emergency(loop, runner.actuator.stop))
         try:
             outcome = await runner.run()
         except asyncio.CancelledError:
-            task = asyncio.current_task()
-            if received.signal is None or task is None:
+            if shutdown is None or shutdown.signum is None:
                 raise
-            # Our own handler cancelled us: the links have already sent STOP on the way out.
-            # Clean up the rest (radio, broker) in a task that is no longer being cancelled, and
-            # turn the signal into an error the command line reports.
+            # Our own handler cancelled us before the session started. Clean up the rest
+            # (radio, broker) in a task that is no longer being cancelled, and turn the signal
+            # into an error the command line reports.
             task.uncancel()
-            raise Interrupted(received.signal) from None
+            raise Interrupted(shutdown.signum, "no session was started") from None
     session_id = recorder.session_id
     if store is not None and session_id is not None:
         try:
@@ -121,35 +141,20 @@ async def run_session(
     return outcome
 
 
-@dataclass(slots=True)
-class _Received:
-    signal: signal.Signals | None = None
-
-
-@contextlib.contextmanager
-def _signals_cancel_current_task() -> Iterator[_Received]:
-    """While inside, Ctrl-C and SIGTERM cancel the current task; ``signal`` says which came."""
-    received = _Received()
-    loop = asyncio.get_running_loop()
-    task = asyncio.current_task()
-    installed: list[signal.Signals] = []
-
-    def on_signal(signum: signal.Signals) -> None:
-        if received.signal is None and task is not None:
-            received.signal = signum
-            task.cancel()
-
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        try:
-            loop.add_signal_handler(signum, on_signal, signum)
-        except (NotImplementedError, RuntimeError, ValueError):  # Windows, or not main thread
-            continue
-        installed.append(signum)
+def signal_reason(signum: int) -> str:
+    """How a session ended by a signal is recorded: ``"sigint"``, ``"sigterm"``, ``"sighup"``."""
     try:
-        yield received
-    finally:
-        for signum in installed:
-            loop.remove_signal_handler(signum)
+        return signal.Signals(signum).name.lower()
+    except ValueError:
+        return f"signal-{signum}"
+
+
+def ended_by_signal(ended_by: str) -> int | None:
+    """The signal number behind an ``ended_by`` from `signal_reason`, else None."""
+    for candidate in signal.Signals:
+        if candidate.name.lower() == ended_by:
+            return int(candidate)
+    return None
 
 
 class LatestDecision(SessionObserver):

@@ -48,6 +48,16 @@ _LOGGER = logging.getLogger(__name__)
 TICK_S = 0.1
 # How long to wait for both devices before giving up on a session.
 CONNECT_DEADLINE_S = 30.0
+# On the way out the helper tasks are cancelled, then cancelled again this often while any is
+# still running: a cancel swallowed inside bumble (3.11's ``wait_for``, cpython issue 86296)
+# then reaches the task at its next await instead of leaving it running for ever.
+RECANCEL_S = 0.05
+# How long the way out waits for its helper tasks in all; the links' farewell STOP (2 s timeout)
+# fits. A task still running after that is reported; the process-level watchdog ends the rest.
+SETTLE_S = 3.0
+# The actuator finishes the write it has in flight before it returns (a GATT write cut in half
+# leaves bumble a reply for a cancelled request); one write is bounded by the 1 s write timeout.
+ACTUATOR_CLOSE_S = 1.5
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +114,8 @@ class SessionRunner:
         self._wake = asyncio.Event()
         self._first_reading = asyncio.Event()
         self._stop_requested = False
+        self.stop_reason: str | None = None
+        self.supervising = False
         self.supervisor = Supervisor(plan.limits)
         self.massager = MassagerLink(
             plan.massager_address,
@@ -152,8 +164,13 @@ class SessionRunner:
         self._push(SkinReading(time=self._clock(), celsius=celsius))
         self._first_reading.set()
 
-    def request_stop(self) -> None:
-        """The user asked to stop (a key in the live view, Ctrl-C in a prompt)."""
+    def request_stop(self, reason: str | None = None) -> None:
+        """The user asked to stop (a key in the live view, a signal).
+
+        ``reason`` (e.g. ``"sigterm"``) replaces ``"user"`` as the outcome's ``ended_by``.
+        """
+        if not self._stop_requested and reason is not None:
+            self.stop_reason = reason
         self._stop_requested = True
         self._wake.set()
 
@@ -168,10 +185,10 @@ class SessionRunner:
             self._notify(start, refused)
             return self._outcome(refused, start, start)
         async with asyncio.TaskGroup() as group:
+            actuator = group.create_task(self.actuator.run(), name="actuator")
             tasks = [
                 group.create_task(self.massager.run(), name="massager-link"),
                 group.create_task(self.sensor.run(), name="sensor-link"),
-                group.create_task(self.actuator.run(), name="actuator"),
             ]
             if self._caregiver is not None:
                 tasks.append(group.create_task(self._relay_caregiver(), name="caregiver-in"))
@@ -181,9 +198,11 @@ class SessionRunner:
             try:
                 outcome = await self._supervise()
             finally:
-                # Ends the links (each sends its farewell STOP) and the helpers.
-                for task in tasks:
-                    task.cancel()
+                # The actuator first, once its write in flight is done; then the links (each
+                # sends its farewell STOP) and the helpers. Bounded whatever the tasks do.
+                self.actuator.close()
+                await settle([actuator], first_wait_s=ACTUATOR_CLOSE_S)
+                await settle(tasks)
         if self._caregiver is not None:
             await self._caregiver.flush()
         return outcome
@@ -212,6 +231,7 @@ class SessionRunner:
                 f"no session: {' and '.join(missing)} not reached in {CONNECT_DEADLINE_S:.0f} s"
             ) from exc
         started = self._clock()
+        self.supervising = True
         self._on_start(started)
         self._push(StartSession(self._plan.checklist))
         while True:
@@ -257,8 +277,11 @@ class SessionRunner:
 
     def _outcome(self, decision: Decision, started: float, now: float) -> SessionOutcome:
         recorder = self._recorder
+        ended_by = str(decision.ended_by)
+        if ended_by == "user" and self.stop_reason is not None:
+            ended_by = self.stop_reason
         return SessionOutcome(
-            ended_by=str(decision.ended_by),
+            ended_by=ended_by,
             duration_s=now - started,
             max_skin_reading_c=recorder.max_skin_c if recorder else None,
             time_above_cutoff_s=recorder.time_above_cutoff_s if recorder else 0.0,
@@ -271,3 +294,30 @@ class SessionRunner:
             ],
             session_id=recorder.session_id if recorder else None,
         )
+
+
+async def settle(
+    tasks: list[asyncio.Task[None]], *, first_wait_s: float = 0.0, bound_s: float = SETTLE_S
+) -> None:
+    """Wait for ``tasks`` to end, cancelling (again) every `RECANCEL_S`, for at most ``bound_s``.
+
+    ``first_wait_s``: how long they get to end on their own before the first cancel. Never
+    raises for the tasks' errors (their owner, a TaskGroup, reports those).
+    """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + bound_s
+    pending = {task for task in tasks if not task.done()}
+    if pending and first_wait_s > 0:
+        _, pending = await asyncio.wait(pending, timeout=first_wait_s)
+    while pending:
+        for task in pending:
+            task.cancel()
+        left = deadline - loop.time()
+        if left <= 0:
+            _LOGGER.error(
+                "tasks still running %.1f s after the session: %s",
+                bound_s,
+                ", ".join(task.get_name() for task in pending),
+            )
+            return
+        _, pending = await asyncio.wait(pending, timeout=min(RECANCEL_S, left))
