@@ -22,7 +22,6 @@ acts on it.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import os
@@ -33,7 +32,10 @@ import threading
 import time
 from collections.abc import Callable, Coroutine, Iterator
 from pathlib import Path
-from typing import Any, TextIO, TypeVar
+from typing import TYPE_CHECKING, Any, TextIO, TypeVar
+
+if TYPE_CHECKING:
+    import asyncio
 
 __all__ = [
     "EMERGENCY_STOP_S",
@@ -42,11 +44,13 @@ __all__ = [
     "Shutdown",
     "Signalled",
     "current",
+    "ended_by_signal",
     "exit_code_for",
     "install",
     "interruptible",
     "raise_if_cancelling",
     "signal_name",
+    "signal_reason",
     "track_child",
     "track_path",
     "untrack_child",
@@ -88,6 +92,22 @@ def signal_name(signum: int) -> str:
         return signal.Signals(signum).name
     except ValueError:
         return f"signal {signum}"
+
+
+def signal_reason(signum: int) -> str:
+    """How a session ended by a signal is recorded: ``"sigint"``, ``"sigterm"``, ``"sighup"``."""
+    try:
+        return signal.Signals(signum).name.lower()
+    except ValueError:
+        return f"signal-{signum}"
+
+
+def ended_by_signal(ended_by: str) -> int | None:
+    """The signal number behind an ``ended_by`` from `signal_reason`, else None."""
+    for candidate in signal.Signals:
+        if candidate.name.lower() == ended_by:
+            return int(candidate)
+    return None
 
 
 def exit_code_for(signum: int) -> int:
@@ -139,8 +159,9 @@ def install(*, grace_s: float = GRACE_S, err: TextIO | None = None) -> Shutdown:
     return _current
 
 
-_Callback = tuple[asyncio.AbstractEventLoop, Callable[[int], None]]
-_Emergency = tuple[asyncio.AbstractEventLoop, Callable[[], Coroutine[Any, Any, object]]]
+if TYPE_CHECKING:
+    _Callback = tuple[asyncio.AbstractEventLoop, Callable[[int], None]]
+    _Emergency = tuple[asyncio.AbstractEventLoop, Callable[[], Coroutine[Any, Any, object]]]
 
 
 class Shutdown:
@@ -240,12 +261,14 @@ class Shutdown:
     def _emergency_stop(self) -> bool | None:
         if not self._emergencies:
             return None
+        from asyncio import run_coroutine_threadsafe  # noqa: PLC0415 (see `raise_if_cancelling`)
+
         deadline = time.monotonic() + EMERGENCY_STOP_S
         results: list[bool] = []
         for loop, stop in list(self._emergencies):
             remaining = deadline - time.monotonic()
             try:
-                future = asyncio.run_coroutine_threadsafe(stop(), loop)
+                future = run_coroutine_threadsafe(stop(), loop)
                 outcome = future.result(max(0.0, remaining))
             except Exception:  # best effort on the way out; the lease is the safety net
                 results.append(False)
@@ -307,6 +330,10 @@ def raise_if_cancelling() -> None:
     Called at the top of a task's loop: a task whose cancel was lost inside bumble then ends at
     its next turn instead of waiting for ever. Raises ``asyncio.CancelledError``.
     """
+    # asyncio is imported where used: `install` runs before anything heavy is imported, so that a
+    # signal during start-up already finds our handler.
+    import asyncio  # noqa: PLC0415
+
     task = asyncio.current_task()
     if task is not None and task.cancelling():
         raise asyncio.CancelledError
@@ -317,6 +344,8 @@ async def interruptible(awaitable: Coroutine[Any, Any, _T]) -> _T:
 
     Without an installed `Shutdown` (a library user, a test) it is a plain ``await``.
     """
+    import asyncio  # noqa: PLC0415 (see `raise_if_cancelling`)
+
     from controller.errors import Interrupted  # noqa: PLC0415 (errors imports nothing of ours)
 
     shutdown = _current

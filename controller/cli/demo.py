@@ -19,6 +19,8 @@ from controller.cli.errors import EXIT_USAGE, reported
 if TYPE_CHECKING:
     pass
 
+# The demo's journal file, in the folder of the user's journal but never the same file.
+DEMO_JOURNAL = "demo.sqlite3"
 # After the session, how long (real seconds) to wait for the broker to acknowledge every alert.
 ALERT_DRAIN_S = 5.0
 # The same after a signal: the whole way out has 2 s, and the alerts are in the outbox anyway.
@@ -104,7 +106,7 @@ def demo(
 def _raise_if_signalled(summary: dict[str, Any]) -> None:
     """A session ended by a signal still prints its summary; then the command says so."""
     from controller.errors import Interrupted  # noqa: PLC0415
-    from controller.service.app import ended_by_signal  # noqa: PLC0415
+    from controller.shutdown import ended_by_signal  # noqa: PLC0415
 
     signum = ended_by_signal(str(summary.get("ended_by")))
     if signum is not None:
@@ -187,7 +189,7 @@ async def _demo(
             run = await session
         summary = run.summary()
         if relay is not None:
-            from controller.service.app import ended_by_signal  # noqa: PLC0415
+            from controller.shutdown import ended_by_signal  # noqa: PLC0415
 
             # After a signal the process has to end promptly (within 2 s): a short drain only;
             # what is not acknowledged stays in the outbox for the next run.
@@ -199,13 +201,19 @@ async def _demo(
 
 
 def _open_store(stack: contextlib.AsyncExitStack, settings: Any, *, journal: bool) -> Any:
-    """The journal, or a throwaway one (the alert outbox still needs a durable home)."""
+    """The demo's own journal, or a throwaway one (the alert outbox still needs a durable home).
+
+    Never the user's clinical journal: simulated sessions would read as real ones in history
+    and reports. The demo journal sits next to it (`DEMO_JOURNAL`); ``soleguard history --db``
+    shows it.
+    """
     import tempfile  # noqa: PLC0415
 
-    from controller.store import Store  # noqa: PLC0415
+    from controller.store import Store, default_store_path  # noqa: PLC0415
 
     if journal:
-        path = settings.storage.path
+        user_journal = settings.storage.path or default_store_path()
+        path = Path(user_journal).with_name(DEMO_JOURNAL)
     else:
         path = Path(stack.enter_context(tempfile.TemporaryDirectory())) / "journal.sqlite3"
     store = Store.open(path)

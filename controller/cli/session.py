@@ -11,7 +11,10 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from controller.cli import exit_codes
 from controller.cli.errors import reported
+from controller.errors import Interrupted
+from controller.shutdown import ended_by_signal, interruptible
 
 if TYPE_CHECKING:
     from controller.service.session import SessionOutcome
@@ -19,7 +22,7 @@ if TYPE_CHECKING:
     from controller.settings import Settings
     from controller.store import Store
 
-EXIT_REFUSED = 1
+EXIT_REFUSED = exit_codes.REFUSED
 
 ConfigOption = Annotated[
     Path | None, typer.Option("--config", "-c", help="Settings file (else the default).")
@@ -46,8 +49,13 @@ def session(
         settings = _settings(config, program=program, profile=profile)
         with _store(settings) as store:
             answers = _checklist(store, checklist)
-            outcome = asyncio.run(_run(settings, store, answers, live=live))
-            _after(settings, store, outcome, answers, pain_after=pain_after, ask=interactive)
+            outcome = asyncio.run(interruptible(_run(settings, store, answers, live=live)))
+            signum = ended_by_signal(outcome.ended_by)
+            # After a signal the process ends at once: no prompt waits for an answer.
+            ask = interactive and signum is None
+            _after(settings, store, outcome, answers, pain_after=pain_after, ask=ask)
+            if signum is not None:
+                raise Interrupted(signum)
     if outcome.ended_by == "checklist":
         raise typer.Exit(EXIT_REFUSED)
 
@@ -61,8 +69,11 @@ def run(
         settings = _settings(config)
         with _store(settings) as store:
             answers = _checklist(store, checklist)
-            outcome = asyncio.run(_run(settings, store, answers, live=False))
+            outcome = asyncio.run(interruptible(_run(settings, store, answers, live=False)))
             _after(settings, store, outcome, answers, pain_after=None, ask=False)
+            signum = ended_by_signal(outcome.ended_by)
+            if signum is not None:
+                raise Interrupted(signum)
     typer.echo(f"session ended by {outcome.ended_by} after {outcome.duration_s / 60:.1f} min")
     if outcome.ended_by == "checklist":
         raise typer.Exit(EXIT_REFUSED)

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import signal
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -27,6 +26,7 @@ from controller.service.session import (
 from controller.session.programs import PROGRAMS
 from controller.settings import effective_limits
 from controller.shutdown import current as current_shutdown
+from controller.shutdown import signal_reason
 
 if TYPE_CHECKING:
     from controller.ble.access import BleAccess
@@ -41,9 +41,13 @@ _LOGGER = logging.getLogger(__name__)
 
 @dataclass(frozen=True, slots=True)
 class Journal:
-    """Where the session is written; None parts mean 'do not record'."""
+    """Where the session is written; None parts mean 'do not record'.
+
+    ``simulated``: the session runs against simulated devices (the demo), and is marked so.
+    """
 
     store: Store | None
+    simulated: bool = False
 
 
 async def run_session(
@@ -73,6 +77,9 @@ async def run_session(
         if store is None:
             return
         try:
+            # A session left unfinished by a process that died (SIGKILL, a power cut) is
+            # closed now, as interrupted, before this one is recorded.
+            store.close_interrupted()
             recorder.session_id = store.start_session(
                 started_at=now + wall_offset,
                 program=plan.program.name,
@@ -80,6 +87,7 @@ async def run_session(
                 scenario=plan.scenario,
                 cutoff_c=plan.limits.heater_cutoff_c,
                 pressure_cap_mmhg=plan.limits.pressure_cap_mmhg,
+                simulated=journal.simulated,
             )
         except StoreError as exc:
             _LOGGER.error("journal: cannot start a session record: %s", exc)
@@ -139,22 +147,6 @@ async def run_session(
         except StoreError as exc:
             _LOGGER.error("journal: cannot close session %s: %s", session_id, exc)
     return outcome
-
-
-def signal_reason(signum: int) -> str:
-    """How a session ended by a signal is recorded: ``"sigint"``, ``"sigterm"``, ``"sighup"``."""
-    try:
-        return signal.Signals(signum).name.lower()
-    except ValueError:
-        return f"signal-{signum}"
-
-
-def ended_by_signal(ended_by: str) -> int | None:
-    """The signal number behind an ``ended_by`` from `signal_reason`, else None."""
-    for candidate in signal.Signals:
-        if candidate.name.lower() == ended_by:
-            return int(candidate)
-    return None
 
 
 class LatestDecision(SessionObserver):

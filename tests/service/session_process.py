@@ -25,11 +25,12 @@ from controller.ble.access import open_ble
 from controller.cli.errors import reported
 from controller.errors import Interrupted
 from controller.safety import Decision
-from controller.service.app import Journal, ended_by_signal, run_session
+from controller.service.app import Journal, run_session
 from controller.service.session import SessionObserver, SessionPlan
 from controller.session.checklist import NO_CONTRAINDICATIONS
 from controller.session.programs import PROGRAMS
 from controller.settings import Settings, effective_limits
+from controller.shutdown import ended_by_signal
 from firmware_sim.clock import run
 
 
