@@ -60,6 +60,7 @@ def sim(
     ] = False,
 ) -> None:
     """Run the simulated massager and skin sensor until interrupted (Ctrl-C)."""
+    from controller.shutdown import current as current_shutdown  # noqa: PLC0415
     from firmware_sim.clock import parse_speed, run  # noqa: PLC0415 (lazy: fast --help)
     from firmware_sim.scenarios import SCENARIOS, describe  # noqa: PLC0415 (lazy: fast --help)
 
@@ -95,9 +96,12 @@ def sim(
         speed=parsed_speed,
     )
     # Ctrl-C must work even when started with SIGINT ignored (a background job of a script), and
-    # SIGTERM (a process manager, a test harness) stops it the same clean way.
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-    signal.signal(signal.SIGTERM, _interrupt)
+    # SIGTERM (a process manager, a test harness) stops it the same clean way. The `soleguard`
+    # command has done so already (`controller.shutdown`, with its watchdog); only a bare
+    # ``python -m controller.cli.sim`` needs it here.
+    if current_shutdown() is None:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        signal.signal(signal.SIGTERM, _interrupt)
     with contextlib.suppress(KeyboardInterrupt):
         run(_serve(options), speed=parsed_speed)
     typer.echo("simulator stopped")
