@@ -12,7 +12,6 @@ import signal
 from collections.abc import Iterator
 from typing import Any
 
-import click
 import typer
 
 from controller.cli import exit_codes
@@ -102,7 +101,7 @@ def reported() -> Iterator[None]:
     """Turn every failure inside into one line on stderr and its exit status (`exit_codes`)."""
     try:
         yield
-    except (typer.Exit, click.exceptions.Exit, click.ClickException, click.Abort):
+    except (typer.Exit, typer.Abort):
         raise
     except (Exception, KeyboardInterrupt) as exc:
         line, code = describe(exc)
@@ -115,24 +114,8 @@ def run_app(app: typer.Typer) -> int:
     """Run the ``soleguard`` command; returns its exit status. Nothing escapes as a traceback."""
     try:
         result = app(standalone_mode=False)
-    except click.ClickException as exc:
-        exc.show()
-        return exc.exit_code
-    except (click.exceptions.Exit, typer.Exit) as exc:
-        result = exc.exit_code
-    except click.Abort as exc:
-        cause = exc.__cause__ or exc.__context__
-        if isinstance(cause, KeyboardInterrupt):
-            line, code = describe(cause)
-            _say(line)
-            return code
-        _say("aborted")
-        return exit_codes.FAILED
     except (Exception, KeyboardInterrupt) as exc:
-        line, code = describe(exc)
-        _LOGGER.debug("%s", line, exc_info=exc)
-        _say(line)
-        return code
+        result = _exit_status(exc)
     code = result if isinstance(result, int) else exit_codes.DONE
     shutdown = current_shutdown()
     if shutdown is not None and shutdown.signum is not None and code == EXIT_SIGINT:
@@ -141,4 +124,30 @@ def run_app(app: typer.Typer) -> int:
         if shutdown.signum != signal.SIGINT:
             _say(f"stopped by {signal_name(shutdown.signum)}")
         return exit_codes.for_signal(shutdown.signum)
+    return code
+
+
+def _exit_status(exc: BaseException) -> int:
+    """Say what ended the command in one line; return the exit status."""
+    # typer vendors its own copy of click: its exceptions are recognised by what they offer.
+    if isinstance(exc, typer.Exit) or type(exc).__name__ == "Exit":
+        return int(getattr(exc, "exit_code", exit_codes.FAILED))
+    if type(exc).__name__ == "Abort":
+        cause = exc.__cause__ or exc.__context__
+        if isinstance(cause, KeyboardInterrupt):
+            line, code = describe(cause)
+            _say(line)
+            return code
+        _say("aborted")
+        return exit_codes.FAILED
+    format_message = getattr(exc, "format_message", None)
+    if callable(format_message) and hasattr(exc, "exit_code"):
+        # A usage error: one line with the fix, not click's three (usage, hint, error).
+        context = getattr(exc, "ctx", None)
+        command = getattr(context, "command_path", None) or "soleguard"
+        _say(f"error: {format_message()} (see `{command} --help`)")
+        return int(exc.exit_code)
+    line, code = describe(exc)
+    _LOGGER.debug("%s", line, exc_info=exc)
+    _say(line)
     return code

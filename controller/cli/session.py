@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -183,10 +184,26 @@ def _after(
     if answers.pain_before is not None:
         store.record_pain(outcome.session_id, when="before", score=answers.pain_before)
     if pain_after is None and ask:
-        text = typer.prompt("Pain now, 0-10 (Enter to skip)", default="", show_default=False)
-        pain_after = int(text) if text.strip().isdigit() else None
+        pain_after = ask_pain()
     if pain_after is not None:
         store.record_pain(outcome.session_id, when="after", score=pain_after)
+
+
+def ask_pain(prompt: Callable[[str], str] | None = None) -> int | None:
+    """Ask for a pain score 0-10 until the answer is one (Enter skips: None)."""
+    from controller.store.records import PAIN_MAX, PAIN_MIN  # noqa: PLC0415
+
+    def typer_prompt(question: str) -> str:
+        return str(typer.prompt(question, default="", show_default=False))
+
+    ask = prompt or typer_prompt
+    while True:
+        text = ask(f"Pain now, {PAIN_MIN}-{PAIN_MAX} (Enter to skip)").strip()
+        if not text:
+            return None
+        if text.isdigit() and PAIN_MIN <= int(text) <= PAIN_MAX:
+            return int(text)
+        typer.echo(f"pain: {text[:20]!r} is not a whole number from {PAIN_MIN} to {PAIN_MAX}")
 
 
 def _alarm_text(outcome: SessionOutcome) -> str:
