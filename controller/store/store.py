@@ -671,12 +671,29 @@ class Store:
                 (_uid(), date.isoformat(), finding, stamp),
             )
 
-    def open_wound_blocking(self) -> str | None:
+    def inspected_on(self, day: dt.date) -> bool:
+        """True if a foot inspection is dated ``day`` (the checklist's or the diary's)."""
+        start = dt.datetime.combine(day, dt.time()).timestamp()
+        end = dt.datetime.combine(day + dt.timedelta(days=1), dt.time()).timestamp()
+        with self._read() as conn:
+            checklist = conn.execute(
+                "SELECT 1 FROM checklists WHERE inspected = 1 AND time >= ? AND time < ? LIMIT 1",
+                (start, end),
+            ).fetchone()
+            diary = conn.execute(
+                "SELECT 1 FROM inspections WHERE date = ? LIMIT 1", (day.isoformat(),)
+            ).fetchone()
+        return checklist is not None or diary is not None
+
+    def open_wound_blocking(self, today: dt.date | None = None) -> str | None:
         """A message if an open wound or ulcer is recorded and not yet recorded healed, else None.
 
         A finding is open when its latest inspection (by date, then time recorded) comes after
-        the latest healing record for that finding.
+        the latest healing record for that finding. A healing record dated after ``today``
+        (default: the local date) is not believed: a wound found today blocks whatever a
+        later-dated record says.
         """
+        today = dt.date.today() if today is None else today
         open_findings: list[tuple[str, str]] = []
         with self._read() as conn:
             for finding in sorted(OPEN_WOUND_FINDINGS):
@@ -688,9 +705,9 @@ class Store:
                 if found is None:
                     continue
                 healed = conn.execute(
-                    "SELECT date, recorded_at FROM healed WHERE finding = ? "
+                    "SELECT date, recorded_at FROM healed WHERE finding = ? AND date <= ? "
                     "ORDER BY date DESC, recorded_at DESC LIMIT 1",
-                    (finding,),
+                    (finding, today.isoformat()),
                 ).fetchone()
                 if healed is None or tuple(healed) < tuple(found):
                     open_findings.append((finding, found[0]))

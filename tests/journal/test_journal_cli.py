@@ -6,6 +6,7 @@ way `controller/cli/__init__.py` registers them.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from pathlib import Path
 
@@ -268,3 +269,18 @@ def test_journal_io_bad_input(
     argv = [a.format(tmp=tmp_path) for a in args]
     code, _, err = run("journal", *argv, "--db", str(filled.path))
     assert_one_line_error(code, err, *needles)
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("diary", "inspect", "--none", "--date"),
+        ("diary", "healed", "open_wound", "--date"),
+        ("history", "--since"),
+    ],
+    ids=["inspect", "healed", "history-since"],
+)
+def test_a_date_after_today_is_refused(tmp_path: Path, args: tuple[str, ...]) -> None:
+    tomorrow = (dt.date.today() + dt.timedelta(days=1)).isoformat()
+    code, _, err = run(*args, tomorrow, "--db", str(tmp_path / "j.sqlite3"))
+    assert_one_line_error(code, err, tomorrow, "after today")
