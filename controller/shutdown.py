@@ -64,7 +64,7 @@ _T = TypeVar("_T")
 # supervisor, the links' farewell, `offline`, the broker stopped, the journal closed) normally
 # takes tens of milliseconds; after this long it is treated as stuck and the watchdog takes over,
 # leaving it ~0.5 s for its own best-effort STOP and clean-up.
-GRACE_S = 1.5
+GRACE_S = 1.2
 # How long the watchdog waits for its best-effort STOP on the event loop: one GATT write and its
 # response take milliseconds; a loop that cannot run it in this long is stuck, and the firmware's
 # lease (<= 3 s) stops the massager on its own.

@@ -25,8 +25,8 @@ from controller.caregiver.topics import AVAILABILITY_OFFLINE, Topics
 from controller.store import OutboxAlert
 
 if TYPE_CHECKING:
+    from controller.caregiver.outbox import AlertOutbox
     from controller.settings.models import MqttSettings
-    from controller.store import Store
 
 __all__ = ["OFFLINE_PUBLISH_TIMEOUT_S", "publish_offline", "supervise_bridge"]
 
@@ -74,7 +74,7 @@ async def publish_offline(settings: MqttSettings) -> bool:
 
 async def supervise_bridge(
     settings: MqttSettings,
-    store: Store,
+    outbox: AlertOutbox[OutboxAlert],
     *,
     attach: Callable[[Bridge], Awaitable[None]],
     stop: asyncio.Event,
@@ -90,7 +90,7 @@ async def supervise_bridge(
     failures = 0
     first = True
     while not stop.is_set():
-        bridge: Bridge = CaregiverBridge(settings, store)
+        bridge: Bridge = CaregiverBridge(settings, outbox)
         try:
             async with bridge:
                 first = False

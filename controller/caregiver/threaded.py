@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from controller.caregiver.bridge import CaregiverBridge
 from controller.caregiver.broker import embedded_broker, parse_broker_url
+from controller.caregiver.fallback import FallbackOutbox
 from controller.caregiver.supervised import supervise_bridge
 from controller.errors import ConfigError
 
@@ -54,6 +55,9 @@ class CaregiverLink:
     ) -> None:
         self._bridge = bridge
         self._last_state: DeviceState | None = None
+        # The alert outbox the bridge publishes from, with its memory for alerts the journal
+        # could not take (`controller.caregiver.fallback`); the session stores alerts through it.
+        self.outbox: FallbackOutbox | None = None
         self._loop = bridge_loop
         self._session_loop = session_loop
         self.broker_url = broker_url
@@ -147,6 +151,7 @@ async def caregiver_side(
                 )
             link: CaregiverLink | None = None
             loop = bridge_loop
+            outbox = FallbackOutbox(store, mqtt.device_id)
 
             async def attach(bridge: CaregiverBridge[OutboxAlert]) -> None:
                 nonlocal link
@@ -154,11 +159,12 @@ async def caregiver_side(
                     link = CaregiverLink(
                         bridge, loop, session_loop, f"mqtt://{mqtt.host}:{mqtt.port}"
                     )
+                    link.outbox = outbox
                     ready.set_result(link)
                 await link._attach(bridge)
 
             # A bridge that dies is logged, shown `offline` and restarted with backoff.
-            await supervise_bridge(mqtt, store, attach=attach, stop=stop)
+            await supervise_bridge(mqtt, outbox, attach=attach, stop=stop)
 
     def thread_main() -> None:
         try:

@@ -23,6 +23,7 @@ from controller.service.session import SessionObserver
 from controller.store import OutboxAlert
 
 if TYPE_CHECKING:
+    from controller.caregiver.fallback import FallbackOutbox
     from controller.caregiver.threaded import CaregiverLink
     from controller.safety import Alarm, Decision
     from controller.store import Store
@@ -49,6 +50,9 @@ class CaregiverRelay(SessionObserver):
     ) -> None:
         self._bridge = bridge
         self._store = store
+        # Through the bridge's outbox when it has one: an alert the journal cannot take is
+        # then kept in memory and still published (`controller.caregiver.fallback`).
+        self._outbox: Store | FallbackOutbox = bridge.outbox or store
         self.wall_offset = wall_offset
         self._alerts: asyncio.Queue[OutboxAlert] = asyncio.Queue()
         self._storing: asyncio.Task[None] | None = None
@@ -110,7 +114,7 @@ class CaregiverRelay(SessionObserver):
 
     async def _store_alert(self, alert: OutboxAlert) -> None:
         try:
-            await asyncio.to_thread(self._store.enqueue_alert, alert)
+            await asyncio.to_thread(self._outbox.enqueue_alert, alert)
         except StoreError as exc:
             # Nothing more durable exists to fall back on: say so loudly and still try to
             # publish, so a caregiver hears of it while the broker is up.
@@ -134,7 +138,7 @@ class CaregiverRelay(SessionObserver):
             pending = {
                 alert.id
                 for alert in await asyncio.to_thread(
-                    self._store.undelivered_alerts,
+                    self._outbox.undelivered_alerts,
                     device_id=self._bridge.device_id,
                     limit=UNDELIVERED_SCAN_LIMIT,
                 )
