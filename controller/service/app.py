@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from controller.ble.access import open_ble
-from controller.errors import ConfigError, Interrupted, StoreError
+from controller.errors import ConfigError, Interrupted
 from controller.service.recorder import Recorder
 from controller.service.session import (
     SessionObserver,
@@ -27,6 +27,7 @@ from controller.session.programs import PROGRAMS
 from controller.settings import effective_limits
 from controller.shutdown import current as current_shutdown
 from controller.shutdown import signal_reason
+from controller.store.writer import JournalWriter
 
 if TYPE_CHECKING:
     from controller.ble.access import BleAccess
@@ -68,15 +69,20 @@ async def run_session(
     loop = asyncio.get_running_loop()
     wall_offset = time.time() - loop.time()
     store = journal.store
-    recorder = Recorder(cutoff_c=plan.limits.heater_cutoff_c, store=store, wall_offset=wall_offset)
+    # Every journal write of the session on one thread of its own: the safety loop only queues.
+    writer = JournalWriter() if store is not None else None
+    recorder = Recorder(
+        cutoff_c=plan.limits.heater_cutoff_c, store=store, wall_offset=wall_offset, writer=writer
+    )
     if caregiver is not None:
         caregiver.wall_offset = wall_offset
 
     def started(now: float) -> None:
         # The record starts when the supervised session does, not while devices connect.
-        if store is None:
+        if store is None or writer is None:
             return
-        try:
+
+        def start_record() -> None:
             # A session left unfinished by a process that died (SIGKILL, a power cut) is
             # closed now, as interrupted, before this one is recorded.
             store.close_interrupted()
@@ -89,10 +95,10 @@ async def run_session(
                 pressure_cap_mmhg=plan.limits.pressure_cap_mmhg,
                 simulated=journal.simulated,
             )
-        except StoreError as exc:
-            _LOGGER.error("journal: cannot start a session record: %s", exc)
-        if caregiver is not None:
-            caregiver.session_id = recorder.session_id
+            if caregiver is not None:
+                caregiver.session_id = recorder.session_id
+
+        writer.submit(start_record)
 
     runner = SessionRunner(
         plan,
@@ -116,36 +122,44 @@ async def run_session(
             task.cancel()
 
     shutdown = current_shutdown()
-    with contextlib.ExitStack() as stack:
-        if shutdown is not None:
-            stack.enter_context(shutdown.on_signal(loop, on_signal))
-            stack.enter_context(shutdown.on_emergency(loop, runner.actuator.stop))
-        try:
-            outcome = await runner.run()
-        except asyncio.CancelledError:
-            if shutdown is None or shutdown.signum is None:
-                raise
-            # Our own handler cancelled us before the session started. Clean up the rest
-            # (radio, broker) in a task that is no longer being cancelled, and turn the signal
-            # into an error the command line reports.
-            task.uncancel()
-            raise Interrupted(shutdown.signum, "no session was started") from None
-    session_id = recorder.session_id
-    if store is not None and session_id is not None:
-        try:
-            store.end_session(
-                session_id,
-                # Loop time, not the wall clock: under virtual time a 30-minute session may take
-                # seconds, and the journal must say 30 minutes.
-                ended_at=loop.time() + wall_offset,
-                ended_by=outcome.ended_by,
-                max_skin_c=outcome.max_skin_reading_c,
-                max_pressure_mmhg=outcome.max_pressure_mmhg,
-                time_above_cutoff_s=outcome.time_above_cutoff_s,
-                heat_s=outcome.heat_s,
-            )
-        except StoreError as exc:
-            _LOGGER.error("journal: cannot close session %s: %s", session_id, exc)
+    try:
+        with contextlib.ExitStack() as stack:
+            if shutdown is not None:
+                stack.enter_context(shutdown.on_signal(loop, on_signal))
+                stack.enter_context(shutdown.on_emergency(loop, runner.actuator.stop))
+            try:
+                outcome = await runner.run()
+            except asyncio.CancelledError:
+                if shutdown is None or shutdown.signum is None:
+                    raise
+                # Our own handler cancelled us before the session started. Clean up the rest
+                # (radio, broker) in a task that is no longer being cancelled, and turn the
+                # signal into an error the command line reports.
+                task.uncancel()
+                raise Interrupted(shutdown.signum, "no session was started") from None
+        if store is not None and writer is not None:
+            # Loop time, not the wall clock: under virtual time a 30-minute session may take
+            # seconds, and the journal must say 30 minutes.
+            ended_at = loop.time() + wall_offset
+
+            def end_record() -> None:
+                if recorder.session_id is not None:
+                    store.end_session(
+                        recorder.session_id,
+                        ended_at=ended_at,
+                        ended_by=outcome.ended_by,
+                        max_skin_c=outcome.max_skin_reading_c,
+                        max_pressure_mmhg=outcome.max_pressure_mmhg,
+                        time_above_cutoff_s=outcome.time_above_cutoff_s,
+                        heat_s=outcome.heat_s,
+                    )
+
+            writer.submit(end_record)
+    finally:
+        if writer is not None:
+            # Bounded: a journal locked by another process costs records, never the way out.
+            await asyncio.to_thread(writer.close)
+    outcome.session_id = recorder.session_id
     return outcome
 
 
