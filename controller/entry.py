@@ -31,7 +31,7 @@ def main() -> None:
     try:
         from controller.cli import main as cli_main  # noqa: PLC0415 (after the handlers)
     except KeyboardInterrupt as exc:
-        signum = int(getattr(exc, "signum", signal.SIGINT))
-        sys.stderr.write(f"stopped by {shutdown.signal_name(signum)}\n")
-        sys.exit(shutdown.exit_code_for(signum))
+        came = int(getattr(exc, "signum", signal.SIGINT))
+        sys.stderr.write(f"stopped by {shutdown.signal_name(came)}\n")
+        sys.exit(shutdown.exit_code_for(came))
     cli_main()
