@@ -21,6 +21,7 @@ from controller.safety.decision import SessionState
 from controller.safety.events import CaregiverAction, CaregiverRequest
 from controller.service.session import SessionObserver
 from controller.store import OutboxAlert
+from controller.timing import reached
 
 if TYPE_CHECKING:
     from controller.caregiver.fallback import FallbackOutbox
@@ -69,7 +70,7 @@ class CaregiverRelay(SessionObserver):
             # Only changes cross to the bridge's thread; it repeats the retained state itself.
             self._last_state = state
             self._bridge.update_state(state)
-        if decision.state is SessionState.RUNNING and now >= self._next_telemetry:
+        if decision.state is SessionState.RUNNING and reached(now, self._next_telemetry):
             self._next_telemetry = now + TELEMETRY_PERIOD_S
             self._bridge.telemetry(
                 TelemetrySample(

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from controller.errors import StoreError
+from controller.timing import reached
 
 if TYPE_CHECKING:
     from controller.protocol import MassagerStatus
@@ -69,7 +70,7 @@ class Recorder:
         for alarm in decision.new_alarms:
             self.alarms.append(alarm)
             self._store_alarm(alarm)
-        if now >= self._next_sample:
+        if reached(now, self._next_sample):
             self._next_sample = now + SAMPLE_PERIOD_S
             self._sample(now, decision)
 
