@@ -77,26 +77,35 @@ def demo(
         _fail(f"--speed: {exc}")
     from controller.shutdown import interruptible  # noqa: PLC0415
 
-    with reported():
-        summary = clock.run(
-            interruptible(
-                _demo(
-                    minutes=minutes,
-                    scenario=scenario,
-                    profile=profile,
-                    program=program,
-                    seed=seed,
-                    checklist=checklist,
-                    live=not json_output,
-                    config=config,
-                    journal=not no_journal,
-                    broker=broker,
-                    mqtt=mqtt,
-                    speed_label=_speed_label(parsed_speed),
-                )
-            ),
-            speed=parsed_speed,
-        )
+    # The summary as far as it got: a signal after the session (while alerts drain, or the
+    # broker stops) still prints it, with how the session ended.
+    partial: dict[str, Any] = {}
+    try:
+        with reported():
+            summary = clock.run(
+                interruptible(
+                    _demo(
+                        minutes=minutes,
+                        scenario=scenario,
+                        profile=profile,
+                        program=program,
+                        seed=seed,
+                        checklist=checklist,
+                        live=not json_output,
+                        config=config,
+                        journal=not no_journal,
+                        broker=broker,
+                        mqtt=mqtt,
+                        speed_label=_speed_label(parsed_speed),
+                        partial=partial,
+                    )
+                ),
+                speed=parsed_speed,
+            )
+    except typer.Exit:
+        if json_output and partial:
+            typer.echo(json.dumps(partial, indent=2))
+        raise
     if json_output:
         typer.echo(json.dumps(summary, indent=2))
     with reported():
@@ -106,11 +115,15 @@ def demo(
 def _raise_if_signalled(summary: dict[str, Any]) -> None:
     """A session ended by a signal still prints its summary; then the command says so."""
     from controller.errors import Interrupted  # noqa: PLC0415
-    from controller.shutdown import ended_by_signal  # noqa: PLC0415
+    from controller.shutdown import current, ended_by_signal  # noqa: PLC0415
 
     signum = ended_by_signal(str(summary.get("ended_by")))
     if signum is not None:
         raise Interrupted(signum)
+    shutdown = current()
+    if shutdown is not None and shutdown.signum is not None:
+        # A signal after the session ended (during the final flush): it ended by itself.
+        raise Interrupted(shutdown.signum, "after the session had ended")
 
 
 def _speed_label(speed: float | str | None) -> str:
@@ -141,6 +154,7 @@ async def _demo(
     broker: str | None,
     mqtt: bool,
     speed_label: str = "real time",
+    partial: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     from controller.service.app import LatestDecision  # noqa: PLC0415
     from controller.service.simulated import run_simulated_session  # noqa: PLC0415
@@ -187,7 +201,9 @@ async def _demo(
             run = await watch(session, latest, title=title, settings=settings, footer=footer)
         else:
             run = await session
-        summary = run.summary()
+        summary = run.summary() if partial is None else partial
+        if partial is not None:
+            partial.update(run.summary())
         if relay is not None:
             from controller.shutdown import ended_by_signal  # noqa: PLC0415
 
