@@ -72,6 +72,11 @@ EMERGENCY_STOP_S = 0.3
 # A child sent SIGTERM gets this long before SIGKILL: mosquitto exits at once on SIGTERM.
 CHILD_TERM_S = 0.2
 
+# Libraries whose complaints on the way out are noise to a user: bumble logs "Exception in
+# on_packet" with a traceback for a packet (a connection completing, a late reply) that arrives
+# while its host is being torn down. From the first signal on they say only what is critical.
+QUIET_AFTER_SIGNAL = ("bumble",)
+
 HANDLED_SIGNALS: tuple[signal.Signals, ...] = (
     signal.SIGINT,
     signal.SIGTERM,
@@ -227,6 +232,8 @@ class Shutdown:
             return
         self.signum = signum
         self._requested.set()
+        for name in QUIET_AFTER_SIGNAL:
+            logging.getLogger(name).setLevel(logging.CRITICAL)
         if not self._handlers:
             raise Signalled(signum)
         loop, callback = self._handlers[-1]
