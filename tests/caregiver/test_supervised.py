@@ -8,7 +8,6 @@ shape of the failure issue 11 met: the bridge task died, the retained availabili
 
 from __future__ import annotations
 
-import json
 import logging
 
 import pytest
@@ -17,7 +16,7 @@ from controller.caregiver.broker import LocalBroker
 from controller.caregiver.models import ActiveAlarm, DeviceState
 from controller.caregiver.threaded import caregiver_side
 from controller.store import Store
-from tests.caregiver.helpers import recorder, settings_for
+from tests.caregiver.helpers import Recorder, recorder, settings_for
 
 DEVICE = "supervised"
 
@@ -26,8 +25,8 @@ class NotAnAlarm:
     """Planted bug: in the state's alarms, but without an alarm's fields."""
 
 
-def availability(rec: object) -> list[bytes]:
-    return [bytes(m.payload) for m in rec.on("/availability")]  # type: ignore[attr-defined, arg-type]
+def availability(rec: Recorder) -> list[bytes]:
+    return [m.payload for m in rec.on("/availability") if isinstance(m.payload, bytes)]
 
 
 async def test_a_bridge_that_dies_shows_offline_logs_and_comes_back(
@@ -57,5 +56,5 @@ async def test_a_bridge_that_dies_shows_offline_logs_and_comes_back(
     assert len(failures) == 1
     assert failures[0].exc_info is not None  # the traceback is in the log, once
     assert any("recovered" in r.getMessage() for r in caplog.records)
-    states = [json.loads(bytes(m.payload)) for m in rec.on("/state")]  # type: ignore[arg-type]
+    states = rec.json_on("/state")
     assert states[-1]["session_state"] == "running"
