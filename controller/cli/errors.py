@@ -68,6 +68,9 @@ def _leaf(exc: BaseException) -> BaseException:
 def describe(exc: BaseException) -> tuple[str, int]:
     """(one line for stderr, exit status) for an exception a command let through."""
     exc = _leaf(exc)
+    if type(exc).__name__ == "Abort" and isinstance(exc.__context__, KeyboardInterrupt):
+        # A prompt turns Ctrl-C (or our `Signalled`) into click's Abort: report the signal.
+        exc = exc.__context__
     if isinstance(exc, Interrupted):
         return str(exc), exit_codes.for_signal(exc.signum)
     if isinstance(exc, Signalled):
@@ -101,7 +104,7 @@ def reported() -> Iterator[None]:
     """Turn every failure inside into one line on stderr and its exit status (`exit_codes`)."""
     try:
         yield
-    except (typer.Exit, typer.Abort):
+    except typer.Exit:
         raise
     except (Exception, KeyboardInterrupt) as exc:
         line, code = describe(exc)
