@@ -7,12 +7,13 @@ differ only in where the radio and the devices come from.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from controller.ble.access import open_ble
 from controller.errors import ConfigError, Interrupted
@@ -38,6 +39,11 @@ if TYPE_CHECKING:
     from controller.store import Store
 
 _LOGGER = logging.getLogger(__name__)
+
+# How long a session's start waits for its journal record (real seconds, off the loop): a
+# healthy journal takes milliseconds; a locked one gets a second, then the session goes on and
+# records what it can once the writer gets through.
+START_RECORD_WAIT_S = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,10 +83,10 @@ async def run_session(
     if caregiver is not None:
         caregiver.wall_offset = wall_offset
 
-    def started(now: float) -> None:
+    def started(now: float) -> Awaitable[None] | None:
         # The record starts when the supervised session does, not while devices connect.
         if store is None or writer is None:
-            return
+            return None
 
         def start_record() -> None:
             # A session left unfinished by a process that died (SIGKILL, a power cut) is
@@ -98,7 +104,10 @@ async def run_session(
             if caregiver is not None:
                 caregiver.session_id = recorder.session_id
 
-        writer.submit(start_record)
+        record = writer.call(start_record)
+        # Waited for (off the loop, bounded) so that alerts and telemetry carry the session's id;
+        # a journal that cannot answer in time costs the id, never the session.
+        return asyncio.to_thread(_wait_quietly, record, START_RECORD_WAIT_S)
 
     runner = SessionRunner(
         plan,
@@ -161,6 +170,12 @@ async def run_session(
             await asyncio.to_thread(writer.close)
     outcome.session_id = recorder.session_id
     return outcome
+
+
+def _wait_quietly(future: concurrent.futures.Future[Any], timeout_s: float) -> None:
+    """Wait for a journal write; its failure is the writer's to log."""
+    with contextlib.suppress(Exception):
+        future.result(timeout_s)
 
 
 class LatestDecision(SessionObserver):

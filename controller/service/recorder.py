@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from controller.errors import StoreError
-from controller.timing import reached
 
 if TYPE_CHECKING:
     from controller.protocol import MassagerStatus
@@ -70,12 +69,15 @@ class Recorder:
         for alarm in decision.new_alarms:
             self.alarms.append(alarm)
             self._store_alarm(alarm)
-        if reached(now, self._next_sample):
+        if now >= self._next_sample:
             self._next_sample = now + SAMPLE_PERIOD_S
             self._sample(now, decision)
 
     def _sample(self, now: float, decision: Decision) -> None:
-        if self.store is None or self.session_id is None:
+        store = self.store
+        # With a writer the session's record may not exist yet: the writer creates it first, in
+        # order, and each job reads the id when it runs. Without one the id is known already.
+        if store is None or (self.writer is None and self.session_id is None):
             return
         from controller.store import ReadingRow  # noqa: PLC0415 (optional part)
 
@@ -87,8 +89,12 @@ class Recorder:
             heater_on=decision.command.heater_on,
             pad_c=self._pad_c,
         )
-        store, session_id = self.store, self.session_id
-        self._write(lambda: store.add_readings(session_id, [row]), "readings")
+
+        def write() -> None:
+            if self.session_id is not None:
+                store.add_readings(self.session_id, [row])
+
+        self._write(write, "readings")
 
     def _store_alarm(self, alarm: Alarm) -> None:
         store = self.store

@@ -13,7 +13,7 @@ import asyncio
 import logging
 import math
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -101,7 +101,7 @@ class SessionRunner:
         observers: tuple[SessionObserver, ...] = (),
         caregiver: CaregiverRelay | None = None,
         clock: Callable[[], float] | None = None,
-        on_start: Callable[[float], None] | None = None,
+        on_start: Callable[[float], Awaitable[None] | None] | None = None,
     ) -> None:
         self._plan = plan
         self._ble = ble
@@ -181,7 +181,7 @@ class SessionRunner:
         refused = Supervisor(self._plan.limits).step(start, [StartSession(self._plan.checklist)])
         if refused.ended_by is not None:
             # Refused before anything is connected: nothing can be actuated at all.
-            self._on_start(start)
+            await self._started(start)
             self._notify(start, refused)
             return self._outcome(refused, start, start)
         async with asyncio.TaskGroup() as group:
@@ -232,7 +232,7 @@ class SessionRunner:
             ) from exc
         started = self._clock()
         self.supervising = True
-        self._on_start(started)
+        await self._started(started)
         self._push(StartSession(self._plan.checklist))
         while True:
             try:
@@ -261,6 +261,13 @@ class SessionRunner:
                 # not only at the link's farewell.
                 await self.actuator.stop()
                 return self._outcome(decision, started, now)
+
+    async def _started(self, now: float) -> None:
+        # The journal may take a moment to create the session's record (off this loop, bounded
+        # by its owner): nothing is actuated yet, and no supervisor step waits for it.
+        pending = self._on_start(now)
+        if pending is not None:
+            await pending
 
     def _program_request(self, elapsed_s: float) -> UserRequest:
         limits = self._plan.limits

@@ -10,6 +10,7 @@ a missing 1 Hz reading costs less than a late supervisor step.
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import logging
 import queue
@@ -57,6 +58,21 @@ class JournalWriter:
                 _LOGGER.error("journal: the disk is far behind; records are being dropped")
             return False
         return True
+
+    def call(self, job: Job) -> concurrent.futures.Future[Any]:
+        """Queue ``job`` and return a future of its result (failed if the queue is full)."""
+        future: concurrent.futures.Future[Any] = concurrent.futures.Future()
+
+        def run() -> None:
+            try:
+                future.set_result(job())
+            except BaseException as exc:
+                future.set_exception(exc)
+                raise
+
+        if not self.submit(run):
+            future.set_exception(StoreError("the journal's write queue is full"))
+        return future
 
     def close(self, timeout_s: float = CLOSE_TIMEOUT_S) -> bool:
         """Write what is queued (for at most ``timeout_s``) and stop; True if all was written."""
