@@ -43,9 +43,12 @@ async def main(tmp: Path) -> None:
         return True
 
     async def body() -> None:
-        # Ready once a signal finds its handler: inside `interruptible`, as every command is.
+        # Ready once a signal finds its handler (inside `interruptible`, as every command is)
+        # and the stubborn task is inside its loop, swallowing cancels.
+        task = asyncio.ensure_future(stubborn())
+        await asyncio.sleep(0)
         print(f"ready {child.pid}", flush=True)
-        await asyncio.ensure_future(stubborn())
+        await task
 
     loop = asyncio.get_running_loop()
     with guard.on_emergency(loop, stop):

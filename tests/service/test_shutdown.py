@@ -52,6 +52,7 @@ async def run_hanging(tmp_path: Path, signals: list[signal.Signals]) -> tuple[in
     )
     assert process.stdout is not None
     loop = asyncio.get_running_loop()
+    child = None
     try:
         async with asyncio.timeout(STARTUP_TIMEOUT_S):
             line = (await process.stdout.readline()).decode()
@@ -68,7 +69,11 @@ async def run_hanging(tmp_path: Path, signals: list[signal.Signals]) -> tuple[in
         if process.returncode is None:
             process.kill()
             await process.wait()
+        if child is not None and alive(child):
+            # The test failed; leave nothing behind (the assertions say what went wrong).
+            os.kill(child, signal.SIGKILL)
     assert process.returncode is not None
+    assert child is not None
     return process.returncode, out.decode() + err.decode(), took, child
 
 
