@@ -15,6 +15,7 @@ the acceptance loop of issue 11). ``SOLEGUARD_SIGNAL_SEED`` replays one sequence
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import random
 import signal
@@ -27,6 +28,7 @@ from pathlib import Path
 import pytest
 
 from controller.ble.bumble_backend import expose_hci_controller
+from controller.shutdown import signal_reason
 from firmware_sim.world import SimWorld
 from tests.e2e.helpers import soleguard
 
@@ -62,6 +64,7 @@ class Outcome:
     code: int
     exit_s: float | None  # signal -> exit; None when it had exited before the signal
     stderr: str
+    stdout: str = ""
 
 
 @asynccontextmanager
@@ -129,11 +132,13 @@ async def one_run(mode: str, signum: int, delay_s: float, home: Path) -> Outcome
             *command(mode, config, checklist),
             env=env,
             stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
         )
         assert process.stderr is not None
+        assert process.stdout is not None
         err = asyncio.create_task(process.stderr.read())
+        out = asyncio.create_task(process.stdout.read())
         try:
             exit_s: float | None = None
             try:
@@ -146,7 +151,15 @@ async def one_run(mode: str, signum: int, delay_s: float, home: Path) -> Outcome
                     await process.wait()
                 exit_s = loop.time() - signalled
             assert process.returncode is not None
-            return Outcome(mode, signum, delay_s, process.returncode, exit_s, (await err).decode())
+            return Outcome(
+                mode,
+                signum,
+                delay_s,
+                process.returncode,
+                exit_s,
+                (await err).decode(),
+                (await out).decode(),
+            )
         finally:
             if process.returncode is None:
                 process.kill()
@@ -186,7 +199,7 @@ def check(outcome: Outcome, home: Path) -> list[str]:
     problems = []
     label = f"{outcome.mode} {signal.Signals(outcome.signum).name} after {outcome.delay_s:.2f} s"
     if "Traceback" in outcome.stderr:
-        problems.append(f"{label}: a traceback:\n{outcome.stderr[-3000:]}")
+        problems.append(f"{label}: a traceback:\n{outcome.stderr[:2500]}")
     if outcome.exit_s is not None:
         if outcome.exit_s > EXIT_PROMISE_S + OBSERVATION_SLACK_S:
             problems.append(f"{label}: exited {outcome.exit_s:.2f} s after the signal")
@@ -196,6 +209,11 @@ def check(outcome: Outcome, home: Path) -> list[str]:
             problems.append(f"{label}: exit status {outcome.code}:\n{outcome.stderr[-2000:]}")
     elif outcome.code != 0:
         problems.append(f"{label}: ended {outcome.code} before the signal:\n{outcome.stderr}")
+    if outcome.mode.startswith("demo") and outcome.stdout.strip():
+        # The demo's summary, printed whenever the session got going: with how it ended.
+        ended_by = json.loads(outcome.stdout)["ended_by"]
+        if ended_by not in (signal_reason(outcome.signum), "timer"):
+            problems.append(f"{label}: summary says ended_by {ended_by!r}")
     tmp = home / "tmp"
     left = [path.name for path in tmp.iterdir()] if tmp.exists() else []
     if left:
@@ -226,8 +244,10 @@ async def test_signals_at_random_moments_end_every_command_promptly(tmp_path: Pa
         outcomes.append(outcome)
         problems += check(outcome, home)
     exits = sorted(o.exit_s for o in outcomes if o.exit_s is not None)
+    summaries = sum(1 for o in outcomes if o.stdout.strip() and signal_reason(o.signum) in o.stdout)
     print(
         f"\n{RUNS} runs (seed {SEED}): {len(exits)} signalled while running; "
+        f"{summaries} demo summaries ended by the signal; "
         f"signal -> exit median {exits[len(exits) // 2] if exits else 0:.2f} s, "
         f"max {exits[-1] if exits else 0:.2f} s; {len(problems)} problem(s)"
     )
