@@ -84,6 +84,14 @@ class FallbackOutbox:
             # Published but not recorded as such: it may go out again (at least once).
             self._fault(exc)
 
+    def record_alert_ack(self, condition_id: str, /, *, client: str, at: float) -> bool:
+        """Record a caregiver's acknowledgement; False if unknown or the journal cannot."""
+        try:
+            return self.store.record_alert_ack(condition_id, client=client, at=at)
+        except StoreError as exc:
+            self._fault(exc)
+            return False
+
     def __getattr__(self, name: str) -> Any:
         # Anything else the bridge asks of its outbox is the journal's.
         return getattr(self.store, name)

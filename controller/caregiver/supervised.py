@@ -41,7 +41,10 @@ Bridge = CaregiverBridge[OutboxAlert]
 
 async def publish_offline(settings: MqttSettings) -> bool:
     """Publish the retained ``offline`` for ``settings.device_id``; True if the broker took it."""
-    topics = Topics(settings.base_topic, settings.device_id, settings.discovery_prefix)
+    device_id = settings.device_id
+    if device_id is None:  # resolved by identity.with_device_id before any bridge starts
+        raise ValueError("settings.device_id is None: resolve it with identity.with_device_id")
+    topics = Topics(settings.base_topic, device_id, settings.discovery_prefix)
     tls = None
     if settings.tls is not None:
         tls = aiomqtt.TLSParameters(

@@ -1,4 +1,4 @@
-"""``soleguard journal export|import``: the whole journal as JSON or CSV, and JSON back in."""
+"""``soleguard journal export|import|alerts``: the journal as JSON or CSV, JSON back in, alerts."""
 
 from __future__ import annotations
 
@@ -57,3 +57,31 @@ def import_(
     new = {name: count for name, count in added.items() if count}
     summary = ", ".join(f"{count} {name}" for name, count in new.items()) or "nothing new"
     typer.echo(f"Imported from {file}: {summary}.")
+
+
+@app.command("alerts")
+def alerts(
+    limit: Annotated[int, typer.Option(min=1, max=100_000, help="Newest alert messages.")] = 50,
+    db: DbOption = None,
+    config: ConfigOption = None,
+) -> None:
+    """Caregiver alerts: when each was raised, published (broker PUBACK) and acknowledged."""
+    import datetime as dt  # noqa: PLC0415
+
+    def local(epoch: float | None) -> str:
+        if epoch is None:
+            return "-"
+        return dt.datetime.fromtimestamp(epoch).astimezone().strftime("%Y-%m-%d %H:%M:%S")
+
+    with open_journal(db, config) as (store, _settings), handled():
+        history = store.alert_history(limit=limit)
+    if not history:
+        typer.echo("No caregiver alerts in the journal.")
+        return
+    for h in history:
+        acked = f"{local(h.acknowledged_at)} by {', '.join(h.acknowledged_by)}"
+        typer.echo(
+            f"{h.condition_id[:12]}  {h.priority:<6} {h.code:<28} {h.event:<8} "
+            f"raised {local(h.raised_at)}  published {local(h.published_at)}  "
+            f"acknowledged {acked if h.acknowledged_by else '-'}"
+        )

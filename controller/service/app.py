@@ -82,6 +82,7 @@ async def run_session(
     )
     if caregiver is not None:
         caregiver.wall_offset = wall_offset
+        caregiver.cutoff_c = plan.limits.heater_cutoff_c
 
     def started(now: float) -> Awaitable[None] | None:
         # The record starts when the supervised session does, not while devices connect.
@@ -149,7 +150,7 @@ async def run_session(
         if store is not None and writer is not None:
             # Loop time, not the wall clock: under virtual time a 30-minute session may take
             # seconds, and the journal must say 30 minutes.
-            ended_at = loop.time() + wall_offset
+            ended_at = (outcome.ended_at or loop.time()) + wall_offset
 
             def end_record() -> None:
                 if recorder.session_id is not None:

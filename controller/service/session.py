@@ -12,18 +12,20 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import time
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from controller.ble.links import MassagerLink, SensorLink
-from controller.errors import LinkError
-from controller.protocol import MassagerStatus, TemperatureMeasurement
+from controller.errors import AlarmLatched, LinkError
+from controller.protocol import MassagerStatus, PartialStatus, TemperatureMeasurement
 from controller.safety import Decision, Supervisor
 from controller.safety.events import (
     DeviceKind,
     Event,
+    LatchInForce,
     LinkChanged,
     MassagerReport,
     SkinReading,
@@ -32,6 +34,7 @@ from controller.safety.events import (
     UserStop,
 )
 from controller.service.actuator import Actuator, Wanted
+from controller.service.aftercare import wait_for_event, watch_after_session
 from controller.service.recorder import Recorder
 
 if TYPE_CHECKING:
@@ -55,6 +58,9 @@ RECANCEL_S = 0.05
 # How long the way out waits for its helper tasks in all; the links' farewell STOP (2 s timeout)
 # fits. A task still running after that is reported; the process-level watchdog ends the rest.
 SETTLE_S = 3.0
+# After a signal the process has to end within 2 s: the watch after the session gets this long
+# (STOP was sent already); the watchdog of controller.shutdown ends the process at 1.2 s anyway.
+SIGNALLED_WATCH_S = 0.5
 # The actuator finishes the write it has in flight before it returns (a GATT write cut in half
 # leaves bumble a reply for a cancelled request); one write is bounded by the 1 s write timeout.
 ACTUATOR_CLOSE_S = 1.5
@@ -82,6 +88,28 @@ class SessionOutcome:
     heat_s: float
     alarms: list[dict[str, str]] = field(default_factory=list)
     session_id: int | None = None
+    # The watch after the session: "safe", "fault" (POST_SESSION_UNSAFE raised, and ended_by is
+    # "fault" whatever ended the session first) or None (refused, or no verdict).
+    after_session: str | None = None
+    # When the session ended, on the session's clock (the watch after it is not session time).
+    ended_at: float | None = None
+
+
+def report_from_status(status: MassagerStatus | PartialStatus, now: float) -> MassagerReport:
+    """The supervisor's event for one Status notification received at ``now`` (monotonic s)."""
+    invalid = status.invalid_fields if isinstance(status, PartialStatus) else ()
+    return MassagerReport(
+        time=now,
+        pressure_mmhg=status.pressure_mmhg,
+        heater_energised=status.heater_energised,
+        cutout_latched=status.cutout_latched,
+        fault=int(status.fault),
+        battery_percent=status.battery_percent,
+        pad_c=status.pad_temperature_c,
+        lease_active=status.lease_active,
+        pressure_target_mmhg=status.pressure_target_mmhg,
+        invalid_fields=invalid,
+    )
 
 
 class SessionObserver:
@@ -145,18 +173,9 @@ class SessionRunner:
             self.actuator.forget_sent()
         self._push(LinkChanged(device, connected, self._clock()))
 
-    def _status_received(self, status: MassagerStatus) -> None:
-        self._push(
-            MassagerReport(
-                time=self._clock(),
-                pressure_mmhg=status.pressure_mmhg,
-                heater_energised=status.heater_energised,
-                cutout_latched=status.cutout_latched,
-                fault=int(status.fault),
-                battery_percent=status.battery_percent,
-            )
-        )
-        if self._recorder is not None:
+    def _status_received(self, status: MassagerStatus | PartialStatus) -> None:
+        self._push(report_from_status(status, self._clock()))
+        if self._recorder is not None and isinstance(status, MassagerStatus):
             self._recorder.massager_status(status)
 
     def _measurement_received(self, measurement: TemperatureMeasurement | None) -> None:
@@ -177,6 +196,13 @@ class SessionRunner:
     # -- the session -----------------------------------------------------------------------
 
     async def run(self) -> SessionOutcome:
+        """Run the session to its end and the watch after it.
+
+        Raises :class:`~controller.errors.AlarmLatched` before connecting anything when the
+        journal holds an over-temperature latch not yet reset, LinkError when the devices are not
+        reached in time.
+        """
+        self._refuse_if_latched()
         start = self._clock()
         refused = Supervisor(self._plan.limits).step(start, [StartSession(self._plan.checklist)])
         if refused.ended_by is not None:
@@ -206,6 +232,24 @@ class SessionRunner:
         if self._caregiver is not None:
             await self._caregiver.flush()
         return outcome
+
+    def _refuse_if_latched(self) -> None:
+        store = self._recorder.store if self._recorder is not None else None
+        if store is None:
+            return
+        from controller.store.latch import latch_in_force  # noqa: PLC0415 (optional part)
+
+        latch = latch_in_force(store)
+        if latch is None:
+            return
+        # The supervisor refuses too (belt and braces): it is told the latch is in force.
+        self.supervisor.step(self._clock(), [LatchInForce(latch.skin_c)])
+        when = time.strftime("%Y-%m-%d %H:%M", time.localtime(latch.latched_at))
+        raise AlarmLatched(
+            f"over-temperature latch in force since {when} (skin {latch.skin_c:.1f} °C): no "
+            "session until an alarm reset; check the foot for burns, then run "
+            "`soleguard alarm reset` once it has cooled"
+        )
 
     async def _relay_caregiver(self) -> None:
         assert self._caregiver is not None
@@ -260,7 +304,39 @@ class SessionRunner:
                 # One more write cycle so STOP-equivalent (all off) reaches the massager now,
                 # not only at the link's farewell.
                 await self.actuator.stop()
+                # Then keep watching until the massager shows it is off (docs/safety.md).
+                watch = watch_after_session(
+                    decision,
+                    bound_s=self._plan.limits.post_session_bound_s,
+                    clock=self._clock,
+                    step=self._step_after_session,
+                    wait=lambda timeout: wait_for_event(self._wake, timeout),
+                    tick_s=TICK_S,
+                )
+                if self.stop_reason is None:
+                    decision = await watch
+                else:
+                    decision = await self._watch_briefly(watch, decision)
                 return self._outcome(decision, started, now)
+
+    async def _watch_briefly(
+        self, watch: Coroutine[Any, Any, Decision], decision: Decision
+    ) -> Decision:
+        """The watch after a session ended by a signal: the process must end within 2 s.
+
+        STOP was sent and acknowledged (or the lease ends within 3 s); the watch goes on for
+        `SIGNALLED_WATCH_S` and the last decision stands.
+        """
+        try:
+            async with asyncio.timeout(SIGNALLED_WATCH_S):
+                return await watch
+        except TimeoutError:
+            _LOGGER.warning(
+                "post-session watch cut short by %s: STOP was sent; the lease ends within %.0f s",
+                self.stop_reason,
+                self._plan.limits.lease_s,
+            )
+            return self.last_decision or decision
 
     async def _started(self, now: float) -> None:
         # The journal may take a moment to create the session's record (off this loop, bounded
@@ -268,6 +344,16 @@ class SessionRunner:
         pending = self._on_start(now)
         if pending is not None:
             await pending
+
+    def _step_after_session(self) -> Decision:
+        """One supervisor step after the session: events in, nothing actuated (STOP was sent)."""
+        now = self._clock()
+        events = list(self._events)
+        self._events.clear()
+        decision = self.supervisor.step(now, events)
+        self.last_decision = decision
+        self._notify(now, decision)
+        return decision
 
     def _program_request(self, elapsed_s: float) -> UserRequest:
         limits = self._plan.limits
@@ -300,6 +386,8 @@ class SessionRunner:
                 for alarm in (recorder.alarms if recorder else decision.active_alarms)
             ],
             session_id=recorder.session_id if recorder else None,
+            after_session=decision.after_session,
+            ended_at=now,
         )
 
 

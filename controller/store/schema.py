@@ -152,6 +152,51 @@ _V3_DIARY: Migration = (
     """,
 )
 
+_LATCHES: Migration = (
+    # The over-temperature latch outlives the session and the process (issue 10): a row with no
+    # reset is a latch in force; an alarm reset fills reset_at and the reading that allowed it.
+    """
+    CREATE TABLE latches (
+        id INTEGER PRIMARY KEY,
+        latched_at REAL NOT NULL,
+        skin_c REAL NOT NULL,
+        session_id INTEGER REFERENCES sessions (id) ON DELETE SET NULL,
+        message TEXT NOT NULL,
+        reset_at REAL,
+        reset_skin_c REAL
+    )
+    """,
+    "CREATE INDEX latches_in_force ON latches (reset_at)",
+)
+
+_ALERT_CONDITIONS: Migration = (
+    # One alarm condition is one alert (`condition_id`), raised, updated and cleared: each of
+    # those is its own outbox message (`event`), published at least once.
+    "ALTER TABLE alert_outbox ADD COLUMN condition_id TEXT",
+    """
+    ALTER TABLE alert_outbox ADD COLUMN event TEXT NOT NULL DEFAULT 'raised'
+        CHECK (event IN ('raised', 'updated', 'cleared'))
+    """,
+    "ALTER TABLE alert_outbox ADD COLUMN occurrences INTEGER NOT NULL DEFAULT 1",
+    "CREATE INDEX alert_outbox_condition ON alert_outbox (condition_id)",
+    # A caregiver client showed the alert to a person: delivered in the sense that matters.
+    """
+    CREATE TABLE alert_acks (
+        condition_id TEXT NOT NULL,
+        client TEXT NOT NULL,
+        time REAL NOT NULL,
+        PRIMARY KEY (condition_id, client)
+    ) WITHOUT ROWID
+    """,
+    # Facts about this installation, written once (the default MQTT device id).
+    """
+    CREATE TABLE installation (
+        key TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+    ) WITHOUT ROWID
+    """,
+)
+
 _SESSION_COPY_COLUMNS = (
     "id, uid, started_at, program, profile, scenario, cutoff_c, pressure_cap_mmhg, ended_at, "
     "ended_by, max_skin_c, max_pressure_mmhg, time_above_cutoff_s, heat_s"
@@ -164,7 +209,7 @@ _SESSION_COPY_COLUMNS = (
 # CHECK constraint in place: the table is rebuilt (sqlite.org/lang_altertable.html, "making other
 # kinds of table schema changes"); `migrate` runs with foreign keys off, so the readings and
 # alarms that reference it are kept.
-_V4_SESSION_ENDINGS: Migration = (
+_SESSION_ENDINGS: Migration = (
     """
     CREATE TABLE sessions_v4 (
         id INTEGER PRIMARY KEY,
@@ -194,8 +239,17 @@ _V4_SESSION_ENDINGS: Migration = (
 )
 
 # 1: sessions, readings, alarms, checklist, pain (issue 4); 2: alert outbox (issue 5);
-# 3: diary (issue 6); 4: session endings, simulated sessions (issue 11).
-MIGRATIONS: tuple[Migration, ...] = (_V1_SESSIONS, _V2_OUTBOX, _V3_DIARY, _V4_SESSION_ENDINGS)
+# 3: diary (issue 6); then the over-temperature latch (issue 10); then alert conditions,
+# acknowledgements and the installation id (issue 12); then session endings and simulated
+# sessions (issue 11).
+MIGRATIONS: tuple[Migration, ...] = (
+    _V1_SESSIONS,
+    _V2_OUTBOX,
+    _V3_DIARY,
+    _LATCHES,
+    _ALERT_CONDITIONS,
+    _SESSION_ENDINGS,
+)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 _VERSION_TABLE = """
