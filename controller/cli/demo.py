@@ -17,7 +17,7 @@ import typer
 from controller.cli.errors import EXIT_USAGE, reported
 
 if TYPE_CHECKING:
-    pass
+    from controller.service.session import SessionRunner
 
 # The demo's journal file, in the folder of the user's journal but never the same file.
 DEMO_JOURNAL = "demo.sqlite3"
@@ -96,7 +96,7 @@ def demo(
                         journal=not no_journal,
                         broker=broker,
                         mqtt=mqtt,
-                        speed_label=_speed_label(parsed_speed),
+                        speed=parsed_speed,
                         partial=partial,
                     )
                 ),
@@ -126,13 +126,9 @@ def _raise_if_signalled(summary: dict[str, Any]) -> None:
         raise Interrupted(shutdown.signum, "after the session had ended")
 
 
-def _speed_label(speed: float | str | None) -> str:
-    """How the live view names the virtual time: "real time", "20x", "max speed"."""
-    if speed is None:
-        return "real time"
-    if speed == "max":
-        return "max speed"
-    return f"{float(speed):g}x"
+def _stop_all(runners: list[SessionRunner]) -> None:
+    for runner in runners:
+        runner.request_stop()
 
 
 def _fail(message: str) -> None:
@@ -153,7 +149,7 @@ async def _demo(
     journal: bool,
     broker: str | None,
     mqtt: bool,
-    speed_label: str = "real time",
+    speed: float | str | None = None,
     partial: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     from controller.service.app import LatestDecision  # noqa: PLC0415
@@ -182,6 +178,7 @@ async def _demo(
             )
             if not live:
                 typer.echo(footer, err=True)
+        runners: list[SessionRunner] = []
         session = run_simulated_session(
             settings,
             answers=answers,
@@ -190,15 +187,22 @@ async def _demo(
             store=store,
             observers=(latest,),
             caregiver=relay,
+            on_runner=runners.append,
         )
         if live:
             from controller.cli.live import watch  # noqa: PLC0415
 
-            title = (
-                f"SoleGuard demo — scenario {scenario}, program {settings.session.program}, "
-                f"{speed_label}"
+            title = f"SoleGuard demo — scenario {scenario}, program {settings.session.program}"
+            run = await watch(
+                session,
+                latest,
+                title=title,
+                settings=settings,
+                footer=footer,
+                speed=speed,
+                on_quit=lambda: _stop_all(runners),
+                pressure_at=lambda: runners[0].last_status_at if runners else None,
             )
-            run = await watch(session, latest, title=title, settings=settings, footer=footer)
         else:
             run = await session
         summary = run.summary() if partial is None else partial

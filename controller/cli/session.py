@@ -18,7 +18,8 @@ from controller.errors import Interrupted
 from controller.shutdown import ended_by_signal, interruptible
 
 if TYPE_CHECKING:
-    from controller.service.session import SessionOutcome
+    from controller.safety.events import ChecklistResult
+    from controller.service.session import SessionObserver, SessionOutcome, SessionRunner
     from controller.session.checklist import ChecklistAnswers
     from controller.settings import Settings
     from controller.store import Store
@@ -59,6 +60,12 @@ def session(
                 raise Interrupted(signum)
     if outcome.ended_by == "checklist":
         raise typer.Exit(EXIT_REFUSED)
+    if not live:
+        typer.echo(_ended_line(outcome))
+
+
+def _ended_line(outcome: SessionOutcome) -> str:
+    return f"session ended by {outcome.ended_by} after {outcome.duration_s / 60:.1f} min"
 
 
 def run(
@@ -75,7 +82,7 @@ def run(
             signum = ended_by_signal(outcome.ended_by)
             if signum is not None:
                 raise Interrupted(signum)
-    typer.echo(f"session ended by {outcome.ended_by} after {outcome.duration_s / 60:.1f} min")
+    typer.echo(_ended_line(outcome))
     if outcome.ended_by == "checklist":
         raise typer.Exit(EXIT_REFUSED)
 
@@ -125,6 +132,10 @@ async def _run(
 
     latest = LatestDecision()
     checklist = answers.result(inspection_required=inspection_due(store))
+    if _refused(settings, checklist):
+        # Refused before anything connects: no radio, no devices needed, and no live panel for
+        # a session that never ran. The refusal is still journalled.
+        return await _refused_session(settings, store, checklist)
     async with contextlib.AsyncExitStack() as stack:
         relay = None
         if settings.mqtt.enabled:
@@ -133,16 +144,81 @@ async def _run(
 
             link = await stack.enter_async_context(caregiver_side(settings.mqtt, store))
             relay = CaregiverRelay(link, store)
+        runners: list[SessionRunner] = []
+        observers: tuple[SessionObserver, ...] = (latest,) if live else (_notices(),)
         session = run_configured_session(
-            settings, checklist, store=store, observers=(latest,), caregiver=relay
+            settings,
+            checklist,
+            store=store,
+            observers=observers,
+            caregiver=relay,
+            on_runner=runners.append,
         )
         if not live:
             return await session
         from controller.cli.live import watch  # noqa: PLC0415
 
         title = f"SoleGuard session — program {settings.session.program}"
-        return await watch(session, latest, title=title, settings=settings)
+        return await watch(
+            session,
+            latest,
+            title=title,
+            settings=settings,
+            on_quit=lambda: _stop_all(runners),
+            pressure_at=lambda: runners[0].last_status_at if runners else None,
+        )
     raise AssertionError("unreachable")  # pragma: no cover (mypy: the stack may swallow)
+
+
+def _stop_all(runners: list[SessionRunner]) -> None:
+    for runner in runners:
+        runner.request_stop()
+
+
+def _refused(settings: Settings, checklist: ChecklistResult) -> bool:
+    """Whether the supervisor refuses this checklist (the same step the session starts with)."""
+    from controller.safety import Supervisor  # noqa: PLC0415
+    from controller.safety.events import StartSession  # noqa: PLC0415
+    from controller.settings import effective_limits  # noqa: PLC0415
+
+    decision = Supervisor(effective_limits(settings)).step(
+        time.monotonic(), [StartSession(checklist)]
+    )
+    return decision.ended_by is not None
+
+
+async def _refused_session(
+    settings: Settings, store: Store, checklist: ChecklistResult
+) -> SessionOutcome:
+    """Journal a session the checklist refuses, without opening the radio or needing devices."""
+    from controller.ble.access import BleAccess  # noqa: PLC0415
+    from controller.ble.links import LinkOptions  # noqa: PLC0415
+    from controller.service.app import Journal, run_session  # noqa: PLC0415
+    from controller.service.session import SessionPlan  # noqa: PLC0415
+    from controller.session.programs import PROGRAMS  # noqa: PLC0415
+    from controller.settings import effective_limits  # noqa: PLC0415
+
+    plan = SessionPlan(
+        limits=effective_limits(settings),
+        program=PROGRAMS[settings.session.program],
+        checklist=checklist,
+        massager_address=settings.devices.massager.address or "",
+        sensor_address=settings.devices.sensor.address or "",
+        profile=settings.profile.name,
+    )
+    no_radio = BleAccess(LinkOptions(), None, "none: refused before connecting")
+    return await run_session(plan, no_radio, journal=Journal(store))
+
+
+def _notices() -> SessionObserver:
+    """An observer that prints what the session tells the user, as it happens (no live view)."""
+    from controller.service.session import SessionObserver  # noqa: PLC0415
+
+    class Notices(SessionObserver):
+        def on_notice(self, text: str) -> None:
+            typer.echo(f"note: {text}", err=True)
+
+    return Notices()
 
 
 def _after(
@@ -176,7 +252,12 @@ def _after(
             device_id=device_id_of(settings.mqtt, store),
         )
     if blocked:
-        typer.echo("session refused by the checklist: " + _alarm_text(outcome), err=True)
+        typer.echo(_alarm_text(outcome), err=True)
+        if answers.inspected_today is False:
+            typer.echo(
+                "Inspect both feet (soles and between the toes), then start the session again.",
+                err=True,
+            )
         return
     if answers.provider_consulted is False:
         typer.echo("Please talk to your healthcare provider about using a heated massager.")
@@ -204,7 +285,7 @@ def ask_pain(prompt: Callable[[str], str] | None = None) -> int | None:
             return None
         if text.isdigit() and PAIN_MIN <= int(text) <= PAIN_MAX:
             return int(text)
-        typer.echo(f"pain: {text[:20]!r} is not a whole number from {PAIN_MIN} to {PAIN_MAX}")
+        typer.echo(f"Please answer a whole number from {PAIN_MIN} to {PAIN_MAX}, or press Enter.")
 
 
 def _alarm_text(outcome: SessionOutcome) -> str:

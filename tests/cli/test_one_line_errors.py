@@ -141,5 +141,5 @@ def test_an_unreachable_device_inside_task_groups_is_reported_by_its_own_words()
 def test_a_pain_score_out_of_range_is_asked_again(capsys: pytest.CaptureFixture[str]) -> None:
     answers = iter(["11", "-1", "seven", "7"])
     assert ask_pain(lambda _question: next(answers)) == 7
-    assert capsys.readouterr().out.count("not a whole number from 0 to 10") == 3
+    assert capsys.readouterr().out.count("a whole number from 0 to 10") == 3
     assert ask_pain(lambda _question: "") is None
