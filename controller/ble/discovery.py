@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from bleak import BleakClient, BleakScanner
 from bleak.exc import BleakError
 
-from controller.ble.access import BleAccess
+from controller.ble.access import BleAccess, platform_unavailable
 from controller.ble.thermometer import PACE_LISTEN_S, ThermometerInfo, measure_pace
 from controller.ble.thermometer import inspect as inspect_thermometer
 from controller.errors import LinkError
@@ -34,9 +34,13 @@ class FoundDevice:
 async def scan(access: BleAccess, *, timeout_s: float) -> list[FoundDevice]:
     """Massagers and Health Thermometer sensors in range, strongest signal first."""
     if access.scanner_backend is None:
-        found = await BleakScanner.discover(
-            timeout=timeout_s, return_adv=True, service_uuids=list(_KIND_BY_SERVICE)
-        )
+        try:
+            found = await BleakScanner.discover(
+                timeout=timeout_s, return_adv=True, service_uuids=list(_KIND_BY_SERVICE)
+            )
+        except (OSError, BleakError) as exc:
+            # No BlueZ: D-Bus's socket is missing (FileNotFoundError), or bleak finds no adapter.
+            raise platform_unavailable(exc) from exc
     else:
         found = await BleakScanner.discover(
             timeout=timeout_s,

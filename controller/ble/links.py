@@ -37,6 +37,7 @@ from controller.protocol import (
     next_sequence,
 )
 from controller.settings.limits import STALE_AFTER_S
+from controller.shutdown import raise_if_cancelling
 
 if TYPE_CHECKING:
     from bleak.backends.characteristic import BleakGATTCharacteristic
@@ -112,6 +113,7 @@ class DeviceLink:
         """Connect, stay connected, reconnect; returns only by cancellation."""
         attempt = 0
         while True:
+            raise_if_cancelling()
             lost = asyncio.Event()
             client = self._new_client(lost)
             try:

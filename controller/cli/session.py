@@ -6,12 +6,16 @@ import asyncio
 import contextlib
 import datetime as dt
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from controller.cli import exit_codes
 from controller.cli.errors import reported
+from controller.errors import Interrupted
+from controller.shutdown import ended_by_signal, interruptible
 
 if TYPE_CHECKING:
     from controller.safety.events import ChecklistResult
@@ -20,7 +24,7 @@ if TYPE_CHECKING:
     from controller.settings import Settings
     from controller.store import Store
 
-EXIT_REFUSED = 1
+EXIT_REFUSED = exit_codes.REFUSED
 
 ConfigOption = Annotated[
     Path | None, typer.Option("--config", "-c", help="Settings file (else the default).")
@@ -47,8 +51,13 @@ def session(
         settings = _settings(config, program=program, profile=profile)
         with _store(settings) as store:
             answers = _checklist(store, checklist)
-            outcome = asyncio.run(_run(settings, store, answers, live=live))
-            _after(settings, store, outcome, answers, pain_after=pain_after, ask=interactive)
+            outcome = asyncio.run(interruptible(_run(settings, store, answers, live=live)))
+            signum = ended_by_signal(outcome.ended_by)
+            # After a signal the process ends at once: no prompt waits for an answer.
+            ask = interactive and signum is None
+            _after(settings, store, outcome, answers, pain_after=pain_after, ask=ask)
+            if signum is not None:
+                raise Interrupted(signum)
     if outcome.ended_by == "checklist":
         raise typer.Exit(EXIT_REFUSED)
     if not live:
@@ -68,8 +77,11 @@ def run(
         settings = _settings(config)
         with _store(settings) as store:
             answers = _checklist(store, checklist)
-            outcome = asyncio.run(_run(settings, store, answers, live=False))
+            outcome = asyncio.run(interruptible(_run(settings, store, answers, live=False)))
             _after(settings, store, outcome, answers, pain_after=None, ask=False)
+            signum = ended_by_signal(outcome.ended_by)
+            if signum is not None:
+                raise Interrupted(signum)
     typer.echo(_ended_line(outcome))
     if outcome.ended_by == "checklist":
         raise typer.Exit(EXIT_REFUSED)
@@ -254,19 +266,21 @@ def _after(
     if answers.pain_before is not None:
         store.record_pain(outcome.session_id, when="before", score=answers.pain_before)
     if pain_after is None and ask:
-        pain_after = _ask_pain()
+        pain_after = ask_pain()
     if pain_after is not None:
         store.record_pain(outcome.session_id, when="after", score=pain_after)
 
 
-def _ask_pain() -> int | None:
-    """Pain 0-10 from the person, or None for Enter; anything else is asked again."""
+def ask_pain(prompt: Callable[[str], str] | None = None) -> int | None:
+    """Ask for a pain score 0-10 until the answer is one (Enter skips: None)."""
     from controller.store.records import PAIN_MAX, PAIN_MIN  # noqa: PLC0415
 
+    def typer_prompt(question: str) -> str:
+        return str(typer.prompt(question, default="", show_default=False))
+
+    ask = prompt or typer_prompt
     while True:
-        text = typer.prompt(
-            f"Pain now, {PAIN_MIN}-{PAIN_MAX} (Enter to skip)", default="", show_default=False
-        ).strip()
+        text = ask(f"Pain now, {PAIN_MIN}-{PAIN_MAX} (Enter to skip)").strip()
         if not text:
             return None
         if text.isdigit() and PAIN_MIN <= int(text) <= PAIN_MAX:

@@ -11,11 +11,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import signal
 import sys
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+
+from controller.cli import exit_codes
 
 if TYPE_CHECKING:
     from firmware_sim.world import SimWorld
@@ -51,9 +54,9 @@ def sim(
         typer.Option(help="bumble transport spec for the skin sensor (real radios only)"),
     ] = None,
     host: Annotated[str, typer.Option(help="where the virtual radio listens")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="TCP port of the virtual radio (0: any free)")] = (
-        DEFAULT_PORT
-    ),
+    port: Annotated[
+        int, typer.Option(help="TCP port of the virtual radio (0: any free)", min=0, max=65535)
+    ] = DEFAULT_PORT,
     scenario: Annotated[str, typer.Option(help="fault scenario (see --list-scenarios)")] = (
         "normal"
     ),
@@ -76,6 +79,7 @@ def sim(
     ] = False,
 ) -> None:
     """Run the simulated massager and skin sensor until interrupted (Ctrl-C)."""
+    from controller.shutdown import current as current_shutdown  # noqa: PLC0415
     from firmware_sim.clock import parse_speed, run  # noqa: PLC0415 (lazy: fast --help)
     from firmware_sim.scenarios import SCENARIOS, describe  # noqa: PLC0415 (lazy: fast --help)
 
@@ -118,11 +122,24 @@ def sim(
         speed=parsed_speed,
     )
     # Ctrl-C must work even when started with SIGINT ignored (a background job of a script), and
-    # SIGTERM (a process manager, a test harness) stops it the same clean way.
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-    signal.signal(signal.SIGTERM, _interrupt)
-    with contextlib.suppress(KeyboardInterrupt):
-        run(_serve(options), speed=parsed_speed)
+    # SIGTERM (a process manager, a test harness) stops it the same clean way. The `soleguard`
+    # command has done so already (`controller.shutdown`, with its watchdog); only a bare
+    # ``python -m controller.cli.sim`` needs it here.
+    if current_shutdown() is None:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        with contextlib.suppress(KeyboardInterrupt):
+            run(_serve(options), speed=parsed_speed)
+    except OSError as exc:
+        if exc.errno != errno.EADDRINUSE:
+            raise
+        typer.echo(
+            f"error: --port {port}: already in use by another program; choose another port, "
+            "or --port 0 for any free one",
+            err=True,
+        )
+        raise typer.Exit(exit_codes.FAILED) from None
     typer.echo("simulator stopped")
 
 

@@ -61,14 +61,23 @@ def handled() -> Iterator[None]:
         fail(str(exc))
 
 
-def parse_date(option: str, text: str | None) -> dt.date:
-    """A ``YYYY-MM-DD`` option value; ``None`` means today."""
+def parse_date(option: str, text: str | None, *, today: dt.date | None = None) -> dt.date:
+    """A ``YYYY-MM-DD`` option value; ``None`` means today. A date after today is refused.
+
+    A record dated in the future (a typo, a wrong year) would otherwise satisfy every later
+    daily check, or lift a block set today (FAULTS.md class 12).
+    """
+    today = dt.date.today() if today is None else today
     if text is None:
-        return dt.date.today()
+        return today
     try:
-        return dt.date.fromisoformat(text)
+        day = dt.date.fromisoformat(text)
     except ValueError:
-        fail(f"{option}: {text!r} is not a date (use YYYY-MM-DD, e.g. 2024-06-03)")
+        fail(f"{option}: {text[:40]!r} is not a date (use YYYY-MM-DD, e.g. 2024-06-03)")
+    if day > today:
+        when = f"is after today ({today.isoformat()})"
+        fail(f"{option}: {day.isoformat()} {when}; use today or a past date")
+    return day
 
 
 @contextmanager

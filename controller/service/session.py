@@ -14,9 +14,9 @@ import logging
 import math
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from controller.ble.links import MassagerLink, SensorLink
 from controller.errors import AlarmLatched, ConfigError, LinkError, SoleGuardError
@@ -52,6 +52,19 @@ _LOGGER = logging.getLogger(__name__)
 TICK_S = 0.1
 # How long to wait for both devices before giving up on a session.
 CONNECT_DEADLINE_S = 30.0
+# On the way out the helper tasks are cancelled, then cancelled again this often while any is
+# still running: a cancel swallowed inside bumble (3.11's ``wait_for``, cpython issue 86296)
+# then reaches the task at its next await instead of leaving it running for ever.
+RECANCEL_S = 0.05
+# How long the way out waits for its helper tasks in all; the links' farewell STOP (2 s timeout)
+# fits. A task still running after that is reported; the process-level watchdog ends the rest.
+SETTLE_S = 3.0
+# After a signal the process has to end within 2 s: the watch after the session gets this long
+# (STOP was sent already); the watchdog of controller.shutdown ends the process at 1.2 s anyway.
+SIGNALLED_WATCH_S = 0.5
+# The actuator finishes the write it has in flight before it returns (a GATT write cut in half
+# leaves bumble a reply for a cancelled request); one write is bounded by the 1 s write timeout.
+ACTUATOR_CLOSE_S = 1.5
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,7 +143,7 @@ class SessionRunner:
         observers: tuple[SessionObserver, ...] = (),
         caregiver: CaregiverRelay | None = None,
         clock: Callable[[], float] | None = None,
-        on_start: Callable[[float], None] | None = None,
+        on_start: Callable[[float], Awaitable[None] | None] | None = None,
     ) -> None:
         self._plan = plan
         self._ble = ble
@@ -143,6 +156,8 @@ class SessionRunner:
         self._wake = asyncio.Event()
         self._first_reading = asyncio.Event()
         self._stop_requested = False
+        self.stop_reason: str | None = None
+        self.supervising = False
         self.supervisor = Supervisor(plan.limits)
         self.massager = MassagerLink(
             plan.massager_address,
@@ -190,8 +205,13 @@ class SessionRunner:
         self._push(SkinReading(time=self._clock(), celsius=celsius))
         self._first_reading.set()
 
-    def request_stop(self) -> None:
-        """The user asked to stop (a key in the live view, Ctrl-C in a prompt)."""
+    def request_stop(self, reason: str | None = None) -> None:
+        """The user asked to stop (a key in the live view, a signal).
+
+        ``reason`` (e.g. ``"sigterm"``) replaces ``"user"`` as the outcome's ``ended_by``.
+        """
+        if not self._stop_requested and reason is not None:
+            self.stop_reason = reason
         self._stop_requested = True
         self._wake.set()
 
@@ -209,15 +229,15 @@ class SessionRunner:
         refused = Supervisor(self._plan.limits).step(start, [StartSession(self._plan.checklist)])
         if refused.ended_by is not None:
             # Refused before anything is connected: nothing can be actuated at all.
-            self._on_start(start)
+            await self._started(start)
             self._notify(start, refused)
             return self._outcome(refused, start, start)
         not_started: SoleGuardError | None = None
         async with asyncio.TaskGroup() as group:
+            actuator = group.create_task(self.actuator.run(), name="actuator")
             tasks = [
                 group.create_task(self.massager.run(), name="massager-link"),
                 group.create_task(self.sensor.run(), name="sensor-link"),
-                group.create_task(self.actuator.run(), name="actuator"),
             ]
             if self._caregiver is not None:
                 tasks.append(group.create_task(self._relay_caregiver(), name="caregiver-in"))
@@ -231,9 +251,11 @@ class SessionRunner:
                 # person gets that one error, after the links have closed, not a group of one.
                 not_started = exc.error
             finally:
-                # Ends the links (each sends its farewell STOP) and the helpers.
-                for task in tasks:
-                    task.cancel()
+                # The actuator first, once its write in flight is done; then the links (each
+                # sends its farewell STOP) and the helpers. Bounded whatever the tasks do.
+                self.actuator.close()
+                await settle([actuator], first_wait_s=ACTUATOR_CLOSE_S)
+                await settle(tasks)
         if not_started is not None:
             raise not_started
         if self._caregiver is not None:
@@ -287,7 +309,8 @@ class SessionRunner:
         except ConfigError as exc:
             raise _NotStarted(exc) from exc
         started = self._clock()
-        self._on_start(started)
+        self.supervising = True
+        await self._started(started)
         self._push(StartSession(self._plan.checklist))
         while True:
             try:
@@ -317,7 +340,7 @@ class SessionRunner:
                 # not only at the link's farewell.
                 await self.actuator.stop()
                 # Then keep watching until the massager shows it is off (docs/safety.md).
-                decision = await watch_after_session(
+                watch = watch_after_session(
                     decision,
                     bound_s=self._plan.limits.post_session_bound_s,
                     clock=self._clock,
@@ -325,7 +348,37 @@ class SessionRunner:
                     wait=lambda timeout: wait_for_event(self._wake, timeout),
                     tick_s=TICK_S,
                 )
+                if self.stop_reason is None:
+                    decision = await watch
+                else:
+                    decision = await self._watch_briefly(watch, decision)
                 return self._outcome(decision, started, now)
+
+    async def _watch_briefly(
+        self, watch: Coroutine[Any, Any, Decision], decision: Decision
+    ) -> Decision:
+        """The watch after a session ended by a signal: the process must end within 2 s.
+
+        STOP was sent and acknowledged (or the lease ends within 3 s); the watch goes on for
+        `SIGNALLED_WATCH_S` and the last decision stands.
+        """
+        try:
+            async with asyncio.timeout(SIGNALLED_WATCH_S):
+                return await watch
+        except TimeoutError:
+            _LOGGER.warning(
+                "post-session watch cut short by %s: STOP was sent; the lease ends within %.0f s",
+                self.stop_reason,
+                self._plan.limits.lease_s,
+            )
+            return self.last_decision or decision
+
+    async def _started(self, now: float) -> None:
+        # The journal may take a moment to create the session's record (off this loop, bounded
+        # by its owner): nothing is actuated yet, and no supervisor step waits for it.
+        pending = self._on_start(now)
+        if pending is not None:
+            await pending
 
     def _step_after_session(self) -> Decision:
         """One supervisor step after the session: events in, nothing actuated (STOP was sent)."""
@@ -380,8 +433,11 @@ class SessionRunner:
 
     def _outcome(self, decision: Decision, started: float, now: float) -> SessionOutcome:
         recorder = self._recorder
+        ended_by = str(decision.ended_by)
+        if ended_by == "user" and self.stop_reason is not None:
+            ended_by = self.stop_reason
         return SessionOutcome(
-            ended_by=str(decision.ended_by),
+            ended_by=ended_by,
             duration_s=now - started,
             max_skin_reading_c=recorder.max_skin_c if recorder else None,
             time_above_cutoff_s=recorder.time_above_cutoff_s if recorder else 0.0,
@@ -396,3 +452,30 @@ class SessionRunner:
             after_session=decision.after_session,
             ended_at=now,
         )
+
+
+async def settle(
+    tasks: list[asyncio.Task[None]], *, first_wait_s: float = 0.0, bound_s: float = SETTLE_S
+) -> None:
+    """Wait for ``tasks`` to end, cancelling (again) every `RECANCEL_S`, for at most ``bound_s``.
+
+    ``first_wait_s``: how long they get to end on their own before the first cancel. Never
+    raises for the tasks' errors (their owner, a TaskGroup, reports those).
+    """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + bound_s
+    pending = {task for task in tasks if not task.done()}
+    if pending and first_wait_s > 0:
+        _, pending = await asyncio.wait(pending, timeout=first_wait_s)
+    while pending:
+        for task in pending:
+            task.cancel()
+        left = deadline - loop.time()
+        if left <= 0:
+            _LOGGER.error(
+                "tasks still running %.1f s after the session: %s",
+                bound_s,
+                ", ".join(task.get_name() for task in pending),
+            )
+            return
+        _, pending = await asyncio.wait(pending, timeout=min(RECANCEL_S, left))

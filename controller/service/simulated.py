@@ -113,7 +113,7 @@ async def run_simulated_session(
             outcome = await run_session(
                 plan,
                 ble,
-                journal=Journal(store),
+                journal=Journal(store, simulated=True),
                 observers=observers,
                 caregiver=caregiver,
                 on_runner=on_runner,

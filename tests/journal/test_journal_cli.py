@@ -6,6 +6,7 @@ way `controller/cli/__init__.py` registers them.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from pathlib import Path
 
@@ -398,3 +399,18 @@ def test_report_of_sleep_only_draws_a_session_axis_from_zero(tmp_path: Path) -> 
     low, high = count_ax.get_ylim()
     assert low == 0.0
     assert high >= 1.0
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("diary", "inspect", "--none", "--date"),
+        ("diary", "healed", "open_wound", "--date"),
+        ("history", "--since"),
+    ],
+    ids=["inspect", "healed", "history-since"],
+)
+def test_a_date_after_today_is_refused(tmp_path: Path, args: tuple[str, ...]) -> None:
+    tomorrow = (dt.date.today() + dt.timedelta(days=1)).isoformat()
+    code, _, err = run(*args, tomorrow, "--db", str(tmp_path / "j.sqlite3"))
+    assert_one_line_error(code, err, tomorrow, "after today")
