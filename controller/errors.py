@@ -31,9 +31,12 @@ class AlarmLatched(SoleGuardError):
 
 
 class Interrupted(SoleGuardError):
-    """A session was ended by a signal (Ctrl-C, SIGTERM); the massager was told to stop first."""
+    """A command was ended by a signal (Ctrl-C, SIGTERM, SIGHUP).
 
-    def __init__(self, signum: int) -> None:
+    ``detail`` says what was done about it (by default: the massager was told to stop).
+    """
+
+    def __init__(self, signum: int, detail: str = "the massager was told to stop") -> None:
         self.signum = signum
-        name = "Ctrl-C" if signum == 2 else "SIGTERM" if signum == 15 else f"signal {signum}"
-        super().__init__(f"stopped by {name}; the massager was told to stop")
+        name = {2: "Ctrl-C", 15: "SIGTERM", 1: "SIGHUP"}.get(signum, f"signal {signum}")
+        super().__init__(f"stopped by {name}; {detail}" if detail else f"stopped by {name}")

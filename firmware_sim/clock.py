@@ -4,15 +4,25 @@
 that schedules with the loop (``asyncio.sleep``, ``call_later``, ``asyncio.timeout``, bumble's
 advertising timers, bleak's timeouts) follows it without knowing.
 
+Virtual time moves only while the loop waits, never while it computes: a callback that takes
+5 ms of CPU on a loaded machine takes no virtual time at all. That is what keeps a session at
+``--speed 1000`` (or a loaded machine at the default 20x) free of causeless alarms: a skin reading
+due every virtual second cannot look stale because the CPU was busy elsewhere.
+
 - ``speed="max"`` (or ``math.inf``): when no callback is ready the loop polls the real selector
   with timeout 0; if no I/O is ready either, it jumps the clock to the next timer instead of
   waiting. It blocks on the real selector only when nothing at all is scheduled (then only I/O or
   another thread can wake it). While jobs given to ``run_in_executor`` are in flight the loop
   waits in real time, so a DNS lookup or a file read is not overtaken by its own timeout.
-- ``speed=X``: virtual time runs at X times real time; selector timeouts are divided by X.
+- ``speed=X`` (up to `MAX_SPEED`): at most X times real time. Where "max" jumps at once, the loop
+  first waits the timer's delay divided by X in real time (so I/O from other threads and
+  processes has time to arrive), then lands exactly on the timer; I/O that arrives earlier moves
+  the clock by the real time waited times X.
 
 Real I/O (a TCP socket to another process) does not follow the virtual clock: with ``"max"`` a
 peer in another process looks infinitely slow. Use a finite speed, or real time, across processes.
+Deadlines are compared through `controller.timing` (`reached`, `remaining`), so a clock that lands
+exactly on a timer never finds it a rounding error short of due.
 """
 
 from __future__ import annotations
@@ -26,6 +36,7 @@ from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from typing import Any, Literal, TypeVar
 
 __all__ = [
+    "MAX_SPEED",
     "Speed",
     "VirtualClock",
     "VirtualTimeLoop",
@@ -36,38 +47,58 @@ __all__ = [
 
 _T = TypeVar("_T")
 
+# The highest finite --speed accepted. Beyond it, the real wait per timer (a tick of 0.1 s virtual
+# is 1 microsecond real at 1e5) is below what a select() call can resolve, so a finite factor
+# would only be a slower way of saying "max"; ask for "max" instead.
+MAX_SPEED = 100_000.0
+
+# epoll and select wait in whole milliseconds (rounded up): a shorter real wait is not waited.
+SELECT_RESOLUTION_S = 0.001
+# A finite-speed clock that lags its pace by more than this (real seconds) starts pacing afresh.
+MAX_LAG_REAL_S = 0.25
+
 Speed = float | Literal["max"] | None
 """None: real time (a normal loop); a float: times real time; "max" or math.inf: flat out."""
 
 
 class VirtualClock:
-    """A monotonic clock that either follows real time scaled by ``speed`` or only jumps."""
+    """A monotonic clock that moves only by `advance`: at once ("max") or paced by ``speed``."""
 
     def __init__(self, speed: float, start: float = 0.0) -> None:
         if not speed > 0:
             raise ValueError(f"speed must be > 0, got {speed!r}")
         self.speed = speed
         self._virtual_base = start
-        self._real_base = time.monotonic()
+        self.reanchor()
 
     @property
     def jumping(self) -> bool:
-        """True when the clock only moves by `advance` (speed "max")."""
+        """True when the clock jumps to the next timer without waiting (speed "max")."""
         return math.isinf(self.speed)
 
     def now(self) -> float:
-        if self.jumping:
-            return self._virtual_base
-        return self._virtual_base + (time.monotonic() - self._real_base) * self.speed
+        """The virtual time in seconds."""
+        return self._virtual_base
+
+    def reanchor(self) -> None:
+        """Pace from here on: virtual ``now()`` corresponds to real ``time.monotonic()``."""
+        self._real_anchor = time.monotonic()
+        self._virtual_anchor = self._virtual_base
+
+    def real_at(self, virtual: float) -> float:
+        """The real (``time.monotonic``) moment a finite-speed clock should reach ``virtual``."""
+        return self._real_anchor + (virtual - self._virtual_anchor) / self.speed
+
+    def virtual_at(self, real: float) -> float:
+        """The virtual time a finite-speed clock should show at real moment ``real``."""
+        return self._virtual_anchor + (real - self._real_anchor) * self.speed
 
     def advance(self, seconds: float, *, to: float | None = None) -> None:
-        """Move a jumping clock forward by `seconds`, or at least up `to` (a timer's deadline).
+        """Move the clock forward by `seconds`, or at least up `to` (a timer's deadline).
 
         `to` matters: ``now + (when - now)`` can round to just below ``when`` in floating point,
         and a timer due "in 1e-17 s" would then keep the loop spinning without time passing.
         """
-        if not self.jumping:
-            return
         target = self._virtual_base + max(0.0, seconds)
         if to is not None:
             target = max(target, to)
@@ -96,20 +127,47 @@ class _VirtualSelector(selectors.BaseSelector):
 
     def select(self, timeout: float | None = None) -> list[tuple[selectors.SelectorKey, int]]:
         clock = self._clock
-        if timeout is None or timeout <= 0 or not clock.jumping:
-            return self._real.select(clock.real_timeout(timeout))
-        events = self._real.select(0)
-        if events:
+        if timeout is not None and timeout <= 0:
+            # Callbacks are ready: the loop is computing, and computing takes no virtual time.
+            return self._real.select(0)
+        if timeout is None:
+            # Nothing scheduled: only I/O or another thread can wake us. At a finite speed the
+            # real time waited counts (times the speed); "max" has no timer to jump to.
+            events = self._real.select(None)
+            if not clock.jumping:
+                clock.advance(clock.virtual_at(time.monotonic()) - clock.now())
             return events
         if self._in_flight():
             # An executor job will wake us through the self-pipe; let real time pass meanwhile,
-            # and count it as virtual time so that timeouts still mean something.
+            # and count it one to one as virtual time so that timeouts still mean something.
             started = time.monotonic()
             events = self._real.select(timeout)
-            clock.advance(time.monotonic() - started)
+            clock.advance(min(timeout, time.monotonic() - started))
             return events
-        clock.advance(timeout, to=self._next_deadline())
-        return []
+        events = self._real.select(0) if clock.jumping else self._paced_select(timeout)
+        if not events:
+            clock.advance(timeout, to=self._next_deadline())
+        return events
+
+    def _paced_select(self, timeout: float) -> list[tuple[selectors.SelectorKey, int]]:
+        """Wait until the real moment the timer is due at this speed; the clock moves on return.
+
+        Paced against an anchor, not wait by wait: the time spent computing between waits is
+        caught up in the next wait (so the average is the speed asked for), and a wait shorter
+        than the selector's millisecond resolution is not rounded up to a whole millisecond.
+        """
+        clock = self._clock
+        now_real = time.monotonic()
+        wait = clock.real_at(clock.now() + timeout) - now_real
+        if wait < -MAX_LAG_REAL_S:
+            # Far behind (a loaded machine, a debugger): start pacing afresh instead of racing.
+            clock.reanchor()
+            wait = 0.0
+        events = self._real.select(wait if wait >= SELECT_RESOLUTION_S else 0)
+        if events:
+            reached_v = clock.virtual_at(time.monotonic())
+            clock.advance(min(timeout, max(0.0, reached_v - clock.now())))
+        return events
 
     def register(self, fileobj: Any, events: int, data: Any = None) -> selectors.SelectorKey:
         return self._real.register(fileobj, events, data)
@@ -179,6 +237,10 @@ def parse_speed(value: str | float | None) -> Speed:
         return "max"
     if not value > 0:
         raise ValueError(f"speed must be > 0, 'max' or 'real', got {value!r}")
+    if value > MAX_SPEED:
+        raise ValueError(
+            f"speed must be at most {MAX_SPEED:g} (or 'max' for flat out), got {value!r}"
+        )
     return float(value)
 
 

@@ -7,6 +7,7 @@ another process (``tcp-client:``) or bumble's in-process virtual radio.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -14,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from controller.ble.links import LinkOptions
+from controller.errors import LinkError, SoleGuardError
 from controller.settings.models import BleSettings
 
 if TYPE_CHECKING:
@@ -21,6 +23,19 @@ if TYPE_CHECKING:
     from bumble.link import LocalLink
 
 PLATFORM = "platform"
+TRANSPORT_HINT = (
+    'is the adapter or dongle plugged in and free? ble.transport may be "platform" (BlueZ, '
+    'CoreBluetooth, WinRT), "usb:0", "serial:/dev/ttyACM0" or "tcp-client:HOST:PORT"'
+)
+
+
+def platform_unavailable(exc: BaseException) -> LinkError:
+    """The one-line error for bleak's platform backend failing to reach the OS's Bluetooth."""
+    detail = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    return LinkError(
+        f"Bluetooth: the system's Bluetooth service is not reachable ({detail}); on Linux start "
+        f"BlueZ (bluetoothd), or set ble.transport to a bumble transport: {TRANSPORT_HINT}"
+    )
 
 
 def default_keystore_path() -> Path:
@@ -56,7 +71,19 @@ async def open_ble(
     if keystore is None and local_link is None:
         # Bonds with real (or out-of-process) devices must outlive this process.
         keystore = default_keystore_path()
-    async with BumbleRadio(transport, keystore=keystore) as radio:
+    async with contextlib.AsyncExitStack() as stack:
+        try:
+            radio = await stack.enter_async_context(BumbleRadio(transport, keystore=keystore))
+        except SoleGuardError:
+            raise
+        except Exception as exc:
+            # Opening a transport fails in each library's own way (usb1.USBError, serial's
+            # SerialException, OSError, bumble's TransportInitError, ValueError for a bad
+            # spec): all mean the same to a user, and get the same one line.
+            raise LinkError(
+                f"ble.transport {settings.transport!r}: cannot open it "
+                f"({type(exc).__name__}: {exc}); {TRANSPORT_HINT}"
+            ) from exc
         yield BleAccess(
             LinkOptions(
                 backend=radio.client_backend(), connect_timeout_s=settings.connect_timeout_s

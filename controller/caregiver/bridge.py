@@ -296,6 +296,16 @@ class CaregiverBridge(Generic[AlertT]):
         if not task.cancelled() and (error := task.exception()) is not None:
             _LOGGER.error("%s: caregiver bridge failed", self.device_id, exc_info=error)
 
+    async def wait_closed(self) -> None:
+        """Return when the background task has ended; re-raise the error that ended it.
+
+        It only ends on its own by a bug (a broker or outbox failure is retried inside): its
+        supervisor (`controller.caregiver.supervised`) logs it and starts a fresh bridge.
+        """
+        if self._task is None:
+            raise RuntimeError("the CaregiverBridge has not been entered")
+        await asyncio.shield(self._task)
+
     # -- the service's API (synchronous, never touches the network) ------------------------------
 
     @property

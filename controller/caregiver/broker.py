@@ -23,6 +23,7 @@ from typing import Any, Literal, Protocol
 from urllib.parse import urlsplit
 
 from controller.errors import ConfigError, SoleGuardError
+from controller.shutdown import track_child, track_path, untrack_child, untrack_path
 
 __all__ = [
     "BROKER_READY_TIMEOUT_S",
@@ -199,8 +200,12 @@ class MosquittoBroker:
                 stdin=asyncio.subprocess.DEVNULL,
                 stdout=log,
                 stderr=log,
+                # Its own process group: a Ctrl-C in the terminal goes to our process group and
+                # must not kill the broker under the bridge, which still publishes `offline`.
+                start_new_session=True,
             )
         process = self._process
+        track_child(process.pid, own_group=True)
         try:
             await _wait_until_accepting(self.host, self.port, lambda: process.returncode is None)
         except BrokerError as exc:
@@ -211,15 +216,25 @@ class MosquittoBroker:
     async def stop(self) -> None:
         """SIGTERM (mosquitto writes its persistence file), then SIGKILL if it lingers."""
         process, self._process = self._process, None
-        if process is None or process.returncode is not None:
+        if process is None:
             return
-        process.terminate()
         try:
-            async with asyncio.timeout(BROKER_STOP_TIMEOUT_S):
-                await process.wait()
+            if process.returncode is None:
+                process.terminate()
+                async with asyncio.timeout(BROKER_STOP_TIMEOUT_S):
+                    await process.wait()
         except TimeoutError:
-            process.kill()
-            await process.wait()
+            with contextlib.suppress(ProcessLookupError):
+                process.kill()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(BROKER_STOP_TIMEOUT_S):
+                    await process.wait()
+        except BaseException:  # cancelled on the way out: never leave the broker running
+            with contextlib.suppress(ProcessLookupError):
+                process.kill()
+            raise
+        finally:
+            untrack_child(process.pid)
 
     def log_tail(self, lines: int = 20) -> str:
         try:
@@ -268,13 +283,18 @@ class AmqttBroker:
 async def embedded_broker(*, prefer_mosquitto: bool = True) -> AsyncIterator[str]:
     """A throwaway broker on 127.0.0.1 and a free port; yields ``mqtt://127.0.0.1:PORT``."""
     with tempfile.TemporaryDirectory(prefix="soleguard-broker-") as tmp:
-        broker: LocalBroker
-        if prefer_mosquitto and find_mosquitto() is not None:
-            broker = MosquittoBroker(Path(tmp))
-        else:
-            broker = AmqttBroker()
-        await broker.start()
+        # Removed by the shutdown watchdog too, if the process has to end in a hurry.
+        track_path(Path(tmp))
         try:
-            yield broker.url
+            broker: LocalBroker
+            if prefer_mosquitto and find_mosquitto() is not None:
+                broker = MosquittoBroker(Path(tmp))
+            else:
+                broker = AmqttBroker()
+            await broker.start()
+            try:
+                yield broker.url
+            finally:
+                await broker.stop()
         finally:
-            await broker.stop()
+            untrack_path(Path(tmp))

@@ -13,14 +13,16 @@ import asyncio
 import contextlib
 import logging
 import threading
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any
 
 from controller.caregiver.bridge import CaregiverBridge
 from controller.caregiver.broker import embedded_broker, find_mosquitto, parse_broker_url
+from controller.caregiver.fallback import FallbackOutbox
 from controller.caregiver.identity import with_device_id
 from controller.caregiver.inbox import CommandInbox
+from controller.caregiver.supervised import supervise_bridge
 from controller.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -40,7 +42,11 @@ COMMAND_BACKLOG = 64
 
 
 class CaregiverLink:
-    """The bridge's non-blocking API, usable from the session's loop in another thread."""
+    """The bridge's non-blocking API, usable from the session's loop in another thread.
+
+    The bridge behind it may be replaced (`controller.caregiver.supervised` restarts one that
+    died); the newest state is handed to each new bridge, so caregivers see it again at once.
+    """
 
     def __init__(
         self,
@@ -50,6 +56,10 @@ class CaregiverLink:
         broker_url: str,
     ) -> None:
         self._bridge = bridge
+        self._last_state: DeviceState | None = None
+        # The alert outbox the bridge publishes from, with its memory for alerts the journal
+        # could not take (`controller.caregiver.fallback`); the session stores alerts through it.
+        self.outbox: FallbackOutbox | None = None
         self._loop = bridge_loop
         self._session_loop = session_loop
         self.broker_url = broker_url
@@ -58,20 +68,39 @@ class CaregiverLink:
         # used on the session's loop. Stop and heater_off come out before anything else.
         self._commands = CommandInbox(COMMAND_BACKLOG)
 
-    def _post(self, method: Callable[..., None], *args: Any) -> None:
-        self._loop.call_soon_threadsafe(method, *args)
+    def _post(self, method: str, *args: Any) -> None:
+        # The bridge is looked up on the bridge's loop, when the call runs: after a restart the
+        # call reaches the new bridge. A loop already closed (the bridge thread ended) drops it.
+        with contextlib.suppress(RuntimeError):
+            self._loop.call_soon_threadsafe(self._call, method, *args)
+
+    def _call(self, method: str, *args: Any) -> None:
+        getattr(self._bridge, method)(*args)
 
     def update_state(self, state: DeviceState) -> None:
-        self._post(self._bridge.update_state, state)
+        # Kept for a restarted bridge (a reference swap: safe across the two threads).
+        self._last_state = state
+        self._post("update_state", state)
 
     def telemetry(self, sample: TelemetrySample) -> None:
-        self._post(self._bridge.telemetry, sample)
+        self._post("telemetry", sample)
 
     def alerts_stored(self, *alerts: OutboxAlert) -> None:
-        self._post(self._bridge.alerts_stored, *alerts)
+        self._post("alerts_stored", *alerts)
 
     def command_result(self, request_id: str | None, accepted: bool, reason: str | None) -> None:
-        self._post(self._bridge.command_result, request_id, accepted, reason)
+        self._post("command_result", request_id, accepted, reason)
+
+    async def _attach(self, bridge: CaregiverBridge[OutboxAlert]) -> None:
+        """Runs on the bridge's loop while ``bridge`` is up: route calls to it, forward commands."""
+        previous, self._bridge = self._bridge, bridge
+        if bridge is not previous:
+            # A restarted bridge: the newest state and the outbox's backlog, at once.
+            state = self._last_state
+            if state is not None:
+                bridge.update_state(state)
+            bridge.alerts_stored()
+        await self._forward_commands()
 
     async def commands(self) -> AsyncIterator[CaregiverCommand]:
         while True:
@@ -84,7 +113,7 @@ class CaregiverLink:
             _LOGGER.warning("caregiver command %s dropped: backlog full", command.request_id)
 
     async def _forward_commands(self) -> None:
-        """Runs on the bridge's loop."""
+        """Runs on the bridge's loop, for the bridge attached now."""
         async for command in self._bridge.commands():
             self._session_loop.call_soon_threadsafe(self._deliver_command, command)
 
@@ -97,6 +126,8 @@ async def caregiver_side(
 
     ``broker`` (``mqtt://HOST:PORT``) overrides the host and port of ``settings``.
     """
+    if broker is not None:
+        parse_broker_url(broker)  # a bad URL is a ConfigError here, before any thread starts
     ready: Future[CaregiverLink] = Future()
     session_loop = asyncio.get_running_loop()
     stop: asyncio.Event | None = None
@@ -123,16 +154,22 @@ async def caregiver_side(
                 mqtt = mqtt.model_copy(
                     update={"enabled": True, "host": parsed.host, "port": parsed.port}
                 )
-            bridge = await stack.enter_async_context(CaregiverBridge(mqtt, store))
-            link = CaregiverLink(
-                bridge, bridge_loop, session_loop, f"mqtt://{mqtt.host}:{mqtt.port}"
-            )
-            forward = asyncio.create_task(link._forward_commands(), name="caregiver-commands")
-            ready.set_result(link)
-            await stop.wait()
-            forward.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await forward
+            link: CaregiverLink | None = None
+            loop = bridge_loop
+            outbox = FallbackOutbox(store, mqtt.device_id or "")
+
+            async def attach(bridge: CaregiverBridge[OutboxAlert]) -> None:
+                nonlocal link
+                if link is None:
+                    link = CaregiverLink(
+                        bridge, loop, session_loop, f"mqtt://{mqtt.host}:{mqtt.port}"
+                    )
+                    link.outbox = outbox
+                    ready.set_result(link)
+                await link._attach(bridge)
+
+            # A bridge that dies is logged, shown `offline` and restarted with backoff.
+            await supervise_bridge(mqtt, outbox, attach=attach, stop=stop)
 
     def thread_main() -> None:
         try:
@@ -151,7 +188,9 @@ async def caregiver_side(
         yield link
     finally:
         if bridge_loop is not None and stop is not None:
-            bridge_loop.call_soon_threadsafe(stop.set)
+            # The thread may have ended already (a failed start): its loop is then closed.
+            with contextlib.suppress(RuntimeError):
+                bridge_loop.call_soon_threadsafe(stop.set)
         await _join(thread)
 
 

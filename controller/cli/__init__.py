@@ -73,4 +73,11 @@ def _root(
 
 
 def main() -> None:
-    app()
+    """The ``soleguard`` entry point: signals handled (`controller.shutdown`), errors one line."""
+    import sys  # noqa: PLC0415
+
+    from controller import shutdown  # noqa: PLC0415
+    from controller.cli.errors import run_app  # noqa: PLC0415
+
+    shutdown.install()
+    sys.exit(run_app(app))

@@ -17,10 +17,14 @@ import typer
 from controller.cli.errors import EXIT_USAGE, reported
 
 if TYPE_CHECKING:
-    pass
+    from controller.service.session import SessionRunner
 
+# The demo's journal file, in the folder of the user's journal but never the same file.
+DEMO_JOURNAL = "demo.sqlite3"
 # After the session, how long (real seconds) to wait for the broker to acknowledge every alert.
 ALERT_DRAIN_S = 5.0
+# The same after a signal: the whole way out has 2 s, and the alerts are in the outbox anyway.
+SIGNALLED_DRAIN_S = 0.3
 
 
 def demo(
@@ -29,7 +33,9 @@ def demo(
     ] = 20.0,
     speed: Annotated[
         str,
-        typer.Option(help="Virtual time: 'real', a factor such as 20, or 'max' (flat out)."),
+        typer.Option(
+            help="Virtual time: 'real', a factor up to 100000 such as 20, or 'max' (flat out)."
+        ),
     ] = "20",
     scenario: Annotated[
         str, typer.Option(help="Simulator fault scenario (`soleguard sim --list-scenarios`).")
@@ -69,25 +75,60 @@ def demo(
         parsed_speed = clock.parse_speed(speed)
     except ValueError as exc:
         _fail(f"--speed: {exc}")
-    with reported():
-        summary = clock.run(
-            _demo(
-                minutes=minutes,
-                scenario=scenario,
-                profile=profile,
-                program=program,
-                seed=seed,
-                checklist=checklist,
-                live=not json_output,
-                config=config,
-                journal=not no_journal,
-                broker=broker,
-                mqtt=mqtt,
-            ),
-            speed=parsed_speed,
-        )
+    from controller.shutdown import interruptible  # noqa: PLC0415
+
+    # The summary as far as it got: a signal after the session (while alerts drain, or the
+    # broker stops) still prints it, with how the session ended.
+    partial: dict[str, Any] = {}
+    try:
+        with reported():
+            summary = clock.run(
+                interruptible(
+                    _demo(
+                        minutes=minutes,
+                        scenario=scenario,
+                        profile=profile,
+                        program=program,
+                        seed=seed,
+                        checklist=checklist,
+                        live=not json_output,
+                        config=config,
+                        journal=not no_journal,
+                        broker=broker,
+                        mqtt=mqtt,
+                        speed=parsed_speed,
+                        partial=partial,
+                    )
+                ),
+                speed=parsed_speed,
+            )
+    except typer.Exit:
+        if json_output and partial:
+            typer.echo(json.dumps(partial, indent=2))
+        raise
     if json_output:
         typer.echo(json.dumps(summary, indent=2))
+    with reported():
+        _raise_if_signalled(summary)
+
+
+def _raise_if_signalled(summary: dict[str, Any]) -> None:
+    """A session ended by a signal still prints its summary; then the command says so."""
+    from controller.errors import Interrupted  # noqa: PLC0415
+    from controller.shutdown import current, ended_by_signal  # noqa: PLC0415
+
+    signum = ended_by_signal(str(summary.get("ended_by")))
+    if signum is not None:
+        raise Interrupted(signum)
+    shutdown = current()
+    if shutdown is not None and shutdown.signum is not None:
+        # A signal after the session ended (during the final flush): it ended by itself.
+        raise Interrupted(shutdown.signum, "after the session had ended")
+
+
+def _stop_all(runners: list[SessionRunner]) -> None:
+    for runner in runners:
+        runner.request_stop()
 
 
 def _fail(message: str) -> None:
@@ -108,6 +149,8 @@ async def _demo(
     journal: bool,
     broker: str | None,
     mqtt: bool,
+    speed: float | str | None = None,
+    partial: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     from controller.service.app import LatestDecision  # noqa: PLC0415
     from controller.service.simulated import run_simulated_session  # noqa: PLC0415
@@ -135,6 +178,7 @@ async def _demo(
             )
             if not live:
                 typer.echo(footer, err=True)
+        runners: list[SessionRunner] = []
         session = run_simulated_session(
             settings,
             answers=answers,
@@ -143,32 +187,56 @@ async def _demo(
             store=store,
             observers=(latest,),
             caregiver=relay,
+            on_runner=runners.append,
         )
         if live:
             from controller.cli.live import watch  # noqa: PLC0415
 
             title = f"SoleGuard demo — scenario {scenario}, program {settings.session.program}"
-            run = await watch(session, latest, title=title, settings=settings, footer=footer)
+            run = await watch(
+                session,
+                latest,
+                title=title,
+                settings=settings,
+                footer=footer,
+                speed=speed,
+                on_quit=lambda: _stop_all(runners),
+                pressure_at=lambda: runners[0].last_status_at if runners else None,
+            )
         else:
             run = await session
-        summary = run.summary()
+        summary = run.summary() if partial is None else partial
+        if partial is not None:
+            partial.update(run.summary())
         if relay is not None:
+            from controller.shutdown import ended_by_signal  # noqa: PLC0415
+
+            # After a signal the process has to end promptly (within 2 s): a short drain only;
+            # what is not acknowledged stays in the outbox for the next run.
+            signalled = ended_by_signal(run.outcome.ended_by) is not None
+            drain_s = SIGNALLED_DRAIN_S if signalled else ALERT_DRAIN_S
             summary["broker"] = str(url)
             # Each field means one thing: published = the broker acknowledged it (PUBACK);
             # acknowledged = a caregiver's client showed it to a person (alert/ack).
-            summary["alerts_raised"], summary["alerts_published"] = await relay.drain(ALERT_DRAIN_S)
+            summary["alerts_raised"], summary["alerts_published"] = await relay.drain(drain_s)
             summary["alerts_acknowledged"] = relay.acknowledged_count()  # the session is over
     return summary
 
 
 def _open_store(stack: contextlib.AsyncExitStack, settings: Any, *, journal: bool) -> Any:
-    """The journal, or a throwaway one (the alert outbox still needs a durable home)."""
+    """The demo's own journal, or a throwaway one (the alert outbox still needs a durable home).
+
+    Never the user's clinical journal: simulated sessions would read as real ones in history
+    and reports. The demo journal sits next to it (`DEMO_JOURNAL`); ``soleguard history --db``
+    shows it.
+    """
     import tempfile  # noqa: PLC0415
 
-    from controller.store import Store  # noqa: PLC0415
+    from controller.store import Store, default_store_path  # noqa: PLC0415
 
     if journal:
-        path = settings.storage.path
+        user_journal = settings.storage.path or default_store_path()
+        path = Path(user_journal).with_name(DEMO_JOURNAL)
     else:
         path = Path(stack.enter_context(tempfile.TemporaryDirectory())) / "journal.sqlite3"
     store = Store.open(path)

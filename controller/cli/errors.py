@@ -1,30 +1,156 @@
-"""How every session command reports failures: one line on stderr and a meaningful exit code."""
+"""How every command reports failures: one line on stderr and an exit status from `exit_codes`.
+
+`reported` wraps a command's body; `run_app` wraps the whole ``soleguard`` command, so what a
+command did not anticipate still ends as one line, never a traceback (``-v`` logs the details).
+"""
 
 from __future__ import annotations
 
 import contextlib
+import logging
+import signal
 from collections.abc import Iterator
+from typing import Any
 
 import typer
 
-from controller.errors import Interrupted, SoleGuardError
+from controller.cli import exit_codes
+from controller.errors import ConfigError, Interrupted, SoleGuardError
+from controller.shutdown import Signalled, signal_name
+from controller.shutdown import current as current_shutdown
 
-EXIT_USAGE = 2
-# The shell's convention for "ended by signal N": 128 + N.
-EXIT_SIGINT = 130
+__all__ = ["EXIT_SIGINT", "EXIT_USAGE", "clip", "describe", "reported", "run_app"]
+
+EXIT_USAGE = exit_codes.USAGE
+EXIT_SIGINT = exit_codes.for_signal(2)
+# An error line longer than this is cut: a 10 MB value in a settings file must not be echoed
+# whole, and a person reads about a line and a half at a glance.
+MAX_LINE_CHARS = 240
+# A multi-line message (a settings file with several problems) keeps at most this many lines.
+MAX_LINES = 20
+
+_LOGGER = logging.getLogger(__name__)
+
+
+def clip(text: str, limit: int = MAX_LINE_CHARS) -> str:
+    """``text`` with every line cut to ``limit`` characters (saying how much was cut)."""
+    lines = text.splitlines() or [""]
+    out = []
+    for line in lines[:MAX_LINES]:
+        cut = len(line) - limit
+        out.append(f"{line[:limit]}… ({cut} more characters)" if cut > 0 else line)
+    if len(lines) > MAX_LINES:
+        out.append(f"… ({len(lines) - MAX_LINES} more lines)")
+    return "\n".join(out)
+
+
+def _leaf(exc: BaseException) -> BaseException:
+    """The most telling exception inside (nested) exception groups: ours first."""
+    if not isinstance(exc, BaseExceptionGroup):
+        return exc
+    leaves: list[BaseException] = []
+
+    def walk(group: BaseExceptionGroup[Any]) -> None:
+        for inner in group.exceptions:
+            if isinstance(inner, BaseExceptionGroup):
+                walk(inner)
+            else:
+                leaves.append(inner)
+
+    walk(exc)
+    for kind in (Interrupted, SoleGuardError, OSError, Exception):
+        for leaf in leaves:
+            if isinstance(leaf, kind):
+                return leaf
+    return leaves[0] if leaves else exc
+
+
+def describe(exc: BaseException) -> tuple[str, int]:
+    """(one line for stderr, exit status) for an exception a command let through."""
+    exc = _leaf(exc)
+    if type(exc).__name__ == "Abort" and isinstance(exc.__context__, KeyboardInterrupt):
+        # A prompt turns Ctrl-C (or our `Signalled`) into click's Abort: report the signal.
+        exc = exc.__context__
+    if isinstance(exc, Interrupted):
+        return str(exc), exit_codes.for_signal(exc.signum)
+    if isinstance(exc, Signalled):
+        return f"stopped by {signal_name(exc.signum)}", exit_codes.for_signal(exc.signum)
+    if isinstance(exc, KeyboardInterrupt):
+        # Ctrl-C outside a session (while connecting, in a prompt): nothing was actuated.
+        return "stopped by Ctrl-C", EXIT_SIGINT
+    if isinstance(exc, ConfigError):
+        return f"error: {exc}", exit_codes.USAGE
+    if isinstance(exc, SoleGuardError):
+        return f"error: {exc}", exit_codes.FAILED
+    if isinstance(exc, UnicodeDecodeError):
+        return f"error: not valid UTF-8 text ({exc.reason})", exit_codes.USAGE
+    if isinstance(exc, OSError):
+        where = f": {exc.filename}" if exc.filename else ""
+        return f"error: {exc.strerror or exc}{where}", exit_codes.FAILED
+    if isinstance(exc, RecursionError):
+        return "error: input nested too deeply to read", exit_codes.USAGE
+    return (
+        f"error: unexpected {type(exc).__name__}: {exc} (run with -v for details)",
+        exit_codes.FAILED,
+    )
+
+
+def _say(line: str) -> None:
+    typer.echo(clip(line), err=True)
 
 
 @contextlib.contextmanager
 def reported() -> Iterator[None]:
+    """Turn every failure inside into one line on stderr and its exit status (`exit_codes`)."""
     try:
         yield
-    except Interrupted as exc:
-        typer.echo(str(exc), err=True)
-        raise typer.Exit(128 + exc.signum) from None
-    except KeyboardInterrupt:
-        # Ctrl-C outside a session (while connecting, in a prompt): nothing was actuated.
-        typer.echo("stopped by Ctrl-C", err=True)
-        raise typer.Exit(EXIT_SIGINT) from None
-    except SoleGuardError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(EXIT_USAGE) from exc
+    except typer.Exit:
+        raise
+    except (Exception, KeyboardInterrupt) as exc:
+        line, code = describe(exc)
+        _LOGGER.debug("%s", line, exc_info=exc)
+        _say(line)
+        raise typer.Exit(code) from None
+
+
+def run_app(app: typer.Typer) -> int:
+    """Run the ``soleguard`` command; returns its exit status. Nothing escapes as a traceback."""
+    try:
+        result = app(standalone_mode=False)
+    except (Exception, KeyboardInterrupt) as exc:
+        result = _exit_status(exc)
+    code = result if isinstance(result, int) else exit_codes.DONE
+    shutdown = current_shutdown()
+    if shutdown is not None and shutdown.signum is not None and code == EXIT_SIGINT:
+        # typer turns any KeyboardInterrupt (our `Signalled` too) into a silent 130; a command
+        # that handled a Ctrl-C itself (`reported`) has already said so.
+        if shutdown.signum != signal.SIGINT:
+            _say(f"stopped by {signal_name(shutdown.signum)}")
+        return exit_codes.for_signal(shutdown.signum)
+    return code
+
+
+def _exit_status(exc: BaseException) -> int:
+    """Say what ended the command in one line; return the exit status."""
+    # typer vendors its own copy of click: its exceptions are recognised by what they offer.
+    if isinstance(exc, typer.Exit) or type(exc).__name__ == "Exit":
+        return int(getattr(exc, "exit_code", exit_codes.FAILED))
+    if type(exc).__name__ == "Abort":
+        cause = exc.__cause__ or exc.__context__
+        if isinstance(cause, KeyboardInterrupt):
+            line, code = describe(cause)
+            _say(line)
+            return code
+        _say("aborted")
+        return exit_codes.FAILED
+    format_message = getattr(exc, "format_message", None)
+    if callable(format_message) and hasattr(exc, "exit_code"):
+        # A usage error: one line with the fix, not click's three (usage, hint, error).
+        context = getattr(exc, "ctx", None)
+        command = getattr(context, "command_path", None) or "soleguard"
+        _say(f"error: {format_message()} (see `{command} --help`)")
+        return int(exc.exit_code)
+    line, code = describe(exc)
+    _LOGGER.debug("%s", line, exc_info=exc)
+    _say(line)
+    return code

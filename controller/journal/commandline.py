@@ -61,22 +61,45 @@ def handled() -> Iterator[None]:
         fail(str(exc))
 
 
-def parse_date(option: str, text: str | None) -> dt.date:
-    """A ``YYYY-MM-DD`` option value; ``None`` means today."""
+def parse_date(option: str, text: str | None, *, today: dt.date | None = None) -> dt.date:
+    """A ``YYYY-MM-DD`` option value; ``None`` means today. A date after today is refused.
+
+    A record dated in the future (a typo, a wrong year) would otherwise satisfy every later
+    daily check, or lift a block set today (FAULTS.md class 12).
+    """
+    today = dt.date.today() if today is None else today
     if text is None:
-        return dt.date.today()
+        return today
     try:
-        return dt.date.fromisoformat(text)
+        day = dt.date.fromisoformat(text)
     except ValueError:
-        fail(f"{option}: {text!r} is not a date (use YYYY-MM-DD, e.g. 2024-06-03)")
+        fail(f"{option}: {text[:40]!r} is not a date (use YYYY-MM-DD, e.g. 2024-06-03)")
+    if day > today:
+        when = f"is after today ({today.isoformat()})"
+        fail(f"{option}: {day.isoformat()} {when}; use today or a past date")
+    return day
 
 
 @contextmanager
-def open_journal(db: Path | None, config: Path | None) -> Iterator[tuple[Store, Settings]]:
-    """Settings and the open journal (``--db``, else ``storage.path``, else the default)."""
+def open_journal(
+    db: Path | None, config: Path | None, *, create: bool = False
+) -> Iterator[tuple[Store, Settings]]:
+    """Settings and the open journal (``--db``, else ``storage.path``, else the default).
+
+    A ``--db`` the user names must already exist: a typo must not quietly start an empty journal
+    (and create folders) somewhere else. With ``create`` (``journal import``) it may be a new file
+    in an existing folder. Exits with one line and status 2 otherwise.
+    """
     from controller.settings import load_settings  # noqa: PLC0415
     from controller.store import Store  # noqa: PLC0415
 
+    if db is not None and not db.is_file():
+        if db.exists():
+            fail(f"--db: {db} is not a file")
+        if not create:
+            fail(f"--db: {db} does not exist (is the path right?)")
+        if not db.parent.is_dir():
+            fail(f"--db: folder {db.parent} does not exist; create it first or fix the path")
     with handled():
         settings = load_settings(config)
         store = Store.open(db if db is not None else settings.storage.path)

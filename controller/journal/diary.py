@@ -94,6 +94,9 @@ def session_block_reason(store: Store) -> str | None:
 
 
 def inspection_due(store: Store, today: dt.date | None = None) -> bool:
-    """True when the day's foot inspection has not been recorded yet (first session of a day)."""
-    last = store.last_inspection_date()
-    return last is None or last < (dt.date.today() if today is None else today)
+    """True when no foot inspection is dated today (the first session of a day asks for one).
+
+    Dated today, not "the latest is today or later": a record dated in the future must not
+    stand in for today's inspection.
+    """
+    return not store.inspected_on(dt.date.today() if today is None else today)

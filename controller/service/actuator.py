@@ -25,6 +25,8 @@ from controller.protocol import (
     SetPressure,
     Stop,
 )
+from controller.shutdown import raise_if_cancelling
+from controller.timing import reached, remaining
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -35,9 +37,6 @@ PRESSURE_STEP_MMHG = 0.1
 # Rising set-points go out at most this often: the bladder's own inflation rate smooths the steps,
 # and each write costs radio time. Lowering pressure and any heater change go out at once.
 PRESSURE_RISE_PERIOD_S = 0.5
-# Float slack when comparing a clock reading with a deadline computed from it: without it a
-# virtual clock can land a hair before the deadline and wake again for no time at all.
-CLOCK_EPSILON_S = 1e-6
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +61,7 @@ class Actuator:
         self._last_rise = -float("inf")
         self._rise_due = float("inf")
         self._changed = asyncio.Event()
+        self._closing = False
         self.writes = 0
         self.failures = 0
 
@@ -75,22 +75,34 @@ class Actuator:
         self._sent = None
         self._changed.set()
 
+    def closing(self) -> bool:
+        """True once `close` was called."""
+        return self._closing
+
+    def close(self) -> None:
+        """Let `run` return after the write in flight (never cut a GATT write in half)."""
+        self._closing = True
+        self._changed.set()
+
     async def run(self) -> None:
-        while True:
+        """Write what is wanted until `close` (or cancellation); a lost link is waited out."""
+        while not self.closing():
+            raise_if_cancelling()
             # Stopped (all off): nothing to renew, wait for the next change only.
             renew_due = self._last_write + self._renew_s if self._wanted != OFF else math.inf
             due = min(renew_due, self._rise_due)
-            timeout = max(0.0, due - self._clock())
             try:
-                async with asyncio.timeout(timeout):
+                async with asyncio.timeout(remaining(self._clock(), due)):
                     await self._changed.wait()
             except TimeoutError:
                 pass
             self._changed.clear()
             self._rise_due = float("inf")
+            if self.closing():
+                return
             if not self._link.is_connected:
                 self._sent = None
-                await self._link.wait_connected()
+                await self._wait_connected_or_closed()
                 continue
             try:
                 await self._write_changes()
@@ -99,6 +111,15 @@ class Actuator:
                 self.failures += 1
                 self._sent = None
                 _LOGGER.warning("%s", exc)
+
+    async def _wait_connected_or_closed(self) -> None:
+        connected = asyncio.ensure_future(self._link.wait_connected())
+        changed = asyncio.ensure_future(self._changed.wait())
+        try:
+            await asyncio.wait({connected, changed}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            connected.cancel()
+            changed.cancel()
 
     async def _write_changes(self) -> None:
         wanted, sent = self._wanted, self._sent
@@ -114,7 +135,7 @@ class Actuator:
         lowering = sent is None or wanted.pressure_mmhg < sent.pressure_mmhg
         now = self._clock()
         rise_allowed_at = self._last_rise + PRESSURE_RISE_PERIOD_S
-        if pressure_changed and not lowering and now + CLOCK_EPSILON_S < rise_allowed_at:
+        if pressure_changed and not lowering and not reached(now, rise_allowed_at):
             # Too soon for another rise: keep the last set-point (lower, so safe) and come back.
             pressure_changed = False
             wanted = replace(wanted, pressure_mmhg=sent.pressure_mmhg if sent else 0.0)
@@ -131,7 +152,11 @@ class Actuator:
             self._last_rise = now
         # Nothing to renew once stopped: a lease held for "all off" would read as a massager
         # still under control to the post-session watch.
-        if not commands and wanted != OFF and self._clock() - self._last_write >= self._renew_s:
+        if (
+            not commands
+            and wanted != OFF
+            and reached(self._clock(), self._last_write + self._renew_s)
+        ):
             commands.append(RenewLease)
         for kind in commands:
             await self._link.send(self._command(kind, wanted, lease_ms))

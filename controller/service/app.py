@@ -7,16 +7,16 @@ differ only in where the radio and the devices come from.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import logging
-import signal
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from controller.ble.access import open_ble
-from controller.errors import ConfigError, Interrupted, StoreError
+from controller.errors import ConfigError, Interrupted
 from controller.service.recorder import Recorder
 from controller.service.session import (
     SessionObserver,
@@ -26,6 +26,9 @@ from controller.service.session import (
 )
 from controller.session.programs import PROGRAMS
 from controller.settings import effective_limits
+from controller.shutdown import current as current_shutdown
+from controller.shutdown import signal_reason
+from controller.store.writer import JournalWriter
 
 if TYPE_CHECKING:
     from controller.ble.access import BleAccess
@@ -37,12 +40,21 @@ if TYPE_CHECKING:
 
 _LOGGER = logging.getLogger(__name__)
 
+# How long a session's start waits for its journal record (real seconds, off the loop): a
+# healthy journal takes milliseconds; a locked one gets a second, then the session goes on and
+# records what it can once the writer gets through.
+START_RECORD_WAIT_S = 1.0
+
 
 @dataclass(frozen=True, slots=True)
 class Journal:
-    """Where the session is written; None parts mean 'do not record'."""
+    """Where the session is written; None parts mean 'do not record'.
+
+    ``simulated``: the session runs against simulated devices (the demo), and is marked so.
+    """
 
     store: Store | None
+    simulated: bool = False
 
 
 async def run_session(
@@ -54,20 +66,33 @@ async def run_session(
     caregiver: CaregiverRelay | None = None,
     on_runner: Callable[[SessionRunner], None] | None = None,
 ) -> SessionOutcome:
-    """Run one session to its end; SIGTERM ends it as safely as Ctrl-C does."""
+    """Run one session to its end.
+
+    Under an installed `controller.shutdown.Shutdown`, a signal (Ctrl-C, SIGTERM, SIGHUP) during
+    the session ends it through the supervisor (STOP first) and the outcome's ``ended_by`` names
+    the signal (`signal_reason`); before the session starts it raises `Interrupted`.
+    """
     loop = asyncio.get_running_loop()
     wall_offset = time.time() - loop.time()
     store = journal.store
-    recorder = Recorder(cutoff_c=plan.limits.heater_cutoff_c, store=store, wall_offset=wall_offset)
+    # Every journal write of the session on one thread of its own: the safety loop only queues.
+    writer = JournalWriter() if store is not None else None
+    recorder = Recorder(
+        cutoff_c=plan.limits.heater_cutoff_c, store=store, wall_offset=wall_offset, writer=writer
+    )
     if caregiver is not None:
         caregiver.wall_offset = wall_offset
         caregiver.cutoff_c = plan.limits.heater_cutoff_c
 
-    def started(now: float) -> None:
+    def started(now: float) -> Awaitable[None] | None:
         # The record starts when the supervised session does, not while devices connect.
-        if store is None:
-            return
-        try:
+        if store is None or writer is None:
+            return None
+
+        def start_record() -> None:
+            # A session left unfinished by a process that died (SIGKILL, a power cut) is
+            # closed now, as interrupted, before this one is recorded.
+            store.close_interrupted()
             recorder.session_id = store.start_session(
                 started_at=now + wall_offset,
                 program=plan.program.name,
@@ -75,11 +100,15 @@ async def run_session(
                 scenario=plan.scenario,
                 cutoff_c=plan.limits.heater_cutoff_c,
                 pressure_cap_mmhg=plan.limits.pressure_cap_mmhg,
+                simulated=journal.simulated,
             )
-        except StoreError as exc:
-            _LOGGER.error("journal: cannot start a session record: %s", exc)
-        if caregiver is not None:
-            caregiver.session_id = recorder.session_id
+            if caregiver is not None:
+                caregiver.session_id = recorder.session_id
+
+        record = writer.call(start_record)
+        # Waited for (off the loop, bounded) so that alerts and telemetry carry the session's id;
+        # a journal that cannot answer in time costs the id, never the session.
+        return asyncio.to_thread(_wait_quietly, record, START_RECORD_WAIT_S)
 
     runner = SessionRunner(
         plan,
@@ -91,66 +120,63 @@ async def run_session(
     )
     if on_runner is not None:
         on_runner(runner)
-    with _signals_cancel_current_task() as received:
-        try:
-            outcome = await runner.run()
-        except asyncio.CancelledError:
-            task = asyncio.current_task()
-            if received.signal is None or task is None:
-                raise
-            # Our own handler cancelled us: the links have already sent STOP on the way out.
-            # Clean up the rest (radio, broker) in a task that is no longer being cancelled, and
-            # turn the signal into an error the command line reports.
-            task.uncancel()
-            raise Interrupted(received.signal) from None
-    session_id = recorder.session_id
-    if store is not None and session_id is not None:
-        try:
-            store.end_session(
-                session_id,
-                # Loop time, not the wall clock: under virtual time a 30-minute session may take
-                # seconds, and the journal must say 30 minutes.
-                ended_at=(outcome.ended_at or loop.time()) + wall_offset,
-                ended_by=outcome.ended_by,
-                max_skin_c=outcome.max_skin_reading_c,
-                max_pressure_mmhg=outcome.max_pressure_mmhg,
-                time_above_cutoff_s=outcome.time_above_cutoff_s,
-                heat_s=outcome.heat_s,
-            )
-        except StoreError as exc:
-            _LOGGER.error("journal: cannot close session %s: %s", session_id, exc)
+    task = asyncio.current_task()
+    assert task is not None
+
+    def on_signal(signum: int) -> None:
+        if runner.supervising:
+            # The orderly way: the supervisor ends the session and STOP goes out at once.
+            runner.request_stop(signal_reason(signum))
+        else:
+            # Still connecting: nothing is actuated yet; the links say farewell as they end.
+            task.cancel()
+
+    shutdown = current_shutdown()
+    try:
+        with contextlib.ExitStack() as stack:
+            if shutdown is not None:
+                stack.enter_context(shutdown.on_signal(loop, on_signal))
+                stack.enter_context(shutdown.on_emergency(loop, runner.actuator.stop))
+            try:
+                outcome = await runner.run()
+            except asyncio.CancelledError:
+                if shutdown is None or shutdown.signum is None:
+                    raise
+                # Our own handler cancelled us before the session started. Clean up the rest
+                # (radio, broker) in a task that is no longer being cancelled, and turn the
+                # signal into an error the command line reports.
+                task.uncancel()
+                raise Interrupted(shutdown.signum, "no session was started") from None
+        if store is not None and writer is not None:
+            # Loop time, not the wall clock: under virtual time a 30-minute session may take
+            # seconds, and the journal must say 30 minutes.
+            ended_at = (outcome.ended_at or loop.time()) + wall_offset
+
+            def end_record() -> None:
+                if recorder.session_id is not None:
+                    store.end_session(
+                        recorder.session_id,
+                        ended_at=ended_at,
+                        ended_by=outcome.ended_by,
+                        max_skin_c=outcome.max_skin_reading_c,
+                        max_pressure_mmhg=outcome.max_pressure_mmhg,
+                        time_above_cutoff_s=outcome.time_above_cutoff_s,
+                        heat_s=outcome.heat_s,
+                    )
+
+            writer.submit(end_record)
+    finally:
+        if writer is not None:
+            # Bounded: a journal locked by another process costs records, never the way out.
+            await asyncio.to_thread(writer.close)
+    outcome.session_id = recorder.session_id
     return outcome
 
 
-@dataclass(slots=True)
-class _Received:
-    signal: signal.Signals | None = None
-
-
-@contextlib.contextmanager
-def _signals_cancel_current_task() -> Iterator[_Received]:
-    """While inside, Ctrl-C and SIGTERM cancel the current task; ``signal`` says which came."""
-    received = _Received()
-    loop = asyncio.get_running_loop()
-    task = asyncio.current_task()
-    installed: list[signal.Signals] = []
-
-    def on_signal(signum: signal.Signals) -> None:
-        if received.signal is None and task is not None:
-            received.signal = signum
-            task.cancel()
-
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        try:
-            loop.add_signal_handler(signum, on_signal, signum)
-        except (NotImplementedError, RuntimeError, ValueError):  # Windows, or not main thread
-            continue
-        installed.append(signum)
-    try:
-        yield received
-    finally:
-        for signum in installed:
-            loop.remove_signal_handler(signum)
+def _wait_quietly(future: concurrent.futures.Future[Any], timeout_s: float) -> None:
+    """Wait for a journal write; its failure is the writer's to log."""
+    with contextlib.suppress(Exception):
+        future.result(timeout_s)
 
 
 class LatestDecision(SessionObserver):
@@ -159,9 +185,14 @@ class LatestDecision(SessionObserver):
     def __init__(self) -> None:
         self.now = 0.0
         self.latest: Decision | None = None
+        # Lines the session told the user (a too slow or non-skin thermometer), oldest first.
+        self.notices: list[str] = []
 
     def on_decision(self, now: float, decision: Decision) -> None:
         self.now, self.latest = now, decision
+
+    def on_notice(self, text: str) -> None:
+        self.notices.append(text)
 
 
 async def run_configured_session(
@@ -171,6 +202,7 @@ async def run_configured_session(
     store: Store | None,
     observers: tuple[SessionObserver, ...] = (),
     caregiver: CaregiverRelay | None = None,
+    on_runner: Callable[[SessionRunner], None] | None = None,
 ) -> SessionOutcome:
     """A session with the paired devices named in the settings, over the configured radio."""
     massager, sensor = settings.devices.massager.address, settings.devices.sensor.address
@@ -188,8 +220,14 @@ async def run_configured_session(
         massager_address=massager,
         sensor_address=sensor,
         profile=settings.profile.name,
+        refuse_non_skin_site=settings.sensor.non_skin_site == "refuse",
     )
     async with open_ble(settings.ble) as ble:
         return await run_session(
-            plan, ble, journal=Journal(store), observers=observers, caregiver=caregiver
+            plan,
+            ble,
+            journal=Journal(store),
+            observers=observers,
+            caregiver=caregiver,
+            on_runner=on_runner,
         )

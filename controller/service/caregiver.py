@@ -23,8 +23,10 @@ from controller.safety.events import CaregiverAction, CaregiverRequest
 from controller.service.session import SessionObserver
 from controller.settings.limits import HEATER_CUTOFF_C
 from controller.store import OutboxAlert
+from controller.timing import reached
 
 if TYPE_CHECKING:
+    from controller.caregiver.fallback import FallbackOutbox
     from controller.caregiver.port import CaregiverPort
     from controller.safety import Decision
     from controller.store import Store
@@ -53,6 +55,9 @@ class CaregiverRelay(SessionObserver):
     ) -> None:
         self._bridge = bridge
         self._store = store
+        # Through the bridge's outbox when it has one: an alert the journal cannot take is
+        # then kept in memory and still published (`controller.caregiver.fallback`).
+        self._outbox: Store | FallbackOutbox = getattr(bridge, "outbox", None) or store
         self.wall_offset = wall_offset
         self.cutoff_c = cutoff_c
         self._alerts: asyncio.Queue[OutboxAlert] = asyncio.Queue()
@@ -75,7 +80,7 @@ class CaregiverRelay(SessionObserver):
             # Only changes cross to the bridge's thread; it repeats the retained state itself.
             self._last_state = state
             self._bridge.update_state(state)
-        if decision.state is SessionState.RUNNING and now >= self._next_telemetry:
+        if decision.state is SessionState.RUNNING and reached(now, self._next_telemetry):
             self._next_telemetry = now + TELEMETRY_PERIOD_S
             self._bridge.telemetry(
                 TelemetrySample(
@@ -135,7 +140,7 @@ class CaregiverRelay(SessionObserver):
 
     async def _store_alert(self, alert: OutboxAlert) -> None:
         try:
-            await asyncio.to_thread(self._store.enqueue_alert, alert)
+            await asyncio.to_thread(self._outbox.enqueue_alert, alert)
         except StoreError as exc:
             # Nothing more durable exists to fall back on: say so loudly and still try to
             # publish, so a caregiver hears of it while the broker is up.
@@ -165,7 +170,7 @@ class CaregiverRelay(SessionObserver):
             pending = {
                 alert.id
                 for alert in await asyncio.to_thread(
-                    self._store.undelivered_alerts,
+                    self._outbox.undelivered_alerts,
                     device_id=self._bridge.device_id,
                     limit=UNDELIVERED_SCAN_LIMIT,
                 )

@@ -1,13 +1,15 @@
 """What a session leaves behind: running figures, alarms, and 1 Hz readings in the journal.
 
-Fed synchronously from the supervisor loop; the journal writes are small WAL inserts batched
-once a second, which keeps the loop's worst case well under a millisecond.
+Fed synchronously from the supervisor loop. With a ``writer`` (`controller.store.writer`), the
+journal writes happen on the writer's thread and the loop only queues them: a database locked by
+another process, or a slow disk, never delays a supervisor step.
 """
 
 from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -17,6 +19,7 @@ if TYPE_CHECKING:
     from controller.protocol import MassagerStatus
     from controller.safety import Alarm, Decision
     from controller.store import Store
+    from controller.store.writer import JournalWriter
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -30,6 +33,7 @@ class Recorder:
     store: Store | None = None
     session_id: int | None = None
     wall_offset: float = 0.0  # add to loop time to get epoch seconds for the journal
+    writer: JournalWriter | None = None
     max_skin_c: float | None = None
     time_above_cutoff_s: float = 0.0
     max_pressure_mmhg: float = 0.0
@@ -73,7 +77,10 @@ class Recorder:
             self._sample(now, decision)
 
     def _sample(self, now: float, decision: Decision) -> None:
-        if self.store is None or self.session_id is None:
+        store = self.store
+        # With a writer the session's record may not exist yet: the writer creates it first, in
+        # order, and each job reads the id when it runs. Without one the id is known already.
+        if store is None or (self.writer is None and self.session_id is None):
             return
         from controller.store import ReadingRow  # noqa: PLC0415 (optional part)
 
@@ -85,12 +92,12 @@ class Recorder:
             heater_on=decision.command.heater_on,
             pad_c=self._pad_c,
         )
-        try:
-            self.store.add_readings(self.session_id, [row])
-        except StoreError as exc:
-            # The journal is a record, not a safety function: a full disk must not stop the
-            # supervisor. The failure is logged and the session goes on.
-            _LOGGER.error("journal: cannot record readings: %s", exc)
+
+        def write() -> None:
+            if self.session_id is not None:
+                store.add_readings(self.session_id, [row])
+
+        self._write(write, "readings")
 
     def _store_latch(self, alarm: Alarm, decision: Decision) -> None:
         """The latch outlives the session and the process: it is kept in the journal."""
@@ -112,15 +119,31 @@ class Recorder:
             _LOGGER.error("journal: cannot record the over-temperature latch: %s", exc)
 
     def _store_alarm(self, alarm: Alarm) -> None:
-        if self.store is None:
+        store = self.store
+        if store is None:
             return
-        try:
-            self.store.add_alarm(
+        when = alarm.time + self.wall_offset
+
+        def write() -> None:
+            # The session id as it is when the write runs: the writer started the session's
+            # record before it (in order), so an alarm raised at once is not left without one.
+            store.add_alarm(
                 self.session_id,
-                time=alarm.time + self.wall_offset,
+                time=when,
                 code=alarm.code,
                 priority=str(alarm.priority),
                 message=alarm.message,
             )
+
+        self._write(write, f"alarm {alarm.code}")
+
+    def _write(self, job: Callable[[], object], what: str) -> None:
+        if self.writer is not None:
+            self.writer.submit(job)
+            return
+        try:
+            job()
         except StoreError as exc:
-            _LOGGER.error("journal: cannot record alarm %s: %s", alarm.code, exc)
+            # The journal is a record, not a safety function: a full disk must not stop the
+            # supervisor. The failure is logged and the session goes on.
+            _LOGGER.error("journal: cannot record %s: %s", what, exc)

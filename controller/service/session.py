@@ -14,12 +14,12 @@ import logging
 import math
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from controller.ble.links import MassagerLink, SensorLink
-from controller.errors import AlarmLatched, LinkError
+from controller.errors import AlarmLatched, ConfigError, LinkError, SoleGuardError
 from controller.protocol import MassagerStatus, PartialStatus, TemperatureMeasurement
 from controller.safety import Decision, Supervisor
 from controller.safety.events import (
@@ -39,6 +39,7 @@ from controller.service.recorder import Recorder
 
 if TYPE_CHECKING:
     from controller.ble.access import BleAccess
+    from controller.ble.thermometer import ThermometerInfo
     from controller.safety.events import ChecklistResult
     from controller.service.caregiver import CaregiverRelay
     from controller.session.programs import Program
@@ -51,6 +52,19 @@ _LOGGER = logging.getLogger(__name__)
 TICK_S = 0.1
 # How long to wait for both devices before giving up on a session.
 CONNECT_DEADLINE_S = 30.0
+# On the way out the helper tasks are cancelled, then cancelled again this often while any is
+# still running: a cancel swallowed inside bumble (3.11's ``wait_for``, cpython issue 86296)
+# then reaches the task at its next await instead of leaving it running for ever.
+RECANCEL_S = 0.05
+# How long the way out waits for its helper tasks in all; the links' farewell STOP (2 s timeout)
+# fits. A task still running after that is reported; the process-level watchdog ends the rest.
+SETTLE_S = 3.0
+# After a signal the process has to end within 2 s: the watch after the session gets this long
+# (STOP was sent already); the watchdog of controller.shutdown ends the process at 1.2 s anyway.
+SIGNALLED_WATCH_S = 0.5
+# The actuator finishes the write it has in flight before it returns (a GATT write cut in half
+# leaves bumble a reply for a cancelled request); one write is bounded by the 1 s write timeout.
+ACTUATOR_CLOSE_S = 1.5
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +76,8 @@ class SessionPlan:
     sensor_address: str
     profile: str | None = None
     scenario: str | None = None
+    # sensor.non_skin_site = "refuse": no session with an ear, mouth, ... thermometer.
+    refuse_non_skin_site: bool = False
 
 
 @dataclass(slots=True)
@@ -99,11 +115,22 @@ def report_from_status(status: MassagerStatus | PartialStatus, now: float) -> Ma
     )
 
 
+class _NotStarted(Exception):
+    """Carries the error that kept a session from starting out of its task group."""
+
+    def __init__(self, error: SoleGuardError) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
 class SessionObserver:
     """Hooks for whoever watches the session (live view, caregiver bridge, store)."""
 
     def on_decision(self, now: float, decision: Decision) -> None:
         """Called after every supervisor step; must not block."""
+
+    def on_notice(self, text: str) -> None:
+        """Called with one line the user should read (a too slow thermometer); must not block."""
 
 
 class SessionRunner:
@@ -116,7 +143,7 @@ class SessionRunner:
         observers: tuple[SessionObserver, ...] = (),
         caregiver: CaregiverRelay | None = None,
         clock: Callable[[], float] | None = None,
-        on_start: Callable[[float], None] | None = None,
+        on_start: Callable[[float], Awaitable[None] | None] | None = None,
     ) -> None:
         self._plan = plan
         self._ble = ble
@@ -129,6 +156,8 @@ class SessionRunner:
         self._wake = asyncio.Event()
         self._first_reading = asyncio.Event()
         self._stop_requested = False
+        self.stop_reason: str | None = None
+        self.supervising = False
         self.supervisor = Supervisor(plan.limits)
         self.massager = MassagerLink(
             plan.massager_address,
@@ -141,7 +170,14 @@ class SessionRunner:
             ble.links,
             lambda up: self._link_changed(DeviceKind.SENSOR, up),
             self._measurement_received,
+            stale_after_s=plan.limits.stale_after_s,
         )
+        # The thermometer facts already told to the user, so each is told once.
+        self._told: set[str] = set()
+        self._checked_info: ThermometerInfo | None = None
+        self.notices: list[str] = []
+        # Loop time of the latest massager status report (the live view shows its age).
+        self.last_status_at: float | None = None
         self.actuator = Actuator(
             self.massager, renew_s=plan.limits.lease_renew_s, clock=self._clock
         )
@@ -159,6 +195,7 @@ class SessionRunner:
         self._push(LinkChanged(device, connected, self._clock()))
 
     def _status_received(self, status: MassagerStatus | PartialStatus) -> None:
+        self.last_status_at = self._clock()
         self._push(report_from_status(status, self._clock()))
         if self._recorder is not None and isinstance(status, MassagerStatus):
             self._recorder.massager_status(status)
@@ -168,8 +205,13 @@ class SessionRunner:
         self._push(SkinReading(time=self._clock(), celsius=celsius))
         self._first_reading.set()
 
-    def request_stop(self) -> None:
-        """The user asked to stop (a key in the live view, Ctrl-C in a prompt)."""
+    def request_stop(self, reason: str | None = None) -> None:
+        """The user asked to stop (a key in the live view, a signal).
+
+        ``reason`` (e.g. ``"sigterm"``) replaces ``"user"`` as the outcome's ``ended_by``.
+        """
+        if not self._stop_requested and reason is not None:
+            self.stop_reason = reason
         self._stop_requested = True
         self._wake.set()
 
@@ -187,14 +229,15 @@ class SessionRunner:
         refused = Supervisor(self._plan.limits).step(start, [StartSession(self._plan.checklist)])
         if refused.ended_by is not None:
             # Refused before anything is connected: nothing can be actuated at all.
-            self._on_start(start)
+            await self._started(start)
             self._notify(start, refused)
             return self._outcome(refused, start, start)
+        not_started: SoleGuardError | None = None
         async with asyncio.TaskGroup() as group:
+            actuator = group.create_task(self.actuator.run(), name="actuator")
             tasks = [
                 group.create_task(self.massager.run(), name="massager-link"),
                 group.create_task(self.sensor.run(), name="sensor-link"),
-                group.create_task(self.actuator.run(), name="actuator"),
             ]
             if self._caregiver is not None:
                 tasks.append(group.create_task(self._relay_caregiver(), name="caregiver-in"))
@@ -203,10 +246,18 @@ class SessionRunner:
                 )
             try:
                 outcome = await self._supervise()
+            except _NotStarted as exc:
+                # Devices not reached, or a thermometer the settings refuse: nothing ran. The
+                # person gets that one error, after the links have closed, not a group of one.
+                not_started = exc.error
             finally:
-                # Ends the links (each sends its farewell STOP) and the helpers.
-                for task in tasks:
-                    task.cancel()
+                # The actuator first, once its write in flight is done; then the links (each
+                # sends its farewell STOP) and the helpers. Bounded whatever the tasks do.
+                self.actuator.close()
+                await settle([actuator], first_wait_s=ACTUATOR_CLOSE_S)
+                await settle(tasks)
+        if not_started is not None:
+            raise not_started
         if self._caregiver is not None:
             await self._caregiver.flush()
         return outcome
@@ -249,11 +300,17 @@ class SessionRunner:
                 for link in (self.massager, self.sensor)
                 if not link.is_connected
             ] or ["a first skin reading"]
-            raise LinkError(
+            error = LinkError(
                 f"no session: {' and '.join(missing)} not reached in {CONNECT_DEADLINE_S:.0f} s"
-            ) from exc
+            )
+            raise _NotStarted(error) from exc
+        try:
+            self._check_thermometer()
+        except ConfigError as exc:
+            raise _NotStarted(exc) from exc
         started = self._clock()
-        self._on_start(started)
+        self.supervising = True
+        await self._started(started)
         self._push(StartSession(self._plan.checklist))
         while True:
             try:
@@ -267,6 +324,7 @@ class SessionRunner:
             self._events.clear()
             if self._stop_requested:
                 events.append(UserStop())
+            self._check_thermometer()
             events.append(self._program_request(now - started))
             decision = self.supervisor.step(now, events)
             self.last_decision = decision
@@ -282,7 +340,7 @@ class SessionRunner:
                 # not only at the link's farewell.
                 await self.actuator.stop()
                 # Then keep watching until the massager shows it is off (docs/safety.md).
-                decision = await watch_after_session(
+                watch = watch_after_session(
                     decision,
                     bound_s=self._plan.limits.post_session_bound_s,
                     clock=self._clock,
@@ -290,7 +348,37 @@ class SessionRunner:
                     wait=lambda timeout: wait_for_event(self._wake, timeout),
                     tick_s=TICK_S,
                 )
+                if self.stop_reason is None:
+                    decision = await watch
+                else:
+                    decision = await self._watch_briefly(watch, decision)
                 return self._outcome(decision, started, now)
+
+    async def _watch_briefly(
+        self, watch: Coroutine[Any, Any, Decision], decision: Decision
+    ) -> Decision:
+        """The watch after a session ended by a signal: the process must end within 2 s.
+
+        STOP was sent and acknowledged (or the lease ends within 3 s); the watch goes on for
+        `SIGNALLED_WATCH_S` and the last decision stands.
+        """
+        try:
+            async with asyncio.timeout(SIGNALLED_WATCH_S):
+                return await watch
+        except TimeoutError:
+            _LOGGER.warning(
+                "post-session watch cut short by %s: STOP was sent; the lease ends within %.0f s",
+                self.stop_reason,
+                self._plan.limits.lease_s,
+            )
+            return self.last_decision or decision
+
+    async def _started(self, now: float) -> None:
+        # The journal may take a moment to create the session's record (off this loop, bounded
+        # by its owner): nothing is actuated yet, and no supervisor step waits for it.
+        pending = self._on_start(now)
+        if pending is not None:
+            await pending
 
     def _step_after_session(self) -> Decision:
         """One supervisor step after the session: events in, nothing actuated (STOP was sent)."""
@@ -306,8 +394,36 @@ class SessionRunner:
         limits = self._plan.limits
         return UserRequest(
             pressure_mmhg=self._plan.program.pressure_mmhg(elapsed_s, limits.pressure_cap_mmhg),
-            heat_on=True,
+            # A thermometer that says it measures too rarely never asks for heat: between its
+            # readings the supervisor would see a stale sensor and flicker the heater.
+            heat_on=not self.sensor_too_slow,
         )
+
+    @property
+    def sensor_too_slow(self) -> bool:
+        """True while the connected thermometer says it measures too rarely for heat."""
+        info = self.sensor.info
+        return info is not None and info.too_slow
+
+    def _check_thermometer(self) -> None:
+        """Tell the user (once each) what the thermometer said; refuse a non-skin one if asked.
+
+        Raises ConfigError when ``refuse_non_skin_site`` is set and the sensor states a site
+        other than the skin.
+        """
+        info = self.sensor.info
+        if info is None or info is self._checked_info:
+            return  # nothing new since the last tick
+        self._checked_info = info
+        if self._plan.refuse_non_skin_site and not info.skin_site:
+            raise ConfigError(f"no session: {info.site_refusal_line()}")
+        for line in info.lines():
+            if line not in self._told:
+                self._told.add(line)
+                self.notices.append(line)
+                _LOGGER.info("%s", line)
+                for observer in self._observers:
+                    observer.on_notice(line)
 
     def _notify(self, now: float, decision: Decision) -> None:
         if self._recorder is not None:
@@ -317,8 +433,11 @@ class SessionRunner:
 
     def _outcome(self, decision: Decision, started: float, now: float) -> SessionOutcome:
         recorder = self._recorder
+        ended_by = str(decision.ended_by)
+        if ended_by == "user" and self.stop_reason is not None:
+            ended_by = self.stop_reason
         return SessionOutcome(
-            ended_by=str(decision.ended_by),
+            ended_by=ended_by,
             duration_s=now - started,
             max_skin_reading_c=recorder.max_skin_c if recorder else None,
             time_above_cutoff_s=recorder.time_above_cutoff_s if recorder else 0.0,
@@ -333,3 +452,30 @@ class SessionRunner:
             after_session=decision.after_session,
             ended_at=now,
         )
+
+
+async def settle(
+    tasks: list[asyncio.Task[None]], *, first_wait_s: float = 0.0, bound_s: float = SETTLE_S
+) -> None:
+    """Wait for ``tasks`` to end, cancelling (again) every `RECANCEL_S`, for at most ``bound_s``.
+
+    ``first_wait_s``: how long they get to end on their own before the first cancel. Never
+    raises for the tasks' errors (their owner, a TaskGroup, reports those).
+    """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + bound_s
+    pending = {task for task in tasks if not task.done()}
+    if pending and first_wait_s > 0:
+        _, pending = await asyncio.wait(pending, timeout=first_wait_s)
+    while pending:
+        for task in pending:
+            task.cancel()
+        left = deadline - loop.time()
+        if left <= 0:
+            _LOGGER.error(
+                "tasks still running %.1f s after the session: %s",
+                bound_s,
+                ", ".join(task.get_name() for task in pending),
+            )
+            return
+        _, pending = await asyncio.wait(pending, timeout=min(RECANCEL_S, left))

@@ -107,12 +107,13 @@ async def run_simulated_session(
                 massager_address=world.massager_address,
                 sensor_address=world.sensor_address,
                 profile=settings.profile.name,
+                refuse_non_skin_site=settings.sensor.non_skin_site == "refuse",
                 scenario=scenario,
             )
             outcome = await run_session(
                 plan,
                 ble,
-                journal=Journal(store),
+                journal=Journal(store, simulated=True),
                 observers=observers,
                 caregiver=caregiver,
                 on_runner=on_runner,

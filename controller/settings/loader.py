@@ -70,10 +70,56 @@ def load_settings(
     _apply_env_overrides(data, environ)
     for dotted, value in (overrides or {}).items():
         _set_dotted(data, dotted.split("."), value, origin=f"override {dotted}")
-    settings = validate(Settings, data, origin=str(resolved))
+    try:
+        settings = Settings.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(
+            _explain(
+                exc,
+                file=resolved if resolved.exists() else None,
+                sources=_sources(environ, overrides or {}),
+            )
+        ) from exc
     # Resolve the profile now, so a broken profile is reported at load time, not mid-session.
     effective_limits(settings)
     return settings
+
+
+def _sources(environ: Mapping[str, str], overrides: Mapping[str, Any]) -> dict[str, str]:
+    """Dotted field name -> where a value for it came from, when not from the file."""
+    sources = {}
+    for key in environ:
+        if key.startswith(ENV_PREFIX):
+            path = [part.lower() for part in key.removeprefix(ENV_PREFIX).split("__") if part]
+            sources[".".join(path)] = f"environment variable {key}"
+    for dotted in overrides:
+        sources[dotted] = "the command line"
+    return sources
+
+
+def _explain(exc: ValidationError, *, file: Path | None, sources: Mapping[str, str]) -> str:
+    """Every problem on its own line, each blamed on where its value came from."""
+    problems = describe_errors(exc, Settings)
+    fields = [".".join(str(part) for part in error["loc"]) for error in exc.errors()]
+    lines = []
+    blamed_file = False
+    for field, problem in zip(fields, problems, strict=True):
+        source = next(
+            (src for name, src in sources.items() if field == name or field.startswith(name + ".")),
+            None,
+        )
+        if source is None:
+            blamed_file = True
+            lines.append(f"  {problem}")
+        else:
+            lines.append(f"  {problem} (from {source})")
+    if blamed_file and file is not None:
+        origin = str(file)
+    elif blamed_file:
+        origin = "settings (defaults; no settings file)"
+    else:
+        origin = "settings"
+    return f"{origin}: {len(problems)} problem(s):\n" + "\n".join(lines)
 
 
 def read_toml(path: Path) -> dict[str, Any]:
@@ -82,6 +128,12 @@ def read_toml(path: Path) -> dict[str, Any]:
             return tomllib.load(handle)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"{path}: not UTF-8 text (byte {exc.start}: {exc.reason}); save it as UTF-8"
+        ) from exc
+    except RecursionError as exc:
+        raise ConfigError(f"{path}: nested too deeply to be a settings file") from exc
     except OSError as exc:
         raise ConfigError(f"{path}: cannot be read: {exc.strerror}") from exc
 
@@ -108,13 +160,27 @@ def describe_errors(exc: ValidationError, model: type[BaseModel]) -> list[str]:
             allowed = ", ".join(_field_names(model, loc[:-1]))
             lines.append(f"{field}: unknown key (allowed here: {allowed})")
         elif kind in {"less_than_equal", "greater_than_equal", "less_than", "greater_than"}:
-            lines.append(f"{field}: {given!r} is outside the allowed range {_range(model, loc)}")
+            lines.append(
+                f"{field}: {_shown(given)} is outside the allowed range {_range(model, loc)}"
+            )
         elif kind == "value_error":
             message = str(error["msg"]).removeprefix("Value error, ")
             lines.append(f"{field}: {message}")
         else:
-            lines.append(f"{field}: {given!r} is not allowed: {error['msg']}")
+            lines.append(f"{field}: {_shown(given)} is not allowed: {error['msg']}")
     return lines
+
+
+# A value echoed in an error is cut to this many characters: enough to recognise it, and a
+# 10 MB string in a settings file does not flood the terminal.
+SHOWN_VALUE_CHARS = 60
+
+
+def _shown(value: object) -> str:
+    text = repr(value)
+    if len(text) <= SHOWN_VALUE_CHARS:
+        return text
+    return f"{text[:SHOWN_VALUE_CHARS]}… ({len(text)} characters)"
 
 
 def _field_info(model: type[BaseModel], loc: tuple[str, ...]) -> Any:

@@ -26,11 +26,35 @@ __all__ = [
     "SleepEntry",
 ]
 
-EndedBy = Literal["timer", "user", "caregiver", "fault", "checklist"]
+EndedBy = Literal[
+    "timer",
+    "user",
+    "caregiver",
+    "fault",
+    "checklist",
+    "sigint",
+    "sigterm",
+    "sighup",
+    "interrupted",
+]
 Priority = Literal["high", "medium", "low"]
 PainMoment = Literal["before", "after"]
 
-ENDED_BY: Final = frozenset({"timer", "user", "caregiver", "fault", "checklist"})
+# How a session ended: by the supervisor (timer ... checklist), by a signal to its process
+# (sigint, sigterm, sighup), or "interrupted": its process died, and the next start closed it.
+ENDED_BY: Final = frozenset(
+    {
+        "timer",
+        "user",
+        "caregiver",
+        "fault",
+        "checklist",
+        "sigint",
+        "sigterm",
+        "sighup",
+        "interrupted",
+    }
+)
 # IEC 60601-1-8 alarm priorities, as DESIGN.md section 3 uses them.
 ALARM_PRIORITIES: Final = frozenset({"high", "medium", "low"})
 PAIN_MOMENTS: Final = frozenset({"before", "after"})
@@ -81,6 +105,8 @@ class SessionRecord:
     alarm_count: int
     pain_before: int | None
     pain_after: int | None
+    # A session against simulated devices (the demo): kept out of history and reports.
+    simulated: bool = False
 
     @property
     def duration_s(self) -> float | None:

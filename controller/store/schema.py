@@ -197,15 +197,58 @@ _ALERT_CONDITIONS: Migration = (
     """,
 )
 
+_SESSION_COPY_COLUMNS = (
+    "id, uid, started_at, program, profile, scenario, cutoff_c, pressure_cap_mmhg, ended_at, "
+    "ended_by, max_skin_c, max_pressure_mmhg, time_above_cutoff_s, heat_s"
+)
+
+# Issue 11, a true journal: how a session really ended (a signal; ``interrupted`` when its
+# process died and the next start closed it), whether it was simulated (the demo: kept out of
+# the user's history and reports), and the process that runs it (so the next start can tell a
+# dead process's session from one still running in another process). SQLite cannot change a
+# CHECK constraint in place: the table is rebuilt (sqlite.org/lang_altertable.html, "making other
+# kinds of table schema changes"); `migrate` runs with foreign keys off, so the readings and
+# alarms that reference it are kept.
+_SESSION_ENDINGS: Migration = (
+    """
+    CREATE TABLE sessions_v4 (
+        id INTEGER PRIMARY KEY,
+        uid TEXT NOT NULL UNIQUE,
+        started_at REAL NOT NULL,
+        program TEXT NOT NULL,
+        profile TEXT,
+        scenario TEXT,
+        cutoff_c REAL NOT NULL,
+        pressure_cap_mmhg REAL NOT NULL,
+        ended_at REAL,
+        ended_by TEXT CHECK (ended_by IN ('timer', 'user', 'caregiver', 'fault', 'checklist',
+                                          'sigint', 'sigterm', 'sighup', 'interrupted')),
+        max_skin_c REAL,
+        max_pressure_mmhg REAL,
+        time_above_cutoff_s REAL,
+        heat_s REAL,
+        simulated INTEGER NOT NULL DEFAULT 0 CHECK (simulated IN (0, 1)),
+        pid INTEGER
+    )
+    """,
+    f"INSERT INTO sessions_v4 ({_SESSION_COPY_COLUMNS}) "
+    f"SELECT {_SESSION_COPY_COLUMNS} FROM sessions",
+    "DROP TABLE sessions",
+    "ALTER TABLE sessions_v4 RENAME TO sessions",
+    "CREATE INDEX sessions_started_at ON sessions (started_at)",
+)
+
 # 1: sessions, readings, alarms, checklist, pain (issue 4); 2: alert outbox (issue 5);
 # 3: diary (issue 6); then the over-temperature latch (issue 10); then alert conditions,
-# acknowledgements and the installation id (issue 12).
+# acknowledgements and the installation id (issue 12); then session endings and simulated
+# sessions (issue 11).
 MIGRATIONS: tuple[Migration, ...] = (
     _V1_SESSIONS,
     _V2_OUTBOX,
     _V3_DIARY,
     _LATCHES,
     _ALERT_CONDITIONS,
+    _SESSION_ENDINGS,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -233,8 +276,19 @@ def migrate(conn: sqlite3.Connection, migrations: Sequence[Migration] = MIGRATIO
 
     ``conn`` must be in autocommit mode (``isolation_level=None``): each step runs in its own
     ``BEGIN IMMEDIATE`` transaction, so two processes opening the same new file do not both apply
-    it, and a failed step leaves the database at the previous version.
+    it, and a failed step leaves the database at the previous version. Foreign keys are off while
+    it runs (a rebuilt table must not cascade-delete what refers to it) and checked before each
+    commit; they are as they were afterwards.
     """
+    enforced = bool(conn.execute("PRAGMA foreign_keys").fetchone()[0])
+    conn.execute("PRAGMA foreign_keys = OFF")
+    try:
+        return _migrate(conn, migrations)
+    finally:
+        conn.execute(f"PRAGMA foreign_keys = {'ON' if enforced else 'OFF'}")
+
+
+def _migrate(conn: sqlite3.Connection, migrations: Sequence[Migration]) -> int:
     conn.execute(_VERSION_TABLE)
     target = len(migrations)
     while True:
@@ -251,6 +305,9 @@ def migrate(conn: sqlite3.Connection, migrations: Sequence[Migration] = MIGRATIO
                 return current
             for statement in migrations[current]:
                 conn.execute(statement)
+            broken = conn.execute("PRAGMA foreign_key_check").fetchone()
+            if broken is not None:
+                raise StoreError(f"schema step {current + 1} broke a reference: {tuple(broken)}")
             conn.execute(
                 "INSERT INTO schema_version (version, applied_at) VALUES (?, ?)",
                 (current + 1, time.time()),

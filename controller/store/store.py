@@ -13,6 +13,7 @@ import datetime as dt
 import json
 import logging
 import math
+import os
 import secrets
 import sqlite3
 import threading
@@ -69,7 +70,8 @@ _SESSION_COLUMNS: Final = (
     "s.time_above_cutoff_s, s.heat_s, "
     "(SELECT COUNT(*) FROM alarms a WHERE a.session_id = s.id), "
     "(SELECT score FROM pain p WHERE p.session_id = s.id AND p.moment = 'before'), "
-    "(SELECT score FROM pain p WHERE p.session_id = s.id AND p.moment = 'after')"
+    "(SELECT score FROM pain p WHERE p.session_id = s.id AND p.moment = 'after'), "
+    "s.simulated"
 )
 
 
@@ -78,6 +80,21 @@ def default_store_path() -> Path:
     import platformdirs  # noqa: PLC0415 (keeps `soleguard --help` fast)
 
     return Path(platformdirs.user_data_dir(APP_NAME)) / DB_FILENAME
+
+
+def _session_record(row: Sequence[Any]) -> SessionRecord:
+    return SessionRecord(*row[:-1], simulated=bool(row[-1]))  # type: ignore[misc]
+
+
+def _pid_alive(pid: int) -> bool:
+    """True if a process ``pid`` exists (ours or another user's)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # exists, but not ours to signal
+        return True
+    return True
 
 
 def _uid() -> str:
@@ -191,13 +208,24 @@ class Store:
                 yield conn
                 conn.execute("COMMIT")
             except sqlite3.Error as exc:
-                conn.execute("ROLLBACK")
+                self._rollback(conn)
                 raise StoreError(f"{self.path}: writing the journal failed: {exc}") from exc
             except BaseException:
-                conn.execute("ROLLBACK")
+                self._rollback(conn)
                 raise
             finally:
                 self._relax(conn, durable)
+
+    def _rollback(self, conn: sqlite3.Connection) -> None:
+        # After SQLITE_FULL or an I/O error SQLite may already have rolled the transaction back
+        # itself; a second ROLLBACK then raises "no transaction is active", which must not
+        # replace the StoreError that says what really happened.
+        if not conn.in_transaction:
+            return
+        try:
+            conn.execute("ROLLBACK")
+        except sqlite3.Error as exc:
+            _LOGGER.warning("%s: rollback failed: %s", self.path, exc)
 
     def _relax(self, conn: sqlite3.Connection, durable: bool) -> None:
         if durable:
@@ -229,12 +257,28 @@ class Store:
         scenario: str | None = None,
         cutoff_c: float,
         pressure_cap_mmhg: float,
+        simulated: bool = False,
     ) -> int:
+        """Record a session's start (epoch seconds); returns its id.
+
+        ``simulated``: against simulated devices (the demo). The session is tied to this process
+        (its pid), so that `close_interrupted` at a later start can tell whether it died.
+        """
         with self._write() as conn:
             cursor = conn.execute(
                 "INSERT INTO sessions (uid, started_at, program, profile, scenario, cutoff_c, "
-                "pressure_cap_mmhg) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (_uid(), started_at, program, profile, scenario, cutoff_c, pressure_cap_mmhg),
+                "pressure_cap_mmhg, simulated, pid) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    _uid(),
+                    started_at,
+                    program,
+                    profile,
+                    scenario,
+                    cutoff_c,
+                    pressure_cap_mmhg,
+                    int(simulated),
+                    os.getpid(),
+                ),
             )
             session_id = cursor.lastrowid
         assert session_id is not None  # an INSERT into a rowid table always sets it
@@ -276,6 +320,33 @@ class Store:
                 ),
             )
 
+    def close_interrupted(self) -> list[int]:
+        """Close every unfinished session whose process is gone as ``interrupted``.
+
+        What is known is kept: it ended at its last reading (else its start), with the highest
+        skin temperature and pressure its readings show. Sessions of a process still running
+        (another hub process on the same journal) are left alone. Returns the ids closed.
+        """
+        with self._write() as conn:
+            rows = conn.execute(
+                "SELECT id, pid FROM sessions WHERE ended_at IS NULL AND ended_by IS NULL"
+            ).fetchall()
+            dead = [sid for sid, pid in rows if pid is None or not _pid_alive(int(pid))]
+            for session_id in dead:
+                conn.execute(
+                    "UPDATE sessions SET ended_by = 'interrupted', "
+                    "ended_at = COALESCE((SELECT MAX(time) FROM readings WHERE session_id = ?1),"
+                    " started_at), "
+                    "max_skin_c = (SELECT MAX(skin_c) FROM readings WHERE session_id = ?1), "
+                    "max_pressure_mmhg = "
+                    " (SELECT MAX(pressure_mmhg) FROM readings WHERE session_id = ?1) "
+                    "WHERE id = ?1",
+                    (session_id,),
+                )
+        for session_id in dead:
+            _LOGGER.warning("journal: session %s was interrupted (its process died)", session_id)
+        return dead
+
     def get_session(self, session_id: int) -> SessionRecord:
         with self._read() as conn:
             row = conn.execute(
@@ -283,7 +354,7 @@ class Store:
             ).fetchone()
         if row is None:
             raise UnknownSessionError(session_id)
-        return SessionRecord(*row)
+        return _session_record(row)
 
     def sessions(self, since: float | None = None, limit: int | None = None) -> list[SessionRecord]:
         """Sessions started at or after ``since`` (epoch s), newest first."""
@@ -293,7 +364,7 @@ class Store:
             rows = conn.execute(
                 query, (-math.inf if since is None else since, -1 if limit is None else limit)
             ).fetchall()
-        return [SessionRecord(*row) for row in rows]
+        return [_session_record(row) for row in rows]
 
     # -- readings and alarms ---------------------------------------------------------------------
 
@@ -701,12 +772,29 @@ class Store:
                 (_uid(), date.isoformat(), finding, stamp),
             )
 
-    def open_wound_blocking(self) -> str | None:
+    def inspected_on(self, day: dt.date) -> bool:
+        """True if a foot inspection is dated ``day`` (the checklist's or the diary's)."""
+        start = dt.datetime.combine(day, dt.time()).timestamp()
+        end = dt.datetime.combine(day + dt.timedelta(days=1), dt.time()).timestamp()
+        with self._read() as conn:
+            checklist = conn.execute(
+                "SELECT 1 FROM checklists WHERE inspected = 1 AND time >= ? AND time < ? LIMIT 1",
+                (start, end),
+            ).fetchone()
+            diary = conn.execute(
+                "SELECT 1 FROM inspections WHERE date = ? LIMIT 1", (day.isoformat(),)
+            ).fetchone()
+        return checklist is not None or diary is not None
+
+    def open_wound_blocking(self, today: dt.date | None = None) -> str | None:
         """A message if an open wound or ulcer is recorded and not yet recorded healed, else None.
 
         A finding is open when its latest inspection (by date, then time recorded) comes after
-        the latest healing record for that finding.
+        the latest healing record for that finding. A healing record dated after ``today``
+        (default: the local date) is not believed: a wound found today blocks whatever a
+        later-dated record says.
         """
+        today = dt.date.today() if today is None else today
         open_findings: list[tuple[str, str]] = []
         with self._read() as conn:
             for finding in sorted(OPEN_WOUND_FINDINGS):
@@ -718,9 +806,9 @@ class Store:
                 if found is None:
                     continue
                 healed = conn.execute(
-                    "SELECT date, recorded_at FROM healed WHERE finding = ? "
+                    "SELECT date, recorded_at FROM healed WHERE finding = ? AND date <= ? "
                     "ORDER BY date DESC, recorded_at DESC LIMIT 1",
-                    (finding,),
+                    (finding, today.isoformat()),
                 ).fetchone()
                 if healed is None or tuple(healed) < tuple(found):
                     open_findings.append((finding, found[0]))

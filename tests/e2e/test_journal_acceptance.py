@@ -1,4 +1,9 @@
-"""Issue 6 acceptance end to end: three demos, then history and reports from the user's journal."""
+"""Issue 6 acceptance end to end: three demos, then history and reports from their journal.
+
+The demo records into its own journal next to the user's (issue 11: simulated sessions never
+mix with the clinical record), so history and report read it with ``--db``; the user's own
+history stays empty.
+"""
 
 from __future__ import annotations
 
@@ -46,10 +51,16 @@ async def test_three_demos_then_history_and_reports(
         assert code == 0, err
         summaries.append(json.loads(out))
     ids = [s["session_id"] for s in summaries]
-    journal = Path(user_env["XDG_DATA_HOME"]) / "soleguard" / "journal.sqlite3"
-    assert journal.is_file()  # the user's journal, not a throwaway one
+    folder = Path(user_env["XDG_DATA_HOME"]) / "soleguard"
+    journal = folder / "demo.sqlite3"
+    assert journal.is_file()  # the demo journal, not a throwaway one
+    db = ("--db", str(journal))
 
     code, out, err = await run_cli(user_env, "history", "--json")
+    assert code == 0, err
+    assert json.loads(out) == []  # nothing simulated in the user's own history
+
+    code, out, err = await run_cli(user_env, "history", "--json", *db)
     assert code == 0, err
     rows = json.loads(out)
     assert sorted(row["id"] for row in rows) == sorted(ids)
@@ -61,12 +72,12 @@ async def test_three_demos_then_history_and_reports(
         assert row["duration_s"] == pytest.approx(DEMO_S, abs=2.0)
         assert row["max_skin_c"] == pytest.approx(summary["max_skin_reading_c"], abs=0.01)
         assert row["alarms"] == len(summary["alarms"])
-    code, out, err = await run_cli(user_env, "history")
+    code, out, err = await run_cli(user_env, "history", *db)
     assert code == 0, err
     assert len(re.findall(r"\b2:00\b", out)) == 3  # the table a person reads
 
     week = tmp_path / "week.png"
-    code, out, err = await run_cli(user_env, "report", "--weeks", "1", "--out", str(week))
+    code, out, err = await run_cli(user_env, "report", "--weeks", "1", "--out", str(week), *db)
     assert code == 0, err
     width, height = png_size(week.read_bytes())
     assert width >= 800
@@ -76,7 +87,7 @@ async def test_three_demos_then_history_and_reports(
     chosen = summaries[1]
     page = tmp_path / "s.html"
     code, out, err = await run_cli(
-        user_env, "report", str(chosen["session_id"]), "--out", str(page)
+        user_env, "report", str(chosen["session_id"]), "--out", str(page), *db
     )
     assert code == 0, err
     html = page.read_text()

@@ -136,3 +136,19 @@ def test_notes(store: Store) -> None:
         store.add_note(2.0, "   ")
     with pytest.raises(UnknownSessionError):
         store.add_note(2.0, "text", session_id=3)
+
+
+def test_a_healed_record_dated_after_today_does_not_lift_a_wound_found_today(
+    store: Store,
+) -> None:
+    today = dt.date.today()
+    diary.record_inspection(store, date=today, findings=["open_wound"], device_id="home")
+    diary.record_healed(store, date=today + dt.timedelta(days=365), finding="open_wound")
+    assert diary.session_block_reason(store) is not None
+
+
+def test_an_inspection_dated_after_today_does_not_count_as_today_s(store: Store) -> None:
+    diary.record_inspection(
+        store, date=DAY + dt.timedelta(days=30), findings=["none"], device_id="home"
+    )
+    assert diary.inspection_due(store, today=DAY)

@@ -12,7 +12,6 @@ kill it), and the outcome at the end.
 from __future__ import annotations
 
 import logging
-import signal
 import sys
 import tempfile
 from pathlib import Path
@@ -21,14 +20,17 @@ import typer
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
+from controller import shutdown
 from controller.ble.access import open_ble
 from controller.cli.errors import reported
+from controller.errors import Interrupted
 from controller.safety import Decision
 from controller.service.app import Journal, run_session
 from controller.service.session import SessionObserver, SessionPlan
 from controller.session.checklist import NO_CONTRAINDICATIONS
 from controller.session.programs import PROGRAMS
 from controller.settings import Settings, effective_limits
+from controller.shutdown import ended_by_signal
 from firmware_sim.clock import run
 
 
@@ -66,9 +68,9 @@ async def _session(transport: str, massager: str, sensor: str, minutes: float) -
 
 
 def main() -> int:
-    # A test runner started in the background (CI, a job control shell) hands its children SIGINT
-    # ignored, and Python then installs no Ctrl-C handler: put the normal one back.
-    signal.signal(signal.SIGINT, signal.default_int_handler)
+    # The command line's own signal handling (also when started with SIGINT ignored, as a test
+    # runner in the background hands it down): Ctrl-C, SIGTERM and SIGHUP, and the watchdog.
+    shutdown.install()
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger("controller").setLevel(logging.INFO)
     logging.getLogger("bumble").setLevel(logging.ERROR)
@@ -76,6 +78,9 @@ def main() -> int:
     try:
         with reported():
             ended_by = run(_session(transport, massager, sensor, float(minutes)), speed=None)
+            signum = ended_by_signal(ended_by)
+            if signum is not None:
+                raise Interrupted(signum)
     except typer.Exit as exc:
         return int(exc.exit_code)
     print(f"ended by {ended_by}", flush=True)

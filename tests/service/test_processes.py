@@ -89,15 +89,21 @@ async def controller_process() -> AsyncIterator[Controller]:
                 await process.wait()
 
 
+# Run several times in every CI run: it once failed 4 runs in 10 under load (issue 11).
+REPEATS = 3
+
+
+@pytest.mark.parametrize("attempt", range(REPEATS))
 @pytest.mark.parametrize(
     ("signum", "exit_code", "said"),
     [
         pytest.param(signal.SIGINT, 130, "stopped by Ctrl-C", id="ctrl-c"),
         pytest.param(signal.SIGTERM, 143, "stopped by SIGTERM", id="sigterm"),
+        pytest.param(signal.SIGHUP, 129, "stopped by SIGHUP", id="sighup"),
     ],
 )
 async def test_signal_stops_the_massager_before_the_process_exits(
-    signum: signal.Signals, exit_code: int, said: str
+    signum: signal.Signals, exit_code: int, said: str, attempt: int
 ) -> None:
     async with controller_process() as controller:
         await controller.running()

@@ -1,0 +1,32 @@
+"""The exit status of every ``soleguard`` command, in one place (the README shows this table).
+
+| status | meaning |
+| --- | --- |
+| 0 | done |
+| 1 | runtime failure: a device or broker not reached, a session refused, the journal unwritable |
+| 2 | usage or configuration: a bad option, value, settings file or environment variable |
+| 129 | ended by SIGHUP (128 + 1) |
+| 130 | ended by Ctrl-C / SIGINT (128 + 2) |
+| 143 | ended by SIGTERM (128 + 15) |
+
+A signal's status is the shell's convention, 128 + the signal's number, so scripts and process
+managers read it the same way as for any other program.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+__all__ = ["DONE", "FAILED", "REFUSED", "SIGNAL_BASE", "USAGE", "for_signal"]
+
+DONE: Final = 0
+FAILED: Final = 1
+# A refused session is a runtime outcome, not a usage error: the user's input was valid.
+REFUSED: Final = FAILED
+USAGE: Final = 2
+SIGNAL_BASE: Final = 128
+
+
+def for_signal(signum: int) -> int:
+    """``128 + signum``: 129 SIGHUP, 130 Ctrl-C, 143 SIGTERM."""
+    return SIGNAL_BASE + signum

@@ -1,0 +1,254 @@
+"""Signals at random moments, across the commands that run sessions: every way out is prompt.
+
+Each run starts one ``soleguard`` process (``demo --speed max``, ``demo --speed 1``, ``session``
+or ``run``; the last two against simulated devices that live in this test's process, on a
+virtual radio exposed over TCP), sends it Ctrl-C, SIGTERM or SIGHUP after a random delay (during
+start-up, pairing, the session, or the final flush), and checks what a user and an operator
+would: the process ends within 2 s, says how in one line without a traceback, leaves no broker
+process and no temporary folder behind, and every session in its journal is closed with how it
+ended.
+
+``SOLEGUARD_SIGNAL_RUNS`` sets the number of runs (default 12; ``SOLEGUARD_SIGNAL_RUNS=50`` is
+the acceptance loop of issue 11). ``SOLEGUARD_SIGNAL_SEED`` replays one sequence.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import random
+import signal
+import sqlite3
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from controller.ble.bumble_backend import expose_hci_controller
+from controller.shutdown import signal_reason
+from firmware_sim.world import SimWorld
+from tests.e2e.helpers import soleguard
+
+pytestmark = pytest.mark.real_time
+
+RUNS = int(os.environ.get("SOLEGUARD_SIGNAL_RUNS", "12"))
+SEED = int(os.environ.get("SOLEGUARD_SIGNAL_SEED", str(random.SystemRandom().randrange(10**6))))
+# The promise of issue 11: the process ends within 2 s of a signal.
+EXIT_PROMISE_S = 2.0
+# This test sees the exit through its own event loop on a shared, loaded machine.
+OBSERVATION_SLACK_S = 0.5
+# Only guards against a hung test: a run that never got its signal ends by itself well within.
+RUN_GUARD_S = 120.0
+SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+# Where in its life each command is signalled: uniform over this many real seconds after its
+# start, which spans start-up (imports, broker, radio), pairing, the session and, for the
+# short demo at max speed, the final flush and the exit.
+WINDOWS_S = {"demo-max": 5.0, "demo-1": 6.0, "session": 6.0, "run": 6.0}
+# No code of ours runs in the interpreter's first ~30 ms (its own start and site imports): a
+# Ctrl-C there gets Python's default KeyboardInterrupt. From our first line on, ours applies.
+EARLIEST_S = 0.05
+CHECKLIST = (
+    "open_wound = false\nulcer = false\ninfection = false\nsevere_inflammation = false\n"
+    "inspected_today = true\nprovider_consulted = true\n"
+)
+
+
+@dataclass
+class Outcome:
+    mode: str
+    signum: int
+    delay_s: float
+    code: int
+    exit_s: float | None  # signal -> exit; None when it had exited before the signal
+    stderr: str
+    stdout: str = ""
+
+
+@asynccontextmanager
+async def devices() -> AsyncIterator[tuple[SimWorld, str]]:
+    async with (
+        SimWorld() as world,
+        expose_hci_controller(world.link, "tcp-server:127.0.0.1:0") as endpoint,
+    ):
+        yield world, endpoint.transport_spec
+
+
+def write_settings(home: Path, transport: str, world: SimWorld | None) -> Path:
+    lines = [
+        "[session]",
+        "max_minutes = 1.0",
+        "[storage]",
+        f'path = "{home / "journal.sqlite3"}"',
+        "[ble]",
+        f'transport = "{transport}"',
+        f'keystore = "{home / "bonds.json"}"',
+        "[mqtt]",
+        "enabled = false",
+    ]
+    if world is not None:
+        lines += [
+            "[devices.massager]",
+            f'address = "{world.massager_address}"',
+            "[devices.sensor]",
+            f'address = "{world.sensor_address}"',
+        ]
+    path = home / "soleguard.toml"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def command(mode: str, config: Path, checklist: Path) -> list[str]:
+    common = ["--config", str(config)]
+    if mode.startswith("demo"):
+        speed = "max" if mode == "demo-max" else "1"
+        return ["demo", "--speed", speed, "--minutes", "1", "--json", *common]
+    if mode == "session":
+        return ["session", "--checklist", str(checklist), "--no-live", "--pain-after", "0", *common]
+    return ["run", "--checklist", str(checklist), *common]
+
+
+def prepare(home: Path) -> tuple[Path, Path]:
+    """A home of its own for one run: its temp folder (TMPDIR) and a checklist file."""
+    tmp = home / "tmp"
+    tmp.mkdir(parents=True)
+    checklist = home / "checklist.toml"
+    checklist.write_text(CHECKLIST)
+    return tmp, checklist
+
+
+async def one_run(mode: str, signum: int, delay_s: float, home: Path) -> Outcome:
+    tmp, checklist = prepare(home)
+    env = dict(os.environ, TMPDIR=str(tmp), HOME=str(home), XDG_CONFIG_HOME=str(home / "cfg"))
+    env = {k: v for k, v in env.items() if not k.startswith("SOLEGUARD_") or "MOSQUITTO" in k}
+    loop = asyncio.get_running_loop()
+
+    async def go(transport: str, world: SimWorld | None) -> Outcome:
+        config = write_settings(home, transport, world)
+        process = await asyncio.create_subprocess_exec(
+            soleguard(),
+            *command(mode, config, checklist),
+            env=env,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        assert process.stderr is not None
+        assert process.stdout is not None
+        err = asyncio.create_task(process.stderr.read())
+        out = asyncio.create_task(process.stdout.read())
+        try:
+            exit_s: float | None = None
+            try:
+                async with asyncio.timeout(delay_s):
+                    await process.wait()
+            except TimeoutError:
+                process.send_signal(signum)
+                signalled = loop.time()
+                async with asyncio.timeout(RUN_GUARD_S):
+                    await process.wait()
+                exit_s = loop.time() - signalled
+            assert process.returncode is not None
+            return Outcome(
+                mode,
+                signum,
+                delay_s,
+                process.returncode,
+                exit_s,
+                (await err).decode(),
+                (await out).decode(),
+            )
+        finally:
+            if process.returncode is None:
+                process.kill()
+                await process.wait()
+
+    if mode in ("session", "run"):
+        async with devices() as (world, transport):
+            return await go(transport, world)
+    return await go("platform", None)
+
+
+def processes_mentioning(text: str) -> list[str]:
+    """Command lines of running processes that name ``text`` (a broker's temp folder)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        if text in cmdline:
+            found.append(f"{entry.name}: {cmdline}")
+    return found
+
+
+def open_sessions(journal: Path) -> list[tuple[int, str | None]]:
+    if not journal.exists():
+        return []
+    with sqlite3.connect(journal) as db:
+        rows = db.execute("SELECT id, ended_by FROM sessions").fetchall()
+    return [(row[0], row[1]) for row in rows if row[1] is None]
+
+
+def check(outcome: Outcome, home: Path) -> list[str]:
+    """What is wrong with one run (empty when all is well)."""
+    problems = []
+    label = f"{outcome.mode} {signal.Signals(outcome.signum).name} after {outcome.delay_s:.2f} s"
+    if "Traceback" in outcome.stderr:
+        problems.append(f"{label}: a traceback:\n{outcome.stderr[:2500]}")
+    if outcome.exit_s is not None:
+        if outcome.exit_s > EXIT_PROMISE_S + OBSERVATION_SLACK_S:
+            problems.append(f"{label}: exited {outcome.exit_s:.2f} s after the signal")
+        # Handled: 128 + N. Before Python ran our first line the default action ends it
+        # (-N); a signal that raced a normal exit leaves 0.
+        if outcome.code not in (128 + outcome.signum, -outcome.signum, 0):
+            problems.append(f"{label}: exit status {outcome.code}:\n{outcome.stderr[-2000:]}")
+    elif outcome.code != 0:
+        problems.append(f"{label}: ended {outcome.code} before the signal:\n{outcome.stderr}")
+    if outcome.mode.startswith("demo") and outcome.stdout.strip():
+        # The demo's summary, printed whenever the session got going: with how it ended.
+        ended_by = json.loads(outcome.stdout)["ended_by"]
+        if ended_by not in (signal_reason(outcome.signum), "timer"):
+            problems.append(f"{label}: summary says ended_by {ended_by!r}")
+    tmp = home / "tmp"
+    left = [path.name for path in tmp.iterdir()] if tmp.exists() else []
+    if left:
+        problems.append(f"{label}: left temporary folders {left}")
+    orphans = processes_mentioning(str(tmp))
+    if orphans:
+        problems.append(f"{label}: left processes {orphans}")
+        for line in orphans:
+            os.kill(int(line.split(":")[0]), signal.SIGKILL)
+    for journal in home.glob("*.sqlite3"):
+        unclosed = open_sessions(journal)
+        if unclosed:
+            problems.append(f"{label}: {journal.name}: sessions left open: {unclosed}")
+    return problems
+
+
+async def test_signals_at_random_moments_end_every_command_promptly(tmp_path: Path) -> None:
+    rng = random.Random(SEED)
+    modes = list(WINDOWS_S)
+    outcomes: list[Outcome] = []
+    problems: list[str] = []
+    for index in range(RUNS):
+        mode = modes[index % len(modes)]
+        signum = rng.choice(SIGNALS)
+        delay_s = rng.uniform(EARLIEST_S, WINDOWS_S[mode])
+        home = tmp_path / f"run-{index}"
+        outcome = await one_run(mode, signum, delay_s, home)
+        outcomes.append(outcome)
+        problems += check(outcome, home)
+    exits = sorted(o.exit_s for o in outcomes if o.exit_s is not None)
+    summaries = sum(1 for o in outcomes if o.stdout.strip() and signal_reason(o.signum) in o.stdout)
+    print(
+        f"\n{RUNS} runs (seed {SEED}): {len(exits)} signalled while running; "
+        f"{summaries} demo summaries ended by the signal; "
+        f"signal -> exit median {exits[len(exits) // 2] if exits else 0:.2f} s, "
+        f"max {exits[-1] if exits else 0:.2f} s; {len(problems)} problem(s)"
+    )
+    assert not problems, f"seed {SEED}:\n" + "\n".join(problems)

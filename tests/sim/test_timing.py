@@ -1,0 +1,65 @@
+"""Timer arithmetic and the paced virtual clock (issue 11: float rounding livelocked time).
+
+Realistic monotonic clock values throughout (hours to decades of uptime), never 0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from controller.timing import CLOCK_EPSILON_S, reached, remaining
+from firmware_sim import clock
+
+uptimes = st.floats(min_value=3_600.0, max_value=1e9)
+periods = st.floats(min_value=1e-3, max_value=3_600.0)
+
+
+@given(start=uptimes, period=periods)
+def test_waiting_the_remaining_time_always_reaches_the_deadline(
+    start: float, period: float
+) -> None:
+    deadline = start + period
+    wait = remaining(start, deadline)
+    assert wait >= 0.0
+    # A clock that advances by exactly the wait (a virtual clock jumping to the timer) agrees.
+    assert reached(start + wait, deadline)
+    # The case of issue 11: `(t + 1.0) - t` can be 0.9999999999999991; `reached` forgives it.
+    assert reached(deadline, start + period)
+
+
+@given(start=uptimes, period=periods)
+def test_a_deadline_not_reached_is_waited_for_a_real_time(start: float, period: float) -> None:
+    deadline = start + period
+    before = start + period / 2
+    if not reached(before, deadline):
+        assert remaining(before, deadline) > CLOCK_EPSILON_S / 2
+
+
+def test_speeds_above_the_maximum_are_refused_with_the_maximum() -> None:
+    assert clock.parse_speed("1000") == 1000.0
+    assert clock.parse_speed(str(clock.MAX_SPEED)) == clock.MAX_SPEED
+    with pytest.raises(ValueError, match="at most 100000"):
+        clock.parse_speed("1e6")
+
+
+@pytest.mark.parametrize("speed", [20.0, 1000.0])
+def test_computing_takes_no_virtual_time_at_a_finite_speed(speed: float) -> None:
+    async def busy() -> tuple[float, float]:
+        loop = asyncio.get_running_loop()
+        before = loop.time()
+        finish = time.monotonic() + 0.05
+        while time.monotonic() < finish:  # 50 ms of CPU, as a loaded machine takes
+            pass
+        during = loop.time() - before
+        slept_from = loop.time()
+        await asyncio.sleep(1.0)  # and a virtual second still lasts one virtual second
+        return during, loop.time() - slept_from
+
+    during, slept = clock.run(busy(), speed=speed)
+    assert during == 0.0
+    assert slept == pytest.approx(1.0, abs=1e-6)
