@@ -558,10 +558,16 @@ class CaregiverBridge(Generic[AlertT]):
             # The journal, not this process's memory, says what is still unacknowledged: alerts
             # a previous run published and nobody acknowledged are announced again (and the
             # HIGH ones every `reannounce_s`) until acknowledged or cleared.
-            journal = await asyncio.to_thread(
-                self._outbox.unacknowledged_alerts, device_id=self.device_id
-            )
-            self._unacked_pending = False
+            try:
+                journal = await asyncio.to_thread(
+                    self._outbox.unacknowledged_alerts, device_id=self.device_id
+                )
+            except StoreError as exc:
+                # The connection is fine: keep it, and read the journal again on the next one.
+                _LOGGER.error("%s: unacknowledged alerts not read: %s", self.device_id, exc)
+                journal = []
+            else:
+                self._unacked_pending = False
             for alert in journal:
                 if alert.condition not in self._unacked:
                     self._track_unacknowledged(alert)

@@ -92,6 +92,14 @@ class FallbackOutbox:
             self._fault(exc)
             return False
 
+    def unacknowledged_alerts(self, *, device_id: str) -> Sequence[OutboxAlert]:
+        """The journal's published, unacknowledged, uncleared conditions (none if it cannot)."""
+        try:
+            return self.store.unacknowledged_alerts(device_id=device_id)
+        except StoreError as exc:
+            self._fault(exc)
+            return []
+
     def __getattr__(self, name: str) -> Any:
         # Anything else the bridge asks of its outbox is the journal's.
         return getattr(self.store, name)

@@ -13,7 +13,8 @@ from typing import Any
 
 from controller.caregiver import CaregiverBridge
 from controller.caregiver.broker import LocalBroker
-from controller.store import Store
+from controller.errors import StoreError
+from controller.store import OutboxAlert, Store
 from tests.caregiver.helpers import make_alert, recorder, settings_for, wait_until
 
 
@@ -94,3 +95,24 @@ async def test_acknowledging_a_medium_alert_does_not_silence_its_high_escalation
         bridge.raise_alert(make_alert("esc", priority="high", condition_id="sentinel"))
         await rec.wait_for(lambda r: _events(r, "sentinel").count("reannounced") >= 2)
         assert _events(rec, "p1")[-1] == "updated"
+
+
+class _UnreadableJournal(Store):
+    """A real journal whose read of unacknowledged alerts fails (an I/O error, say)."""
+
+    def unacknowledged_alerts(self, *, device_id: str) -> list[OutboxAlert]:
+        raise StoreError("injected fault: disk I/O error")
+
+
+async def test_a_journal_that_cannot_say_what_is_unacknowledged_never_holds_alerts_back(
+    mqtt_broker: LocalBroker, tmp_path: Path
+) -> None:
+    with _UnreadableJournal.open(tmp_path / "journal.db") as journal:
+        async with (
+            recorder(mqtt_broker, "soleguard/io/alert") as rec,
+            CaregiverBridge(settings_for(mqtt_broker, "io"), journal) as bridge,
+        ):
+            bridge.raise_alert(make_alert("io", priority="high", condition_id="c1"))
+            await rec.wait_for(lambda r: "raised" in _events(r, "c1"))
+            assert bridge.connected
+            assert bridge.stats.connects == 1
