@@ -10,6 +10,7 @@ subscriptions ``soleguard monitor`` makes (alerts QoS 1, state QoS 0) every aler
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from pathlib import Path
 
@@ -102,3 +103,60 @@ async def test_counter_check_state_at_qos_1_fills_the_queue_and_alerts_are_dropp
     everything_qos1 = tuple((kind, 1) for kind, _ in CAREGIVER_SUBSCRIPTIONS)
     alerts, _ = await _offline_then_back(broker, everything_qos1)
     assert len(alerts) < ALERTS
+
+
+async def test_soleguard_monitors_persistent_session_gets_every_alert_after_time_offline(
+    make_mosquitto: MakeMosquitto,
+) -> None:
+    """The subscriptions ``soleguard monitor`` itself makes, with the shipped queue settings."""
+    from controller.caregiver.broker import parse_broker_url  # noqa: PLC0415
+    from controller.cli.monitor import MonitorModel, _ClientHolder, _stay_connected  # noqa: PLC0415
+
+    broker = await make_mosquitto(persistence=True, extra_config=_shipped_queue_settings())
+    subscribed = asyncio.Event()
+
+    class Screen:
+        def update(self, _renderable: object) -> None:
+            subscribed.set()  # the monitor redraws once its subscriptions are made
+
+    def make_client() -> aiomqtt.Client:
+        return aiomqtt.Client(
+            broker.host, broker.port, identifier=CAREGIVER_ID, clean_session=False
+        )
+
+    model = MonitorModel("soleguard", client_name=CAREGIVER_ID)
+    target = parse_broker_url(f"mqtt://{broker.host}:{broker.port}")
+    watch = asyncio.create_task(
+        _stay_connected(make_client, target, model, Screen(), _ClientHolder())
+    )
+    async with asyncio.timeout(HANG_GUARD_S):
+        await subscribed.wait()
+    watch.cancel()  # the caregiver's laptop goes to sleep
+    with pytest.raises(asyncio.CancelledError):
+        await watch
+    async with no_delay(aiomqtt.Client(broker.host, broker.port)) as controller:
+        every = STATES // ALERTS
+        for n in range(STATES):
+            state = json.dumps({"n": n}).encode()
+            await controller.publish("soleguard/home/state", state, qos=1, retain=True)
+            if n % every == every - 1:
+                await controller.publish(
+                    "soleguard/home/alert", json.dumps({"n": n // every}).encode(), qos=1
+                )
+    # Back: what the broker kept for the monitor's session (no new subscription made).
+    alerts: list[int] = []
+    queued_states = 0
+    async with aiomqtt.Client(
+        broker.host, broker.port, identifier=CAREGIVER_ID, clean_session=False
+    ) as client:
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(HANG_GUARD_S):
+                async for message in client.messages:
+                    if message.topic.value.endswith("/alert"):
+                        alerts.append(json.loads(message.payload)["n"])  # type: ignore[arg-type]
+                    else:
+                        queued_states += 1
+                    if len(alerts) == ALERTS:
+                        break
+    assert alerts == list(range(ALERTS))
+    assert queued_states == 0
