@@ -9,6 +9,7 @@ from bleak import BleakClient, BleakScanner
 from bleak.exc import BleakError
 
 from controller.ble.access import BleAccess
+from controller.ble.bonds import BleakBondLostError
 from controller.errors import LinkError
 from controller.protocol import HEALTH_THERMOMETER_SERVICE_UUID, MASSAGER_SERVICE_UUID
 from controller.safety.events import DeviceKind
@@ -53,7 +54,23 @@ async def scan(access: BleAccess, *, timeout_s: float) -> list[FoundDevice]:
 
 
 async def pair(access: BleAccess, address: str) -> FoundDevice:
-    """Connect, bond (LE Secure Connections where the backend supports it) and identify."""
+    """Connect, bond (LE Secure Connections where the backend supports it) and identify.
+
+    This is the user's own request to pair: keys we still hold for a device that has lost its
+    half of the bond (controller/ble/bonds.py) are forgotten here, and a new bond is made.
+    """
+    try:
+        return await _pair_once(access, address)
+    except BleakBondLostError:
+        forgetting = BleakClient(address, backend=access.links.backend)
+        try:
+            await forgetting.unpair()
+        except (BleakError, OSError) as exc:
+            raise LinkError(f"{address}: cannot forget the old bond: {exc}") from exc
+        return await _pair_once(access, address)
+
+
+async def _pair_once(access: BleAccess, address: str) -> FoundDevice:
     client = BleakClient(
         address, timeout=access.links.connect_timeout_s, backend=access.links.backend
     )
@@ -70,6 +87,8 @@ async def pair(access: BleAccess, address: str) -> FoundDevice:
                 name = client.name
             finally:
                 await client.disconnect()
+    except BleakBondLostError:
+        raise
     except (BleakError, TimeoutError, OSError) as exc:
         raise LinkError(f"{address}: cannot connect and pair: {exc or type(exc).__name__}") from exc
     if not kinds:
