@@ -8,7 +8,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test proofs flakes lint bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,6 +21,21 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/pytest $(ARGS)
+
+# The long run of the property proofs: >= 10,000 state-machine examples of the safety supervisor
+# and 10,000 examples of the command and settings properties (the protocol's properties fix their
+# own count). CI runs it as its own step.
+PROOF_TESTS := tests/safety/test_properties.py tests/caregiver/test_commands.py \
+	tests/settings/test_settings.py
+proofs: $(STAMP)
+	HYPOTHESIS_PROFILE=proof $(BIN)/pytest -q $(PROOF_TESTS) $(ARGS)
+
+# Flake finder: run the suite (or ARGS, e.g. a test file) RUNS times beside LOAD busy loops and
+# list every test that failed at least once. `make flakes LOAD=2` loads both cores of a 2-core box.
+RUNS ?= 5
+LOAD ?= 0
+flakes: $(STAMP)
+	$(BIN)/python tools/flake_finder.py --runs $(RUNS) --load $(LOAD) -- $(ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from controller.caregiver.broker import (
     AmqttBroker,
@@ -23,6 +25,47 @@ from controller.caregiver.broker import (
     MosquittoBroker,
     find_mosquitto,
 )
+
+# --- Hypothesis: one configuration for the whole suite --------------------------------------------
+#
+# Profiles are registered here, in the root conftest, so that every test module sees the same
+# settings whichever subset of the suite runs (a profile loaded from a sub-directory's conftest
+# applies only once that directory is collected, so a test's settings depended on the selection).
+#
+# - No deadlines: speed is measured by bench/, never asserted in tests; a deadline turns a loaded
+#   machine into a failure.
+# - The too_slow health check stays on for ordinary tests: their strategies are cheap, and a slow
+#   one is a real problem to fix. The one stateful proof that legitimately does work while it
+#   generates (each step runs the supervisor) suppresses it itself, with its reason.
+# - `proof` is the long run of the safety proofs (>= 10,000 state-machine examples); CI runs it as
+#   its own step (`make proofs`), so `make test` stays quick for everyone.
+settings.register_profile("dev", deadline=None, print_blob=True)
+settings.register_profile("ci", deadline=None, print_blob=True)
+settings.register_profile("proof", max_examples=10_000, deadline=None, print_blob=True)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
+
+
+def _warm_hypothesis_caches() -> None:
+    """Build Hypothesis' one-off caches before any test is timed by its health checks.
+
+    On a fresh checkout the first text strategy builds the Unicode character tables and the first
+    @given collects constants from the source tree: about a second once, which the too_slow health
+    check blamed on whichever test happened to run first (a flake that only a clean clone shows).
+    """
+
+    @settings(database=None, max_examples=1, suppress_health_check=list(HealthCheck))
+    @given(st.text(min_size=1), st.floats(), st.binary(min_size=1))
+    def warm(_text: str, _number: float, _data: bytes) -> None:
+        pass
+
+    warm()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _hypothesis_caches_built() -> None:
+    # A fixture, not pytest_sessionstart: Hypothesis warns about work done while plugins load.
+    _warm_hypothesis_caches()
+
 
 MakeMosquitto = Callable[..., Awaitable[MosquittoBroker]]
 

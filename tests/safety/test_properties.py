@@ -12,9 +12,10 @@ from __future__ import annotations
 import copy
 import dataclasses
 import math
+import os
 from dataclasses import dataclass
 
-from hypothesis import event
+from hypothesis import HealthCheck, event, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
@@ -41,6 +42,17 @@ from controller.safety.events import BLOCKING_FINDINGS
 from controller.settings import SafetyLimits, Settings, effective_limits
 
 EPS = 1e-9
+
+# `make test` runs a quick proof; `make proofs` (HYPOTHESIS_PROFILE=proof, its own CI step) runs at
+# least 10,000 state-machine examples. Profiles themselves live in tests/conftest.py.
+PROOF = os.environ.get("HYPOTHESIS_PROFILE") == "proof"
+STATE_MACHINE_SETTINGS = settings(
+    max_examples=10_000 if PROOF else 200,
+    stateful_step_count=30 if PROOF else 40,
+    # Each generated step runs the supervisor, so generation is legitimately slow (it is the code
+    # under test working, not a costly strategy): the health check would time the supervisor.
+    suppress_health_check=[HealthCheck.too_slow],
+)
 
 # --- strategies --------------------------------------------------------------------------------
 
@@ -425,3 +437,4 @@ class SupervisorMachine(RuleBasedStateMachine):
 
 
 TestSupervisorProperties = SupervisorMachine.TestCase
+TestSupervisorProperties.settings = STATE_MACHINE_SETTINGS

@@ -117,7 +117,7 @@ def test_every_soleguard_variable_the_code_reads_is_known() -> None:
     """A new ``SOLEGUARD_...`` variable must be added to OTHER_ENV, or every command refuses it."""
     pattern = re.compile(r"\bSOLEGUARD_[A-Z0-9_]*[A-Z0-9]\b")
     found: set[str] = set()
-    for folder in ("controller", "firmware_sim", "bench", "tests", ".ci"):
+    for folder in ("controller", "firmware_sim", "bench", "tests", "tools", ".ci"):
         for path in (REPO / folder).rglob("*"):
             if path.is_file() and path.suffix in {".py", ".toml", ".md", ".sh", ""}:
                 found |= set(pattern.findall(path.read_text(errors="replace")))
