@@ -19,7 +19,7 @@ import pytest
 from controller.ble.access import BleAccess, open_ble
 from controller.ble.bonds import BondLostError
 from controller.ble.discovery import pair
-from controller.protocol import Command, SetHeater, SetPressure
+from controller.protocol import Command, SetHeater, SetPressure, Stop
 from controller.safety.events import DeviceKind
 from controller.service.app import Journal, run_session
 from controller.service.session import SessionPlan
@@ -89,10 +89,46 @@ async def test_massager_factory_reset_mid_session_stops_it_and_asks_the_user() -
     assert "pairing mode" in bond_alarms[0].message
     assert any(a["code"] == "MASSAGER_BOND_LOST" for a in outcome.alarms)
     # Not paired again: the massager holds no keys, the link never came back, and nothing
-    # reached the firmware after the reset; its lease switched it off.
+    # reached the firmware after the reset (which restarted it, all off).
     assert await session.world.massager.bonded_addresses() == []
     assert session.runner.massager.connections == 1
     assert [r for r in session.tap.received if r.time > reset] == []
+    assert session.tap.firmware_is_off()
+
+
+async def test_sensor_factory_reset_mid_session_stops_the_massager_and_asks_the_user() -> None:
+    settings = make_settings(**{"session.max_minutes": 2.0})
+    session = Session(DecisionLog())
+    running = session.log.when(firmware_running(session))
+    reset_at: list[float] = []
+
+    async def factory_reset_while_running() -> None:
+        await running.wait()
+        assert session.world is not None
+        reset_at.append(asyncio.get_running_loop().time())
+        await session.world.sensor.factory_reset()
+
+    resetter = asyncio.create_task(factory_reset_while_running(), name="factory-reset")
+    try:
+        await simulated(settings, session=session)
+    finally:
+        resetter.cancel()
+    assert session.run is not None
+    assert session.world is not None
+    assert session.tap is not None
+    assert session.runner is not None
+    [reset] = reset_at
+
+    assert session.run.outcome.ended_by == "fault"
+    assert session.log.steps[-1].now - reset < NOTICED_WITHIN_S
+    [alarm] = [a for a in session.log.new_alarms() if a.code == "SENSOR_BOND_LOST"]
+    assert _pair_command(session.world.sensor_address) in alarm.message
+    assert await session.world.sensor.bonded_addresses() == []
+    assert session.runner.sensor.connections == 1
+    # The massager, still reachable, was told to stop, and nothing energised it afterwards.
+    after = [r.command for r in session.tap.received if r.time > reset]
+    assert any(isinstance(command, Stop) for command in after)
+    assert not any(_energising(command) for command in after)
     assert session.tap.firmware_is_off()
 
 
