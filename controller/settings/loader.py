@@ -268,11 +268,16 @@ def _in_namespace(name: str) -> bool:
     return name.upper().startswith(ENV_NAMESPACE)
 
 
-def _unknown_env(name: str, known: Iterable[str]) -> str:
-    """One line refusing ``name``, with the nearest valid name (difflib's closest match)."""
+def _unknown_env(name: str, known: Mapping[str, tuple[str, ...]]) -> str:
+    """One line refusing ``name``, with the nearest valid name (difflib's closest match).
+
+    ``known`` maps every accepted name to the settings path it sets (empty: not a setting).
+    """
     (nearest,) = difflib.get_close_matches(name.upper(), list(known), n=1, cutoff=0.0) or ["?"]
+    path = known.get(nearest, ())
+    field = f" ({'.'.join(path)})" if path else ""
     return (
-        f"{name}: not a SoleGuard setting; did you mean {nearest}? (overrides are named "
+        f"{name}: not a SoleGuard setting; did you mean {nearest}{field}? (overrides are named "
         f"{ENV_PREFIX}SECTION{ENV_SEPARATOR}KEY, in upper case)"
     )
 
@@ -287,7 +292,7 @@ def _apply_env_overrides(
     """
     names = env_names()
     unknown = [
-        _unknown_env(key, [*names, *OTHER_ENV])
+        _unknown_env(key, names | dict.fromkeys(OTHER_ENV, ()))
         for key in sorted(environ)
         if _in_namespace(key) and key not in names and key not in OTHER_ENV
     ]
