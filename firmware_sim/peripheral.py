@@ -20,10 +20,11 @@ from bumble import hci, ll
 from bumble.controller import Controller
 from bumble.core import UUID, AdvertisingData, InvalidArgumentError
 from bumble.device import Device, DeviceConfiguration
-from bumble.host import Host
 from bumble.link import LocalLink
 from bumble.pairing import PairingConfig, PairingDelegate
 from bumble.transport.common import AsyncPipeSink
+
+from controller.ble.bumble_backend.quiet import QuietController, QuietHost
 
 __all__ = [
     "DEFAULT_ADVERTISING_INTERVAL_MS",
@@ -138,10 +139,10 @@ class Peripheral:
         )
         self.controller: Controller | None = None
         if link is not None:
-            self.controller = Controller(f"{name} controller", link=link)
-            host = Host(self.controller, AsyncPipeSink(self.controller))
+            self.controller = QuietController(f"{name} controller", link=link)
+            host = QuietHost(self.controller, AsyncPipeSink(self.controller))
         else:
-            host = Host(hci_transport.source, hci_transport.sink)
+            host = QuietHost(hci_transport.source, hci_transport.sink)
         self.device = Device(config=config, host=host)
         self.device.pairing_config_factory = _pairing_config
         self.device.on(self.device.EVENT_CONNECTION, self._on_connection)

@@ -25,7 +25,6 @@ from bleak.backends.scanner import BaseBleakScanner
 from bumble import core, hci
 from bumble.core import AdvertisingData
 from bumble.device import Advertisement, Connection, Device, DeviceConfiguration
-from bumble.host import Host
 from bumble.keys import JsonKeyStore, KeyStore, MemoryKeyStore
 from bumble.link import LocalLink
 from bumble.pairing import PairingConfig, PairingDelegate
@@ -33,6 +32,7 @@ from bumble.transport import open_transport
 from bumble.transport.common import AsyncPipeSink, Transport
 
 from controller.ble.bumble_backend.client import BumbleClientBackend
+from controller.ble.bumble_backend.quiet import QuietHost
 from controller.ble.bumble_backend.scanner import BumbleScannerBackend
 from controller.ble.bumble_backend.virtual import VirtualController
 from controller.errors import ConfigError, LinkError
@@ -204,13 +204,13 @@ class BumbleRadio:
 
         if isinstance(self._transport_spec, LocalLink):
             self._controller = VirtualController(f"{self._name}-central", link=self._transport_spec)
-            host = Host(self._controller, AsyncPipeSink(self._controller))
+            host = QuietHost(self._controller, AsyncPipeSink(self._controller))
         else:
             try:
                 self._transport = await open_transport(self._transport_spec)
             except (OSError, ValueError, RuntimeError) as exc:
                 raise LinkError(f"radio {self._transport_spec}: cannot open ({exc})") from exc
-            host = Host(self._transport.source, self._transport.sink)
+            host = QuietHost(self._transport.source, self._transport.sink)
 
         device = Device(config=config, host=host)
         device.keystore = _make_keystore(self._keystore_path, address)

@@ -27,6 +27,8 @@ from bumble.controller import Controller
 from bumble.link import LocalLink
 from bumble.transport.common import StreamPacketSource
 
+from controller.ble.bumble_backend.quiet import QuietController
+
 _LOGGER = logging.getLogger(__name__)
 
 # Reason given to peripherals when the host of an exposed controller goes away: from their side
@@ -34,7 +36,7 @@ _LOGGER = logging.getLogger(__name__)
 _HOST_LOST_REASON = hci.HCI_ErrorCode.CONNECTION_TIMEOUT_ERROR
 
 
-class VirtualController(Controller):
+class VirtualController(QuietController):
     """A bumble virtual controller whose LE connect can be cancelled (Core 5.4 Vol 4 E 7.8.13)."""
 
     def on_hci_le_create_connection_cancel_command(
