@@ -8,7 +8,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test proofs flakes lint bench clean
+.PHONY: demo test proofs flakes lint bench mutate clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -44,6 +44,11 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	for script in bench/*.py; do $(BIN)/python $$script || exit 1; done
+
+# Mutation testing of controller/safety against tests/safety (tools/mutate.py; slow: about
+# 10 s per mutant, ~300 mutants). ARGS="--sample 40" for a quick estimate.
+mutate: $(STAMP)
+	$(BIN)/python tools/mutate.py --report docs/mutation.json $(ARGS)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis

@@ -90,6 +90,40 @@ OVERSHOOT_SPELL_MAX_S = 3.0
 # two reactions above).
 OVERSHOOT_END_MAX_S = 30.0
 
+# The pad is an applied part: measured <= 41 °C (IEC 60601-1) wherever the heater obeys.
+PAD_MAX_C = 41.0
+# Scenarios whose actuator does not obey its commands: the measured limits are judged elsewhere
+# (the reaction), and the physical world may outlive the session.
+HEATER_DISOBEYS = frozenset({"heater-stuck-on", "heater-intermittent"})
+PRESSURE_DISOBEYS = frozenset({"pressure-overshoot", "vent-stuck", "pressure-intermittent"})
+# Every fault detected: at least one of these alarms in every run of the scenario. A scenario
+# whose fault only matters while heating needs a profile that heats.
+DETECTED_BY: dict[str, frozenset[str]] = {
+    "sensor-dropout": frozenset({"SENSOR_STALE", "SENSOR_LINK_LOST"}),
+    "sensor-spikes": frozenset({"SENSOR_INVALID", "SENSOR_STALE"}),
+    "heater-stuck-on": frozenset(
+        {"FIRMWARE_CUTOUT", "HEATER_NOT_RESPONDING", "POST_SESSION_UNSAFE"}
+    ),
+    "pressure-overshoot": frozenset(
+        {"PRESSURE_NOT_FOLLOWING", "PRESSURE_OVER_CAP", "FIRMWARE_OVER_PRESSURE"}
+    ),
+    "link-drop": frozenset({"MASSAGER_SILENT", "MASSAGER_LINK_LOST"}),
+    "massager-reboot": frozenset({"MASSAGER_REBOOTED", "MASSAGER_LINK_LOST"}),
+    "low-battery": frozenset({"BATTERY_LOW"}),
+    "vent-stuck": frozenset({"PRESSURE_NOT_FOLLOWING", "POST_SESSION_UNSAFE"}),
+    "heater-intermittent": frozenset(
+        {"HEATER_NOT_RESPONDING", "POST_SESSION_UNSAFE", "FIRMWARE_CUTOUT"}
+    ),
+    "pressure-intermittent": frozenset({"PRESSURE_NOT_FOLLOWING", "PRESSURE_OVER_CAP"}),
+    "corrupt-status": frozenset({"PRESSURE_SENSOR_FAULT"}),
+}
+DETECTED_WHILE_HEATING: dict[str, frozenset[str]] = {
+    "sensor-detached": frozenset({"SENSOR_NOT_FOLLOWING"}),
+}
+# Honest inputs: no alarm but the session's own information signals.
+NO_FALSE_ALARMS = frozenset({"normal", "sensor-fahrenheit", "bursty-link"})
+INFORMATION_ONLY = frozenset({"SESSION_TIME_UP", "HEAT_TIME_USED"})
+
 # What the late-end finding in pressure-overshoot is, from the run records (docs, report).
 LATE_OVERSHOOT_DIAGNOSIS = (
     "**Diagnosis (pressure-overshoot ended late).** With the standard program the pump "
@@ -181,6 +215,7 @@ class Truth:
     at_or_above_cutoff_s: float = 0.0
     cem43_min: float = 0.0
     max_measured_mmhg: float = 0.0
+    max_pad_c: float = -math.inf
     above_hard_s: float = 0.0
     above_tolerance_s: float = 0.0
     longest_spell_s: float = 0.0
@@ -188,9 +223,10 @@ class Truth:
     _spell_s: float = 0.0
     elapsed_s: float = 0.0
 
-    def tick(self, dt: float, skin_c: float, pressure_mmhg: float) -> None:
+    def tick(self, dt: float, skin_c: float, pressure_mmhg: float, pad_c: float) -> None:
         self.elapsed_s += dt
         self.max_skin_c = max(self.max_skin_c, skin_c)
+        self.max_pad_c = max(self.max_pad_c, pad_c)
         if skin_c >= self.cutoff_c:
             self.at_or_above_cutoff_s += dt
         # CEM43 (Sapareto & Dewey 1984): R = 0.5 at or above 43 °C, 0.25 below.
@@ -243,7 +279,7 @@ def _wire_world(world: Any, truth: Truth, firmware_max: list[float]) -> None:
     def observed_step(dt: float) -> None:
         step(dt)
         if dt > 0:
-            truth.tick(dt, physics.skin_c, physics.pressure_mmhg)
+            truth.tick(dt, physics.skin_c, physics.pressure_mmhg, physics.pad_c)
 
     physics.step = observed_step
     firmware = world.firmware
@@ -310,6 +346,8 @@ async def _session(spec: RunSpec, broker_url: str | None, workdir: Path) -> dict
         "commands_over_ceiling": watch.over_ceiling,
         "max_measured_mmhg": max(truth.max_measured_mmhg, summary["max_measured_pressure_mmhg"]),
         "above_hard_s": truth.above_hard_s,
+        "max_pad_c": truth.max_pad_c,
+        "after_session": summary["after_session"],
         "above_tolerance_s": truth.above_tolerance_s,
         "longest_spell_s": truth.longest_spell_s,
         "first_spell_at": truth.first_spell_at,
@@ -394,11 +432,29 @@ def verdict(result: dict[str, Any]) -> list[str]:
                     f"session ended {result['duration_s'] - first:.0f} s after the first "
                     f"over-pressure (> {OVERSHOOT_END_MAX_S:g} s)"
                 )
-    elif result["max_measured_mmhg"] > min(HARD_PRESSURE_MMHG, cap + MEASURED_TOLERANCE_MMHG):
+    elif spec["scenario"] not in PRESSURE_DISOBEYS and result["max_measured_mmhg"] > min(
+        HARD_PRESSURE_MMHG, cap + MEASURED_TOLERANCE_MMHG
+    ):
         problems.append(
             f"measured {result['max_measured_mmhg']:.1f} mmHg > cap {cap:g} + "
             f"{MEASURED_TOLERANCE_MMHG:g} mmHg"
         )
+    scenario = spec["scenario"]
+    if scenario not in HEATER_DISOBEYS and result.get("max_pad_c", -math.inf) > PAD_MAX_C:
+        problems.append(f"pad {result['max_pad_c']:.2f} °C > {PAD_MAX_C:g} °C")
+    if scenario not in PRESSURE_DISOBEYS and result["max_measured_mmhg"] > HARD_PRESSURE_MMHG:
+        problems.append(
+            f"measured {result['max_measured_mmhg']:.1f} mmHg > {HARD_PRESSURE_MMHG:g} mmHg "
+            "with a pump that obeys"
+        )
+    alarms = set(result.get("alarms", []))
+    wanted = DETECTED_BY.get(scenario)
+    if wanted is None and result.get("heater_allowed"):
+        wanted = DETECTED_WHILE_HEATING.get(scenario)
+    if wanted is not None and not alarms & wanted:
+        problems.append(f"fault not detected: none of {', '.join(sorted(wanted))} raised")
+    if scenario in NO_FALSE_ALARMS and alarms - INFORMATION_ONLY:
+        problems.append(f"false alarms: {', '.join(sorted(alarms - INFORMATION_ONLY))}")
     if result["mqtt"] and result["alerts_delivered"] < result["alerts_raised"]:
         problems.append(
             f"alerts lost: {result['alerts_delivered']} of {result['alerts_raised']} delivered"
@@ -726,8 +782,24 @@ def write_doc(campaign: Campaign, out: Path, command: str, fuzz: list[str] | Non
         "- a commanded pressure above the cap in force: any supervisor decision whose pressure "
         "exceeds that decision's ceiling, or above the profile's cap, or a SetPressure the "
         f"firmware accepted above the cap (+ {COMMAND_QUANTUM_MMHG} mmHg wire rounding);",
-        f"- measured (true bladder) pressure above the cap + {MEASURED_TOLERANCE_MMHG:g} mmHg "
-        f"(never above {HARD_PRESSURE_MMHG:g} mmHg), in every scenario but `pressure-overshoot`;",
+        f"- measured (true bladder) pressure above the cap + {MEASURED_TOLERANCE_MMHG:g} mmHg, "
+        f"or above {HARD_PRESSURE_MMHG:g} mmHg, in every scenario whose pump obeys (all but "
+        + ", ".join(f"`{name}`" for name in sorted(PRESSURE_DISOBEYS))
+        + ");",
+        f"- true pad temperature above {PAD_MAX_C:g} °C in every scenario whose heater obeys "
+        "(all but " + ", ".join(f"`{name}`" for name in sorted(HEATER_DISOBEYS)) + ");",
+        "- a fault not detected: none of the scenario's detecting alarms raised ("
+        + "; ".join(f"`{k}`: {', '.join(sorted(v))}" for k, v in sorted(DETECTED_BY.items()))
+        + "; while the profile heats: "
+        + "; ".join(
+            f"`{k}`: {', '.join(sorted(v))}" for k, v in sorted(DETECTED_WHILE_HEATING.items())
+        )
+        + ");",
+        "- a false alarm on honest input: any alarm but "
+        + ", ".join(sorted(INFORMATION_ONLY))
+        + " in "
+        + ", ".join(f"`{name}`" for name in sorted(NO_FALSE_ALARMS))
+        + ";",
         "- in `pressure-overshoot` the bladder overshoots by itself (the pump stops 16-28 mmHg "
         "late), so physics is allowed to pass the cap; the requirement is the controller's "
         f"reaction: no single spell above the cap + {MEASURED_TOLERANCE_MMHG:g} mmHg longer than "

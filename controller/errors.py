@@ -26,6 +26,10 @@ class StoreError(SoleGuardError):
     """The journal database could not be read or written."""
 
 
+class AlarmLatched(SoleGuardError):
+    """An over-temperature latch is in force: no session until an alarm reset clears it."""
+
+
 class Interrupted(SoleGuardError):
     """A session was ended by a signal (Ctrl-C, SIGTERM); the massager was told to stop first."""
 

@@ -85,6 +85,11 @@ class FirmwareFaults:
     # The heater relay welds closed the first time it closes while this is set: heater off, STOP,
     # lease expiry and pad regulation no longer open it; only the cut-out's series switch does.
     heater_stuck_on: bool = False
+    # The relay sticks intermittently: closed for this share of every second whatever it is told
+    # (0: no fault). The cut-out's series switch still opens it.
+    heater_flapping_share: float = 0.0
+    # The pressure sensor fails open: every Status frame carries 0xFFFF in its pressure field.
+    pressure_sensor_open: bool = False
 
 
 class MassagerFirmware:
@@ -214,6 +219,11 @@ class MassagerFirmware:
         pad = self.pad_reading_c
         if self.relay_welded:
             relay = True  # heater off, STOP, lease expiry and regulation no longer open it
+        elif (
+            self.faults.heater_flapping_share
+            and self.physics.time_s % 1.0 < self.faults.heater_flapping_share
+        ):
+            relay = True  # stuck for part of each second, whatever the command
         elif not self.heater_enabled or pad >= self.pad_target_c + PAD_HYSTERESIS_C:
             relay = False
         elif pad <= self.pad_target_c - PAD_HYSTERESIS_C:

@@ -158,7 +158,11 @@ class MassagerPeripheral(Peripheral):
                 due = max(due + STATUS_PERIOD_S, now)
             self._changed.clear()
             self._notified_state = self.firmware.discrete_state()
-            await self._notify(self.firmware.status(now).encode())
+            frame = self.firmware.status(now).encode()
+            if self.firmware.faults.pressure_sensor_open:
+                # An open sensor input reads full scale: 0xFFFF, outside the protocol's range.
+                frame = frame[:4] + b"\xff\xff" + frame[6:]
+            await self._notify(frame)
 
     async def _notify(self, frame: bytes) -> None:
         for connection in self.connections:

@@ -41,6 +41,10 @@ __all__ = [
 # under 0.01 °C at 0.1 s; the tick of the world is 0.1 s too, so one sub-step per tick.
 MAX_SUBSTEP_S = 0.1
 
+# A vent stuck closed still leaks through the bladder's seams: about 1 mmHg a minute, so a bladder
+# left at ~57 mmHg after STOP stays there for the length of any session (issue 10).
+VENT_STUCK_LEAK_MMHG_PER_S = 0.02
+
 # Blood: density 1060 kg/m^3 and specific heat 3770 J/(kg K) (IT'IS tissue properties database).
 RHO_B_C_B = 1060.0 * 3770.0
 
@@ -167,6 +171,14 @@ class Physics:
         self.pressure_target_mmhg = 0.0
         # Fault inputs.
         self.overshoot_mmhg = 0.0
+        # The solenoid vent sticks closed: the bladder only leaks (scenario vent-stuck).
+        self.vent_stuck = False
+        # The pump's pressure switch holds the bladder this far above every target, and the
+        # pressure sensor dips by pressure_dip_mmhg for pressure_dip_s of every second
+        # (scenario pressure-intermittent).
+        self.hold_offset_mmhg = 0.0
+        self.pressure_dip_mmhg = 0.0
+        self.pressure_dip_s = 0.2
         self._overshoot_armed = False
         self._bleeding = False
 
@@ -214,6 +226,8 @@ class Physics:
     def _step_pressure(self, h: float) -> None:
         p = self.params.pressure
         target = self.pressure_target_mmhg
+        if target > 0.0:
+            target += self.hold_offset_mmhg
         stop_at = target + self.overshoot_mmhg if self._overshoot_armed else target
         self.pump_running = self.pressure_mmhg < stop_at - 1e-9 and self.energy_wh > 0
         if self.pump_running:
@@ -225,6 +239,8 @@ class Physics:
                 self._bleeding = True
                 self._overshoot_armed = False
             rate = p.overshoot_bleed_mmhg_per_s if self._bleeding else p.deflate_mmhg_per_s
+            if self.vent_stuck:
+                rate = VENT_STUCK_LEAK_MMHG_PER_S
             self.pressure_mmhg = max(target, self.pressure_mmhg - rate * h)
         if self.pressure_mmhg <= target + 1e-9:
             self._bleeding = False
@@ -258,6 +274,8 @@ class Physics:
     def read_pressure_mmhg(self) -> float:
         """The firmware's bladder pressure sensor (never negative)."""
         noisy = self.pressure_mmhg + self._rng.gauss(0.0, self.params.sensors.pressure_noise_mmhg)
+        if self.pressure_dip_mmhg and self.time_s % 1.0 < self.pressure_dip_s:
+            noisy -= self.pressure_dip_mmhg
         return max(0.0, noisy)
 
     def read_skin_c(self) -> float:

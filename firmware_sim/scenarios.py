@@ -185,6 +185,62 @@ async def _low_battery(world: SimWorld, _fault: ScheduledFault, rng: random.Rand
     world.massager.check_changed()
 
 
+async def _sensor_detached(world: SimWorld, fault: ScheduledFault, rng: random.Random) -> None:
+    # Slides off the sole and reads the air in the boot (about 24-26 °C), with its usual noise.
+    world.sensor_firmware.faults.detached_air_c = rng.uniform(24.0, 26.0)
+    try:
+        await _hold(fault)
+    finally:
+        world.sensor_firmware.faults.detached_air_c = None
+
+
+async def _vent_stuck(world: SimWorld, fault: ScheduledFault, _rng: random.Random) -> None:
+    world.physics.vent_stuck = True
+    try:
+        await _hold(fault)
+    finally:
+        world.physics.vent_stuck = False
+
+
+async def _heater_intermittent(world: SimWorld, fault: ScheduledFault, rng: random.Random) -> None:
+    # The relay sticks closed 0.6-0.9 s of every second, whatever it is told.
+    world.firmware.faults.heater_flapping_share = rng.uniform(0.6, 0.9)
+    try:
+        await _hold(fault)
+    finally:
+        world.firmware.faults.heater_flapping_share = 0.0
+
+
+async def _pressure_intermittent(
+    world: SimWorld, fault: ScheduledFault, rng: random.Random
+) -> None:
+    # The pump holds the bladder 8-10 mmHg above each target and the sensor dips 3-5 mmHg for
+    # 0.2 s of every second: over the cap + tolerance, but never for one unbroken second.
+    world.physics.hold_offset_mmhg = rng.uniform(8.0, 10.0)
+    world.physics.pressure_dip_mmhg = rng.uniform(3.0, 5.0) + world.physics.hold_offset_mmhg - 5.0
+    try:
+        await _hold(fault)
+    finally:
+        world.physics.hold_offset_mmhg = 0.0
+        world.physics.pressure_dip_mmhg = 0.0
+
+
+async def _bursty_link(world: SimWorld, fault: ScheduledFault, _rng: random.Random) -> None:
+    world.sensor_firmware.faults.burst_pairs = True
+    try:
+        await _hold(fault)
+    finally:
+        world.sensor_firmware.faults.burst_pairs = False
+
+
+async def _corrupt_status(world: SimWorld, fault: ScheduledFault, _rng: random.Random) -> None:
+    world.firmware.faults.pressure_sensor_open = True
+    try:
+        await _hold(fault)
+    finally:
+        world.firmware.faults.pressure_sensor_open = False
+
+
 SCENARIOS: Mapping[str, Scenario] = MappingProxyType(
     {
         s.name: s
@@ -240,6 +296,36 @@ SCENARIOS: Mapping[str, Scenario] = MappingProxyType(
                 "low-battery",
                 "the massager's battery sags below 15 % and keeps draining",
                 _low_battery,
+            ),
+            Scenario(
+                "sensor-detached",
+                "the skin sensor slides off the sole and reads the boot's air with its noise",
+                _sensor_detached,
+            ),
+            Scenario(
+                "vent-stuck",
+                "the bladder's vent sticks closed: pressure stays up after a lower command or STOP",
+                _vent_stuck,
+            ),
+            Scenario(
+                "heater-intermittent",
+                "the heater relay sticks closed for most of every second, whatever it is told",
+                _heater_intermittent,
+            ),
+            Scenario(
+                "pressure-intermittent",
+                "the pump holds the bladder over the cap, with a short dip every second",
+                _pressure_intermittent,
+            ),
+            Scenario(
+                "bursty-link",
+                "the skin sensor's readings arrive in pairs, back to back (BLE stack batching)",
+                _bursty_link,
+            ),
+            Scenario(
+                "corrupt-status",
+                "the massager's pressure sensor fails open: status frames carry 0xFFFF pressure",
+                _corrupt_status,
             ),
         )
     }

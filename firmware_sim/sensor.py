@@ -47,6 +47,10 @@ _LOGGER = logging.getLogger(__name__)
 DEFAULT_PERIOD_S = 1.0  # HTS Measurement Interval default of wearable thermometers
 # A 2032 coin cell lasts months at 1 Hz; over a session it does not move.
 SENSOR_BATTERY_PERCENT = 92
+# A detached sensor's bead relaxes towards the boot air with a ~10 s time constant: the share of
+# the remaining difference covered per 1 s measurement, 1 - exp(-1/10).
+DETACHED_STEP_SHARE = 0.095
+DETACHED_NOISE_C = 0.05  # the thermistor's usual noise (physics.SensorParams.skin_noise_c)
 # The timestamp of the first measurement when the world is given none: fixed for determinism.
 DEFAULT_START = datetime.datetime(2025, 1, 6, 9, 0, 0)
 # An indication waits for the central's confirmation; one that does not arrive within the ATT
@@ -62,6 +66,10 @@ class SensorFaults:
     stuck: bool = False  # repeats the last value
     spike_probability: float = 0.0  # per measurement: a spike or a NaN
     spike_nan_share: float = 0.3  # share of the faulty readings that are NaN, not spikes
+    # Slid off the sole: reads the air in the boot, relaxing towards it (None: attached).
+    detached_air_c: float | None = None
+    # The BLE stack batches: measures twice per period and indicates both back to back.
+    burst_pairs: bool = False
 
 
 class SkinSensorFirmware:
@@ -87,12 +95,21 @@ class SkinSensorFirmware:
         self.start = start
         self.faults = SensorFaults()
         self._last_c: float | None = None
+        self._air_c: float | None = None
         self.measurements = 0
 
     def measure(self, elapsed_s: float) -> TemperatureMeasurement:
         """One measurement `elapsed_s` seconds after the start (the timestamp)."""
         self.measurements += 1
         celsius = self._read()
+        air = self.faults.detached_air_c
+        if air is not None:
+            # A thermistor bead in still air: ~10 s time constant, its usual noise.
+            base = self._air_c if self._air_c is not None else (self._last_c or celsius)
+            self._air_c = base + (air - base) * min(1.0, DETACHED_STEP_SHARE)
+            celsius = self._air_c + self._rng.gauss(0.0, DETACHED_NOISE_C)
+        else:
+            self._air_c = None
         if self.faults.stuck and self._last_c is not None:
             celsius = self._last_c
         self._last_c = celsius
@@ -177,14 +194,21 @@ class SensorPeripheral(Peripheral):
         while True:
             await asyncio.sleep(max(0.0, due - loop.time()))
             due += self.period_s
-            measurement = self.firmware.measure(self._now() - self._t0)
+            frames = []
+            if self.firmware.faults.burst_pairs:
+                # Measured half a period ago, held by the stack, sent with the next one.
+                frames.append(self.firmware.measure(self._now() - self._t0 - self.period_s / 2))
+            frames.append(self.firmware.measure(self._now() - self._t0))
             if self.firmware.faults.silent:
                 continue
-            frame = measurement.encode()
-            for connection in self.connections:
-                try:
-                    await self.device.indicate_subscriber(connection, self.measurement, frame)
-                except _INDICATE_ERRORS as exc:
-                    _LOGGER.debug("%s: indication failed: %s", self.name, exc)
-                else:
-                    self.indications += 1
+            for measurement in frames:
+                await self._indicate(measurement.encode())
+
+    async def _indicate(self, frame: bytes) -> None:
+        for connection in self.connections:
+            try:
+                await self.device.indicate_subscriber(connection, self.measurement, frame)
+            except _INDICATE_ERRORS as exc:
+                _LOGGER.debug("%s: indication failed: %s", self.name, exc)
+            else:
+                self.indications += 1

@@ -27,8 +27,10 @@ from controller.protocol import (
     TEMPERATURE_MEASUREMENT_UUID,
     Command,
     MassagerStatus,
+    PartialStatus,
     Stop,
     TemperatureMeasurement,
+    decode_status,
     encode_command,
     next_sequence,
 )
@@ -188,7 +190,7 @@ class MassagerLink(DeviceLink):
         address: str,
         options: LinkOptions,
         on_link_change: Callable[[bool], None],
-        on_status: Callable[[MassagerStatus], None],
+        on_status: Callable[[MassagerStatus | PartialStatus], None],
     ) -> None:
         super().__init__(address, options, on_link_change)
         self._on_status = on_status
@@ -203,10 +205,12 @@ class MassagerLink(DeviceLink):
 
     def _status_received(self, _char: BleakGATTCharacteristic, data: bytearray) -> None:
         try:
-            status = MassagerStatus.decode(bytes(data))
+            # A frame with an out-of-range measurement still carries its cut-out flag, fault
+            # and heater flag: decode_status keeps them (PartialStatus) for the supervisor.
+            status = decode_status(bytes(data))
         except ProtocolError as exc:
-            # A malformed status says nothing reliable: drop it; the supervisor notices the
-            # missing reports, and the lease protects the foot meanwhile.
+            # A frame of the wrong length or version says nothing reliable: drop it; the
+            # supervisor notices the missing reports, and the lease protects the foot meanwhile.
             _LOGGER.warning("massager %s: bad status %s: %s", self.address, data.hex(" "), exc)
             return
         self._on_status(status)

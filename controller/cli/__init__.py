@@ -12,6 +12,7 @@ from typing import Annotated
 import typer
 
 from controller import __version__
+from controller.cli import alarm as alarm_commands
 from controller.cli import config as config_commands
 from controller.cli import diary as diary_commands
 from controller.cli import history as history_commands
@@ -42,6 +43,7 @@ app.command("history")(history_commands.history)
 app.command("report")(report_commands.report)
 app.add_typer(diary_commands.app, name="diary")
 app.add_typer(journal_commands.app, name="journal")
+app.add_typer(alarm_commands.app, name="alarm")
 
 
 def _version(value: bool) -> None:

@@ -61,12 +61,14 @@ __all__ = [
     "FaultCode",
     "MassagerStatus",
     "Opcode",
+    "PartialStatus",
     "RenewLease",
     "SetHeater",
     "SetPressure",
     "StatusFlags",
     "Stop",
     "decode_command",
+    "decode_status",
     "encode_command",
     "next_sequence",
 ]
@@ -472,6 +474,94 @@ class MassagerStatus:
             lease_remaining_ms=lease_remaining,
             fault=FaultCode.convert(fault),
         )
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class PartialStatus:
+    """A Status notification with at least one measurement out of its protocol range.
+
+    The frame is whole (right version, right length) but a sensor behind it sends nonsense,
+    e.g. a pressure of 0xFFFF. Its flags, fault byte and sequence carry no range and are kept:
+    a cut-out latched or a heater energised must reach the supervisor even when the pressure
+    field beside it is garbage (FAULTS.md class 7). Each measurement is ``None`` when out of
+    range; ``invalid_fields`` names them, in wire order, with the protocol's field names.
+    """
+
+    flags: StatusFlags
+    last_sequence: int
+    pressure_mmhg: float | None
+    pressure_target_mmhg: float | None
+    pad_temperature_c: float | None
+    battery_percent: int | None
+    lease_remaining_ms: int | None
+    fault: FaultCode | int
+    invalid_fields: tuple[str, ...]
+
+    @property
+    def heater_energised(self) -> bool:
+        return StatusFlags.HEATER_ENERGISED in self.flags
+
+    @property
+    def lease_active(self) -> bool:
+        return StatusFlags.LEASE_ACTIVE in self.flags
+
+    @property
+    def cutout_latched(self) -> bool:
+        return StatusFlags.CUTOUT_LATCHED in self.flags
+
+
+def _in_range_scaled(field: _wire.ScaledField, raw: int) -> float | None:
+    return raw / field.scale if field.raw_low <= raw <= field.raw_high else None
+
+
+def _in_range_int(field: _wire.IntField, raw: int) -> int | None:
+    return raw if field.low <= raw <= field.high else None
+
+
+def decode_status(data: bytes) -> MassagerStatus | PartialStatus:
+    """Decode a Status notification, keeping its safety fields whatever its measurements say.
+
+    Returns a :class:`MassagerStatus` when every field is in range, else a
+    :class:`PartialStatus` with the out-of-range measurements as ``None``. Raises
+    :class:`~controller.errors.ProtocolError` only when the frame itself cannot be trusted:
+    not bytes, a wrong version, a wrong length.
+    """
+    try:
+        return MassagerStatus.decode(data)
+    except FieldRangeError:
+        pass
+    frame = _wire.as_bytes("MassagerStatus", data)  # length and version passed above
+    (
+        _,
+        flags,
+        last_sequence,
+        raw_pressure,
+        raw_pressure_target,
+        raw_pad_temperature,
+        battery,
+        lease_remaining,
+        fault,
+    ) = _STATUS.unpack(frame)
+    values = {
+        _PRESSURE.name: _in_range_scaled(_PRESSURE, raw_pressure),
+        _PRESSURE_TARGET.name: _in_range_scaled(_PRESSURE_TARGET, raw_pressure_target),
+        _PAD_TEMPERATURE.name: _in_range_scaled(_PAD_TEMPERATURE, raw_pad_temperature),
+        _BATTERY.name: _in_range_int(_BATTERY, battery),
+        _LEASE_REMAINING.name: _in_range_int(_LEASE_REMAINING, lease_remaining),
+    }
+    battery_value = values[_BATTERY.name]
+    lease_value = values[_LEASE_REMAINING.name]
+    return PartialStatus(
+        flags=StatusFlags(flags & _KNOWN_FLAGS),
+        last_sequence=last_sequence,
+        pressure_mmhg=values[_PRESSURE.name],
+        pressure_target_mmhg=values[_PRESSURE_TARGET.name],
+        pad_temperature_c=values[_PAD_TEMPERATURE.name],
+        battery_percent=None if battery_value is None else int(battery_value),
+        lease_remaining_ms=None if lease_value is None else int(lease_value),
+        fault=FaultCode.convert(fault),
+        invalid_fields=tuple(name for name, value in values.items() if value is None),
+    )
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

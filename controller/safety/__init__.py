@@ -3,6 +3,7 @@
 See docs/safety.md for the rules, their numbers and their sources.
 """
 
+from controller.safety.alarms import AlarmCode
 from controller.safety.decision import (
     ActuatorCommand,
     Alarm,
@@ -16,11 +17,13 @@ from controller.safety.events import (
     BLOCKING_FINDINGS,
     CONTRAINDICATIONS,
     Acknowledge,
+    AlarmReset,
     CaregiverAction,
     CaregiverRequest,
     ChecklistResult,
     DeviceKind,
     Event,
+    LatchInForce,
     LinkChanged,
     MassagerReport,
     SkinReading,
@@ -36,6 +39,8 @@ __all__ = [
     "Acknowledge",
     "ActuatorCommand",
     "Alarm",
+    "AlarmCode",
+    "AlarmReset",
     "CaregiverAction",
     "CaregiverRequest",
     "ChecklistResult",
@@ -44,6 +49,7 @@ __all__ = [
     "DeviceKind",
     "EndReason",
     "Event",
+    "LatchInForce",
     "LinkChanged",
     "MassagerReport",
     "Priority",

@@ -81,8 +81,9 @@ class Decision(NamedTuple):
     """The supervisor's answer to one step. Immutable.
 
     A NamedTuple rather than a frozen dataclass: a frozen dataclass's ``__init__`` sets each of
-    these 24 fields through ``object.__setattr__`` (about 4.5 µs here, a quarter of a step),
-    a tuple is built in one call (0.8 µs).
+    these fields through ``object.__setattr__`` (about 4.5 µs here, a quarter of a step), a
+    tuple is built in one call (0.8 µs). The supervisor builds it by keyword, so a field added or
+    moved cannot shift the others.
     """
 
     command: ActuatorCommand
@@ -110,3 +111,6 @@ class Decision(NamedTuple):
     battery_percent: float | None
     massager_connected: bool
     sensor_connected: bool
+    # The watch after the session: None (no session ended yet, or refused), "watching", "safe"
+    # (heater off, bladder vented, lease released) or "fault" (not so within the bound).
+    after_session: str | None = None

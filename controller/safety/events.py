@@ -14,11 +14,13 @@ __all__ = [
     "BLOCKING_FINDINGS",
     "CONTRAINDICATIONS",
     "Acknowledge",
+    "AlarmReset",
     "CaregiverAction",
     "CaregiverRequest",
     "ChecklistResult",
     "DeviceKind",
     "Event",
+    "LatchInForce",
     "LinkChanged",
     "MassagerReport",
     "SkinReading",
@@ -74,14 +76,26 @@ class SkinReading:
 
 @dataclass(frozen=True, slots=True)
 class MassagerReport:
-    """The massager's status notification (5 Hz). ``fault`` is the protocol's fault byte."""
+    """The massager's status notification (5 Hz). ``fault`` is the protocol's fault byte.
+
+    ``pressure_mmhg`` / ``pad_c``: ``None`` when the frame carried an out-of-range value there (a
+    sensor fault; the flags and fault byte of that frame still count). ``pad_c`` and
+    ``lease_active`` default to ``None`` (not reported) for callers that do not have them.
+    ``pressure_target_mmhg``: the firmware's own pressure target, when reported.
+    ``invalid_fields``: the protocol names of the fields that were out of range in the frame
+    (``pressure``, ``pad_temperature``, ...): a sensor fault in the massager.
+    """
 
     time: float
-    pressure_mmhg: float
+    pressure_mmhg: float | None
     heater_energised: bool
     cutout_latched: bool
     fault: int
-    battery_percent: float
+    battery_percent: float | None
+    pad_c: float | None = None
+    lease_active: bool | None = None
+    pressure_target_mmhg: float | None = None
+    invalid_fields: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,8 +136,25 @@ class CaregiverRequest:
 
 
 @dataclass(frozen=True, slots=True)
-class Acknowledge:
-    """The user acknowledges the over-temperature latch."""
+class AlarmReset:
+    """The user's alarm reset (IEC 60601-1-8) of the over-temperature latch.
+
+    Accepted only with a fresh valid skin reading below the re-enable threshold.
+    """
+
+
+Acknowledge = AlarmReset  # the name before IEC 60601-1-8 vocabulary; the same event
+
+
+@dataclass(frozen=True, slots=True)
+class LatchInForce:
+    """The journal holds an over-temperature latch from an earlier session or process.
+
+    ``celsius``: the skin reading that latched it. The supervisor enters LATCHED (no session
+    starts) until an :class:`AlarmReset` is accepted.
+    """
+
+    celsius: float
 
 
 Event = (
@@ -134,5 +165,6 @@ Event = (
     | UserRequest
     | UserStop
     | CaregiverRequest
-    | Acknowledge
+    | AlarmReset
+    | LatchInForce
 )

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
@@ -76,7 +77,9 @@ class Actuator:
 
     async def run(self) -> None:
         while True:
-            due = min(self._last_write + self._renew_s, self._rise_due)
+            # Stopped (all off): nothing to renew, wait for the next change only.
+            renew_due = self._last_write + self._renew_s if self._wanted != OFF else math.inf
+            due = min(renew_due, self._rise_due)
             timeout = max(0.0, due - self._clock())
             try:
                 async with asyncio.timeout(timeout):
@@ -126,7 +129,9 @@ class Actuator:
         if pressure_changed and not lowering:
             commands.append(SetPressure)
             self._last_rise = now
-        if not commands and self._clock() - self._last_write >= self._renew_s:
+        # Nothing to renew once stopped: a lease held for "all off" would read as a massager
+        # still under control to the post-session watch.
+        if not commands and wanted != OFF and self._clock() - self._last_write >= self._renew_s:
             commands.append(RenewLease)
         for kind in commands:
             await self._link.send(self._command(kind, wanted, lease_ms))

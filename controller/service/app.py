@@ -109,7 +109,7 @@ async def run_session(
                 session_id,
                 # Loop time, not the wall clock: under virtual time a 30-minute session may take
                 # seconds, and the journal must say 30 minutes.
-                ended_at=loop.time() + wall_offset,
+                ended_at=(outcome.ended_at or loop.time()) + wall_offset,
                 ended_by=outcome.ended_by,
                 max_skin_c=outcome.max_skin_reading_c,
                 max_pressure_mmhg=outcome.max_pressure_mmhg,

@@ -65,7 +65,10 @@ class Recorder:
         for alarm in decision.new_alarms:
             self.alarms.append(alarm)
             self._store_alarm(alarm)
-        if now >= self._next_sample:
+            if alarm.code == "OVER_TEMPERATURE_LATCH":
+                self._store_latch(alarm, decision)
+        # Readings are the session's: the watch after it records its alarms, not samples.
+        if decision.after_session is None and now >= self._next_sample:
             self._next_sample = now + SAMPLE_PERIOD_S
             self._sample(now, decision)
 
@@ -88,6 +91,25 @@ class Recorder:
             # The journal is a record, not a safety function: a full disk must not stop the
             # supervisor. The failure is logged and the session goes on.
             _LOGGER.error("journal: cannot record readings: %s", exc)
+
+    def _store_latch(self, alarm: Alarm, decision: Decision) -> None:
+        """The latch outlives the session and the process: it is kept in the journal."""
+        if self.store is None:
+            return
+        from controller.store.latch import record_latch  # noqa: PLC0415 (optional part)
+
+        skin = decision.skin_c if decision.skin_c is not None else math.nan
+        try:
+            record_latch(
+                self.store,
+                latched_at=alarm.time + self.wall_offset,
+                skin_c=skin if math.isfinite(skin) else self.cutoff_c,
+                session_id=self.session_id,
+                message=alarm.message,
+            )
+        except StoreError as exc:
+            # The supervisor holds the latch for this process whatever happens to the journal.
+            _LOGGER.error("journal: cannot record the over-temperature latch: %s", exc)
 
     def _store_alarm(self, alarm: Alarm) -> None:
         if self.store is None:

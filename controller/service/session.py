@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -19,13 +20,14 @@ from typing import TYPE_CHECKING
 
 from controller.ble.bonds import BondLostError, bond_lost_alarm_code
 from controller.ble.links import DeviceLink, MassagerLink, SensorLink
-from controller.errors import LinkError
-from controller.protocol import MassagerStatus, TemperatureMeasurement
+from controller.errors import AlarmLatched, LinkError
+from controller.protocol import MassagerStatus, PartialStatus, TemperatureMeasurement
 from controller.safety import Decision, Supervisor
 from controller.safety.decision import Alarm, EndReason, Priority
 from controller.safety.events import (
     DeviceKind,
     Event,
+    LatchInForce,
     LinkChanged,
     MassagerReport,
     SkinReading,
@@ -34,6 +36,7 @@ from controller.safety.events import (
     UserStop,
 )
 from controller.service.actuator import Actuator, Wanted
+from controller.service.aftercare import wait_for_event, watch_after_session
 from controller.service.recorder import Recorder
 
 if TYPE_CHECKING:
@@ -74,6 +77,28 @@ class SessionOutcome:
     heat_s: float
     alarms: list[dict[str, str]] = field(default_factory=list)
     session_id: int | None = None
+    # The watch after the session: "safe", "fault" (POST_SESSION_UNSAFE raised, and ended_by is
+    # "fault" whatever ended the session first) or None (refused, or no verdict).
+    after_session: str | None = None
+    # When the session ended, on the session's clock (the watch after it is not session time).
+    ended_at: float | None = None
+
+
+def report_from_status(status: MassagerStatus | PartialStatus, now: float) -> MassagerReport:
+    """The supervisor's event for one Status notification received at ``now`` (monotonic s)."""
+    invalid = status.invalid_fields if isinstance(status, PartialStatus) else ()
+    return MassagerReport(
+        time=now,
+        pressure_mmhg=status.pressure_mmhg,
+        heater_energised=status.heater_energised,
+        cutout_latched=status.cutout_latched,
+        fault=int(status.fault),
+        battery_percent=status.battery_percent,
+        pad_c=status.pad_temperature_c,
+        lease_active=status.lease_active,
+        pressure_target_mmhg=status.pressure_target_mmhg,
+        invalid_fields=invalid,
+    )
 
 
 class SessionObserver:
@@ -140,18 +165,9 @@ class SessionRunner:
             self.actuator.forget_sent()
         self._push(LinkChanged(device, connected, self._clock()))
 
-    def _status_received(self, status: MassagerStatus) -> None:
-        self._push(
-            MassagerReport(
-                time=self._clock(),
-                pressure_mmhg=status.pressure_mmhg,
-                heater_energised=status.heater_energised,
-                cutout_latched=status.cutout_latched,
-                fault=int(status.fault),
-                battery_percent=status.battery_percent,
-            )
-        )
-        if self._recorder is not None:
+    def _status_received(self, status: MassagerStatus | PartialStatus) -> None:
+        self._push(report_from_status(status, self._clock()))
+        if self._recorder is not None and isinstance(status, MassagerStatus):
             self._recorder.massager_status(status)
 
     def _measurement_received(self, measurement: TemperatureMeasurement | None) -> None:
@@ -167,6 +183,13 @@ class SessionRunner:
     # -- the session -----------------------------------------------------------------------
 
     async def run(self) -> SessionOutcome:
+        """Run the session to its end and the watch after it.
+
+        Raises :class:`~controller.errors.AlarmLatched` before connecting anything when the
+        journal holds an over-temperature latch not yet reset, LinkError when the devices are not
+        reached in time.
+        """
+        self._refuse_if_latched()
         start = self._clock()
         refused = Supervisor(self._plan.limits).step(start, [StartSession(self._plan.checklist)])
         if refused.ended_by is not None:
@@ -227,6 +250,24 @@ class SessionRunner:
             new_alarms=(*decision.new_alarms, alarm) if new else decision.new_alarms,
             active_alarms=(*decision.active_alarms, alarm),
             ended_by=ended_by,
+        )
+
+    def _refuse_if_latched(self) -> None:
+        store = self._recorder.store if self._recorder is not None else None
+        if store is None:
+            return
+        from controller.store.latch import latch_in_force  # noqa: PLC0415 (optional part)
+
+        latch = latch_in_force(store)
+        if latch is None:
+            return
+        # The supervisor refuses too (belt and braces): it is told the latch is in force.
+        self.supervisor.step(self._clock(), [LatchInForce(latch.skin_c)])
+        when = time.strftime("%Y-%m-%d %H:%M", time.localtime(latch.latched_at))
+        raise AlarmLatched(
+            f"over-temperature latch in force since {when} (skin {latch.skin_c:.1f} °C): no "
+            "session until an alarm reset; check the foot for burns, then run "
+            "`soleguard alarm reset` once it has cooled"
         )
 
     async def _relay_caregiver(self) -> None:
@@ -295,7 +336,26 @@ class SessionRunner:
                 # One more write cycle so STOP-equivalent (all off) reaches the massager now,
                 # not only at the link's farewell.
                 await self.actuator.stop()
+                # Then keep watching until the massager shows it is off (docs/safety.md).
+                decision = await watch_after_session(
+                    decision,
+                    bound_s=self._plan.limits.post_session_bound_s,
+                    clock=self._clock,
+                    step=self._step_after_session,
+                    wait=lambda timeout: wait_for_event(self._wake, timeout),
+                    tick_s=TICK_S,
+                )
                 return self._outcome(decision, started, now)
+
+    def _step_after_session(self) -> Decision:
+        """One supervisor step after the session: events in, nothing actuated (STOP was sent)."""
+        now = self._clock()
+        events = list(self._events)
+        self._events.clear()
+        decision = self._with_bond_alarm(self.supervisor.step(now, events))
+        self.last_decision = decision
+        self._notify(now, decision)
+        return decision
 
     def _program_request(self, elapsed_s: float) -> UserRequest:
         limits = self._plan.limits
@@ -325,4 +385,6 @@ class SessionRunner:
                 for alarm in (recorder.alarms if recorder else decision.active_alarms)
             ],
             session_id=recorder.session_id if recorder else None,
+            after_session=decision.after_session,
+            ended_at=now,
         )

@@ -49,6 +49,7 @@ class SimulatedRun:
             "program": self.plan.program.name,
             "profile": self.plan.profile,
             "ended_by": self.outcome.ended_by,
+            "after_session": self.outcome.after_session,
             "duration_s": rounded(self.outcome.duration_s, 1),
             # The simulator's true skin temperature, not only what the sensor reported.
             "max_skin_c": rounded(self.truth.max_skin_c),

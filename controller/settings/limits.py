@@ -116,10 +116,88 @@ PREDICTION_WINDOW_S = 20.0
 PREDICTION_MIN_READINGS = 3
 # Consecutive invalid skin readings before the SENSOR_INVALID alarm: one NaN is a glitch.
 SENSOR_INVALID_ALARM_COUNT = 3
-# A skin reading that has not moved by SENSOR_STUCK_DELTA_C while the heater was on for this long
-# is a stuck sensor: a heated foot warms or cools measurably within a minute.
-SENSOR_STUCK_S = 60.0
-SENSOR_STUCK_DELTA_C = 0.01
+# --- sensor follows heater (docs/safety.md, "Sensor follows heater") ---------------------------
+# Derived from firmware_sim/physics.py: pad time constant C_pad / (G_ps + G_pa) = 45 / 1.5 = 30 s,
+# skin time constant C_skin / (G_ps + G_b + G_sa) = 420 / 1.8..2.6 = 160..230 s. Klipper's
+# verify_heater defaults (2 degC within 20 s; 60 s for a bed) scaled to these slow constants.
+# While heat has been commanded for a whole window, and the pad stayed at least SENSOR_FOLLOW_GAP_C
+# above the reading at the window's start, the reading must rise by SENSOR_FOLLOW_MIN_RISE_C: the
+# model's slowest honest rise under these conditions is 0.57 degC in 30 s and 0.64 degC in 60 s
+# (typical and neuropathic foot, pad 39-40.5 degC, skin starting at 26 or 32 degC); the required
+# rise is about half of it, for a foot that couples to the pad half as well as the model's, and
+# six standard deviations of the difference of two noisy readings (0.05 degC each).
+SENSOR_FOLLOW_WINDOW_S = 60.0
+SENSOR_FOLLOW_GAP_C = 4.0
+SENSOR_FOLLOW_MIN_RISE_C = 0.3
+# Two independent sensors cross-check each other: in the model the pad is never more than 6.6 degC
+# above the skin reading (warm-up from a 26 degC foot); a sensor lying 10 degC below a pad pressed
+# on the sole is not on the sole (a detached sensor in boot air reads ~25 degC under a 40 degC pad).
+SENSOR_PAD_GAP_MAX_C = 10.0
+# Once the reading has reached the target, falling this far below it after a whole window of
+# heating is a sensor that left the skin or drifts (Klipper's default hysteresis is 5 degC; the
+# skin's band is narrower: the thermostat holds it within 0.5 degC and the model's skin drops less
+# than 1 degC in the 30 s of the longest heater block).
+SENSOR_TARGET_BAND_C = 3.0
+# Each of these rules counts its bad time over a sliding window: this much bad time within
+# SENSOR_FOLLOW_BAD_WINDOW_S disables heat for the session (15 readings: noise never lasts that
+# long, a detached sensor is caught within 60 + 15 s of the heater coming on).
+SENSOR_FOLLOW_BAD_S = 15.0
+SENSOR_FOLLOW_BAD_WINDOW_S = 60.0
+
+# --- actuators follow commands ---------------------------------------------------------------
+# Every actuator detector (heater energised when commanded off, pressure over the cap, pressure
+# above the commanded envelope) counts its bad time over this window, so a fault that comes and
+# goes adds up instead of being reset by one good sample (FAULTS.md class 4). 10 s holds several
+# periods of any flapping relay or a 1 Hz dip, and less than one legitimate heater switch-off.
+ACTUATOR_FAULT_WINDOW_S = 10.0
+# The vent's documented rate is 20 mmHg/s (firmware_sim/physics.py PressureParams.deflate,
+# docs/simulator.md); measured pressure must fall at least half as fast after a lower command or
+# STOP (a foot's weight on the bladder slows it), starting after one write and one 5 Hz report.
+PRESSURE_VENT_MIN_MMHG_PER_S = 10.0
+PRESSURE_COMMAND_LATENCY_S = 0.5
+# Measured pressure above the commanded envelope (by PRESSURE_OVER_CAP_TOLERANCE_MMHG) for this
+# long within ACTUATOR_FAULT_WINDOW_S: the bladder does not follow its commands (vent stuck, pump
+# stuck on or overshooting). With a stuck vent after STOP from 60 mmHg this fires within 2.5 s.
+PRESSURE_NOT_FOLLOWING_S = 1.0
+
+# --- hard limits as measured values --------------------------------------------------------
+# The pad is an applied part: <= 41 degC measured [IEC41], whatever cut-off is configured. The
+# firmware regulates the pad bang-bang with a 0.2 degC band and overshoots it (the simulator
+# measured 41.23 degC with a 41 degC target: 0.23 degC), so the pad target sent never exceeds
+# 41 - 0.5 degC.
+PAD_TARGET_MAX_C = 40.5
+# Measured bladder pressure <= 70 mmHg [BOOT], not only the command: the command stays below the
+# hard limit by the overshoot the bladder has shown in this session (measured above the commanded
+# envelope), and at least by this margin: 3 sigma of the sensor's 0.3 mmHg noise, rounded up.
+PRESSURE_MEASURED_MARGIN_MMHG = 1.0
+
+# --- massager sensors --------------------------------------------------------------------------
+# A full-scale (pegged) or out-of-range value is a sensor fault, not a measurement: the protocol's
+# ranges (docs/protocol.md, Status.pressure 0..300 mmHg, Status.pad_temperature -40..120 degC).
+PRESSURE_SENSOR_FULL_SCALE_MMHG = 300.0
+PAD_SENSOR_MIN_C = -40.0
+PAD_SENSOR_MAX_C = 120.0
+
+# --- time --------------------------------------------------------------------------------------
+# The skin sensor's nominal measurement interval (HTS Measurement Interval, 1 s): the spike check
+# judges a rate over at least this long, so readings a BLE stack delivers in a burst are not
+# spikes (RxAndroidBle notification bursts; FAULTS.md class 5).
+SKIN_NOMINAL_PERIOD_S = 1.0
+# The supervisor is stepped at 10 Hz or faster: a gap longer than this is a stall (a blocked event
+# loop, a suspend) and readings delivered in the first step after it are aged to its start.
+STEP_STALL_S = 0.5
+
+# --- after the session -------------------------------------------------------------------------
+# After any session end the massager must report heater de-energised, pressure below the floor
+# and lease released within the bound: STOP ends the lease at once, and even a lost STOP lets the
+# 3 s lease expire; the vent empties 70 mmHg at 20 mmHg/s in 3.5 s; two 5 Hz reports and margin.
+POST_SESSION_BOUND_S = 10.0
+# Below this the bladder rests on the foot without pressing (sensor noise 0.3 mmHg, [BOOT]).
+POST_SESSION_PRESSURE_FLOOR_MMHG = 5.0
+# ... and the massager must show all three for this long without a break (ten 5 Hz reports): one
+# good report between two bad ones (a relay that sticks most of each second) is not "safe".
+POST_SESSION_CONFIRM_S = 2.0
+
 # A caregiver's "lower pressure" without an amount.
 CAREGIVER_LOWER_DEFAULT_MMHG = 10.0
 # The massager's battery-low flag threshold (docs/protocol.md, status flag bit 5).

@@ -152,9 +152,26 @@ _V3_DIARY: Migration = (
     """,
 )
 
+_LATCHES: Migration = (
+    # The over-temperature latch outlives the session and the process (issue 10): a row with no
+    # reset is a latch in force; an alarm reset fills reset_at and the reading that allowed it.
+    """
+    CREATE TABLE latches (
+        id INTEGER PRIMARY KEY,
+        latched_at REAL NOT NULL,
+        skin_c REAL NOT NULL,
+        session_id INTEGER REFERENCES sessions (id) ON DELETE SET NULL,
+        message TEXT NOT NULL,
+        reset_at REAL,
+        reset_skin_c REAL
+    )
+    """,
+    "CREATE INDEX latches_in_force ON latches (reset_at)",
+)
+
 # 1: sessions, readings, alarms, checklist, pain (issue 4); 2: alert outbox (issue 5);
-# 3: diary (issue 6).
-MIGRATIONS: tuple[Migration, ...] = (_V1_SESSIONS, _V2_OUTBOX, _V3_DIARY)
+# 3: diary (issue 6); then the over-temperature latch (issue 10).
+MIGRATIONS: tuple[Migration, ...] = (_V1_SESSIONS, _V2_OUTBOX, _V3_DIARY, _LATCHES)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 _VERSION_TABLE = """

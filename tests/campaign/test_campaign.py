@@ -71,9 +71,18 @@ def test_verdict_flags_what_is_unsafe() -> None:
         {"max_measured_mmhg": 70.5},
         {"alerts_delivered": 0},
         {"crash": "RuntimeError: boom"},
+        {"max_pad_c": 41.2},  # the pad is an applied part: <= 41 °C measured
+        {"alarms": ["SENSOR_STALE"]},  # a false alarm on honest input
     ):
         assert module.verdict(safe | change) != [], change
-    overshoot = safe | {"spec": safe["spec"] | {"scenario": "pressure-overshoot"}}
+    # Every fault detected: a stuck vent that raised nothing is unsafe, one that did is not.
+    vent = safe | {"spec": safe["spec"] | {"scenario": "vent-stuck"}, "ended_by": "fault"}
+    assert module.verdict(vent | {"alarms": ["SESSION_TIME_UP"]}) != []
+    assert module.verdict(vent | {"alarms": ["PRESSURE_NOT_FOLLOWING"]}) == []
+    overshoot = safe | {
+        "spec": safe["spec"] | {"scenario": "pressure-overshoot"},
+        "alarms": ["PRESSURE_NOT_FOLLOWING"],
+    }
     assert (
         module.verdict(
             overshoot

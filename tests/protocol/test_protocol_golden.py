@@ -20,6 +20,7 @@ from controller.protocol import (
     FloatSpecial,
     MassagerStatus,
     Opcode,
+    PartialStatus,
     ProtocolError,
     RenewLease,
     SetHeater,
@@ -33,6 +34,7 @@ from controller.protocol import (
     classify_float,
     decode_command,
     decode_float,
+    decode_status,
     encode_float,
 )
 
@@ -126,6 +128,29 @@ def _decode(kind: str, data: bytes) -> object:
     return decode_float(data)
 
 
+def _partial(value: dict[str, Any]) -> PartialStatus:
+    """The PartialStatus a ``partial`` key describes (null: the field was out of range)."""
+    flags = StatusFlags(0)
+    for name in value["flags"]:
+        flags |= StatusFlags[name]
+    fault = value["fault"]
+
+    def number(raw: float | str | None) -> float | None:
+        return None if raw is None else _number(raw)
+
+    return PartialStatus(
+        flags=flags,
+        last_sequence=value["last_sequence"],
+        pressure_mmhg=number(value["pressure_mmhg"]),
+        pressure_target_mmhg=number(value["pressure_target_mmhg"]),
+        pad_temperature_c=number(value["pad_temperature_c"]),
+        battery_percent=value["battery_percent"],
+        lease_remaining_ms=value["lease_remaining_ms"],
+        fault=FaultCode[fault] if isinstance(fault, str) else fault,
+        invalid_fields=tuple(value["invalid_fields"]),
+    )
+
+
 def _check_error(case: dict[str, Any], exc: ProtocolError) -> None:
     expected = case["error"]
     assert expected == "ProtocolError" or type(exc).__name__ == expected, repr(exc)
@@ -168,6 +193,10 @@ def test_golden_case(path: pathlib.Path) -> None:
             )
         else:
             assert _decode(kind, expected_bytes) == _build(kind, case["value"])
+    if "partial" in case:
+        # A whole frame whose measurement is out of range keeps its safety fields.
+        assert expected_bytes is not None
+        assert decode_status(expected_bytes) == _partial(case["partial"])
 
 
 def test_golden_set_covers_the_protocol() -> None:
@@ -185,6 +214,7 @@ def test_golden_set_covers_the_protocol() -> None:
     assert errors >= {"FrameLengthError", "UnsupportedVersionError", "UnknownOpcodeError"}
     assert "FieldRangeError" in errors
     assert {case["kind"] for case in cases} == KINDS
+    assert any("partial" in case for case in cases)
     units = {case["value"]["unit"] for case in round_trips if case["kind"] == "temperature"}
     assert units == {"celsius", "fahrenheit"}
 

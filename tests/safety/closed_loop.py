@@ -33,6 +33,7 @@ GOOD_CHECKLIST = ChecklistResult(inspection_done=True)
 class Trace:
     max_skin_c: float = 0.0
     max_sensor_c: float = 0.0
+    max_pad_c: float = 0.0
     heater_on_s: float = 0.0
     decisions: list[Decision] = field(default_factory=list)
 
@@ -45,6 +46,7 @@ def run_session(
     pressure_mmhg: float = 40.0,
     seed: int = 1,
     pad_target_override_c: float | None = None,
+    start: float = 86_400.0,
 ) -> Trace:
     """Run one heated session; the firmware receives exactly what the supervisor decides.
 
@@ -56,13 +58,13 @@ def run_session(
     sup = Supervisor(limits)
     trace = Trace()
     sequence = 0
-    now = 0.0
+    now = start
     events: list[object] = [
         LinkChanged(DeviceKind.MASSAGER, True),
         LinkChanged(DeviceKind.SENSOR, True),
         StartSession(GOOD_CHECKLIST),
     ]
-    next_reading = 0.0
+    next_reading = start
     steps = round(seconds / TICK_S)
     for _ in range(steps):
         physics.step(TICK_S)
@@ -77,6 +79,9 @@ def run_session(
                 cutout_latched=bool(status.flags & StatusFlags.CUTOUT_LATCHED),
                 fault=int(status.fault),
                 battery_percent=status.battery_percent,
+                pad_c=status.pad_temperature_c,
+                lease_active=status.lease_active,
+                pressure_target_mmhg=status.pressure_target_mmhg,
             )
         )
         if now >= next_reading:
@@ -102,5 +107,6 @@ def run_session(
             )
         trace.max_skin_c = max(trace.max_skin_c, physics.skin_c)
         trace.max_sensor_c = max(trace.max_sensor_c, physics.sensor_c)
+        trace.max_pad_c = max(trace.max_pad_c, physics.pad_c)
         trace.heater_on_s += TICK_S if command.heater_on else 0.0
     return trace

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import os
+import random
 from typing import Any
 
 from controller.safety import (
@@ -23,16 +25,33 @@ GOOD_CHECKLIST = ChecklistResult(inspection_done=True)
 TICK = 0.1
 
 
+def clock_offset() -> float:
+    """A realistic monotonic start time: seconds since boot, from minutes to days.
+
+    Drawn at random for each rig (``SOLEGUARD_TEST_CLOCK`` pins it to replay a failure): a test
+    clock starting at 0 hides every ``now - t`` / ``now + t`` mistake.
+    """
+    pinned = os.environ.get("SOLEGUARD_TEST_CLOCK")
+    if pinned is not None:
+        return float(pinned)
+    return round(random.uniform(60.0, 5 * 86400.0), 1)
+
+
 class Rig:
-    def __init__(self, limits: SafetyLimits | None = None, **changes: Any) -> None:
+    def __init__(
+        self, limits: SafetyLimits | None = None, *, start: float | None = None, **changes: Any
+    ) -> None:
         base = limits if limits is not None else SafetyLimits.defaults()
         self.limits = dataclasses.replace(base, **changes) if changes else base
         self.sup = Supervisor(self.limits)
-        self.now = 0.0
+        self.start_time = clock_offset() if start is None else start
+        self.now = self.start_time
         self.decision: Decision = self.sup.step(self.now)
         self.skin = 34.0
         self.measured = 0.0
         self.energised = False
+        self.pad: float | None = None  # not reported unless a test sets it
+        self.lease: bool | None = None
         self.alarms: list[str] = []  # codes of every new alarm, in order
 
     def step(self, *events: Event, dt: float = TICK) -> Decision:
@@ -49,6 +68,8 @@ class Rig:
             "cutout_latched": False,
             "fault": 0,
             "battery_percent": 80,
+            "pad_c": self.pad,
+            "lease_active": self.lease,
         }
         fields.update(changes)
         return MassagerReport(**fields)

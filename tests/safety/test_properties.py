@@ -29,6 +29,7 @@ from controller.safety import (
     DeviceKind,
     EndReason,
     Event,
+    LatchInForce,
     LinkChanged,
     MassagerReport,
     SessionState,
@@ -165,9 +166,16 @@ class SupervisorMachine(RuleBasedStateMachine):
         self.decision: Decision | None = None
         self.skin = 34.0
 
-    @initialize(limits=limits_strategy, connect=st.booleans())
-    def setup(self, limits: SafetyLimits, connect: bool) -> None:
+    @initialize(
+        limits=limits_strategy,
+        connect=st.booleans(),
+        # A realistic monotonic clock: seconds since boot, up to days; a clock starting at 0
+        # hides every `now - t` / `now + t` mistake.
+        offset=st.floats(60.0, 5 * 86400.0),
+    )
+    def setup(self, limits: SafetyLimits, connect: bool, offset: float) -> None:
         self.limits = limits
+        self.now = offset
         self.sup = Supervisor(limits)
         events: list[Event] = []
         if connect:
@@ -286,6 +294,20 @@ class SupervisorMachine(RuleBasedStateMachine):
                 assert d.state is SessionState.LATCHED
             elif not starts:
                 assert d.state in (SessionState.LATCHED, SessionState.ENDED)
+        # A latch kept in the journal latches, whatever state the supervisor was in.
+        if any(isinstance(e, LatchInForce) for e in events) and not math.isnan(step_now):
+            assert d.state is SessionState.LATCHED
+        # The watch after the session: only after one, and a post-session fault is the ending.
+        if running:
+            assert d.after_session is None
+        if d.after_session == "fault":
+            assert d.ended_by is EndReason.FAULT
+        # Measured limits anticipated: the pad target keeps the pad <= 41 °C, the pressure
+        # command stays under the hard limit by at least the measurement margin.
+        assert cmd.pad_target_c <= lim.pad_target_max_c
+        assert cmd.pressure_mmhg <= (
+            lim.pressure_hard_max_mmhg - lim.pressure_measured_margin_mmhg + EPS
+        )
         # A reading the supervisor accepted as valid at or above the latch has latched it.
         if d.skin_c is not None and d.skin_c >= lim.latch_c:
             assert d.state is SessionState.LATCHED
@@ -354,14 +376,31 @@ class SupervisorMachine(RuleBasedStateMachine):
         cutout=st.booleans().filter(lambda b: True),
         fault=st.sampled_from([0, 0, 0, 0, 1, 2, 3, 4, 77, -1]),
         battery=st.one_of(st.integers(0, 100), nasty_floats),
+        pad=st.one_of(st.none(), st.floats(20.0, 45.0), st.just(120.0), nasty_floats),
+        lease=st.one_of(st.none(), st.booleans()),
+        invalid=st.sampled_from([(), (), ("pressure",), ("pad_temperature",), ("battery",)]),
     )
     def massager_report(
-        self, dt: float, pressure: float, energised: bool, cutout: bool, fault: int, battery: float
+        self,
+        dt: float,
+        pressure: float,
+        energised: bool,
+        cutout: bool,
+        fault: int,
+        battery: float,
+        pad: float | None,
+        lease: bool | None,
+        invalid: tuple[str, ...],
     ) -> None:
         cutout = cutout and fault == 1
-        self.advance(
-            dt, [MassagerReport(self.now + dt, pressure, energised, cutout, fault, battery)]
+        report = MassagerReport(
+            self.now + dt, pressure, energised, cutout, fault, battery, pad, lease, None, invalid
         )
+        self.advance(dt, [report])
+
+    @rule(dt=time_steps, celsius=st.one_of(st.floats(30.0, 50.0), nasty_floats))
+    def latch_from_the_journal(self, dt: float, celsius: float) -> None:
+        self.advance(dt, [LatchInForce(celsius)])
 
     @rule(dt=time_steps)
     def calm_report(self, dt: float) -> None:

@@ -129,15 +129,18 @@ def test_after_massager_reconnection_pressure_ramps_from_zero() -> None:
     assert "MASSAGER_LINK_LOST" not in [a.code for a in decision.active_alarms]
 
 
-def test_measured_pressure_over_cap_zeroes_pressure_with_medium_alarm() -> None:
+def test_measured_pressure_over_cap_zeroes_pressure_and_ends_the_session() -> None:
     rig = Rig()
     rig.running()
+    rig.step(UserRequest(60, True))
     rig.run(8)
-    rig.measured = 66.0  # cap 60 + tolerance 5 exceeded
+    rig.measured = 66.0  # cap 60 + tolerance 5 exceeded, and above the 60 mmHg commanded
     decision = rig.run(1.5)
     assert decision.command.pressure_mmhg == 0.0
     assert alarm(rig, "PRESSURE_OVER_CAP") is Priority.MEDIUM
-    assert decision.state is SessionState.RUNNING
+    # Above the command too: the bladder does not follow, which ends the session.
+    assert alarm(rig, "PRESSURE_NOT_FOLLOWING") is Priority.HIGH
+    assert decision.ended_by is EndReason.FAULT
 
 
 def test_brief_pressure_transient_over_cap_is_tolerated() -> None:
@@ -359,12 +362,15 @@ def test_heater_energised_while_commanded_off_ends_session_after_grace() -> None
     assert decision.command.pressure_mmhg == 0.0
 
 
-def test_sensor_stuck_while_heating_disables_heat() -> None:
+def test_sensor_stuck_with_noise_under_a_hot_pad_disables_heat() -> None:
     rig = Rig()
+    rig.pad = 40.0
     rig.running()
-    decision = rig.run(65)
-    assert alarm(rig, "SENSOR_STUCK") is Priority.MEDIUM
-    assert decision.heater_block == "disabled_for_session"
+    for i in range(90):
+        rig.skin = 34.0 + (0.04 if i % 2 else -0.04)  # stuck, with its noise
+        rig.run(1)
+    assert alarm(rig, "SENSOR_NOT_FOLLOWING") is Priority.MEDIUM
+    assert rig.decision.heater_block == "disabled_for_session"
 
 
 # --- over-temperature latch and firmware cut-out ---------------------------------------------

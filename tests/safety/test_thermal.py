@@ -33,3 +33,16 @@ def test_predictive_cutoff_overshoot_stays_within_a_third_of_a_degree(foot: str)
     trace = run_session(limits, FEET[foot], seconds=900, pad_target_override_c=42.5)
     assert trace.max_skin_c <= limits.heater_cutoff_c + 0.3
     assert trace.heater_on_s > 60  # it did heat: the bound is not met by never switching on
+
+
+@pytest.mark.parametrize("foot", FEET)
+def test_pad_stays_at_or_below_41_whatever_the_cutoff(foot: str) -> None:
+    # The loosest settings: cut-off at its 41 °C hard limit, target at 40 °C. The pad is an
+    # applied part (IEC 60601-1: <= 41 °C), measured, not only commanded.
+    limits = dataclasses.replace(
+        SafetyLimits.defaults(), heater_target_c=40.0, heater_cutoff_c=41.0
+    )
+    trace = run_session(limits, FEET[foot], seconds=900)
+    assert trace.heater_on_s > 300
+    assert trace.max_pad_c <= 41.0
+    assert trace.decisions[-1].command.pad_target_c <= limits.pad_target_max_c

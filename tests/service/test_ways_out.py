@@ -137,7 +137,9 @@ async def test_timer_ends_the_session_and_stops_the_massager() -> None:
     await simulated(make_settings(**{"session.max_minutes": minutes}), session=session)
     assert session.run is not None
     assert session.run.outcome.ended_by == "timer"
-    ended_at = session.log.steps[-1].now
+    # The step that ended it (the post-session watch steps on after it).
+    end = next(i for i, step in enumerate(session.log.steps) if step.decision.ended_by)
+    ended_at = session.log.steps[end].now
     # The session heated and pressed until its last moments, then stopped.
-    assert session.log.steps[-2].decision.command.heater_on
+    assert session.log.steps[end - 1].decision.command.heater_on
     assert_stopped_at(session, ended_at)

@@ -26,6 +26,12 @@ EXPECTED_NAMES = {
     "link-drop",
     "massager-reboot",
     "low-battery",
+    "sensor-detached",
+    "vent-stuck",
+    "heater-intermittent",
+    "pressure-intermittent",
+    "bursty-link",
+    "corrupt-status",
 }
 
 

@@ -1,0 +1,124 @@
+"""Sensor follows heater: does the skin reading respond to the heat as the thermal model says?
+
+A skin sensor that slid off the sole and reads boot air, drifts, reads low by an offset or is stuck
+with noise still sends plausible numbers one by one (FAULTS.md classes 1 and 2). Judged together
+with the heat commanded and with the pad temperature the massager reports (a second, independent
+sensor), it gives itself away. Three rules, each counting its bad time over a sliding window
+(:class:`~controller.safety.windows.BadTime`):
+
+- **gain**: after a whole window of commanded heat, with the pad at least ``gap`` above the
+  reading at the window's start, the reading must have risen by ``min_rise``;
+- **pad gap**: the reading is never more than ``pad_gap_max`` below the reported pad;
+- **band**: once the reading has reached the target, after a whole window of heat it stays
+  within ``band`` of it.
+
+Numbers, derivation from firmware_sim/physics.py and sources: docs/safety.md, "Sensor follows
+heater", and controller/settings/limits.py. Pure: no clock, no I/O.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from typing import TYPE_CHECKING
+
+from controller.safety.windows import BadTime
+
+if TYPE_CHECKING:
+    from controller.settings.effective import SafetyLimits
+
+__all__ = ["HeatResponse"]
+
+
+class HeatResponse:
+    """The sensor-follows-heater rules for one session. Feed it, then ask :meth:`verdict`."""
+
+    def __init__(self, limits: SafetyLimits) -> None:
+        self._lim = limits
+        self._bad = BadTime(limits.sensor_follow_bad_window_s)
+        self._readings: deque[tuple[float, float]] = deque()
+        self._pads: deque[tuple[float, float]] = deque()
+        self._heat_since: float | None = None
+        self._reached_target = False
+        self._why = ""
+
+    def reset(self) -> None:
+        """A new session: nothing learned carries over."""
+        self._bad.reset()
+        self._readings.clear()
+        self._pads.clear()
+        self._heat_since = None
+        self._reached_target = False
+        self._why = ""
+
+    def heater(self, now: float, on: bool) -> None:
+        """The heater command decided at ``now`` (s)."""
+        if not on:
+            self._heat_since = None
+        elif self._heat_since is None:
+            self._heat_since = now
+
+    def pad(self, t: float, pad_c: float) -> None:
+        """A valid pad temperature (degC) reported at ``t`` (s)."""
+        self._pads.append((t, pad_c))
+        self._trim(self._pads, t)
+
+    def reading(self, t: float, celsius: float, target_c: float) -> None:
+        """A valid skin reading (degC) at ``t`` (s); judges it against every rule."""
+        lim = self._lim
+        readings = self._readings
+        readings.append((t, celsius))
+        self._trim(readings, t)
+        if celsius >= target_c:
+            self._reached_target = True
+        why = ""
+        pad = self._pads[-1][1] if self._pads else None
+        if pad is not None and pad - celsius > lim.sensor_pad_gap_max_c:
+            why = (
+                f"skin reading {celsius:.1f} °C is {pad - celsius:.0f} °C below the heating pad "
+                f"({pad:.1f} °C): the skin sensor is not on the foot"
+            )
+        heated_window = (
+            self._heat_since is not None and t - self._heat_since >= lim.sensor_follow_window_s
+        )
+        if not why and heated_window:
+            start = t - lim.sensor_follow_window_s
+            first = next(((rt, rc) for rt, rc in readings if rt >= start), None)
+            pads = [pc for pt, pc in self._pads if pt >= start]
+            if first is not None and pads and t - first[0] >= lim.sensor_follow_window_s / 2:
+                rise = celsius - first[1]
+                if (
+                    min(pads) >= first[1] + lim.sensor_follow_gap_c
+                    and rise < lim.sensor_follow_min_rise_c
+                ):
+                    why = (
+                        f"skin reading rose {rise:+.1f} °C in {t - first[0]:.0f} s of heating "
+                        f"with the pad at {min(pads):.1f} °C or more (at least "
+                        f"{lim.sensor_follow_min_rise_c:.1f} °C expected): the skin sensor does "
+                        "not follow the heat"
+                    )
+        if (
+            not why
+            and heated_window
+            and self._reached_target
+            and celsius < target_c - lim.sensor_target_band_c
+        ):
+            why = (
+                f"skin reading fell to {celsius:.1f} °C, more than "
+                f"{lim.sensor_target_band_c:.0f} °C under the {target_c:.1f} °C target, while "
+                "heating: the skin sensor is not on the foot or drifts"
+            )
+        self._bad.update(t, bool(why))
+        if why:
+            self._why = why
+
+    def verdict(self, now: float) -> str | None:
+        """Why the sensor is not trusted to guide heat any more, or None while it is."""
+        if self._bad.total(now) >= self._lim.sensor_follow_bad_s:
+            return self._why
+        return None
+
+    def _trim(self, items: deque[tuple[float, float]], t: float) -> None:
+        horizon = t - 2.0 * self._lim.sensor_follow_window_s
+        while items and (items[0][0] < horizon or not math.isfinite(items[0][0])):
+            items.popleft()

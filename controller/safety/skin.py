@@ -1,0 +1,135 @@
+"""Skin trust: which readings count, when they are stale, and whether the sensor follows the heat.
+
+A reading is valid when finite, within the physiological range, in order and not a spike (the
+rate judged over at least the sensor's nominal period); readings after a stall are aged to its
+start; the slope of the last readings feeds the predictive cut-off; the sensor-follows-heater
+rules (controller/safety/follow.py) disable heat for the session when it does not.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+
+from controller.safety._state import (
+    _isfinite,
+)
+from controller.safety.alarms import AlarmCode
+from controller.safety.decision import (
+    SessionState,
+)
+from controller.safety.events import (
+    SkinReading,
+)
+from controller.safety.lifecycle import SessionLifecycle
+
+
+class SkinTrust(SessionLifecycle):
+    """Which readings count, when they are stale, whether the sensor follows the heat."""
+
+    def _void_readings(self) -> None:
+        """Nothing received so far shows the skin now: heat waits for a new valid reading."""
+        self._fresh_t = None
+        self._ref_t = None
+        self._last_reading_valid = False
+        self._history.clear()
+        self._slope = 0.0
+
+    def _on_reading(self, reading: SkinReading, now: float) -> None:
+        t = self._time_of(reading.time, now)
+        if not self._sensor_up or t is None or t < self._sensor_up_since:
+            return  # queued from before the (re)connection: it does not count
+        if self._stall_from is not None and t > self._stall_from:
+            # Delivered after a stall: it may have waited in a queue since the stall began.
+            t = max(self._stall_from, self._sensor_up_since)
+        c = reading.celsius
+        lim = self._lim
+        valid = (
+            isinstance(c, (int, float))
+            and not isinstance(c, bool)
+            and _isfinite(c)
+            and lim.valid_min_c <= c <= lim.valid_max_c
+        )
+        if valid and self._ref_t is not None:
+            span = t - self._ref_t
+            # The rate is judged over at least the sensor's nominal period: a BLE stack that
+            # delivers two honest readings 10 ms apart must not make the second a spike.
+            judged = max(span, lim.skin_nominal_period_s)
+            if span < 0.0 or abs(c - self._ref_c) > lim.max_skin_rate_c_per_s * judged:
+                valid = False  # out of order, or a jump no skin can make: a spike
+        if not valid:
+            self._last_reading_valid = False
+            self._invalid_run += 1
+            self._invalid_total += 1
+            if self._invalid_run >= lim.sensor_invalid_alarm_count:
+                self._raise(
+                    AlarmCode.SENSOR_INVALID,
+                    f"skin sensor sent {self._invalid_run} invalid readings in a row "
+                    f"(last: {c!r}): heater off; check that the sensor sits on the sole",
+                    now,
+                )
+            return
+        c = float(c)
+        self._last_reading_valid = True
+        self._invalid_run = 0
+        self._clear(AlarmCode.SENSOR_INVALID)
+        self._ref_t = self._fresh_t = t
+        self._ref_c = self._fresh_c = c
+        if self._state is SessionState.RUNNING:
+            self._follow.reading(t, c, lim.heater_target_c)
+        history = self._history
+        history.append((t, c))
+        horizon = t - lim.prediction_window_s
+        while history[0][0] < horizon:
+            history.popleft()
+        self._slope = _slope(history, lim.prediction_min_readings)
+        if c >= lim.latch_c:
+            self._latch(c, now)
+
+    def _evaluate_skin(self, now: float, running: bool) -> None:
+        """Stale readings and the sensor-follows-heater verdict."""
+        lim = self._lim
+        fresh = self._fresh_t is not None and now - self._fresh_t < lim.stale_after_s
+        if (
+            running
+            and self._sensor_up
+            and not fresh
+            # Right after a stall or a clock step heat waits for a new reading, but the sensor
+            # has not been silent for stale_after_s: no alarm yet.
+            and now - self._resumed_at >= lim.stale_after_s
+        ):
+            self._raise(
+                AlarmCode.SENSOR_STALE,
+                f"no valid skin reading for {lim.stale_after_s:.1f} s: heater off; check that the "
+                "skin sensor is switched on and near the controller",
+                now,
+            )
+        elif AlarmCode.SENSOR_STALE in self._alarms and (not running or fresh):
+            self._clear(AlarmCode.SENSOR_STALE)
+        if running and not self._heat_disabled:
+            why = self._follow.verdict(now)
+            if why is not None:
+                self._raise(
+                    AlarmCode.SENSOR_NOT_FOLLOWING,
+                    f"{why}: heat off for this session; put the skin sensor back on the sole "
+                    "under the pad before the next session",
+                    now,
+                )
+                self._heat_disabled = True
+
+
+def _slope(history: deque[tuple[float, float]], min_readings: int) -> float:
+    """Least-squares slope (degC/s) of the readings; 0 with too few or no time spread."""
+    n = len(history)
+    if n < min_readings:
+        return 0.0
+    mean_t = sum(t for t, _ in history) / n
+    mean_c = sum(c for _, c in history) / n
+    sxx = 0.0
+    sxy = 0.0
+    for t, c in history:
+        dt = t - mean_t
+        sxx += dt * dt
+        sxy += dt * (c - mean_c)
+    if sxx <= 0.0:
+        return 0.0
+    return sxy / sxx

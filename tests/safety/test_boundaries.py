@@ -1,0 +1,200 @@
+"""Each timed or thresholded rule at exactly its threshold (mutation survivors of `>=` vs `>`).
+
+The clock starts a day after boot at 86 400 s and moves in steps of 0.5 s, both exact in binary
+floating point, so "exactly 2.0 s later" is exactly 2.0 s later.
+"""
+
+from __future__ import annotations
+
+from controller.safety import (
+    CaregiverAction,
+    CaregiverRequest,
+    DeviceKind,
+    LinkChanged,
+    SkinReading,
+    UserRequest,
+)
+from tests.safety.rig import Rig
+
+T0 = 86_400.0
+HALF = 0.5
+
+
+def codes(rig: Rig) -> set[str]:
+    return {a.code for a in rig.decision.active_alarms}
+
+
+def exact_rig(skin: float = 34.0, **changes: float) -> Rig:
+    rig = Rig(start=T0, **changes)
+    rig.skin = skin
+    rig.step(*(), dt=HALF)
+    rig.connect()
+    rig.start()
+    return rig
+
+
+def run_exact(rig: Rig, seconds: float, *, reading: bool = False) -> None:
+    """Steps of 0.5 s with a report each; a reading each step if asked."""
+    for _ in range(round(seconds / HALF)):
+        events = [rig.report()]
+        if reading:
+            events.append(rig.reading())
+        rig.step(*events, dt=HALF)
+
+
+def test_a_reading_exactly_stale_after_s_old_is_stale() -> None:
+    rig = exact_rig()
+    run_exact(rig, 2.0, reading=True)
+    last = rig.now - HALF  # readings are stamped at the step before the one that takes them
+    run_exact(rig, rig.limits.stale_after_s - 2 * HALF)
+    assert rig.decision.skin_age_s == rig.limits.stale_after_s - HALF
+    assert "SENSOR_STALE" not in codes(rig)
+    run_exact(rig, HALF)
+    assert rig.now - last == rig.limits.stale_after_s
+    assert "SENSOR_STALE" in codes(rig)
+    assert not rig.decision.command.heater_on
+
+
+def test_the_stale_alarm_waits_exactly_stale_after_s_after_a_stall() -> None:
+    rig = exact_rig()
+    run_exact(rig, 2.0, reading=True)
+    rig.step(rig.report(time=rig.now + 1.0), dt=1.0)  # a 1 s stall (> 0.5 s), no reading
+    resumed = rig.now
+    run_exact(rig, rig.limits.stale_after_s - HALF)
+    assert "SENSOR_STALE" not in codes(rig)
+    run_exact(rig, HALF)
+    assert rig.now - resumed == rig.limits.stale_after_s
+    assert "SENSOR_STALE" in codes(rig)
+
+
+def test_heater_energised_exactly_the_grace_in_the_window_is_not_responding() -> None:
+    rig = exact_rig()
+    rig.step(UserRequest(40, False), rig.report(), dt=HALF)
+    rig.energised = True
+    # Each report is stamped at the previous step: bad from one step back, 0.5 s per step.
+    run_exact(rig, rig.limits.heater_response_grace_s - HALF)
+    assert "HEATER_NOT_RESPONDING" not in rig.alarms  # 1.5 s of bad time
+    run_exact(rig, HALF)
+    assert "HEATER_NOT_RESPONDING" in rig.alarms  # exactly 2.0 s
+
+
+def test_thermostat_turns_on_below_the_band_not_at_it() -> None:
+    rig = exact_rig(skin=38.0)
+    run_exact(rig, 2.0, reading=True)
+    rig.skin = 37.9
+    run_exact(rig, 2.0, reading=True)
+    assert rig.decision.heater_block == "at_target"
+    rig.skin = rig.limits.heater_target_c - rig.limits.heater_target_band_c  # 37.5 exactly
+    run_exact(rig, 2.0, reading=True)
+    assert not rig.decision.command.heater_on
+    rig.skin = 37.4
+    run_exact(rig, 1.0, reading=True)
+    assert rig.decision.command.heater_on
+
+
+def test_a_rise_of_exactly_the_maximum_rate_is_a_valid_reading() -> None:
+    rig = exact_rig()
+    rig.step(rig.report(), SkinReading(rig.now + HALF, 34.0), dt=HALF)
+    rig.step(rig.report(), dt=HALF)
+    rig.step(rig.report(), SkinReading(rig.now + HALF, 36.0), dt=HALF)  # 2 °C in 1 s
+    assert rig.decision.skin_valid
+    assert rig.decision.skin_c == 36.0
+
+
+def test_readings_at_one_instant_give_no_slope_and_no_crash() -> None:
+    rig = Rig(start=T0)
+    rig.step(dt=HALF)
+    rig.step(LinkChanged(DeviceKind.MASSAGER, True), LinkChanged(DeviceKind.SENSOR, True), dt=HALF)
+    same = rig.now + HALF
+    rig.step(
+        rig.report(),
+        SkinReading(same, 34.0),
+        SkinReading(same, 34.0),
+        SkinReading(same, 34.0),
+        dt=HALF,
+    )
+    assert rig.decision.predicted_skin_c == rig.decision.skin_c
+
+
+def test_measured_exactly_at_the_hard_limit_is_not_above_it() -> None:
+    rig = exact_rig()
+    run_exact(rig, HALF)
+    rig.measured = rig.limits.pressure_hard_max_mmhg  # 70 mmHg: over the cap, not above 70
+    run_exact(rig, HALF)
+    assert "PRESSURE_OVER_CAP" not in rig.alarms  # not at once: only above 70 is immediate
+    rig.measured = rig.limits.pressure_hard_max_mmhg + HALF
+    run_exact(rig, HALF)
+    assert "PRESSURE_OVER_CAP" in rig.alarms
+
+
+def test_pressure_above_the_envelope_for_exactly_the_limit_does_not_follow() -> None:
+    rig = exact_rig()
+    run_exact(rig, 6.0, reading=True)  # the ramp to the 40 mmHg asked is over
+    assert rig.decision.command.pressure_mmhg == 40.0
+    rig.measured = 50.0
+    run_exact(rig, rig.limits.pressure_not_following_s - HALF)
+    assert "PRESSURE_NOT_FOLLOWING" not in rig.alarms  # 0.5 s of bad time
+    run_exact(rig, HALF)
+    assert "PRESSURE_NOT_FOLLOWING" in rig.alarms  # exactly 1.0 s
+
+
+def test_the_decision_reports_exact_session_time_left_and_reading_age() -> None:
+    rig = exact_rig()
+    started = rig.now
+    run_exact(rig, 5.0, reading=True)
+    decision = rig.decision
+    assert decision.elapsed_s == rig.now - started
+    assert decision.remaining_s == rig.limits.max_session_s - (rig.now - started)
+    assert decision.skin_age_s == HALF
+    assert decision.heat_remaining_s == rig.limits.max_heat_s - decision.heat_used_s
+
+
+def test_a_lowered_ceiling_is_the_reference_from_exactly_the_settle_time() -> None:
+    rig = exact_rig()
+    run_exact(rig, 6.0, reading=True)
+    rig.measured = 40.0  # the bladder at the 40 mmHg asked
+    run_exact(rig, 1.0, reading=True)
+    lowered = rig.now + HALF
+    rig.step(
+        rig.report(),
+        rig.reading(),
+        CaregiverRequest(CaregiverAction.LOWER_PRESSURE, 30.0, "r1"),
+        dt=HALF,
+    )
+    assert rig.decision.pressure_cap_mmhg == 30.0
+    run_exact(rig, rig.limits.pressure_settle_s - HALF, reading=True)
+    assert rig.now - lowered == rig.limits.pressure_settle_s - HALF
+    assert "PRESSURE_OVER_CAP" not in rig.alarms  # still judged against the old ceiling
+    # From exactly 3.0 s the new ceiling counts: 40 > 30 + 5 from the report of that step.
+    run_exact(rig, 2 * HALF, reading=True)
+    assert "PRESSURE_OVER_CAP" in rig.alarms
+
+
+def test_stale_alarm_stays_through_a_stall_while_still_no_reading() -> None:
+    rig = exact_rig()
+    run_exact(rig, 2.0, reading=True)
+    run_exact(rig, 3.0)  # no reading: stale
+    assert "SENSOR_STALE" in codes(rig)
+    rig.step(rig.report(time=rig.now + 1.0), dt=1.0)  # a stall, still no reading
+    assert "SENSOR_STALE" in codes(rig)
+
+
+def test_fault_byte_cutout_without_the_flag_is_a_cutout() -> None:
+    rig = exact_rig()
+    run_exact(rig, 1.0, reading=True)
+    rig.step(rig.report(fault=1, cutout_latched=False), dt=HALF)
+    assert "FIRMWARE_CUTOUT" in codes(rig)
+
+
+def test_a_bladder_that_vents_one_latency_late_is_following() -> None:
+    rig = exact_rig()
+    run_exact(rig, 6.0, reading=True)
+    rig.measured = 40.0
+    run_exact(rig, 1.0, reading=True)
+    rig.step(rig.report(), rig.reading(), UserRequest(0.0, True), dt=HALF)
+    lowered = rig.now
+    while rig.now - lowered < 6.0:
+        late = rig.now - lowered - 0.75  # holds 0.75 s (a write, reports), then 15 mmHg/s
+        rig.measured = max(0.0, 40.0 - 15.0 * late) if late > 0 else 40.0
+        rig.step(rig.report(), rig.reading(), dt=0.25)
+    assert "PRESSURE_NOT_FOLLOWING" not in rig.alarms

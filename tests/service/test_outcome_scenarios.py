@@ -1,0 +1,104 @@
+"""The outcome-supervision scenarios (issue 10) on several seeds, end to end over BleakClient.
+
+Each run draws its own noise and fault parameters from the seed; the expected ending and alarms
+are the table's (tests/service/test_scenarios.py, docs/safety.md).
+"""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+
+import pytest
+
+from controller.service.simulated import run_simulated_session
+from controller.session.checklist import NO_CONTRAINDICATIONS
+from controller.settings import effective_limits
+from controller.store import Store
+from tests.service.support import LATCH_C, make_settings, simulated
+from tests.service.test_scenarios import EXPECTED
+
+SEEDS = (1, 2, 3)
+ONSET_S = 30.0  # the scenarios' default onset, on the world's clock
+NEW = (
+    "sensor-detached",
+    "vent-stuck",
+    "heater-intermittent",
+    "pressure-intermittent",
+    "bursty-link",
+    "corrupt-status",
+)
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+@pytest.mark.parametrize("scenario", NEW)
+async def test_outcome_scenario_ends_as_expected_on_every_seed(scenario: str, seed: int) -> None:
+    expected = EXPECTED[scenario]
+    settings = make_settings(**{"session.max_minutes": expected.minutes})
+    limits = effective_limits(settings)
+    session = await simulated(settings, scenario=scenario, seed=seed)
+    assert session.run is not None
+    summary = session.run.summary()
+    assert summary["max_skin_c"] < LATCH_C
+    assert summary["ended_by"] == expected.ended_by
+    raised = {(alarm.code, alarm.priority) for alarm in session.log.new_alarms()}
+    for code, priority in expected.required.items():
+        assert (code, priority) in raised, f"{code} ({priority}) not raised; got {raised}"
+    assert {code for code, _ in raised} <= set(expected.required) | expected.allowed
+    # The watch after the session gives a verdict, and a fault ending says so.
+    assert summary["after_session"] in ("safe", "fault")
+    if expected.ended_by == "timer":
+        assert summary["after_session"] == "safe"
+    for step in session.log.steps:
+        if step.decision.command.heater_on:
+            assert step.decision.skin_fresh
+        assert step.decision.command.pressure_mmhg <= limits.pressure_cap_mmhg
+    if scenario == "sensor-detached":
+        first = next(
+            s
+            for s in session.log.steps
+            if any(a.code == "SENSOR_NOT_FOLLOWING" for a in s.decision.new_alarms)
+        )
+        assert first.elapsed - ONSET_S <= 120.0
+        later = session.log.steps[session.log.steps.index(first) :]
+        assert not any(s.decision.command.heater_on for s in later)
+    if scenario == "vent-stuck":
+        # Within 5 s of the command it ignores: the first lower command after the onset.
+        raised_at = next(
+            s.elapsed
+            for s in session.log.steps
+            if any(a.code == "PRESSURE_NOT_FOLLOWING" for a in s.decision.new_alarms)
+        )
+        steps = session.log.steps
+        lowered_at = next(
+            b.elapsed
+            for a, b in itertools.pairwise(steps)
+            if b.elapsed >= ONSET_S
+            and (
+                b.decision.command.pressure_mmhg < a.decision.command.pressure_mmhg
+                or (b.decision.command.stop and not a.decision.command.stop)
+            )
+        )
+        assert raised_at - lowered_at <= 5.0
+
+
+async def test_heater_stuck_on_demo_reports_the_post_session_fault_in_summary_and_journal(
+    tmp_path: Path,
+) -> None:
+    # `soleguard demo --scenario heater-stuck-on --minutes 2 --speed max --json`, with a journal.
+    settings = make_settings(**{"session.max_minutes": 2.0})
+    with Store.open(tmp_path / "journal.sqlite") as store:
+        run = await run_simulated_session(
+            settings, answers=NO_CONTRAINDICATIONS, scenario="heater-stuck-on", store=store
+        )
+        summary = run.summary()
+        assert summary["ended_by"] == "fault"  # never a plain "timer"
+        assert summary["after_session"] == "fault"
+        codes = {(a["code"], a["priority"]) for a in summary["alarms"]}
+        assert ("POST_SESSION_UNSAFE", "high") in codes
+        unsafe = next(a for a in summary["alarms"] if a["code"] == "POST_SESSION_UNSAFE")
+        assert "heater is still energised" in unsafe["message"]
+        record = store.sessions()[-1]
+        assert record.ended_by == "fault"
+        journal_codes = {alarm.code for alarm in store.alarms(record.id)}
+        assert "POST_SESSION_UNSAFE" in journal_codes
