@@ -44,6 +44,7 @@ OTHER_ENV: Mapping[str, str] = {
     "SOLEGUARD_MQTT_PASSWORD": "soleguard monitor --password",
     "SOLEGUARD_REQUIRE_MOSQUITTO": "the test suite: fail when mosquitto is missing",
     "SOLEGUARD_FUZZ_EXAMPLES": "the test suite: examples per fuzz target",
+    "SOLEGUARD_TEST_CLOCK": "the test suite: pins the safety rig's clock to replay a failure",
 }
 CONFIG_FILENAME = "soleguard.toml"
 
