@@ -10,38 +10,48 @@ alert raised while the broker is away is published after the next connect, in or
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import random
+import socket
 import time
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Generic, Self
+from typing import Any, Generic, Self
 
 import aiomqtt
 from aiomqtt import MqttError
+from aiomqtt.exceptions import MqttConnectError
+from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from controller import __version__
 from controller.caregiver.commands import (
-    RATE_LIMIT_BURST,
-    RATE_LIMIT_PER_S,
     CaregiverCommand,
     CommandRefused,
-    TokenBucket,
     parse_command,
 )
 from controller.caregiver.discovery import STATE_REFRESH_S, build_discovery
+from controller.caregiver.inbox import (
+    URGENT_ACTIONS,
+    ClientLimits,
+    CommandInbox,
+    CommandLedger,
+    FloodSummary,
+)
 from controller.caregiver.models import (
     DeviceState,
     TelemetrySample,
     alert_payload,
     iso_utc,
+    safety_fields,
     state_payload,
     telemetry_payload,
 )
-from controller.caregiver.outbox import AlertOutbox, AlertT
+from controller.caregiver.notify import AppriseNotifier
+from controller.caregiver.outbox import AlertOutbox, AlertT, parse_ack
 from controller.caregiver.topics import AVAILABILITY_OFFLINE, AVAILABILITY_ONLINE, HA_ONLINE, Topics
 from controller.errors import StoreError
 from controller.settings.models import MqttSettings
@@ -50,18 +60,35 @@ __all__ = [
     "ALERT_BATCH",
     "COMMAND_QUEUE_MAX",
     "OPERATION_TIMEOUT_S",
+    "REANNOUNCE_S",
     "RECONNECT_INITIAL_S",
     "RECONNECT_MAX_S",
     "RESULT_QUEUE_MAX",
     "SHUTDOWN_TIMEOUT_S",
+    "STATE_MIN_INTERVAL_S",
     "TELEMETRY_QUEUE_MAX",
     "BridgeStats",
     "CaregiverBridge",
+    "no_delay",
     "reconnect_delay",
 ]
 
 _LOGGER = logging.getLogger(__name__)
 
+# Why 1 s: a state message a second is as fast as a person reads a changing figure, and it keeps a
+# session to about 1 retained message a second (Home Assistant records every one); a change of a
+# safety-relevant field (see ``models.safety_fields``) is published at once regardless.
+STATE_MIN_INTERVAL_S = 1.0
+# Why 60 s: an unacknowledged HIGH alert is announced again this often (IEC 60601-1-8 repeats a
+# high-priority alarm signal until someone responds); a phone pinging once a minute is hard to
+# miss and not yet a reason to mute the app.
+REANNOUNCE_S = 60.0
+# Why 256: unacknowledged conditions kept for re-announcement; a session has a handful, and past
+# this the oldest is forgotten (it stays in the outbox and the journal).
+UNACKED_MEMORY = 256
+# Why 1024: acknowledged condition ids remembered so a re-announcement never resumes after an ack;
+# conditions are a handful per session.
+ACKED_MEMORY = 1024
 # Why 0.5 s: a broker restart (mosquitto, HA add-on) takes about a second; the first retry should
 # land right after it, so alerts raised meanwhile reach caregivers without a long gap.
 RECONNECT_INITIAL_S = 0.5
@@ -87,6 +114,9 @@ RESULT_QUEUE_MAX = 64
 # Why 100: the outbox is read in pages so a long backlog neither loads at once nor stalls the
 # other topics for longer than one page of PUBACK round trips.
 ALERT_BATCH = 100
+# CONNACK reason codes of a broker that does not speak MQTT 5 (3.1.1's "unacceptable protocol
+# version", 5's "unsupported protocol version"): the bridge then talks 3.1.1 to it.
+_UNSUPPORTED_PROTOCOL = frozenset({1, 132})
 # Why 256: incoming messages are only commands and Home Assistant status; the rate limit refuses
 # floods, and this bound keeps a broker pushing garbage from growing memory before it does.
 INCOMING_QUEUE_MAX = 256
@@ -105,12 +135,39 @@ def reconnect_delay(attempt: int, rng: random.Random | None = None) -> float:
 @dataclass(slots=True)
 class BridgeStats:
     connects: int = 0
+    states_published: int = 0
     alerts_published: int = 0
     telemetry_published: int = 0
     telemetry_dropped: int = 0
     commands_forwarded: int = 0
     commands_refused: int = 0
+    commands_rate_limited: int = 0
+    commands_duplicate: int = 0
+    alerts_reannounced: int = 0
+    alerts_acknowledged: int = 0
+    acks_refused: int = 0
     results_dropped: int = 0
+
+
+def no_delay(client: aiomqtt.Client) -> aiomqtt.Client:
+    """Turn Nagle's algorithm off on the client's socket once it opens; returns ``client``.
+
+    paho leaves it on. Then a small packet written right after another (an alert PUBLISH after
+    the PUBACK of an incoming acknowledgement) waits for the broker's delayed ACK of the first:
+    about 40 ms on Linux, measured by bench/alert_latency.py. Uses paho's ``on_socket_open``,
+    which aiomqtt sets and this wraps (pinned by tests/caregiver/test_conformance).
+    """
+    paho = client._client
+    opened = paho.on_socket_open
+
+    def on_socket_open(mqttc: Any, userdata: Any, sock: Any) -> None:
+        with contextlib.suppress(OSError, AttributeError):  # not TCP (a Unix socket): no Nagle
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if opened is not None:
+            opened(mqttc, userdata, sock)
+
+    paho.on_socket_open = on_socket_open
+    return client
 
 
 def _drop_socket(client: aiomqtt.Client) -> None:
@@ -137,7 +194,10 @@ class CaregiverBridge(Generic[AlertT]):
         sw_version: str = __version__,
         device_name: str | None = None,
         clock: Callable[[], float] = time.time,
+        reannounce_s: float = REANNOUNCE_S,
     ) -> None:
+        if settings.device_id is None:
+            raise ValueError("settings.device_id is None: resolve it with identity.with_device_id")
         self._settings = settings
         self._outbox = outbox
         self._topics = Topics(settings.base_topic, settings.device_id, settings.discovery_prefix)
@@ -149,9 +209,33 @@ class CaregiverBridge(Generic[AlertT]):
 
         self._state: DeviceState | None = None
         self._state_dirty = False
+        # What the broker last acknowledged, and when (bridge loop time): a change of a
+        # safety-relevant field against it goes out at once, any other waits for the interval.
+        self._published_state: DeviceState | None = None
+        self._state_urgent = False
+        self._state_published_at = -float("inf")
         self._telemetry: deque[TelemetrySample] = deque(maxlen=TELEMETRY_QUEUE_MAX)
         self._results: deque[bytes] = deque(maxlen=RESULT_QUEUE_MAX)
-        self._commands: asyncio.Queue[CaregiverCommand] = asyncio.Queue(COMMAND_QUEUE_MAX)
+        self._commands = CommandInbox(COMMAND_QUEUE_MAX)
+        # Survives reconnects (it lives as long as the bridge): a command redelivered after a
+        # reconnect is recognised as well as one delivered twice on one connection.
+        self._ledger = CommandLedger()
+        self._limits: ClientLimits | None = None
+        # Conditions published and not yet acknowledged nor cleared: condition id -> (its latest
+        # alert, when it was last announced, bridge loop time). HIGH ones are announced again
+        # every `reannounce_s`; all of them once after each reconnect (see _session).
+        self._reannounce_s = reannounce_s
+        self._unacked: OrderedDict[str, tuple[AlertT, float]] = OrderedDict()
+        # Condition ids to announce once more on this connection (those unacknowledged when it
+        # was made; not the alerts it publishes itself).
+        self._reannounce_once: set[str] = set()
+        self._acked: OrderedDict[str, None] = OrderedDict()
+        self._notifier: AppriseNotifier | None = None
+        if settings.apprise_urls:
+            self._notifier = AppriseNotifier(settings.apprise_urls)
+        # False once the broker refused MQTT 5 (amqtt): then 3.1.1, and a retained command
+        # published while connected can no longer be told apart (see _session).
+        self._v5 = settings.protocol == "5"
         # True until the backlog has been read once: alerts left by a previous run go out first.
         self._alerts_pending = True
         self._discovery_pending = True
@@ -159,7 +243,6 @@ class CaregiverBridge(Generic[AlertT]):
         self._wake = asyncio.Event()
         self._closing = asyncio.Event()
         self._connected = False
-        self._bucket: TokenBucket | None = None
         self._task: asyncio.Task[None] | None = None
 
     # -- context manager ------------------------------------------------------------------------
@@ -168,7 +251,9 @@ class CaregiverBridge(Generic[AlertT]):
         if self._task is not None:
             raise RuntimeError("a CaregiverBridge can be entered only once")
         loop = asyncio.get_running_loop()
-        self._bucket = TokenBucket(RATE_LIMIT_PER_S, RATE_LIMIT_BURST, loop.time())
+        self._limits = ClientLimits(loop.time())
+        if self._notifier is not None:
+            await self._notifier.__aenter__()
         self._task = asyncio.create_task(self._run(), name=f"caregiver-bridge-{self.device_id}")
         return self
 
@@ -178,6 +263,8 @@ class CaregiverBridge(Generic[AlertT]):
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        if self._notifier is not None:
+            await self._notifier.__aexit__(exc_type, exc, tb)
         task = self._task
         if task is None or task.done():
             return
@@ -210,11 +297,16 @@ class CaregiverBridge(Generic[AlertT]):
         return self._connected
 
     def update_state(self, state: DeviceState) -> None:
-        """Latest wins: published at once when it differs from the last one, else every 30 s."""
-        if state != self._state:
-            self._state = state
-            self._state_dirty = True
-            self._wake.set()
+        """Latest wins, retained. A change of a safety-relevant field is published at once; any
+        other change at most once every ``STATE_MIN_INTERVAL_S``; unchanged, every 30 s."""
+        if state == self._state:
+            return
+        self._state = state
+        self._state_dirty = True
+        published = self._published_state
+        if published is None or safety_fields(state) != safety_fields(published):
+            self._state_urgent = True
+        self._wake.set()
 
     def telemetry(self, sample: TelemetrySample) -> None:
         """Queue one sample (QoS 0); when full, the oldest is dropped and counted."""
@@ -235,11 +327,17 @@ class CaregiverBridge(Generic[AlertT]):
                 f"this bridge publishes for {self.device_id!r}"
             )
         self._outbox.enqueue_alert(alert)
-        self._alerts_pending = True
-        self._wake.set()
+        self.alerts_stored(alert)
 
-    def alerts_stored(self) -> None:
-        """The caller wrote alerts to the outbox itself (off the loop): publish them now."""
+    def alerts_stored(self, *alerts: AlertT) -> None:
+        """The caller wrote ``alerts`` to the outbox itself (off the loop): publish them now.
+
+        The alerts themselves, when given, also go to the Apprise URLs at once, whether or not
+        the broker is reachable.
+        """
+        if self._notifier is not None:
+            for alert in alerts:
+                self._notifier.submit(alert)
         self._alerts_pending = True
         self._wake.set()
 
@@ -254,13 +352,18 @@ class CaregiverBridge(Generic[AlertT]):
             },
             separators=(",", ":"),
         ).encode()
+        if request_id is not None:
+            self._ledger.answer(request_id, payload)
+        self._queue_result(payload)
+
+    def _queue_result(self, payload: bytes) -> None:
         if len(self._results) == self._results.maxlen:
             self.stats.results_dropped += 1
         self._results.append(payload)
         self._wake.set()
 
     async def commands(self) -> AsyncIterator[CaregiverCommand]:
-        """Validated commands, in arrival order; refused ones never come out."""
+        """Validated commands, ``stop`` and ``heater_off`` first; refused ones never come out."""
         while True:
             yield await self._commands.get()
 
@@ -278,8 +381,8 @@ class CaregiverBridge(Generic[AlertT]):
                 certfile=str(s.tls.certfile) if s.tls.certfile else None,
                 keyfile=str(s.tls.keyfile) if s.tls.keyfile else None,
             )
-        v5 = s.protocol == "5"
-        return aiomqtt.Client(
+        v5 = self._v5
+        client = aiomqtt.Client(
             s.host,
             s.port,
             username=s.username,
@@ -293,14 +396,35 @@ class CaregiverBridge(Generic[AlertT]):
             timeout=OPERATION_TIMEOUT_S,
             tls_params=tls,
             max_queued_incoming_messages=INCOMING_QUEUE_MAX,
+            queue_type=self._inbound_queue_type(),
             logger=_LOGGER.getChild("paho"),
         )
+        return no_delay(client)
+
+    def _inbound_queue_type(self) -> type[asyncio.Queue[aiomqtt.Message]]:
+        """aiomqtt's incoming queue, with commands taken out as they arrive.
+
+        aiomqtt drops messages once its bounded queue is full, so during a flood a stop could be
+        dropped before the bridge ever saw it. Commands are judged here instead, in paho's
+        callback on this loop, the moment each arrives: a flood is refused as fast as it comes,
+        nothing queues behind it, and only the rare other messages (Home Assistant's status)
+        use the queue.
+        """
+        take = self._take_command
+
+        class InboundQueue(asyncio.Queue[aiomqtt.Message]):
+            def put_nowait(self, item: aiomqtt.Message) -> None:
+                if not take(item):
+                    super().put_nowait(item)
+
+        return InboundQueue
 
     async def _run(self) -> None:
         attempt = 0
         s = self._settings
         while not self._closing.is_set():
             client = self._make_client()
+            downgraded = False
             try:
                 async with client:
                     attempt = 0
@@ -309,9 +433,18 @@ class CaregiverBridge(Generic[AlertT]):
                     _LOGGER.info("%s: connected to %s:%d", self.device_id, s.host, s.port)
                     await self._session(client)
             except* MqttError as group:
-                _LOGGER.warning(
-                    "%s: broker %s:%d: %s", self.device_id, s.host, s.port, group.exceptions[0]
-                )
+                error = group.exceptions[0]
+                if self._v5 and isinstance(error, MqttError) and _refuses_v5(error):
+                    self._v5, downgraded = False, True
+                    _LOGGER.warning(
+                        "%s: broker %s:%d does not speak MQTT 5; using 3.1.1, where a retained "
+                        "command published while connected cannot be recognised as retained",
+                        self.device_id,
+                        s.host,
+                        s.port,
+                    )
+                else:
+                    _LOGGER.warning("%s: broker %s:%d: %s", self.device_id, s.host, s.port, error)
             except* StoreError as group:
                 # The outbox keeps its alerts; reading it is retried after the backoff.
                 _LOGGER.error("%s: alert outbox failed: %s", self.device_id, group.exceptions[0])
@@ -320,6 +453,8 @@ class CaregiverBridge(Generic[AlertT]):
                 _drop_socket(client)
             if self._closing.is_set():
                 break
+            if downgraded:
+                continue  # at once: nothing is wrong with the broker
             delay = reconnect_delay(attempt)
             attempt += 1
             _LOGGER.info("%s: reconnecting in %.1f s", self.device_id, delay)
@@ -332,12 +467,25 @@ class CaregiverBridge(Generic[AlertT]):
     async def _session(self, client: aiomqtt.Client) -> None:
         t = self._topics
         # Subscribed before `online`, so whoever sees `online` can send a command at once.
-        await client.subscribe(t.command, qos=1)
+        # MQTT 5 retain-as-published keeps the retain flag on a retained command delivered live
+        # (3.1.1 clears it then), so such a command is refused too, not only on (re)subscribe.
+        # `command/CLIENT` is a caregiver's own command topic (the ACL binds it to the account),
+        # which gives each caregiver its own rate limit.
+        for topic in (t.command, t.command_clients):
+            if self._v5:
+                options = SubscribeOptions(qos=1, noLocal=True, retainAsPublished=True)
+                await client.subscribe(topic, options=options)
+            else:
+                await client.subscribe(topic, qos=1)
         await client.subscribe(t.ha_status, qos=1)
+        await client.subscribe(t.alert_ack, qos=1)
         await client.publish(t.availability, AVAILABILITY_ONLINE, qos=1, retain=True)
         self._discovery_pending = True
-        self._state_dirty = self._state is not None
+        self._state_dirty = self._state_urgent = self._state is not None
         self._alerts_pending = True
+        # A broker that crashed may have acknowledged an alert it never wrote to disk (mosquitto
+        # writes its database after the PUBACK): what nobody acknowledged is sent again.
+        self._reannounce_once = set(self._unacked)
         async with asyncio.TaskGroup() as tg:
             receiver = tg.create_task(self._receive(client), name=f"caregiver-rx-{self.device_id}")
             await self._publish_loop(client)
@@ -350,6 +498,14 @@ class CaregiverBridge(Generic[AlertT]):
         while True:
             self._wake.clear()
             if self._closing.is_set():
+                # Answers still owed (a stop's result, a flood's summary) go out before
+                # `offline`; __aexit__ bounds the whole goodbye by SHUTDOWN_TIMEOUT_S.
+                self._flood_summaries(float("inf"))
+                while self._results:
+                    await client.publish(
+                        t.command_result, self._results[0], qos=1, timeout=SHUTDOWN_TIMEOUT_S / 2
+                    )
+                    self._results.popleft()
                 await client.publish(
                     t.availability,
                     AVAILABILITY_OFFLINE,
@@ -364,15 +520,31 @@ class CaregiverBridge(Generic[AlertT]):
                     t, sw_version=self._sw_version, device_name=self._device_name
                 )
                 await client.publish(topic, json.dumps(config).encode(), qos=1, retain=True)
-                self._state_dirty = self._state is not None
+                self._state_dirty = self._state_urgent = self._state is not None
             if loop.time() >= next_refresh:
                 self._state_dirty = self._state is not None
+                self._state_urgent = True
                 next_refresh = loop.time() + STATE_REFRESH_S
+            deadline = next_refresh
             if self._state_dirty and self._state is not None:
-                self._state_dirty = False
-                payload = state_payload(self._state, device_id=self.device_id, now=self._clock())
-                await client.publish(t.state, payload, qos=1, retain=True)
+                due = self._state_published_at + STATE_MIN_INTERVAL_S
+                if self._state_urgent or loop.time() >= due:
+                    state = self._state
+                    self._state_dirty = self._state_urgent = False
+                    payload = state_payload(state, device_id=self.device_id, now=self._clock())
+                    await client.publish(t.state, payload, qos=1, retain=True)
+                    self._published_state = state
+                    self._state_published_at = loop.time()
+                    self.stats.states_published += 1
+                else:
+                    deadline = min(deadline, due)
             await self._publish_alerts(client)
+            reannounce_due = await self._reannounce(client, loop.time())
+            if reannounce_due is not None:
+                deadline = min(deadline, reannounce_due)
+            flood_due = self._flood_summaries(loop.time())
+            if flood_due is not None:
+                deadline = min(deadline, flood_due)
             while self._results and not self._closing.is_set():
                 await client.publish(t.command_result, self._results[0], qos=1)
                 self._results.popleft()
@@ -382,7 +554,7 @@ class CaregiverBridge(Generic[AlertT]):
                 self.stats.telemetry_published += 1
             if not self._wake.is_set():
                 try:
-                    async with asyncio.timeout(max(0.0, next_refresh - loop.time())):
+                    async with asyncio.timeout(max(0.0, deadline - loop.time())):
                         await self._wake.wait()
                 except TimeoutError:
                     pass
@@ -402,40 +574,117 @@ class CaregiverBridge(Generic[AlertT]):
                     self._outbox.mark_alert_delivered, alert.id, at=self._clock()
                 )
                 self.stats.alerts_published += 1
+                self._track_unacknowledged(alert)
             if len(batch) == ALERT_BATCH:
                 self._alerts_pending = True
+
+    def _track_unacknowledged(self, alert: AlertT) -> None:
+        cid = alert.condition
+        if alert.event == "cleared" or cid in self._acked:
+            self._unacked.pop(cid, None)
+            return
+        self._unacked[cid] = (alert, asyncio.get_running_loop().time())
+        self._unacked.move_to_end(cid)
+        while len(self._unacked) > UNACKED_MEMORY:
+            self._unacked.popitem(last=False)
+
+    async def _reannounce(self, client: aiomqtt.Client, now: float) -> float | None:
+        """Announce again every HIGH alert unacknowledged for ``reannounce_s``, and after a
+        reconnect every unacknowledged one; return when the next is due (loop time) or None."""
+        once, self._reannounce_once = self._reannounce_once, set()
+        for cid, (alert, last) in list(self._unacked.items()):
+            due = alert.priority == "high" and now - last >= self._reannounce_s
+            if (due or cid in once) and cid in self._unacked:
+                payload = alert_payload(alert, event="reannounced")
+                await client.publish(self._topics.alert, payload, qos=1)
+                self._unacked[cid] = (alert, now)
+                self.stats.alerts_reannounced += 1
+                if due and self._notifier is not None:
+                    self._notifier.submit(alert, "reannounced")
+        high = [last for alert, last in self._unacked.values() if alert.priority == "high"]
+        return min(high) + self._reannounce_s if high else None
+
+    async def _on_ack(self, data: bytes) -> None:
+        ack = parse_ack(data)
+        if isinstance(ack, str):
+            self.stats.acks_refused += 1
+            _LOGGER.warning("%s: alert acknowledgement refused: %s", self.device_id, ack)
+            return
+        cid, who = ack
+        self._acked[cid] = None
+        self._acked.move_to_end(cid)
+        while len(self._acked) > ACKED_MEMORY:
+            self._acked.popitem(last=False)
+        self._unacked.pop(cid, None)
+        try:
+            known = await asyncio.to_thread(
+                self._outbox.record_alert_ack, cid, client=who, at=self._clock()
+            )
+        except StoreError as exc:
+            _LOGGER.error("%s: acknowledgement of %s not journalled: %s", self.device_id, cid, exc)
+            return
+        if known:
+            self.stats.alerts_acknowledged += 1
+            _LOGGER.info("%s: alert %s acknowledged by %s", self.device_id, cid, who)
+        else:
+            self.stats.acks_refused += 1
+            _LOGGER.warning("%s: acknowledgement of unknown alert %s", self.device_id, cid)
 
     async def _receive(self, client: aiomqtt.Client) -> None:
         t = self._topics
         async for message in client.messages:
             payload = message.payload
             data = payload if isinstance(payload, bytes) else str(payload).encode()
-            if message.topic.matches(t.ha_status):
-                if data == HA_ONLINE:
-                    _LOGGER.info("%s: Home Assistant is online; re-sending discovery", t.device_id)
-                    self._discovery_pending = True
-                    self._wake.set()
-            elif message.topic.matches(t.command):
-                self._on_command(data, retained=message.retain)
+            if message.topic.matches(t.alert_ack):
+                await self._on_ack(data)
+            elif message.topic.matches(t.ha_status) and data == HA_ONLINE:
+                _LOGGER.info("%s: Home Assistant is online; re-sending discovery", t.device_id)
+                self._discovery_pending = True
+                self._wake.set()
 
-    def _on_command(self, data: bytes, *, retained: bool) -> None:
-        assert self._bucket is not None  # set in __aenter__, before the task starts
-        now = asyncio.get_running_loop().time()
-        result: CaregiverCommand | CommandRefused
-        if not self._bucket.take(now):
-            result = CommandRefused(
-                None,
-                f"rate limit: at most {RATE_LIMIT_PER_S:g} commands/s "
-                f"(burst {RATE_LIMIT_BURST}); try again shortly",
-            )
+    def _take_command(self, message: aiomqtt.Message) -> bool:
+        """Judge a message on a command topic at once; False for any other message."""
+        t = self._topics
+        topic = message.topic
+        if topic.matches(t.command):
+            sender = ""
+        elif topic.matches(t.command_clients) and topic.value != t.command_result:
+            sender = topic.value.rsplit("/", 1)[1]
         else:
-            result = parse_command(data, retained=retained)
+            return False
+        payload = message.payload
+        data = payload if isinstance(payload, bytes) else str(payload).encode()
+        if data:  # empty: someone clearing a retained command, nothing to answer
+            self._on_command(data, retained=message.retain, client=sender)
+        return True
+
+    def _on_command(self, data: bytes, *, retained: bool, client: str) -> None:
+        assert self._limits is not None  # set in __aenter__, before the task starts
+        now = asyncio.get_running_loop().time()
+        result: CaregiverCommand | CommandRefused = parse_command(data, retained=retained)
+        urgent = isinstance(result, CaregiverCommand) and result.action in URGENT_ACTIONS
+        if not urgent and not self._limits.take(client, now):
+            # Answered once for the whole flood (see ClientLimits.due), so a flood cannot push
+            # the answers to other commands out of the bounded result queue.
+            self.stats.commands_rate_limited += 1
+            self._wake.set()
+            return
         if isinstance(result, CaregiverCommand):
-            try:
-                self._commands.put_nowait(result)
-            except asyncio.QueueFull:
-                result = CommandRefused(result.request_id, "busy: too many commands pending")
-            else:
+            seen, first = self._ledger.seen(client, result.request_id)
+            if seen:
+                # Delivered again (QoS 1 redelivery, a retry): applied once, answered with the
+                # first result (or, while that is pending, by the result still to come).
+                self.stats.commands_duplicate += 1
+                _LOGGER.info(
+                    "%s: caregiver command %s repeated; applied once",
+                    self.device_id,
+                    result.request_id,
+                )
+                if first is not None:
+                    self._queue_result(first)
+                return
+            if self._commands.put(result):
+                self._ledger.begin(client, result.request_id)
                 self.stats.commands_forwarded += 1
                 _LOGGER.info(
                     "%s: caregiver command %s (%s)",
@@ -444,6 +693,7 @@ class CaregiverBridge(Generic[AlertT]):
                     result.request_id,
                 )
                 return
+            result = CommandRefused(result.request_id, "busy: too many commands pending")
         self.stats.commands_refused += 1
         _LOGGER.warning(
             "%s: caregiver command refused (%s): %s",
@@ -452,3 +702,33 @@ class CaregiverBridge(Generic[AlertT]):
             result.reason,
         )
         self.command_result(result.request_id, False, result.reason)
+
+    def _flood_summaries(self, now: float) -> float | None:
+        """Queue the summary of every flood that ended; return when the next one is due."""
+        assert self._limits is not None
+        for flood in self._limits.due(now):
+            _LOGGER.warning("%s: %s", self.device_id, flood.reason)
+            self._queue_result(_flood_payload(flood, self._clock()))
+        return self._limits.next_due()
+
+
+def _flood_payload(flood: FloodSummary, now: float) -> bytes:
+    return json.dumps(
+        {
+            "request_id": None,
+            "accepted": False,
+            "reason": flood.reason,
+            "refused": flood.refused,
+            "client": flood.client or None,
+            "time": iso_utc(now),
+        },
+        separators=(",", ":"),
+    ).encode()
+
+
+def _refuses_v5(error: MqttError) -> bool:
+    if not isinstance(error, MqttConnectError):
+        return False
+    rc = error.rc
+    code = rc if isinstance(rc, int) or rc is None else rc.value
+    return code in _UNSUPPORTED_PROTOCOL

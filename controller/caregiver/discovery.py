@@ -11,9 +11,12 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from controller.caregiver.models import SENSOR_HEALTH_STATES
 from controller.caregiver.topics import AVAILABILITY_OFFLINE, AVAILABILITY_ONLINE, Topics
 
 __all__ = [
+    "ALERT_EVENT_TEMPLATE",
+    "ALERT_EVENT_TYPES",
     "DISCOVERY_EXPIRE_AFTER_S",
     "STATE_REFRESH_S",
     "STOP_BUTTON_REQUEST_ID",
@@ -24,10 +27,26 @@ __all__ = [
 # lost a message catches up and Home Assistant's expire_after can tell a dead controller from a
 # quiet one.
 STATE_REFRESH_S = 30.0
-# Why three refreshes: a skin temperature older than that is stale enough to be shown as
-# unavailable, yet one lost refresh on a flaky Wi-Fi does not blank the value.
+# Why three refreshes: a stale reading is already published as null (unknown) by the controller;
+# this only covers a controller that stopped publishing without its last will reaching the
+# broker, yet one lost refresh on a flaky Wi-Fi does not blank the value.
 DISCOVERY_EXPIRE_AFTER_S = int(3 * STATE_REFRESH_S)
 STOP_BUTTON_REQUEST_ID = "homeassistant-stop"
+# Rendered by Home Assistant on each press (``now()`` is HA's template function).
+STOP_BUTTON_TEMPLATE = (
+    '{"action":"stop","request_id":"'
+    + STOP_BUTTON_REQUEST_ID
+    + '-{{ (now().timestamp() * 1000) | int }}"}'
+)
+
+
+ALERT_EVENT_TYPES = ("high", "medium", "low", "cleared")
+ALERT_EVENT_TEMPLATE = (
+    "{{ {'event_type': ('cleared' if value_json.event == 'cleared' else value_json.priority), "
+    "'id': value_json.id, 'code': value_json.code, 'message': value_json.message, "
+    "'event': value_json.event, 'occurrences': value_json.occurrences, "
+    "'time': value_json.time} | tojson }}"
+)
 
 
 def _v(key: str) -> str:
@@ -91,7 +110,17 @@ def build_discovery(
             device_class="pressure",
             unit_of_measurement="mmHg",
             state_class="measurement",
+            # The measured bladder pressure; null (unknown) when the massager has not reported.
             value_template=_v("pressure_mmhg"),
+        ),
+        "pressure_target": sensor(
+            "pressure_target",
+            "Pressure target",
+            device_class="pressure",
+            unit_of_measurement="mmHg",
+            state_class="measurement",
+            entity_category="diagnostic",
+            value_template=_v("pressure_target_mmhg"),
         ),
         "session_state": sensor(
             "session_state", "Session", icon="mdi:foot-print", value_template=_v("session_state")
@@ -112,14 +141,14 @@ def build_discovery(
             entity_category="diagnostic",
             value_template=_v("battery_pct"),
         ),
-        "rssi": sensor(
-            "rssi",
-            "Signal strength",
-            device_class="signal_strength",
-            unit_of_measurement="dBm",
-            state_class="measurement",
+        "sensor_health": sensor(
+            "sensor_health",
+            "Skin sensor reading",
+            device_class="enum",
+            options=list(SENSOR_HEALTH_STATES),
             entity_category="diagnostic",
-            value_template=_v("rssi_dbm"),
+            icon="mdi:thermometer-check",
+            value_template=_v("sensor_health"),
         ),
         "heater": binary("heater", "Heater", "heater_on", "heat"),
         "over_temperature": binary(
@@ -139,6 +168,20 @@ def build_discovery(
             "connectivity",
             entity_category="diagnostic",
         ),
+        # Alerts as Home Assistant events: the priority is the event type ("cleared" when the
+        # condition is over), so an automation can notify phones on "high"; the alert's id, code
+        # and message are attributes. The automation acknowledges with mqtt.publish on
+        # `alert/ack` (config/mosquitto/README.md shows one).
+        "alert": {
+            "p": "event",
+            "name": "Alert",
+            "unique_id": f"{uid}_alert",
+            "state_topic": topics.alert,
+            "event_types": [*ALERT_EVENT_TYPES],
+            "value_template": ALERT_EVENT_TEMPLATE,
+            "icon": "mdi:alert",
+            "qos": 1,
+        },
         "stop": {
             "p": "button",
             "name": "Stop session",
@@ -146,6 +189,9 @@ def build_discovery(
             "icon": "mdi:stop-circle",
             "command_topic": topics.command,
             "payload_press": stop_command,
+            # A request id per press: the bridge applies a repeated request id only once, so a
+            # fixed id would make every press after the first a no-op.
+            "command_template": STOP_BUTTON_TEMPLATE,
             "retain": False,
             "qos": 1,
         },

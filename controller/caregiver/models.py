@@ -15,6 +15,7 @@ from typing import Any, Literal, Protocol
 
 __all__ = [
     "ALERT_PRIORITIES",
+    "SENSOR_HEALTH_STATES",
     "ActiveAlarm",
     "AlertLike",
     "AlertPriority",
@@ -22,6 +23,7 @@ __all__ = [
     "TelemetrySample",
     "alert_payload",
     "iso_utc",
+    "safety_fields",
     "state_payload",
     "telemetry_payload",
 ]
@@ -37,22 +39,29 @@ class ActiveAlarm:
     priority: AlertPriority
 
 
+# What the skin sensor's reading is worth right now; only "ok" lets a temperature be published.
+SENSOR_HEALTH_STATES = ("ok", "stale", "invalid", "disconnected", "unknown")
+
+
 @dataclass(frozen=True, slots=True)
 class DeviceState:
     """The latest picture of one massager-and-sensor pair, as a caregiver sees it.
 
-    Equality decides whether a new state is published at once (changed) or only with the periodic
-    refresh, so keep wall-clock times out of it.
+    Equality decides whether a new state is worth publishing, so keep wall-clock times out of it.
+    Every key means one thing on every topic: ``pressure_mmhg`` is the bladder pressure the
+    massager measured (``None`` when unknown), ``pressure_target_mmhg`` the pressure the
+    supervisor commanded, ``pressure_cap_mmhg`` the ceiling in force. ``skin_temp_c`` is
+    published only while ``sensor_health`` is ``"ok"`` (see :func:`state_payload`).
     """
 
     session_state: str = "idle"
-    pressure_mmhg: float = 0.0
+    pressure_mmhg: float | None = None
+    pressure_target_mmhg: float = 0.0
     pressure_cap_mmhg: float = 0.0
     heater_on: bool = False
     skin_temp_c: float | None = None
     sensor_health: str = "unknown"
     battery_pct: int | None = None
-    rssi_dbm: int | None = None
     remaining_s: float | None = None
     over_temperature: bool = False
     massager_connected: bool = False
@@ -60,12 +69,32 @@ class DeviceState:
     active_alarms: tuple[ActiveAlarm, ...] = field(default_factory=tuple)
 
 
+def safety_fields(state: DeviceState) -> tuple[object, ...]:
+    """The fields whose change a caregiver must see at once (the bridge publishes it within
+    milliseconds); a change of any other field (a measured value drifting, the countdown) waits
+    for the next state message, at most one a second."""
+    return (
+        state.session_state,
+        state.heater_on,
+        state.over_temperature,
+        state.sensor_health,
+        state.skin_temp_c is None,
+        state.pressure_mmhg is None,
+        # Not the target: it ramps by 0.1 mmHg a tick. A caregiver's lower_pressure moves the
+        # cap, a stop the session state; both are here.
+        state.pressure_cap_mmhg,
+        state.massager_connected,
+        state.sensor_connected,
+        state.active_alarms,
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class TelemetrySample:
     """One reading during a session (the service sends one a second)."""
 
     time: float
-    pressure_mmhg: float
+    pressure_mmhg: float | None  # measured; None when the massager has not reported one
     skin_temp_c: float | None
     heater_on: bool
     pressure_target_mmhg: float | None = None
@@ -89,6 +118,12 @@ class AlertLike(Protocol):
     def message(self) -> str: ...
     @property
     def session_id(self) -> int | None: ...
+    @property
+    def condition(self) -> str: ...
+    @property
+    def event(self) -> str: ...
+    @property
+    def occurrences(self) -> int: ...
 
 
 def iso_utc(epoch_s: float) -> str:
@@ -109,18 +144,21 @@ def _dumps(obj: dict[str, Any]) -> bytes:
 
 
 def state_payload(state: DeviceState, *, device_id: str, now: float) -> bytes:
+    """The retained ``state`` JSON. A skin temperature that is not fresh is ``null``: Home
+    Assistant then shows *unknown*, never the last good value beside a stale sensor."""
+    skin = state.skin_temp_c if state.sensor_health == "ok" else None
     return _dumps(
         {
             "device": device_id,
             "time": iso_utc(now),
             "session_state": state.session_state,
             "pressure_mmhg": _finite(state.pressure_mmhg, 1),
+            "pressure_target_mmhg": _finite(state.pressure_target_mmhg, 1),
             "pressure_cap_mmhg": _finite(state.pressure_cap_mmhg, 1),
             "heater_on": state.heater_on,
-            "skin_temp_c": _finite(state.skin_temp_c, 2),
+            "skin_temp_c": _finite(skin, 2),
             "sensor_health": state.sensor_health,
             "battery_pct": state.battery_pct,
-            "rssi_dbm": state.rssi_dbm,
             "remaining_s": None if state.remaining_s is None else _finite(state.remaining_s, 0),
             "over_temperature": state.over_temperature,
             "massager_connected": state.massager_connected,
@@ -144,10 +182,16 @@ def telemetry_payload(sample: TelemetrySample, *, device_id: str) -> bytes:
     )
 
 
-def alert_payload(alert: AlertLike) -> bytes:
+def alert_payload(alert: AlertLike, *, event: str | None = None) -> bytes:
+    """The ``alert`` JSON: ``id`` is the alarm condition's (the same for its raised, updated and
+    cleared messages, and what a caregiver acknowledges), ``message_id`` this message's own.
+    ``event`` overrides the alert's (``"reannounced"`` for a repeat of an unacknowledged one)."""
     return _dumps(
         {
-            "id": alert.id,
+            "id": alert.condition,
+            "message_id": alert.id,
+            "event": event or alert.event,
+            "occurrences": alert.occurrences,
             "device": alert.device_id,
             "priority": alert.priority,
             "code": alert.code,

@@ -8,12 +8,13 @@ and keyword-only where it names them, so any store with those names fits.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from typing import Protocol, TypeVar
 
 from controller.caregiver.models import AlertLike
 
-__all__ = ["AlertOutbox", "AlertT"]
+__all__ = ["MAX_ACK_ID_CHARS", "AlertOutbox", "AlertT", "parse_ack"]
 
 AlertT = TypeVar("AlertT", bound=AlertLike)
 
@@ -27,3 +28,31 @@ class AlertOutbox(Protocol[AlertT]):
 
     def mark_alert_delivered(self, alert_id: str, /, *, at: float) -> object:
         """Record the broker's acknowledgement."""
+
+    def record_alert_ack(self, condition_id: str, /, *, client: str, at: float) -> bool:
+        """Record that a caregiver client showed the alert to a person; False if unknown."""
+
+
+# Why 64: condition ids are 32 hex digits; client names are account or app names.
+MAX_ACK_ID_CHARS = 64
+
+
+def parse_ack(payload: bytes) -> tuple[str, str] | str:
+    """An ``alert/ack`` message: ``{"id": CONDITION_ID, "client": NAME}`` (``client`` optional).
+
+    Returns (condition id, client) or, for anything else, one line saying what is wrong.
+    """
+    if len(payload) > 1024:
+        return f"payload is {len(payload)} bytes: at most 1024 allowed"
+    try:
+        data = json.loads(payload.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
+        return 'payload must be UTF-8 JSON: {"id": ALERT_ID, "client": NAME}'
+    if not isinstance(data, dict):
+        return 'payload must be a JSON object: {"id": ALERT_ID, "client": NAME}'
+    cid, who = data.get("id"), data.get("client", "unnamed")
+    if not isinstance(cid, str) or not 0 < len(cid) <= MAX_ACK_ID_CHARS:
+        return f"id must be the alert's id, a string of 1-{MAX_ACK_ID_CHARS} characters"
+    if not isinstance(who, str) or not 0 < len(who) <= MAX_ACK_ID_CHARS:
+        return f"client must be a string of 1-{MAX_ACK_ID_CHARS} characters"
+    return cid, who

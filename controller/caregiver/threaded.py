@@ -18,7 +18,9 @@ from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any
 
 from controller.caregiver.bridge import CaregiverBridge
-from controller.caregiver.broker import embedded_broker, parse_broker_url
+from controller.caregiver.broker import embedded_broker, find_mosquitto, parse_broker_url
+from controller.caregiver.identity import with_device_id
+from controller.caregiver.inbox import CommandInbox
 from controller.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -52,9 +54,9 @@ class CaregiverLink:
         self._session_loop = session_loop
         self.broker_url = broker_url
         self.device_id = bridge.device_id
-        # An asyncio.Queue binds to a loop on first use, so building it here is safe; it is
-        # only ever used on the session's loop.
-        self._commands: asyncio.Queue[CaregiverCommand] = asyncio.Queue(COMMAND_BACKLOG)
+        # Its event binds to a loop on first use, so building it here is safe; it is only ever
+        # used on the session's loop. Stop and heater_off come out before anything else.
+        self._commands = CommandInbox(COMMAND_BACKLOG)
 
     def _post(self, method: Callable[..., None], *args: Any) -> None:
         self._loop.call_soon_threadsafe(method, *args)
@@ -65,8 +67,8 @@ class CaregiverLink:
     def telemetry(self, sample: TelemetrySample) -> None:
         self._post(self._bridge.telemetry, sample)
 
-    def alerts_stored(self) -> None:
-        self._post(self._bridge.alerts_stored)
+    def alerts_stored(self, *alerts: OutboxAlert) -> None:
+        self._post(self._bridge.alerts_stored, *alerts)
 
     def command_result(self, request_id: str | None, accepted: bool, reason: str | None) -> None:
         self._post(self._bridge.command_result, request_id, accepted, reason)
@@ -78,8 +80,8 @@ class CaregiverLink:
     def _deliver_command(self, command: CaregiverCommand) -> None:
         # Runs on the session's loop; a full backlog drops the newest, which the bridge's rate
         # limit makes practically impossible, and every command can only reduce anyway.
-        with contextlib.suppress(asyncio.QueueFull):
-            self._commands.put_nowait(command)
+        if not self._commands.put(command):
+            _LOGGER.warning("caregiver command %s dropped: backlog full", command.request_id)
 
     async def _forward_commands(self) -> None:
         """Runs on the bridge's loop."""
@@ -106,16 +108,19 @@ async def caregiver_side(
         bridge_loop = asyncio.get_running_loop()
         async with contextlib.AsyncExitStack() as stack:
             url = broker
+            mqtt = with_device_id(settings, store)
             if embedded and url is None:
                 url = await stack.enter_async_context(embedded_broker())
-            mqtt = settings
+                if find_mosquitto() is None:
+                    # The fallback (amqtt) speaks MQTT 3.1.1 only.
+                    mqtt = mqtt.model_copy(update={"protocol": "3.1.1"})
             if url is not None:
                 parsed = parse_broker_url(url)
                 if parsed.tls and settings.tls is None:
                     raise ConfigError(
                         f"broker {url}: mqtts:// needs [mqtt.tls] ca_file in the settings"
                     )
-                mqtt = settings.model_copy(
+                mqtt = mqtt.model_copy(
                     update={"enabled": True, "host": parsed.host, "port": parsed.port}
                 )
             bridge = await stack.enter_async_context(CaregiverBridge(mqtt, store))

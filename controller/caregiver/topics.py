@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from controller.settings.models import check_topic_prefix
+
 __all__ = ["AVAILABILITY_OFFLINE", "AVAILABILITY_ONLINE", "HA_ONLINE", "Topics"]
 
 AVAILABILITY_ONLINE = b"online"
@@ -17,6 +19,15 @@ class Topics:
     base_topic: str
     device_id: str
     discovery_prefix: str = "homeassistant"
+
+    def __post_init__(self) -> None:
+        # The same checks as the settings, for topics built directly (tests, benches, tools):
+        # a malformed prefix would publish where no subscriber ever reads.
+        check_topic_prefix("base_topic", self.base_topic)
+        check_topic_prefix("discovery_prefix", self.discovery_prefix)
+        check_topic_prefix("device_id", self.device_id)
+        if "/" in self.device_id:
+            raise ValueError(f"device_id {self.device_id!r} must be a single topic level")
 
     @property
     def root(self) -> str:
@@ -41,6 +52,15 @@ class Topics:
     @property
     def command(self) -> str:
         return f"{self.root}/command"
+
+    @property
+    def alert_ack(self) -> str:
+        return f"{self.root}/alert/ack"
+
+    @property
+    def command_clients(self) -> str:
+        """``command/CLIENT``: a caregiver's own command topic (its own rate limit)."""
+        return f"{self.root}/command/+"
 
     @property
     def command_result(self) -> str:

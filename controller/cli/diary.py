@@ -73,6 +73,7 @@ def inspect(
     config: ConfigOption = None,
 ) -> None:
     """Log today's foot inspection; a finding tells your caregiver, a wound blocks sessions."""
+    from controller.caregiver.identity import device_id_of  # noqa: PLC0415
     from controller.journal import diary  # noqa: PLC0415
 
     if none and finding:
@@ -83,7 +84,7 @@ def inspect(
     day = parse_date("--date", date)
     with open_journal(db, config) as (store, settings):
         outcome = diary.record_inspection(
-            store, date=day, findings=found, device_id=settings.mqtt.device_id
+            store, date=day, findings=found, device_id=device_id_of(settings.mqtt, store)
         )
     typer.echo(f"Inspection for {day} recorded: {', '.join(sorted(outcome.findings))}.")
     if outcome.alert is not None:

@@ -1,5 +1,5 @@
-"""``soleguard journal export|import|backup|restore``: the journal as JSON or CSV and back, and
-whole-file backups that work while SoleGuard runs."""
+"""``soleguard journal export|import|alerts|backup|restore``: the journal as JSON or CSV and back,
+caregiver alerts, and whole-file backups that work while SoleGuard runs."""
 
 from __future__ import annotations
 
@@ -10,7 +10,10 @@ import typer
 
 from controller.journal.commandline import ConfigOption, DbOption, fail, handled, open_journal
 
-app = typer.Typer(help="Export, import, back up or restore the journal.", no_args_is_help=True)
+app = typer.Typer(
+    help="Export, import, back up or restore the journal; list caregiver alerts.",
+    no_args_is_help=True,
+)
 
 
 @app.command("export")
@@ -107,3 +110,31 @@ def restore(
         f"Journal {target} restored from {file}: "
         f"{summary.sessions} sessions, {summary.readings} readings."
     )
+
+
+@app.command("alerts")
+def alerts(
+    limit: Annotated[int, typer.Option(min=1, max=100_000, help="Newest alert messages.")] = 50,
+    db: DbOption = None,
+    config: ConfigOption = None,
+) -> None:
+    """Caregiver alerts: when each was raised, published (broker PUBACK) and acknowledged."""
+    import datetime as dt  # noqa: PLC0415
+
+    def local(epoch: float | None) -> str:
+        if epoch is None:
+            return "-"
+        return dt.datetime.fromtimestamp(epoch).astimezone().strftime("%Y-%m-%d %H:%M:%S")
+
+    with open_journal(db, config) as (store, _settings), handled():
+        history = store.alert_history(limit=limit)
+    if not history:
+        typer.echo("No caregiver alerts in the journal.")
+        return
+    for h in history:
+        acked = f"{local(h.acknowledged_at)} by {', '.join(h.acknowledged_by)}"
+        typer.echo(
+            f"{h.condition_id[:12]}  {h.priority:<6} {h.code:<28} {h.event:<8} "
+            f"raised {local(h.raised_at)}  published {local(h.published_at)}  "
+            f"acknowledged {acked if h.acknowledged_by else '-'}"
+        )

@@ -2,8 +2,11 @@
 
 Shows every device under the base topic (availability, state, the latest alerts as they arrive)
 and sends ``stop`` on a key press: ``s`` (then the device's number when there are several), ``q``
-or Ctrl-C to quit. aiomqtt and rich are imported inside the command so ``soleguard --help`` stays
-fast.
+or Ctrl-C to quit. Each alert shown is acknowledged on the device's ``alert/ack`` topic (a person
+has it on screen), which stops the controller re-announcing it. When the broker goes away after
+the first connect, the monitor reconnects with backoff (its session is persistent, so alerts
+raised meanwhile arrive after the reconnect). aiomqtt and rich are imported inside the command so
+``soleguard --help`` stays fast.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import json
 import logging
 import os
 import sys
+import time
 import uuid
 from collections import deque
 from collections.abc import Iterator
@@ -51,36 +55,54 @@ class DeviceView:
 class MonitorModel:
     """What the screen shows, fed message by message; pure, so it is tested without a terminal."""
 
-    def __init__(self, base_topic: str) -> None:
+    def __init__(
+        self, base_topic: str, client_name: str = "monitor", username: str | None = None
+    ) -> None:
         self.base_topic = base_topic
+        self.client_name = client_name
+        # With an account, commands go to `command/<account>`: the shipped ACL lets each
+        # caregiver write only there, and the controller rate-limits each caregiver apart.
+        self.command_suffix = "" if username is None else f"/{username}"
         self.devices: dict[str, DeviceView] = {}
         self.status = "connecting"
         self.prompt = "s: stop  q: quit"
         self.pending_stop: dict[str, str] = {}
         self.choosing = False
 
-    def apply(self, topic: str, payload: bytes) -> None:
+    def apply(
+        self, topic: str, payload: bytes, now: float | None = None
+    ) -> tuple[str, bytes] | None:
+        """Take one message in; return the acknowledgement to publish (topic, payload) for an
+        alert now on screen, else None. ``now``: wall-clock epoch seconds of receipt."""
         parts = topic.split("/")
         base = self.base_topic.split("/")
         if parts[: len(base)] != base or len(parts) < len(base) + 2:
-            return
+            return None
         device_id, kind = parts[len(base)], "/".join(parts[len(base) + 1 :])
         view = self.devices.setdefault(device_id, DeviceView())
         if kind == "availability":
             view.availability = payload.decode(errors="replace")
-            return
+            return None
         try:
             data = json.loads(payload)
         except (ValueError, UnicodeDecodeError):
-            return
+            return None
         if not isinstance(data, dict):
-            return
+            return None
         if kind == "state":
             view.state = data
         elif kind == "alert":
+            # Shown with the monitor's own wall clock: the controller's stamp may come from a
+            # clock that is wrong or (in an accelerated demo) ahead.
+            data["received_at"] = time.time() if now is None else now
             view.alerts.appendleft(data)
+            alert_id = data.get("id")
+            if isinstance(alert_id, str) and data.get("event") != "cleared":
+                ack = json.dumps({"id": alert_id, "client": self.client_name})
+                return f"{self.base_topic}/{device_id}/alert/ack", ack.encode()
         elif kind == "command/result":
             view.last_result = data
+        return None
 
     def device_ids(self) -> list[str]:
         return sorted(self.devices)
@@ -103,7 +125,9 @@ class MonitorModel:
             table.add_row("session", str(s.get("session_state", "-")))
             table.add_row(
                 "pressure",
-                f"{_fmt(s.get('pressure_mmhg'))} / cap {_fmt(s.get('pressure_cap_mmhg'))} mmHg",
+                f"{_fmt(s.get('pressure_mmhg'))} measured, target "
+                f"{_fmt(s.get('pressure_target_mmhg'))}, cap {_fmt(s.get('pressure_cap_mmhg'))}"
+                " mmHg",
             )
             heater = "ON" if s.get("heater_on") else "off"
             table.add_row("heater", heater)
@@ -117,21 +141,21 @@ class MonitorModel:
                 f"sensor {'up' if s.get('sensor_connected') else 'down'} "
                 f"({s.get('sensor_health', '-')})",
             )
-            table.add_row(
-                "battery/rssi", f"{_fmt(s.get('battery_pct'))} % / {_fmt(s.get('rssi_dbm'))} dBm"
-            )
+            table.add_row("battery", f"{_fmt(s.get('battery_pct'))} %")
             alarms = ", ".join(
                 f"{a.get('code')} ({a.get('priority')})" for a in s.get("alarms", [])
             )
             table.add_row("alarms", alarms or "-")
             for alert in view.alerts:
                 style = {"high": "bold red", "medium": "yellow"}.get(alert.get("priority", ""), "")
+                event = alert.get("event", "raised")
+                label = "" if event == "raised" else f" ({event})"
                 table.add_row(
                     "alert",
                     Text(
-                        f"{alert.get('time', '')} {alert.get('priority', '')} "
-                        f"{alert.get('code', '')}: {alert.get('message', '')}",
-                        style=style,
+                        f"{_clock(alert.get('received_at'))} {alert.get('priority', '')} "
+                        f"{alert.get('code', '')}{label}: {alert.get('message', '')}",
+                        style="dim" if event == "cleared" else style,
                     ),
                 )
             if view.last_result is not None:
@@ -151,6 +175,13 @@ def _fmt(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:.1f}"
     return str(value)
+
+
+def _clock(epoch: Any) -> str:
+    """Local wall-clock time of day, as the person at the screen reads their own clock."""
+    if not isinstance(epoch, int | float):
+        return "--:--:--"
+    return time.strftime("%H:%M:%S", time.localtime(epoch))
 
 
 def _duration(value: Any) -> str:
@@ -198,57 +229,119 @@ async def _run_monitor(
     import aiomqtt  # noqa: PLC0415 - lazy: see module docstring
     from rich.live import Live  # noqa: PLC0415
 
+    from controller.caregiver.bridge import no_delay  # noqa: PLC0415
     from controller.caregiver.broker import parse_broker_url  # noqa: PLC0415
+    from controller.settings.models import check_topic_prefix  # noqa: PLC0415
 
     target = parse_broker_url(url)
+    try:
+        check_topic_prefix("--base-topic", base_topic)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
     tls = None
     if target.tls:
         tls = aiomqtt.TLSParameters(ca_certs=str(ca_file) if ca_file else None)
-    model = MonitorModel(base_topic)
+    # With an account, the shipped broker config makes the client id the username anyway.
+    client_id = username or f"soleguard-monitor-{uuid.uuid4().hex[:8]}"
+    model = MonitorModel(base_topic, client_name=client_id, username=username)
     keys: asyncio.Queue[str] = asyncio.Queue()
     loop = asyncio.get_running_loop()
-    client = aiomqtt.Client(
-        target.host,
-        target.port,
-        username=username,
-        password=password,
-        tls_params=tls,
-        timeout=CONNECT_TIMEOUT_S,
-        identifier=f"soleguard-monitor-{uuid.uuid4().hex[:8]}",
-    )
+
+    def make_client() -> aiomqtt.Client:
+        # Nagle off: the acknowledgement follows the alert's PUBACK without a 40 ms wait.
+        return no_delay(
+            aiomqtt.Client(
+                target.host,
+                target.port,
+                username=username,
+                password=password,
+                tls_params=tls,
+                timeout=CONNECT_TIMEOUT_S,
+                identifier=client_id,
+                # With an account, persistent: alerts raised while this monitor is cut off are
+                # queued by the broker and arrive after the reconnect. Without one the client id is
+                # random, and every run would leave a persistent session on the broker.
+                clean_session=username is None,
+            )
+        )
+
     with (
         _raw_keys(loop, keys) as has_keys,
         Live(model.render(), refresh_per_second=REFRESH_PER_S, screen=False) as live,
     ):
         if not has_keys:
             model.prompt = "stdin is not a terminal: view only, Ctrl-C to quit"
+        holder = _ClientHolder()
+        try:
+            async with asyncio.TaskGroup() as tg:
+                connection = tg.create_task(
+                    _stay_connected(make_client, target, model, live, holder), name="monitor-mqtt"
+                )
+                await _handle_keys(holder, model, live, keys)  # until the user quits
+                connection.cancel()
+        except* ConfigError as group:
+            raise group.exceptions[0] from None
+
+
+@dataclass
+class _ClientHolder:
+    """The connection in use, or None while reconnecting (keys then say so)."""
+
+    client: Any = None
+
+
+async def _stay_connected(
+    make_client: Any, target: Any, model: MonitorModel, live: Any, holder: _ClientHolder
+) -> None:
+    """Connect, subscribe and receive; after the first connect, reconnect with backoff forever.
+
+    Raises ``ConfigError`` (one line) when the very first connect fails: a wrong URL or
+    password should be seen at once, not retried silently.
+    """
+    import aiomqtt  # noqa: PLC0415 - lazy: see module docstring
+
+    from controller.caregiver.bridge import reconnect_delay  # noqa: PLC0415
+
+    base_topic = model.base_topic
+    attempt = 0
+    connected_once = False
+    while True:
+        client = make_client()
         try:
             async with client:
+                connected_once = True
+                attempt = 0
+                holder.client = client
                 model.status = f"connected to {target}"
-                await client.subscribe(f"{base_topic}/+/availability", qos=1)
-                await client.subscribe(f"{base_topic}/+/state", qos=1)
-                await client.subscribe(f"{base_topic}/+/alert", qos=1)
-                await client.subscribe(f"{base_topic}/+/command/result", qos=1)
+                for kind in ("availability", "state", "alert", "command/result"):
+                    await client.subscribe(f"{base_topic}/+/{kind}", qos=1)
                 live.update(model.render())
-                async with asyncio.TaskGroup() as tg:
-                    receiver = tg.create_task(_receive(client, model, live), name="monitor-rx")
-                    await _handle_keys(client, model, live, keys)
-                    receiver.cancel()
-        except* aiomqtt.MqttError as group:
-            raise ConfigError(f"broker {target}: {group.exceptions[0]}") from None
+                await _receive(client, model, live)
+        except aiomqtt.MqttError as exc:
+            holder.client = None
+            if not connected_once:
+                raise ConfigError(f"broker {target}: {exc}") from None
+            delay = reconnect_delay(attempt)
+            attempt += 1
+            model.status = f"broker {target} lost ({exc}); reconnecting in {delay:.0f} s"
+            live.update(model.render())
+            await asyncio.sleep(delay)
 
 
 async def _receive(client: Any, model: MonitorModel, live: Any) -> None:
     async for message in client.messages:
         payload = message.payload if isinstance(message.payload, bytes) else b""
-        model.apply(message.topic.value, payload)
+        ack = model.apply(message.topic.value, payload)
         live.update(model.render())
+        if ack is not None:
+            # After the screen shows it: the acknowledgement means a person could see it.
+            await client.publish(ack[0], ack[1], qos=1)
 
 
 async def _handle_keys(
-    client: Any, model: MonitorModel, live: Any, keys: asyncio.Queue[str]
+    holder: Any, model: MonitorModel, live: Any, keys: asyncio.Queue[str]
 ) -> None:
-    """Returns when the user quits."""
+    """Returns when the user quits. ``holder.client``: the connection, None while away."""
     while True:
         key = await keys.get()
         if key in ("q", "Q"):
@@ -268,10 +361,14 @@ async def _handle_keys(
                 model.prompt = f"stop which device? 1-{len(ids)} (other key: cancel)"
             else:
                 model.prompt = "no device to stop yet  |  s: stop  q: quit"
-        if target is not None:
+        client = holder.client
+        if target is not None and client is None:
+            model.prompt = "not connected: stop NOT sent, try again  |  s: stop  q: quit"
+        elif target is not None:
             request_id = f"monitor-{uuid.uuid4().hex[:12]}"
             command = json.dumps({"action": "stop", "request_id": request_id})
-            await client.publish(f"{model.base_topic}/{target}/command", command, qos=1)
+            topic = f"{model.base_topic}/{target}/command{model.command_suffix}"
+            await client.publish(topic, command, qos=1)
             model.prompt = f"stop sent to {target} ({request_id})  |  s: stop  q: quit"
         live.update(model.render())
 

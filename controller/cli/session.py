@@ -142,6 +142,7 @@ def _after(
     pain_after: int | None,
     ask: bool,
 ) -> None:
+    from controller.caregiver.identity import device_id_of  # noqa: PLC0415
     from controller.journal.diary import record_inspection  # noqa: PLC0415
 
     blocked = outcome.ended_by == "checklist"
@@ -160,7 +161,7 @@ def _after(
             store,
             date=dt.date.today(),
             findings=answers.findings,
-            device_id=settings.mqtt.device_id,
+            device_id=device_id_of(settings.mqtt, store),
         )
     if blocked:
         typer.echo("session refused by the checklist: " + _alarm_text(outcome), err=True)

@@ -61,6 +61,7 @@ async def run_session(
     recorder = Recorder(cutoff_c=plan.limits.heater_cutoff_c, store=store, wall_offset=wall_offset)
     if caregiver is not None:
         caregiver.wall_offset = wall_offset
+        caregiver.cutoff_c = plan.limits.heater_cutoff_c
 
     def started(now: float) -> None:
         # The record starts when the supervised session does, not while devices connect.

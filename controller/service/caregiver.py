@@ -12,19 +12,21 @@ import asyncio
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING
 
+from controller.caregiver.conditions import AlarmConditions, ConditionEvent
 from controller.caregiver.models import ActiveAlarm, DeviceState, TelemetrySample
 from controller.errors import StoreError
 from controller.safety.decision import SessionState
 from controller.safety.events import CaregiverAction, CaregiverRequest
 from controller.service.session import SessionObserver
+from controller.settings.limits import HEATER_CUTOFF_C
 from controller.store import OutboxAlert
 
 if TYPE_CHECKING:
-    from controller.caregiver.threaded import CaregiverLink
-    from controller.safety import Alarm, Decision
+    from controller.caregiver.port import CaregiverPort
+    from controller.safety import Decision
     from controller.store import Store
 
 _LOGGER = logging.getLogger(__name__)
@@ -42,25 +44,32 @@ UNDELIVERED_SCAN_LIMIT = 10_000
 class CaregiverRelay(SessionObserver):
     def __init__(
         self,
-        bridge: CaregiverLink,
+        bridge: CaregiverPort,
         store: Store,
         *,
         wall_offset: float = 0.0,
+        cutoff_c: float = HEATER_CUTOFF_C.default,
     ) -> None:
         self._bridge = bridge
         self._store = store
         self.wall_offset = wall_offset
+        self.cutoff_c = cutoff_c
         self._alerts: asyncio.Queue[OutboxAlert] = asyncio.Queue()
         self._storing: asyncio.Task[None] | None = None
         self._next_telemetry = -float("inf")
         self.session_id: int | None = None
         self.raised: list[str] = []
         self._last_state: DeviceState | None = None
+        self._conditions = AlarmConditions()
+        self._last_decision: Decision | None = None
+        self._last_now = 0.0
+        self._wall_clock: Callable[[], float] = time.time
 
     # -- out: called from the supervisor loop, never blocking ---------------------------------
 
     def on_decision(self, now: float, decision: Decision) -> None:
-        state = device_state(decision)
+        self._last_now = now
+        state = device_state(decision, cutoff_c=self.cutoff_c)
         if state != self._last_state:
             # Only changes cross to the bridge's thread; it repeats the retained state itself.
             self._last_state = state
@@ -72,30 +81,43 @@ class CaregiverRelay(SessionObserver):
                     time=now + self.wall_offset,
                     # Telemetry carries readings: the measured pressure, with the commanded one
                     # as its target.
-                    pressure_mmhg=decision.measured_pressure_mmhg or 0.0,
-                    skin_temp_c=decision.skin_c,
+                    pressure_mmhg=decision.measured_pressure_mmhg,
+                    # The same rule as the state (full resolution): only a fresh, valid reading.
+                    skin_temp_c=decision.skin_c if state.sensor_health == "ok" else None,
                     heater_on=decision.command.heater_on,
                     pressure_target_mmhg=decision.command.pressure_mmhg,
                     session_id=self.session_id,
                 )
             )
-        for alarm in decision.new_alarms:
-            alert = self._outbox_alert(alarm)
-            self.raised.append(alert.id)
-            self._alerts.put_nowait(alert)
+        if decision.new_alarms or self._conditions.open_codes:
+            events = self._conditions.step(
+                now,
+                ((a.code, str(a.priority), a.message) for a in decision.new_alarms),
+                (a.code for a in decision.active_alarms),
+            )
+            for event in events:
+                self._queue_alert(event)
+        self._last_decision = decision
         for result in decision.command_results:
             self._bridge.command_result(result.request_id, result.accepted, result.reason or None)
 
-    def _outbox_alert(self, alarm: Alarm) -> OutboxAlert:
-        return OutboxAlert(
+    def _queue_alert(self, event: ConditionEvent) -> None:
+        alert = OutboxAlert(
             id=uuid.uuid4().hex,
             device_id=self._bridge.device_id,
-            time=alarm.time + self.wall_offset,
-            priority=str(alarm.priority),
-            code=alarm.code,
-            message=alarm.message,
+            # Wall-clock time, as a person reads it: in an accelerated demo the session's clock
+            # runs ahead of the wall, and a caregiver would see alerts from the future.
+            time=self._wall_clock(),
+            priority=event.priority,
+            code=event.code,
+            message=event.message,
             session_id=self.session_id,
+            condition_id=event.condition_id,
+            event=event.event,
+            occurrences=event.occurrences,
         )
+        self.raised.append(alert.id)
+        self._alerts.put_nowait(alert)
 
     async def deliver_alerts(self) -> None:
         """Write each alert durably, then let the bridge publish it; runs until cancelled."""
@@ -115,10 +137,15 @@ class CaregiverRelay(SessionObserver):
             # Nothing more durable exists to fall back on: say so loudly and still try to
             # publish, so a caregiver hears of it while the broker is up.
             _LOGGER.error("alert %s (%s) not stored: %s", alert.id, alert.code, exc)
-        self._bridge.alerts_stored()
+        self._bridge.alerts_stored(alert)
 
     async def flush(self) -> None:
-        """Store the alerts still queued or being written (at the end of a session)."""
+        """Store the alerts still queued or being written (at the end of a session); conditions
+        that are no longer active are cleared now rather than after the hold time."""
+        last = self._last_decision
+        active = () if last is None else (a.code for a in last.active_alarms)
+        for event in self._conditions.finish(self._last_now, active):
+            self._queue_alert(event)
         if self._storing is not None:
             await self._storing
         while not self._alerts.empty():
@@ -153,7 +180,13 @@ class CaregiverRelay(SessionObserver):
             )
 
 
-def device_state(decision: Decision) -> DeviceState:
+def device_state(decision: Decision, *, cutoff_c: float = HEATER_CUTOFF_C.default) -> DeviceState:
+    """What a caregiver is shown of one decision; nothing stale is shown as a value.
+
+    ``skin_temp_c`` is the latest reading only while it is fresh and valid (else ``None``);
+    ``pressure_mmhg`` is the measured bladder pressure (``None`` when the massager is away);
+    ``over_temperature`` is on at or above ``cutoff_c`` (°C) as well as while latched.
+    """
     if not decision.sensor_connected:
         health = "disconnected"
     elif decision.skin_fresh:
@@ -162,10 +195,12 @@ def device_state(decision: Decision) -> DeviceState:
         health = "invalid"
     else:
         health = "stale"
-    skin = decision.skin_c
+    skin = decision.skin_c if health == "ok" else None
+    measured = decision.measured_pressure_mmhg if decision.massager_connected else None
     return DeviceState(
         session_state=str(decision.state),
-        pressure_mmhg=round(decision.command.pressure_mmhg, 1),
+        pressure_mmhg=None if measured is None else round(measured, 1),
+        pressure_target_mmhg=round(decision.command.pressure_mmhg, 1),
         pressure_cap_mmhg=decision.pressure_cap_mmhg,
         heater_on=decision.command.heater_on,
         skin_temp_c=None
@@ -174,7 +209,8 @@ def device_state(decision: Decision) -> DeviceState:
         sensor_health=health,
         battery_pct=None if decision.battery_percent is None else round(decision.battery_percent),
         remaining_s=round(decision.remaining_s) if decision.state is SessionState.RUNNING else None,
-        over_temperature=decision.state is SessionState.LATCHED,
+        over_temperature=decision.state is SessionState.LATCHED
+        or (skin is not None and skin >= cutoff_c),
         massager_connected=decision.massager_connected,
         sensor_connected=decision.sensor_connected,
         active_alarms=tuple(

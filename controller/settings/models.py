@@ -130,6 +130,43 @@ class TlsSettings(Section):
         return self
 
 
+def check_topic_prefix(name: str, value: str) -> str:
+    """Refuse a base topic or discovery prefix that is not one or more plain MQTT topic levels.
+
+    Raises ``ValueError`` naming ``name`` and what is allowed: empty levels (``a//b``), a leading
+    or trailing ``/``, the wildcards ``+`` and ``#``, a leading ``$`` (reserved for the broker),
+    control characters, text that is not UTF-8, or more than 256 bytes.
+    """
+    allowed = "one or more topic levels separated by single '/', without wildcards"
+    try:
+        encoded = value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError(f"{name} {value!r} is not UTF-8 text: {allowed}") from None
+    if not value:
+        raise ValueError(f"{name} must not be empty: {allowed}")
+    problem = None
+    if value.startswith("/") or value.endswith("/"):
+        problem = "starts or ends with '/'"
+    elif "//" in value:
+        problem = "has an empty level ('//')"
+    elif "+" in value or "#" in value:
+        problem = "contains a wildcard ('+' or '#')"
+    elif value.startswith("$"):
+        problem = "starts with '$', which brokers reserve for their own topics"
+    elif any(ord(c) < 0x20 or 0x7F <= ord(c) <= 0x9F for c in value):
+        problem = "contains a control character"
+    elif len(encoded) > _MAX_TOPIC_PREFIX_BYTES:
+        problem = f"is {len(encoded)} bytes long (at most {_MAX_TOPIC_PREFIX_BYTES})"
+    if problem is not None:
+        raise ValueError(f"{name} {value!r} {problem}: {allowed}")
+    return value
+
+
+# Why 256 bytes: MQTT allows 65535 per topic, but a prefix is repeated in every message and
+# every ACL line; anything this long is a mistake.
+_MAX_TOPIC_PREFIX_BYTES = 256
+
+
 class MqttSettings(Section):
     enabled: bool = False
     host: str = "127.0.0.1"
@@ -137,22 +174,27 @@ class MqttSettings(Section):
     username: str | None = None
     password: str | None = None
     tls: TlsSettings | None = None
-    protocol: Literal["3.1.1", "5"] = "3.1.1"
+    # "5": MQTT 5's retain-as-published lets the bridge refuse a retained command even when it
+    # is delivered live; a broker that only speaks 3.1.1 is detected and used as such.
+    protocol: Literal["3.1.1", "5"] = "5"
     base_topic: str = "soleguard"
-    device_id: str = "home"
+    # None: an id made once per installation and kept in the journal (``sg-`` and 10 hex
+    # digits), so two controllers left at the default never share topics or Home Assistant ids.
+    device_id: str | None = None
     discovery_prefix: str = "homeassistant"
     keepalive_s: int = Field(default=30, ge=5, le=3600)
+    # Apprise URLs (ntfy://, tgram://, mailto://, pover://, json://, ...): every alert also goes
+    # there, from the caregiver bridge's thread. Needs `pip install soleguard[notify]`.
+    apprise_urls: list[str] = Field(default_factory=list, max_length=32)
 
     @model_validator(mode="after")
     def _topic_safe(self) -> MqttSettings:
-        if not _DEVICE_ID.match(self.device_id):
+        if self.device_id is not None and not _DEVICE_ID.match(self.device_id):
             raise ValueError(
                 f"device_id {self.device_id!r} must be 1-64 letters, digits, '_' or '-'"
             )
-        for name in ("base_topic", "discovery_prefix"):
-            value: str = getattr(self, name)
-            if not value or any(c in value for c in "#+") or value.startswith("/"):
-                raise ValueError(f"{name} {value!r} must be a plain topic without wildcards")
+        check_topic_prefix("base_topic", self.base_topic)
+        check_topic_prefix("discovery_prefix", self.discovery_prefix)
         return self
 
 

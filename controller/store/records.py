@@ -116,6 +116,31 @@ class OutboxAlert:
     code: str
     message: str
     session_id: int | None
+    # The alarm condition this message is about (its id on the `alert` topic and in acks); None
+    # for an alert that is its own condition. `event`: raised, updated or cleared.
+    condition_id: str | None = None
+    event: str = "raised"
+    occurrences: int = 1
+
+    @property
+    def condition(self) -> str:
+        """The id caregivers see and acknowledge: the condition's, else the alert's own."""
+        return self.condition_id or self.id
+
+
+@dataclass(frozen=True, slots=True)
+class AlertHistory:
+    """One outbox message as the journal keeps it: raised, published (PUBACK), acknowledged."""
+
+    id: str
+    condition_id: str
+    event: str
+    code: str
+    priority: str
+    raised_at: float
+    published_at: float | None
+    acknowledged_at: float | None
+    acknowledged_by: tuple[str, ...]
 
 
 @dataclass(frozen=True, slots=True)

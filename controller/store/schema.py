@@ -169,9 +169,44 @@ _LATCHES: Migration = (
     "CREATE INDEX latches_in_force ON latches (reset_at)",
 )
 
+_ALERT_CONDITIONS: Migration = (
+    # One alarm condition is one alert (`condition_id`), raised, updated and cleared: each of
+    # those is its own outbox message (`event`), published at least once.
+    "ALTER TABLE alert_outbox ADD COLUMN condition_id TEXT",
+    """
+    ALTER TABLE alert_outbox ADD COLUMN event TEXT NOT NULL DEFAULT 'raised'
+        CHECK (event IN ('raised', 'updated', 'cleared'))
+    """,
+    "ALTER TABLE alert_outbox ADD COLUMN occurrences INTEGER NOT NULL DEFAULT 1",
+    "CREATE INDEX alert_outbox_condition ON alert_outbox (condition_id)",
+    # A caregiver client showed the alert to a person: delivered in the sense that matters.
+    """
+    CREATE TABLE alert_acks (
+        condition_id TEXT NOT NULL,
+        client TEXT NOT NULL,
+        time REAL NOT NULL,
+        PRIMARY KEY (condition_id, client)
+    ) WITHOUT ROWID
+    """,
+    # Facts about this installation, written once (the default MQTT device id).
+    """
+    CREATE TABLE installation (
+        key TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+    ) WITHOUT ROWID
+    """,
+)
+
 # 1: sessions, readings, alarms, checklist, pain (issue 4); 2: alert outbox (issue 5);
-# 3: diary (issue 6); then the over-temperature latch (issue 10).
-MIGRATIONS: tuple[Migration, ...] = (_V1_SESSIONS, _V2_OUTBOX, _V3_DIARY, _LATCHES)
+# 3: diary (issue 6); then the over-temperature latch (issue 10); then alert conditions,
+# acknowledgements and the installation id (issue 12).
+MIGRATIONS: tuple[Migration, ...] = (
+    _V1_SESSIONS,
+    _V2_OUTBOX,
+    _V3_DIARY,
+    _LATCHES,
+    _ALERT_CONDITIONS,
+)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 _VERSION_TABLE = """

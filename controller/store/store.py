@@ -13,6 +13,7 @@ import datetime as dt
 import json
 import logging
 import math
+import secrets
 import sqlite3
 import threading
 import time
@@ -35,6 +36,7 @@ from controller.store.records import (
     SLEEP_MAX,
     SLEEP_MIN,
     AlarmRecord,
+    AlertHistory,
     ChecklistRecord,
     InspectionRecord,
     NoteRecord,
@@ -471,8 +473,9 @@ class Store:
             _LOGGER.warning("alert %s: session %s unknown, stored without it", alert.id, session_id)
             session_id = None
         conn.execute(
-            "INSERT INTO alert_outbox (id, device_id, time, priority, code, "
-            "message, session_id) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+            "INSERT INTO alert_outbox (id, device_id, time, priority, code, message, session_id, "
+            "condition_id, event, occurrences) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT DO NOTHING",
             (
                 alert.id,
                 alert.device_id,
@@ -481,6 +484,9 @@ class Store:
                 alert.code,
                 alert.message,
                 session_id,
+                alert.condition_id,
+                alert.event,
+                alert.occurrences,
             ),
         )
 
@@ -489,8 +495,8 @@ class Store:
     ) -> list[OutboxAlert]:
         """Alerts not yet marked delivered, in enqueue order (of one device, or of all)."""
         query = (
-            "SELECT id, device_id, time, priority, code, message, session_id FROM alert_outbox "
-            "WHERE delivered_at IS NULL"
+            "SELECT id, device_id, time, priority, code, message, session_id, condition_id, "
+            "event, occurrences FROM alert_outbox WHERE delivered_at IS NULL"
         )
         params: tuple[Any, ...] = ()
         if device_id is not None:
@@ -512,6 +518,66 @@ class Store:
                 is None
             ):
                 _LOGGER.warning("alert %s: marked delivered but was never enqueued", alert_id)
+
+    def record_alert_ack(self, condition_id: str, *, client: str, at: float) -> bool:
+        """Record that caregiver ``client`` showed alert ``condition_id`` to a person.
+
+        Returns False (and records nothing) for an id this journal never raised; a second
+        acknowledgement by the same client keeps the first time.
+        """
+        with self._write() as conn:
+            known = conn.execute(
+                "SELECT 1 FROM alert_outbox WHERE condition_id = ? OR id = ? LIMIT 1",
+                (condition_id, condition_id),
+            ).fetchone()
+            if known is None:
+                return False
+            conn.execute(
+                "INSERT INTO alert_acks (condition_id, client, time) VALUES (?, ?, ?) "
+                "ON CONFLICT DO NOTHING",
+                (condition_id, client, at),
+            )
+        return True
+
+    def alert_history(self, *, limit: int = 1000) -> list[AlertHistory]:
+        """The newest outbox messages, oldest first, each with when it was raised, published
+        (the broker's PUBACK) and acknowledged by a caregiver client (epoch seconds)."""
+        with self._read() as conn:
+            rows = conn.execute(
+                "SELECT o.id, COALESCE(o.condition_id, o.id) AS cid, o.event, o.code, "
+                "o.priority, o.time, o.delivered_at, "
+                "(SELECT MIN(a.time) FROM alert_acks a WHERE a.condition_id = "
+                "COALESCE(o.condition_id, o.id)), "
+                "(SELECT GROUP_CONCAT(a.client, char(10)) FROM alert_acks a "
+                "WHERE a.condition_id = COALESCE(o.condition_id, o.id)) "
+                "FROM alert_outbox o ORDER BY o.seq DESC LIMIT ?",
+                (limit,),
+            ).fetchall()
+        return [
+            AlertHistory(
+                id=row[0],
+                condition_id=row[1],
+                event=row[2],
+                code=row[3],
+                priority=row[4],
+                raised_at=row[5],
+                published_at=row[6],
+                acknowledged_at=row[7],
+                acknowledged_by=tuple(sorted(row[8].split("\n"))) if row[8] else (),
+            )
+            for row in reversed(rows)
+        ]
+
+    def installation_id(self) -> str:
+        """An id made once for this journal (``sg-`` and 10 hex digits) and kept ever after."""
+        with self._write(durable=True) as conn:
+            conn.execute(
+                "INSERT INTO installation (key, value) VALUES ('device_id', ?) "
+                "ON CONFLICT DO NOTHING",
+                (f"sg-{secrets.token_hex(5)}",),
+            )
+            row = conn.execute("SELECT value FROM installation WHERE key = 'device_id'").fetchone()
+        return str(row[0])
 
     def alert_counts(self) -> tuple[int, int]:
         """(alerts raised, alerts delivered) over the whole outbox."""

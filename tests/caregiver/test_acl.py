@@ -20,7 +20,21 @@ from tests.caregiver.helpers import HANG_GUARD_S, recorder, settings_for
 from tests.conftest import MakeMosquitto
 
 SHIPPED_ACL = Path(__file__).parents[2] / "config" / "mosquitto" / "acl"
-PASSWORDS = {"home": "home-secret", "caregiver": "care-secret", "homeassistant": "ha-secret"}
+PASSWORDS = {
+    "home": "home-secret",
+    "kitchen": "kitchen-secret",
+    "caregiver": "care-secret",
+    "homeassistant": "ha-secret",
+}
+SHIPPED_CONF = SHIPPED_ACL.parent / "mosquitto.conf"
+
+
+def _shipped(option: str) -> str:
+    """One option's line from the shipped mosquitto.conf, so the test runs what ships."""
+    [line] = [
+        line for line in SHIPPED_CONF.read_text().splitlines() if line.startswith(option + " ")
+    ]
+    return line
 
 
 @pytest.fixture
@@ -37,7 +51,11 @@ async def secured_broker(make_mosquitto: MakeMosquitto, tmp_path: Path) -> Mosqu
         assert await tool.wait() == 0
     return await make_mosquitto(
         allow_anonymous=False,
-        extra_config=[f"password_file {passwd}", f"acl_file {SHIPPED_ACL}"],
+        extra_config=[
+            f"password_file {passwd}",
+            f"acl_file {SHIPPED_ACL}",
+            _shipped("use_username_as_clientid"),
+        ],
     )
 
 
@@ -81,7 +99,7 @@ async def test_caregiver_reads_state_and_alerts_and_may_command_but_not_write_st
 
         # Allowed: a command reaches the controller, and its result comes back.
         stop = json.dumps({"action": "stop", "request_id": "acl-1"})
-        await caregiver.client.publish("soleguard/home/command", stop, qos=1)
+        await caregiver.client.publish("soleguard/home/command/caregiver", stop, qos=1)
         async with asyncio.timeout(HANG_GUARD_S):
             command = await bridge.next_command()
         bridge.command_result(command.request_id, True, None)
@@ -108,3 +126,79 @@ async def test_a_controller_cannot_touch_another_devices_topics(
         await home.publish("soleguard/home/alert", b'{"id":"own"}', qos=1)
         await caregiver.wait_for(lambda r: bool(r.messages))
     assert [json.loads(m.payload)["id"] for m in caregiver.messages] == ["own"]  # type: ignore[arg-type]
+
+
+async def test_a_caregiver_reads_and_commands_only_the_devices_assigned_to_it(
+    secured_broker: MosquittoBroker, store: Store
+) -> None:
+    """`caregiver` is assigned "home" in the shipped ACL, not "kitchen"."""
+    kitchen = settings_for(
+        secured_broker, "kitchen", username="kitchen", password=PASSWORDS["kitchen"]
+    )
+    home = settings_for(secured_broker, "home", username="home", password=PASSWORDS["home"])
+    async with (
+        recorder(
+            secured_broker, "soleguard/#", username="caregiver", password=PASSWORDS["caregiver"]
+        ) as caregiver,
+        CaregiverBridge(kitchen, store) as kitchen_bridge,
+        CaregiverBridge(home, store) as home_bridge,
+    ):
+        kitchen_bridge.update_state(DeviceState(session_state="kitchen-secret-state"))
+        home_bridge.update_state(DeviceState(session_state="home-state"))
+        await caregiver.wait_for(lambda r: bool(r.on("home/state")))
+        stop = json.dumps({"action": "stop", "request_id": "not-yours"})
+        # Neither the shared nor its own command topic of a device not assigned to it.
+        await caregiver.client.publish("soleguard/kitchen/command/caregiver", stop, qos=1)
+        await caregiver.client.publish("soleguard/kitchen/command", stop, qos=1)
+        # Nor another account's command topic on its own device (rate limits stay apart).
+        await caregiver.client.publish("soleguard/home/command/homeassistant", stop, qos=1)
+        # Its own topic on its own device passes: the ordering proves the others were dropped.
+        mine = json.dumps({"action": "stop", "request_id": "mine"})
+        await caregiver.client.publish("soleguard/home/command/caregiver", mine, qos=1)
+        async with asyncio.timeout(HANG_GUARD_S):
+            command = await home_bridge.next_command()
+        assert command.request_id == "mine"
+        assert kitchen_bridge.stats.commands_forwarded == 0
+        assert home_bridge.stats.commands_forwarded == 1
+    topics = {m.topic.value for m in caregiver.messages}
+    assert not any(t.startswith("soleguard/kitchen/") for t in topics)
+
+
+async def test_no_account_can_take_over_the_controllers_client_id(
+    secured_broker: MosquittoBroker, store: Store
+) -> None:
+    settings = settings_for(secured_broker, "home", username="home", password=PASSWORDS["home"])
+    async with (
+        recorder(
+            secured_broker,
+            "soleguard/home/availability",
+            username="caregiver",
+            password=PASSWORDS["caregiver"],
+        ) as watcher,
+        CaregiverBridge(settings, store) as bridge,
+    ):
+        await watcher.wait_for(lambda r: [m.payload for m in r.messages][-1:] == [b"online"])
+        # 22 attempts with the controller's own client id, from another account.
+        for _ in range(22):
+            async with aiomqtt.Client(
+                secured_broker.host,
+                secured_broker.port,
+                username="homeassistant",
+                password=PASSWORDS["homeassistant"],
+                identifier="soleguard-home",
+            ):
+                pass
+        # A later message through the same broker shows everything before it was delivered.
+        bridge.update_state(DeviceState(session_state="still-here"))
+        # (Another account: with client id = username, a second `caregiver` login would
+        # replace the watcher's own connection.)
+        async with recorder(
+            secured_broker,
+            "soleguard/home/state",
+            username="homeassistant",
+            password=PASSWORDS["homeassistant"],
+        ) as late:
+            await late.wait_for(lambda r: bool(r.messages))
+        assert bridge.stats.connects == 1
+        assert bridge.connected
+    assert [m.payload for m in watcher.messages].count(b"offline") <= 1  # only the clean exit

@@ -58,7 +58,14 @@ async def test_embedded_broker_carries_a_bridge(
     async with embedded_broker(prefer_mosquitto=prefer_mosquitto) as url:
         broker = parse_broker_url(url)
         assert broker.host == "127.0.0.1"
-        settings = MqttSettings(enabled=True, host=broker.host, port=broker.port, device_id="demo")
+        # amqtt speaks MQTT 3.1.1 only (and drops a 5 CONNECT without an answer).
+        settings = MqttSettings(
+            enabled=True,
+            host=broker.host,
+            port=broker.port,
+            device_id="demo",
+            protocol="5" if prefer_mosquitto else "3.1.1",
+        )
         async with CaregiverBridge(settings, store) as bridge:
             bridge.raise_alert(make_alert("demo"))
             async with asyncio.timeout(HANG_GUARD_S):

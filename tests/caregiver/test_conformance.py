@@ -32,3 +32,18 @@ async def test_qos1_publish_returns_after_the_puback(mqtt_broker: LocalBroker) -
         info_before = len(client._client._out_messages)
         await client.publish("conformance/qos1", b"x", qos=1)
         assert len(client._client._out_messages) == info_before  # nothing left awaiting PUBACK
+
+
+async def test_no_delay_reaches_the_socket_through_pahos_on_socket_open(
+    mqtt_broker: LocalBroker,
+) -> None:
+    # aiomqtt installs its own on_socket_open; no_delay wraps it and must still see the socket.
+    import socket  # noqa: PLC0415
+
+    from controller.caregiver.bridge import no_delay  # noqa: PLC0415
+
+    client = no_delay(aiomqtt.Client(mqtt_broker.host, mqtt_broker.port))
+    async with client:
+        sock = client._client.socket()
+        assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
+        await client.publish("conformance/nodelay", b"x", qos=1)  # aiomqtt's hook still works

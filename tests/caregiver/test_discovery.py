@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
+
+import pytest
 
 from controller.caregiver import Topics, build_discovery, parse_command
 from controller.caregiver.commands import CaregiverCommand
@@ -47,14 +50,15 @@ def test_every_component_has_a_platform_and_a_unique_id() -> None:
         "massager_connected",
         "sensor_connected",
         "battery",
-        "rssi",
+        "sensor_health",
+        "pressure_target",
         "stop",
     } <= cmps.keys()
     unique_ids = [c["unique_id"] for c in cmps.values()]
     assert len(set(unique_ids)) == len(unique_ids)
-    assert all(c["p"] in {"sensor", "binary_sensor", "button"} for c in cmps.values())
+    assert all(c["p"] in {"sensor", "binary_sensor", "button", "event"} for c in cmps.values())
     for component in cmps.values():
-        if component["p"] != "button":
+        if component["p"] not in {"button", "event"}:
             assert component["state_topic"] == "soleguard/bedroom/state"
             assert "value_json." in component["value_template"]
 
@@ -77,10 +81,10 @@ def test_units_and_device_classes_match_what_home_assistant_accepts() -> None:
         cmps["time_remaining"]["device_class"],
         cmps["time_remaining"]["unit_of_measurement"],
     ) == ("duration", "s")
-    battery, rssi = cmps["battery"], cmps["rssi"]
+    battery, health = cmps["battery"], cmps["sensor_health"]
     assert (battery["device_class"], battery["unit_of_measurement"]) == ("battery", "%")
-    assert (rssi["device_class"], rssi["unit_of_measurement"]) == ("signal_strength", "dBm")
-    assert battery["entity_category"] == rssi["entity_category"] == "diagnostic"
+    assert health["device_class"] == "enum"
+    assert battery["entity_category"] == health["entity_category"] == "diagnostic"
 
 
 def test_the_stop_button_sends_a_stop_the_bridge_accepts() -> None:
@@ -91,6 +95,21 @@ def test_the_stop_button_sends_a_stop_the_bridge_accepts() -> None:
     command = parse_command(stop["payload_press"].encode(), retained=False)
     assert isinstance(command, CaregiverCommand)
     assert command.action == "stop"
+
+
+def test_each_press_of_the_stop_button_has_its_own_request_id() -> None:
+    jinja2 = pytest.importorskip("jinja2")
+    stop = _build()[1]["cmps"]["stop"]
+    template = jinja2.Environment().from_string(stop["command_template"])
+    ids = []
+    for ms in (1_764_500_000_000, 1_764_500_000_250):
+        moment = dt.datetime.fromtimestamp(ms / 1000, tz=dt.UTC)
+        rendered = template.render(now=lambda m=moment: m, value=stop["payload_press"])
+        command = parse_command(rendered.encode(), retained=False)
+        assert isinstance(command, CaregiverCommand)
+        assert command.action == "stop"
+        ids.append(command.request_id)
+    assert ids[0] != ids[1]
 
 
 def test_payload_is_json_serialisable_without_origin_url() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from typing import Any
 
 import typer
 from rich.console import Console
@@ -11,7 +12,7 @@ from typer.testing import CliRunner
 
 from controller.caregiver import CaregiverBridge, DeviceState
 from controller.caregiver.broker import LocalBroker, free_port
-from controller.cli.monitor import MonitorModel, _handle_keys, monitor
+from controller.cli.monitor import MonitorModel, _ClientHolder, _handle_keys, monitor
 from controller.store import Store
 from tests.caregiver.helpers import HANG_GUARD_S, make_alert, recorder, settings_for
 
@@ -75,7 +76,7 @@ async def test_stop_key_reaches_the_controller_and_shows_the_result(
         keys: asyncio.Queue[str] = asyncio.Queue()
         for key in "sq":
             keys.put_nowait(key)
-        await _handle_keys(caregiver.client, model, FakeLive(), keys)
+        await _handle_keys(_ClientHolder(caregiver.client), model, FakeLive(), keys)
         async with asyncio.timeout(HANG_GUARD_S):
             command = await bridge.next_command()
         bridge.command_result(command.request_id, True, None)
@@ -100,3 +101,110 @@ def test_monitor_command_rejects_a_bad_url() -> None:
     result = CliRunner().invoke(app, ["--broker", "http://x"])
     assert result.exit_code == 1
     assert "scheme must be mqtt://" in result.output
+
+
+class _Screen:
+    def update(self, _renderable: object) -> None:
+        pass
+
+
+async def test_monitor_acknowledges_alerts_and_reconnects_when_the_broker_restarts(
+    mqtt_broker: LocalBroker, store: Store
+) -> None:
+    import aiomqtt  # noqa: PLC0415
+
+    from controller.caregiver.broker import parse_broker_url  # noqa: PLC0415
+    from controller.cli.monitor import _stay_connected  # noqa: PLC0415
+
+    model = MonitorModel("soleguard", client_name="monitor-test")
+    holder = _ClientHolder()
+
+    def make_client() -> aiomqtt.Client:
+        return aiomqtt.Client(
+            mqtt_broker.host, mqtt_broker.port, identifier="monitor-test", clean_session=False
+        )
+
+    async def until(condition: Any) -> None:
+        async with asyncio.timeout(HANG_GUARD_S):
+            while not condition():  # noqa: ASYNC110 (the model has no event to wait on)
+                await asyncio.sleep(0.01)
+
+    target = parse_broker_url(mqtt_broker.url)
+    async with CaregiverBridge(settings_for(mqtt_broker, "home"), store) as bridge:
+        watch = asyncio.create_task(_stay_connected(make_client, target, model, _Screen(), holder))
+        try:
+            await until(lambda: holder.client is not None)
+            bridge.raise_alert(make_alert("home", priority="high", condition_id="first"))
+            await until(lambda: bridge.stats.alerts_acknowledged == 1)
+            # The broker restarts: the monitor does not exit, it reconnects with backoff.
+            await mqtt_broker.stop()
+            await until(lambda: holder.client is None and "reconnecting" in model.status)
+            await mqtt_broker.start()
+            await until(lambda: holder.client is not None and bridge.connected)
+            bridge.raise_alert(make_alert("home", priority="high", condition_id="second"))
+            await until(lambda: bridge.stats.alerts_acknowledged == 2)
+            assert not watch.done()
+        finally:
+            watch.cancel()
+    acked = {h.condition_id: h.acknowledged_by for h in store.alert_history()}
+    assert acked == {"first": ("monitor-test",), "second": ("monitor-test",)}
+
+
+def test_alert_times_are_shown_on_the_monitors_wall_clock() -> None:
+    import time  # noqa: PLC0415
+
+    model = MonitorModel("soleguard")
+    # An accelerated demo stamps alerts ahead of the wall clock; the monitor shows receipt time.
+    received = time.mktime((2026, 11, 30, 9, 15, 42, 0, 0, -1))
+    ack = model.apply(
+        "soleguard/home/alert",
+        json.dumps(
+            {
+                "id": "c1",
+                "priority": "high",
+                "code": "X",
+                "message": "m",
+                "time": "2026-11-30T09:17:12.000Z",
+                "event": "raised",
+            }
+        ).encode(),
+        now=received,
+    )
+    assert "09:15:42 high X: m" in _text(model)
+    assert ack == ("soleguard/home/alert/ack", b'{"id": "c1", "client": "monitor"}')
+    cleared = {"id": "c1", "priority": "high", "code": "X", "message": "m", "event": "cleared"}
+    assert model.apply("soleguard/home/alert", json.dumps(cleared).encode()) is None
+
+
+def test_monitor_refuses_a_base_topic_no_controller_publishes_under() -> None:
+    app = typer.Typer()
+    app.command()(monitor)
+    result = CliRunner().invoke(app, ["--base-topic", "soleguard/", "--broker", "mqtt://x:1"])
+    assert result.exit_code == 1
+    assert "--base-topic 'soleguard/' starts or ends with '/'" in result.output
+
+
+async def test_with_an_account_the_stop_goes_to_the_accounts_own_command_topic(
+    mqtt_broker: LocalBroker, store: Store
+) -> None:
+    model = MonitorModel("soleguard", client_name="anna", username="anna")
+    async with (
+        recorder(mqtt_broker, "soleguard/+/availability", "soleguard/porch/command/#") as caregiver,
+        CaregiverBridge(settings_for(mqtt_broker, "porch"), store) as bridge,
+    ):
+        await caregiver.wait_for(lambda r: bool(r.on("/availability")))
+        model.apply("soleguard/porch/availability", b"online")
+        keys: asyncio.Queue[str] = asyncio.Queue()
+        for key in "sq":
+            keys.put_nowait(key)
+        await _handle_keys(_ClientHolder(caregiver.client), model, _Screen(), keys)
+        async with asyncio.timeout(HANG_GUARD_S):
+            command = await bridge.next_command()
+        # Mallory's flood on her own topic cannot use up Anna's rate limit (and the shipped ACL
+        # lets Anna write only `command/anna`).
+        assert command.action == "stop"
+        assert bridge.stats.commands_forwarded == 1
+        await caregiver.wait_for(lambda r: bool(r.on("/command/anna")))
+    assert [m.topic.value for m in caregiver.messages if "/command" in m.topic.value] == [
+        "soleguard/porch/command/anna"
+    ]

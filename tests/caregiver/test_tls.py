@@ -221,7 +221,9 @@ async def test_bridge_speaks_tls_with_its_account_and_a_caregiver_receives_its_s
         CaregiverBridge(settings, store) as bridge,
     ):
         await rec.wait_for(lambda r: [m.payload for m in r.on("/availability")] == [b"online"])
-        bridge.update_state(DeviceState(session_state="running", skin_temp_c=36.5))
+        bridge.update_state(
+            DeviceState(session_state="running", skin_temp_c=36.5, sensor_health="ok")
+        )
         await rec.wait_for(lambda r: bool(r.on("/state")))
         assert bridge.connected
 

@@ -11,6 +11,7 @@ import itertools
 import json
 import statistics
 import uuid
+from typing import Any
 
 import aiomqtt
 import pytest
@@ -43,7 +44,7 @@ STATE_FIELDS = {
     "battery_pct",
     "alarms",
 }
-ALERT_FIELDS = {"id", "priority", "code", "message", "time"}
+ALERT_FIELDS = {"id", "message_id", "event", "priority", "code", "message", "time"}
 
 
 async def test_caregiver_sees_availability_state_telemetry_and_every_alert_once(
@@ -72,7 +73,9 @@ async def test_caregiver_sees_availability_state_telemetry_and_every_alert_once(
     assert all(state.keys() >= STATE_FIELDS for state in states)
     running = [s for s in states if s["session_state"] == "running"]
     assert running
-    assert all(s["pressure_mmhg"] <= s["pressure_cap_mmhg"] for s in running)
+    assert all(s["pressure_target_mmhg"] <= s["pressure_cap_mmhg"] for s in running)
+    # The measured pressure is published (not the commanded one): it moves on its own.
+    assert any(s["pressure_mmhg"] not in (None, s["pressure_target_mmhg"]) for s in running)
     # The faults show on the state too, not only as alerts.
     assert any(s["sensor_health"] != "ok" and s["alarms"] for s in running)
     assert states[-1]["session_state"] == "ended"
@@ -89,10 +92,16 @@ async def test_caregiver_sees_availability_state_telemetry_and_every_alert_once(
     alerts = watcher.json_on("alert")
     assert all(a.keys() >= ALERT_FIELDS for a in alerts)
     assert {a["priority"] for a in alerts} <= {"high", "medium", "low"}
-    received = [a["id"] for a in alerts]
+    received = [a["message_id"] for a in alerts]
     assert len(result.alert_ids) == len(set(result.alert_ids)) >= 3  # unique ids
     assert received == result.alert_ids  # each exactly once, in the order raised
-    assert [a["code"] for a in alerts] == [a["code"] for a in run.outcome.alarms]
+    # Alerts are alarm conditions: every alarm code the session raised is an alert, and a code
+    # that recurs (the spikes come and go) is one alert, updated, not one per recurrence.
+    raised = [a for a in alerts if a["event"] == "raised"]
+    assert {a["code"] for a in raised} == {a["code"] for a in run.outcome.alarms}
+    assert len(raised) < len(run.outcome.alarms)
+    for alert in alerts:
+        assert alert["id"] in {r["id"] for r in raised}
     assert result.raised == result.delivered == len(result.alert_ids)
     assert store.alert_counts() == (len(received), len(received))
 
@@ -106,7 +115,7 @@ async def _persistent_alert_ids(broker: LocalBroker, received: list[str]) -> Non
             ) as client:
                 await client.subscribe(f"{BASE}/alert", qos=1)
                 async for message in client.messages:
-                    received.append(json.loads(message.payload)["id"])  # type: ignore[arg-type]
+                    received.append(json.loads(message.payload)["message_id"])  # type: ignore[arg-type]
         except aiomqtt.MqttError:
             await asyncio.sleep(0.1)
 
@@ -196,3 +205,154 @@ async def test_remote_stop_ends_the_session_within_a_second_and_raising_is_refus
     assert "CAREGIVER_STOP" in [a["code"] for a in result.run.outcome.alarms]
     assert result.raised == result.delivered
     assert session.decisions[-1][1].pressure_cap_mmhg == cap_before
+
+
+async def test_a_repeated_lower_pressure_lowers_the_ceiling_once(
+    mqtt_broker: LocalBroker, store: Store
+) -> None:
+    """The same request delivered twice (QoS 1 redelivery, an app's retry): 60 -> 50, not 40."""
+    settings = session_settings(3)
+    async with caregiver(mqtt_broker, f"{BASE}/command/result") as person:
+        session = BackgroundSession(settings, store, mqtt_broker.url, speed=None).start()
+        await wait_until(lambda: session.running and session.elapsed_s >= 1.0)
+        cap_before = session.decisions[-1][1].pressure_cap_mmhg
+        lower = {"action": "lower_pressure", "amount_mmhg": 10, "request_id": "cg-1"}
+        await person.send(lower)
+        await wait_until(lambda: person.result_for("cg-1") is not None)
+        await person.send(lower)  # again, after the first was applied and answered
+        # A later, different command shows the repeat has been handled (commands are in order).
+        await person.send({"action": "heater_off", "request_id": "cg-2"})
+        await wait_until(lambda: person.result_for("cg-2") is not None)
+        await wait_until(lambda: len(_answers(person, "cg-1")) == 2)
+        cap_after = session.decisions[-1][1].pressure_cap_mmhg
+        await person.send({"action": "stop", "request_id": "cg-3"})
+        await session.result()
+    assert cap_after == cap_before - 10
+    answers = _answers(person, "cg-1")
+    assert len(answers) == 2
+    assert answers[0] == answers[1]  # the repeat is answered with the first result
+    assert answers[0]["accepted"] is True
+
+
+def _answers(person: Any, request_id: str) -> list[dict[str, Any]]:
+    return [r for r in person.json_on("command/result") if r["request_id"] == request_id]
+
+
+async def test_a_stop_sent_during_a_command_flood_ends_the_session_within_a_second(
+    mqtt_broker: LocalBroker, store: Store
+) -> None:
+    settings = session_settings(3)
+    flood = 3000
+    async with (
+        caregiver(mqtt_broker, f"{BASE}/command/result") as alice,
+        aiomqtt.Client(mqtt_broker.host, mqtt_broker.port, identifier="mallory") as mallory,
+    ):
+        session = BackgroundSession(settings, store, mqtt_broker.url, speed=None).start()
+        await wait_until(lambda: session.running and session.elapsed_s >= 1.0)
+        junk = json.dumps({"action": "raise_pressure", "request_id": "junk"})
+
+        async def flood_it() -> None:
+            for _ in range(flood):
+                await mallory.publish(f"{BASE}/command/mallory", junk, qos=1)
+
+        flooding = asyncio.create_task(flood_it(), name="flood")
+        try:
+            await asyncio.sleep(0.2)
+            sent_at = session.session_time()
+            await alice.client.publish(
+                f"{BASE}/command/alice",
+                json.dumps({"action": "stop", "request_id": "alice-stop"}),
+                qos=1,
+            )
+            result = await session.result()
+        finally:
+            await flooding
+        await wait_until(lambda: any(r.get("refused") for r in alice.json_on("command/result")))
+    assert result.run.outcome.ended_by == "caregiver"
+    ended_at = next(now for now, d in session.decisions if d.ended_by is not None)
+    assert ended_at - sent_at <= 1.0
+    stop = alice.result_for("alice-stop")
+    assert stop is not None
+    assert stop["accepted"] is True
+    summaries = [r for r in alice.json_on("command/result") if r.get("refused")]
+    assert len(summaries) == 1
+    assert summaries[0]["client"] == "mallory"
+    # The burst's ten answers, then one summary: not thousands of results.
+    assert len([r for r in alice.json_on("command/result") if r["request_id"] == "junk"]) <= 20
+
+
+def _safety_key_of_payload(state: dict[str, Any]) -> tuple[object, ...]:
+    return (
+        state["session_state"],
+        state["heater_on"],
+        state["over_temperature"],
+        state["sensor_health"],
+        state["pressure_cap_mmhg"],
+        state["massager_connected"],
+        state["sensor_connected"],
+        tuple((a["code"], a["priority"]) for a in state["alarms"]),
+    )
+
+
+async def test_every_safety_relevant_state_change_reaches_a_caregiver_within_100_ms(
+    mqtt_broker: LocalBroker, store: Store
+) -> None:
+    """Real time: decision time (the session loop's monotonic clock) to receipt (the same clock
+    here), for each change of a safety-relevant field, in a session whose sensor comes and goes."""
+    import time  # noqa: PLC0415
+
+    from controller.caregiver.bridge import no_delay  # noqa: PLC0415
+    from controller.service.caregiver import device_state  # noqa: PLC0415
+
+    settings = session_settings(1.0)
+    received: list[tuple[float, tuple[object, ...]]] = []
+
+    async def watch(client: aiomqtt.Client) -> None:
+        async for message in client.messages:
+            state = json.loads(message.payload)  # type: ignore[arg-type]
+            received.append((time.monotonic(), _safety_key_of_payload(state)))
+
+    async with no_delay(aiomqtt.Client(mqtt_broker.host, mqtt_broker.port)) as client:
+        await client.subscribe(f"{BASE}/state", qos=1)
+        watcher = asyncio.create_task(watch(client), name="state-watch")
+        try:
+            session = BackgroundSession(
+                settings, store, mqtt_broker.url, scenario=ALARMING_SCENARIO, speed=None
+            ).start()
+            await session.result()
+            await wait_until(lambda: bool(received) and received[-1][1][0] == "ended")
+        finally:
+            watcher.cancel()
+
+    changes: list[tuple[float, tuple[object, ...]]] = []
+    last = None
+    for now, decision in session.decisions:
+        s = device_state(decision)
+        key = (
+            s.session_state,
+            s.heater_on,
+            s.over_temperature,
+            s.sensor_health,
+            s.pressure_cap_mmhg,
+            s.massager_connected,
+            s.sensor_connected,
+            tuple((a.code, a.priority) for a in s.active_alarms),
+        )
+        if key != last:
+            changes.append((now, key))
+            last = key
+    latencies = []
+    for i, (at, key) in enumerate(changes[1:], start=1):
+        superseded_at = changes[i + 1][0] if i + 1 < len(changes) else float("inf")
+        seen = next((t for t, k in received if k == key and t >= at), None)
+        if seen is None or seen > superseded_at + 0.1:
+            # Replaced within milliseconds by the next change, which the caregiver does see.
+            assert superseded_at - at < 0.1, (at, key)
+            continue
+        latencies.append(seen - at)
+    assert len(latencies) >= 10
+    print(
+        f"\nsafety-relevant changes: {len(changes) - 1}, measured {len(latencies)}, "
+        f"median {statistics.median(latencies) * 1000:.1f} ms, max {max(latencies) * 1000:.1f} ms"
+    )
+    assert max(latencies) <= 0.1

@@ -10,6 +10,7 @@ import os
 import pty
 import struct
 import termios
+from typing import Any
 
 import pytest
 
@@ -18,7 +19,14 @@ from tests.e2e.helpers import HANG_GUARD_S, caregiver, run_cli, soleguard, wait_
 
 pytestmark = pytest.mark.slow
 
-DEMO_BASE = "soleguard/home"  # the default device id
+DEMO_BASE = "soleguard/+"  # the default device id is made per installation (sg-...)
+
+
+async def _follow_the_device(person: Any, demo: asyncio.Task[Any]) -> None:
+    """Take the demo's device id from its first message (it is made per installation)."""
+    await wait_until(lambda: bool(person.messages) or demo.done())
+    assert not demo.done(), demo.result()
+    person.base = "/".join(person.messages[0].topic.value.split("/")[:2])
 
 
 async def test_demo_on_an_external_broker_is_watched_and_stopped_by_a_caregiver(
@@ -39,6 +47,7 @@ async def test_demo_on_an_external_broker_is_watched_and_stopped_by_a_caregiver(
             ),
             name="demo",
         )
+        await _follow_the_device(person, demo)
 
         # Mid-run: the session is running and telemetry is flowing.
         await wait_until(lambda: len(person.on("telemetry")) >= 5 or demo.done())
@@ -160,6 +169,7 @@ async def test_monitor_stop_key_ends_a_running_demo(
                 ),
                 name="demo",
             )
+            await _follow_the_device(person, demo)
             await wait_until(
                 lambda: (
                     (

@@ -1,0 +1,202 @@
+"""Commands act once and stop always gets through (issue 12, item 4), over a real mosquitto."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+import aiomqtt
+import pytest
+
+from controller.caregiver import CaregiverBridge, CaregiverCommand
+from controller.caregiver.broker import LocalBroker
+from controller.caregiver.commands import RATE_LIMIT_BURST, RATE_LIMIT_PER_S
+from controller.caregiver.inbox import (
+    FLOOD_QUIET_S,
+    ClientLimits,
+    CommandInbox,
+    CommandLedger,
+)
+from controller.store import Store
+from tests.caregiver.helpers import HANG_GUARD_S, recorder, settings_for, wait_until
+
+T0 = 86_400.0 * 3  # a loop clock three days after boot, not 0
+
+
+def _j(obj: dict[str, Any]) -> bytes:
+    return json.dumps(obj).encode()
+
+
+LOWER = {"action": "lower_pressure", "amount_mmhg": 10, "request_id": "cg-1"}
+
+
+async def _online(broker: LocalBroker, device: str) -> None:
+    # `online` is published after the subscriptions: from then on a command is heard.
+    async with recorder(broker, f"soleguard/{device}/availability") as avail:
+        await avail.wait_for(lambda r: r.messages[-1].payload == b"online" if r.messages else False)
+
+
+async def _next(bridge: CaregiverBridge[Any]) -> CaregiverCommand:
+    async with asyncio.timeout(HANG_GUARD_S):
+        return await bridge.next_command()
+
+
+async def test_a_command_delivered_twice_acts_once_and_the_repeat_gets_the_first_result(
+    mqtt_broker: LocalBroker, store: Store
+) -> None:
+    async with (
+        recorder(mqtt_broker, "soleguard/twice/command/result") as rec,
+        CaregiverBridge(settings_for(mqtt_broker, "twice"), store) as bridge,
+    ):
+        await _online(mqtt_broker, "twice")
+        await rec.client.publish("soleguard/twice/command", _j(LOWER), qos=1)
+        first = await _next(bridge)
+        # The session applies it (60 -> 50 mmHg) and answers.
+        bridge.command_result(first.request_id, True, None)
+        await rec.wait_for(lambda r: len(r.messages) == 1)
+        # A QoS 1 redelivery or an app's retry: the same request id again.
+        await rec.client.publish("soleguard/twice/command", _j(LOWER), qos=1)
+        await rec.wait_for(lambda r: len(r.messages) == 2)
+    assert bridge.stats.commands_forwarded == 1
+    assert bridge.stats.commands_duplicate == 1
+    first_result, repeat = rec.messages[0].payload, rec.messages[1].payload
+    assert repeat == first_result  # answered with the first result, byte for byte
+    assert json.loads(first_result)["accepted"] is True  # type: ignore[arg-type]
+
+
+async def test_the_ledger_survives_a_reconnect(mqtt_broker: LocalBroker, store: Store) -> None:
+    async with CaregiverBridge(settings_for(mqtt_broker, "rc"), store) as bridge:
+        await _online(mqtt_broker, "rc")
+        async with aiomqtt.Client(mqtt_broker.host, mqtt_broker.port) as sender:
+            await sender.publish("soleguard/rc/command", _j(LOWER), qos=1)
+            first = await _next(bridge)
+            bridge.command_result(first.request_id, True, None)
+        # The broker goes away and comes back; the bridge reconnects.
+        await mqtt_broker.stop()
+        await mqtt_broker.start()
+        await wait_until(lambda: bridge.stats.connects == 2 and bridge.connected)
+        await _online(mqtt_broker, "rc")
+        async with recorder(mqtt_broker, "soleguard/rc/command/result") as rec:
+            # Delivered again after the reconnect: recognised, answered, not applied.
+            await rec.client.publish("soleguard/rc/command", _j(LOWER), qos=1)
+            await rec.wait_for(lambda r: len(r.messages) == 1)
+        assert bridge.stats.commands_forwarded == 1
+        assert bridge.stats.commands_duplicate == 1
+        assert rec.json_on("/result")[0]["accepted"] is True
+
+
+async def test_a_flood_gets_one_summary_and_a_stop_sent_during_it_gets_through(
+    mqtt_broker: LocalBroker, store: Store
+) -> None:
+    flood = 2000
+    async with (
+        recorder(mqtt_broker, "soleguard/gate/command/result") as rec,
+        CaregiverBridge(settings_for(mqtt_broker, "gate"), store) as bridge,
+    ):
+        await _online(mqtt_broker, "gate")
+        async with (
+            aiomqtt.Client(mqtt_broker.host, mqtt_broker.port, identifier="mallory") as mallory,
+            aiomqtt.Client(mqtt_broker.host, mqtt_broker.port, identifier="alice") as alice,
+        ):
+
+            async def flood_it() -> None:
+                for i in range(flood):
+                    payload = _j({**LOWER, "request_id": f"f{i}"})
+                    await mallory.publish("soleguard/gate/command/mallory", payload, qos=1)
+
+            async def stop_midway() -> None:
+                await wait_until(lambda: bridge.stats.commands_rate_limited > flood // 4)
+                await alice.publish(
+                    "soleguard/gate/command/alice",
+                    _j({"action": "stop", "request_id": "alice-stop"}),
+                    qos=1,
+                )
+                # Alice's own rate limit is untouched by Mallory's flood.
+                await alice.publish(
+                    "soleguard/gate/command/alice", _j({**LOWER, "request_id": "alice-1"}), qos=1
+                )
+
+            await asyncio.gather(flood_it(), stop_midway())
+            # The stop comes out first, ahead of the flood commands already waiting.
+            assert (await _next(bridge)).request_id == "alice-stop"
+            # One summary for the whole flood, once it has been quiet for FLOOD_QUIET_S.
+            await rec.wait_for(lambda r: any(m.get("refused") for m in r.json_on("/result")))
+    summaries = [m for m in rec.json_on("/result") if m.get("refused")]
+    assert len(summaries) == 1
+    assert summaries[0]["client"] == "mallory"
+    stats = bridge.stats
+    assert summaries[0]["refused"] == stats.commands_rate_limited > flood // 2
+    assert "rate limit" in summaries[0]["reason"]
+    # What the bucket let through of the flood: the burst and its refill while it lasted.
+    passed = stats.commands_forwarded - 2 + stats.commands_refused  # minus alice's two
+    assert RATE_LIMIT_BURST <= passed <= RATE_LIMIT_BURST + 10 * RATE_LIMIT_PER_S
+    assert stats.commands_refused == len(rec.json_on("/result")) - 1  # each busy one answered
+
+
+async def test_a_retained_command_published_while_connected_is_refused(
+    mqtt_broker: LocalBroker, store: Store
+) -> None:
+    async with (
+        recorder(mqtt_broker, "soleguard/live/command/result") as rec,
+        CaregiverBridge(settings_for(mqtt_broker, "live", protocol="5"), store) as bridge,
+    ):
+        await _online(mqtt_broker, "live")
+        await rec.client.publish(
+            "soleguard/live/command",
+            _j({"action": "stop", "request_id": "sticky"}),
+            qos=1,
+            retain=True,
+        )
+        await rec.wait_for(lambda r: bool(r.messages))
+        await rec.client.publish("soleguard/live/command", b"", qos=1, retain=True)
+    [result] = rec.json_on("/result")
+    assert result["accepted"] is False
+    assert "retained" in result["reason"]
+    assert bridge.stats.commands_forwarded == 0
+
+
+# -- the parts on their own, on a driven clock -------------------------------------------------
+
+
+def _cmd(action: str, rid: str) -> CaregiverCommand:
+    return CaregiverCommand.model_validate({"action": action, "request_id": rid})
+
+
+async def test_stop_and_heater_off_leave_the_inbox_before_anything_queued_earlier() -> None:
+    inbox = CommandInbox(maxsize=2)
+    assert inbox.put(_cmd("lower_pressure", "a"))
+    assert inbox.put(_cmd("lower_pressure", "b"))
+    assert not inbox.put(_cmd("lower_pressure", "c"))  # full for ordinary commands...
+    assert inbox.put(_cmd("stop", "s"))  # ...never for a stop
+    assert inbox.put(_cmd("heater_off", "h"))
+    order = [(await inbox.get()).request_id for _ in range(4)]
+    assert order == ["s", "h", "a", "b"]
+
+
+def test_the_ledger_is_bounded_and_forgets_the_oldest() -> None:
+    ledger = CommandLedger(size=3)
+    for rid in "abcd":
+        ledger.begin("", rid)
+    assert len(ledger) == 3
+    assert ledger.seen("", "a") == (False, None)
+    assert ledger.seen("", "d") == (True, None)
+    ledger.answer("d", b"first")
+    ledger.answer("d", b"second")
+    assert ledger.seen("", "d") == (True, b"first")
+    assert ledger.seen("other-client", "d") == (False, None)
+
+
+@pytest.mark.parametrize("start", [T0, 1e9])
+def test_limits_are_per_client_and_a_flood_is_summarised_once(start: float) -> None:
+    limits = ClientLimits(start)
+    now = start
+    taken = sum(limits.take("mallory", now) for _ in range(500))
+    assert taken == RATE_LIMIT_BURST
+    assert limits.take("alice", now)  # her own bucket
+    assert limits.due(now) == []  # still flooding
+    due_at = limits.next_due()
+    assert due_at == pytest.approx(now + FLOOD_QUIET_S)
+    [summary] = limits.due(now + FLOOD_QUIET_S)
+    assert (summary.client, summary.refused) == ("mallory", 500 - RATE_LIMIT_BURST)
+    assert limits.due(now + 5 * FLOOD_QUIET_S) == []
