@@ -248,7 +248,9 @@ class SupervisorMachine(RuleBasedStateMachine):
             m.caregiver_heater_off = False
             m.heat_on_s = 0.0
         if previous is not None and previous.command.heater_on:
-            m.heat_on_s += self.now - previous_now
+            # The firmware keeps a heater on for at most one lease after the last command: a
+            # longer gap between steps (a stall) heats for one lease, not for the whole gap.
+            m.heat_on_s += min(self.now - previous_now, lim.lease_s)
         same_session = previous is not None and previous.session_id == d.session_id
         was_running = previous is not None and previous.state is SessionState.RUNNING
         if (
