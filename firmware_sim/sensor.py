@@ -5,6 +5,12 @@ it: Temperature Measurement (0x2A1C) indicated every `period_s` (1 s by default)
 (0x2A1D) readable, Battery and Device Information. Subscribing needs no pairing: HTS 1.0 leaves
 security to the implementation, and a thermometer that only reports is harmless to read.
 
+The thermometers people already own differ; `SensorPeripheral` plays them too: one that refuses
+pairing (``refuses_pairing``; ``drops_on_pairing`` also disconnects), one that notifies instead
+of indicating (``notify``), and one with a Measurement Interval characteristic (0x2A21,
+``interval="fixed"`` read-only or ``interval="writable"``) that reports ``period_s`` and, when
+writable, changes it.
+
 When the Temperature Type characteristic is present the measurements leave the type field out
 (HTS 1.0 §3.1: the type is in one place or the other); ``type_in_measurement=True`` puts it in
 every measurement instead.
@@ -13,30 +19,35 @@ every measurement instead.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import datetime
 import logging
 import math
 import random
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Literal
 
 from bumble import att, gatt
+from bumble.pairing import PairingConfig, PairingDelegate
 from bumble.profiles.battery_service import BatteryService
 from bumble.profiles.device_information_service import DeviceInformationService
 
 from controller.protocol import (
     HEALTH_THERMOMETER_SERVICE_UUID,
+    MEASUREMENT_INTERVAL_UUID,
     TEMPERATURE_MEASUREMENT_UUID,
     TEMPERATURE_TYPE_UUID,
     TemperatureMeasurement,
     TemperatureType,
     TemperatureUnit,
 )
+from controller.protocol.hts import decode_measurement_interval, encode_measurement_interval
 from firmware_sim.peripheral import Peripheral, advertising_payloads
 
 __all__ = [
     "DEFAULT_PERIOD_S",
+    "IntervalCharacteristic",
     "SensorFaults",
     "SensorPeripheral",
     "SkinSensorFirmware",
@@ -56,6 +67,50 @@ DEFAULT_START = datetime.datetime(2025, 1, 6, 9, 0, 0)
 # An indication waits for the central's confirmation; one that does not arrive within the ATT
 # transaction timeout (30 s, Core spec Vol 3 Part F 3.3.3) is a lost link, not a slow one.
 _INDICATE_ERRORS = (att.ATT_Error, asyncio.TimeoutError, ConnectionError)
+# The Measurement Interval a writable simulated thermometer accepts (its Valid Range, HTS 1.0
+# §3.4.1): one second to one hour.
+INTERVAL_MIN_S = 1
+INTERVAL_MAX_S = 3600
+
+# Whether the thermometer has a Measurement Interval characteristic, and whether it is writable.
+IntervalCharacteristic = Literal["none", "fixed", "writable"]
+
+
+class _RefusingDelegate(PairingDelegate):
+    """A thermometer that does not bond: every pairing request gets Pairing Not Supported.
+
+    With ``drop``, it also disconnects, as some stacks do after a refused pairing.
+    """
+
+    def __init__(self, connection: Any = None, *, drop: bool = False) -> None:
+        super().__init__(io_capability=PairingDelegate.IoCapability.NO_OUTPUT_NO_INPUT)
+        self._connection = connection
+        self._drop = drop
+
+    async def accept(self) -> bool:
+        if self._drop and self._connection is not None:
+            # After the refusal has gone out: the disconnect follows the Pairing Failed PDU.
+            loop = asyncio.get_running_loop()
+            loop.call_later(0.01, _disconnect_later, self._connection)
+        return False
+
+
+def _disconnect_later(connection: Any) -> None:
+    task = asyncio.ensure_future(connection.disconnect())
+    _DROPS.add(task)  # kept until done: a task nobody holds can vanish mid-way
+    task.add_done_callback(_DROPS.discard)
+
+
+_DROPS: set[asyncio.Future[Any]] = set()
+
+
+def _refuse_pairing(connection: Any, *, drop: bool = False) -> PairingConfig:
+    return PairingConfig(
+        sc=True,
+        mitm=False,
+        bonding=False,
+        delegate=_RefusingDelegate(connection, drop=drop),
+    )
 
 
 @dataclasses.dataclass(slots=True)
@@ -145,6 +200,10 @@ class SensorPeripheral(Peripheral):
         address: str,
         serial_number: str,
         period_s: float = DEFAULT_PERIOD_S,
+        refuses_pairing: bool = False,
+        drops_on_pairing: bool = False,
+        notify: bool = False,
+        interval: IntervalCharacteristic = "none",
         **radio: Any,
     ) -> None:
         super().__init__(
@@ -158,13 +217,44 @@ class SensorPeripheral(Peripheral):
         self._now = now
         self._t0 = now()
         self.indications = 0
+        self.notify = notify
+        # Pairing attempts made on this thermometer (bumble asks the factory once per attempt).
+        self.pairing_requests = 0
+        if refuses_pairing or drops_on_pairing:
+
+            def refuse(connection: Any) -> PairingConfig:
+                self.pairing_requests += 1
+                return _refuse_pairing(connection, drop=drops_on_pairing)
+
+            self.device.pairing_config_factory = refuse
         self.measurement = gatt.Characteristic(
             TEMPERATURE_MEASUREMENT_UUID,
-            gatt.Characteristic.Properties.INDICATE,
+            gatt.Characteristic.Properties.NOTIFY
+            if notify
+            else gatt.Characteristic.Properties.INDICATE,
             att.Attribute.Permissions(0),
             b"",
         )
         services = [self.measurement]
+        self._period_changed = asyncio.Event()
+        if interval != "none":
+            writable = interval == "writable"
+            properties = gatt.Characteristic.Properties.READ
+            permissions = att.Attribute.READABLE
+            if writable:
+                properties |= gatt.Characteristic.Properties.WRITE
+                permissions |= att.Attribute.WRITEABLE
+            services.append(
+                gatt.Characteristic(
+                    MEASUREMENT_INTERVAL_UUID,
+                    properties,
+                    permissions,
+                    gatt.CharacteristicValue(
+                        read=self._read_interval,
+                        write=self._write_interval if writable else None,
+                    ),
+                )
+            )
         if not firmware.type_in_measurement:
             services.append(
                 gatt.Characteristic(
@@ -187,13 +277,31 @@ class SensorPeripheral(Peripheral):
             ]
         )
 
+    def _read_interval(self, _connection: Any) -> bytes:
+        return encode_measurement_interval(round(self.period_s))
+
+    def _write_interval(self, _connection: Any, value: bytes) -> None:
+        try:
+            seconds = decode_measurement_interval(bytes(value))
+        except ValueError as exc:
+            raise att.ATT_Error(att.ErrorCode.INVALID_ATTRIBUTE_LENGTH) from exc
+        if not INTERVAL_MIN_S <= seconds <= INTERVAL_MAX_S:
+            raise att.ATT_Error(att.ErrorCode.OUT_OF_RANGE)
+        _LOGGER.info("%s: measurement interval %g s -> %d s", self.name, self.period_s, seconds)
+        self.period_s = float(seconds)
+        self._period_changed.set()
+
     async def indicate_measurements(self) -> None:
-        """Measure every `period_s` and indicate to each subscriber, forever."""
+        """Measure every `period_s` and indicate (or notify) each subscriber, forever."""
         loop = asyncio.get_running_loop()
         due = loop.time()
         while True:
-            await asyncio.sleep(max(0.0, due - loop.time()))
-            due += self.period_s
+            self._period_changed.clear()
+            # A new Measurement Interval takes effect at once, not after the old wait.
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(max(0.0, due - loop.time())):
+                    await self._period_changed.wait()
+            due = (loop.time() if self._period_changed.is_set() else due) + self.period_s
             frames = []
             if self.firmware.faults.burst_pairs:
                 # Measured half a period ago, held by the stack, sent with the next one.
@@ -207,7 +315,10 @@ class SensorPeripheral(Peripheral):
     async def _indicate(self, frame: bytes) -> None:
         for connection in self.connections:
             try:
-                await self.device.indicate_subscriber(connection, self.measurement, frame)
+                if self.notify:
+                    await self.device.notify_subscriber(connection, self.measurement, frame)
+                else:
+                    await self.device.indicate_subscriber(connection, self.measurement, frame)
             except _INDICATE_ERRORS as exc:
                 _LOGGER.debug("%s: indication failed: %s", self.name, exc)
             else:

@@ -25,7 +25,7 @@ from typing import Any, Self
 
 from bumble.link import LocalLink
 
-from controller.protocol import FaultCode, StatusFlags, TemperatureUnit
+from controller.protocol import FaultCode, StatusFlags, TemperatureType, TemperatureUnit
 from firmware_sim.massager import MassagerFirmware
 from firmware_sim.massager_gatt import MassagerPeripheral
 from firmware_sim.peripheral import DEFAULT_ADVERTISING_INTERVAL_MS
@@ -34,6 +34,7 @@ from firmware_sim.scenarios import SCENARIOS, ScheduledFault, schedule
 from firmware_sim.sensor import (
     DEFAULT_PERIOD_S,
     DEFAULT_START,
+    IntervalCharacteristic,
     SensorPeripheral,
     SkinSensorFirmware,
 )
@@ -96,6 +97,11 @@ class SimWorld:
         sensor_unit: TemperatureUnit = TemperatureUnit.CELSIUS,
         sensor_timestamps: bool = True,
         sensor_type_in_measurement: bool = False,
+        sensor_type: TemperatureType = TemperatureType.TOE,
+        sensor_refuses_pairing: bool = False,
+        sensor_drops_on_pairing: bool = False,
+        sensor_notify: bool = False,
+        sensor_interval: IntervalCharacteristic = "none",
         index: int = 0,
         watch_c: Sequence[float] = DEFAULT_WATCH_C,
         start: datetime.datetime = DEFAULT_START,
@@ -127,8 +133,16 @@ class SimWorld:
             unit=sensor_unit,
             timestamps=sensor_timestamps,
             type_in_measurement=sensor_type_in_measurement,
+            temperature_type=sensor_type,
             start=start,
         )
+        # Which kind of consumer thermometer the sensor plays (firmware_sim.sensor).
+        self._sensor_kind: dict[str, Any] = {
+            "refuses_pairing": sensor_refuses_pairing,
+            "drops_on_pairing": sensor_drops_on_pairing,
+            "notify": sensor_notify,
+            "interval": sensor_interval,
+        }
         self.tick_s = tick_s
         self.advertising_interval_ms = advertising_interval_ms
         self.sensor_period_s = sensor_period_s
@@ -189,6 +203,7 @@ class SimWorld:
             serial_number=f"SGS-{self.seed:06d}",
             period_s=self.sensor_period_s,
             advertising_interval_ms=self.advertising_interval_ms,
+            **self._sensor_kind,
             **self._radio(self._sensor_transport),
         )
         await self.massager.start()

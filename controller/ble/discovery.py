@@ -10,6 +10,8 @@ from bleak.exc import BleakError
 
 from controller.ble.access import BleAccess
 from controller.ble.bonds import BleakBondLostError
+from controller.ble.thermometer import PACE_LISTEN_S, ThermometerInfo, measure_pace
+from controller.ble.thermometer import inspect as inspect_thermometer
 from controller.errors import LinkError
 from controller.protocol import HEALTH_THERMOMETER_SERVICE_UUID, MASSAGER_SERVICE_UUID
 from controller.safety.events import DeviceKind
@@ -26,6 +28,8 @@ class FoundDevice:
     name: str | None
     address: str
     rssi: int | None
+    # What a skin thermometer said about itself when paired (None for a massager, or a scan).
+    thermometer: ThermometerInfo | None = None
 
 
 async def scan(access: BleAccess, *, timeout_s: float) -> list[FoundDevice]:
@@ -53,37 +57,56 @@ async def scan(access: BleAccess, *, timeout_s: float) -> list[FoundDevice]:
     return sorted(devices, key=lambda d: -(d.rssi if d.rssi is not None else -1000))
 
 
-async def pair(access: BleAccess, address: str) -> FoundDevice:
+async def pair(access: BleAccess, address: str, *, stale_after_s: float) -> FoundDevice:
     """Connect, bond (LE Secure Connections where the backend supports it) and identify.
+
+    A massager must bond. A skin thermometer that refuses pairing is kept unbonded (reading its
+    indications needs no encryption); its Temperature Type and Measurement Interval are read, and
+    the interval written down to what ``stale_after_s`` needs when writable
+    (``FoundDevice.thermometer``). Raises LinkError.
 
     This is the user's own request to pair: keys we still hold for a device that has lost its
     half of the bond (controller/ble/bonds.py) are forgotten here, and a new bond is made.
     """
     try:
-        return await _pair_once(access, address)
+        return await _pair_once(access, address, stale_after_s=stale_after_s)
     except BleakBondLostError:
         forgetting = BleakClient(address, backend=access.links.backend)
         try:
             await forgetting.unpair()
         except (BleakError, OSError) as exc:
             raise LinkError(f"{address}: cannot forget the old bond: {exc}") from exc
-        return await _pair_once(access, address)
+        return await _pair_once(access, address, stale_after_s=stale_after_s)
 
 
-async def _pair_once(access: BleAccess, address: str) -> FoundDevice:
+async def _pair_once(access: BleAccess, address: str, *, stale_after_s: float) -> FoundDevice:
     client = BleakClient(
         address, timeout=access.links.connect_timeout_s, backend=access.links.backend
     )
+    thermometer = None
     try:
-        async with asyncio.timeout(access.links.connect_timeout_s * 2):
+        # Connect and pair, then perhaps listen for a thermometer's pace.
+        async with asyncio.timeout(access.links.connect_timeout_s * 2 + PACE_LISTEN_S):
             await client.connect()
             try:
-                await client.pair()
                 kinds = [
                     _KIND_BY_SERVICE[service.uuid]
                     for service in client.services
                     if service.uuid in _KIND_BY_SERVICE
                 ]
+                encrypted = True
+                try:
+                    await client.pair()
+                except BleakError:
+                    if kinds[:1] != [DeviceKind.SENSOR] or not client.is_connected:
+                        raise
+                    encrypted = False
+                if kinds[:1] == [DeviceKind.SENSOR]:
+                    thermometer = await inspect_thermometer(
+                        client, address, encrypted=encrypted, stale_after_s=stale_after_s
+                    )
+                    if thermometer.interval_s is None:
+                        thermometer = await measure_pace(client, thermometer)
                 name = client.name
             finally:
                 await client.disconnect()
@@ -93,4 +116,4 @@ async def _pair_once(access: BleAccess, address: str) -> FoundDevice:
         raise LinkError(f"{address}: cannot connect and pair: {exc or type(exc).__name__}") from exc
     if not kinds:
         raise LinkError(f"{address}: neither a SoleGuard massager nor a Health Thermometer")
-    return FoundDevice(kinds[0], name, address, None)
+    return FoundDevice(kinds[0], name, address, None, thermometer)

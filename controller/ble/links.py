@@ -10,6 +10,7 @@ callbacks; it never decides anything about safety.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import random
 from collections.abc import Callable
@@ -20,6 +21,8 @@ from bleak import BleakClient
 from bleak.exc import BleakError
 
 from controller.ble.bonds import BleakBondLostError, BondLostError
+from controller.ble.thermometer import ThermometerInfo
+from controller.ble.thermometer import inspect as inspect_thermometer
 from controller.errors import LinkError, ProtocolError
 from controller.protocol import (
     MASSAGER_COMMAND_UUID,
@@ -34,6 +37,7 @@ from controller.protocol import (
     encode_command,
     next_sequence,
 )
+from controller.settings.limits import STALE_AFTER_S
 
 if TYPE_CHECKING:
     from bleak.backends.characteristic import BleakGATTCharacteristic
@@ -249,9 +253,44 @@ class SensorLink(DeviceLink):
         options: LinkOptions,
         on_link_change: Callable[[bool], None],
         on_measurement: Callable[[TemperatureMeasurement | None], None],
+        *,
+        stale_after_s: float = STALE_AFTER_S.default,
     ) -> None:
         super().__init__(address, options, on_link_change)
         self._on_measurement = on_measurement
+        self._stale_after_s = stale_after_s
+        # What the thermometer said about itself at the latest connection.
+        self.info: ThermometerInfo | None = None
+        self._pairing_refused = False
+        # Loop time of this connection's first measurement, until the second one gives the pace.
+        self._first_at: float | None = None
+        self._paced = False
+
+    async def _connect(self, client: BleakClient) -> None:
+        # Pairing is optional for a thermometer: many consumer ones do not bond, and reading an
+        # indication needs no encryption. Only the massager, an actuator, insists on a bond.
+        async with asyncio.timeout(self._options.connect_timeout_s):
+            await client.connect()
+            encrypted = False
+            if self._options.pair and not self._pairing_refused:
+                try:
+                    await client.pair()
+                    encrypted = True
+                except BleakError as exc:
+                    # Asked once per link: some stacks (BlueZ) drop the connection with the
+                    # refusal, and the next attempt must then connect without asking again.
+                    self._pairing_refused = True
+                    _LOGGER.warning(
+                        "sensor %s: refused pairing (%s); reading it unencrypted",
+                        self.address,
+                        exc,
+                    )
+                    if not client.is_connected:
+                        raise
+            self.info = await inspect_thermometer(
+                client, self.address, encrypted=encrypted, stale_after_s=self._stale_after_s
+            )
+            self._first_at, self._paced = None, False
 
     async def _subscribe(self, client: BleakClient) -> None:
         await client.start_notify(TEMPERATURE_MEASUREMENT_UUID, self._measurement_received)
@@ -264,6 +303,23 @@ class SensorLink(DeviceLink):
             # Reported as an unusable reading, so the supervisor counts it as invalid data.
             self._on_measurement(None)
             return
+        info = self.info
+        if (
+            info is not None
+            and measurement.temperature_type is not None
+            and measurement.temperature_type != info.temperature_type
+        ):
+            # HTS 1.0 §3.1: the type is stated either in a characteristic or in each measurement.
+            info = self.info = dataclasses.replace(
+                info, temperature_type=measurement.temperature_type
+            )
+        if info is not None and not self._paced:
+            now = asyncio.get_running_loop().time()
+            if self._first_at is None:
+                self._first_at = now
+            else:
+                self._paced = True
+                self.info = dataclasses.replace(info, first_gap_s=now - self._first_at)
         self._on_measurement(measurement)
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -11,8 +11,31 @@ from controller.errors import ConfigError
 
 app = typer.Typer(help="Check settings and show the effective safety limits.", no_args_is_help=True)
 
+if TYPE_CHECKING:
+    from rich.table import Table
+
+    from controller.settings import Settings
+
 # Exit code for invalid input, as argparse and most Unix tools use it.
 EXIT_USAGE = 2
+
+
+# Inside the wheel (pyproject force-include), else the source tree's config/ folder.
+_EXAMPLE_PLACES = (
+    Path(__file__).resolve().parents[1] / "settings" / "soleguard.example.toml",
+    Path(__file__).resolve().parents[2] / "config" / "soleguard.example.toml",
+)
+
+
+@app.command("example")
+def example() -> None:
+    """Print the annotated example settings (save as soleguard.toml and edit)."""
+    for place in _EXAMPLE_PLACES:
+        if place.is_file():
+            typer.echo(place.read_text(encoding="utf-8"), nl=False)
+            return
+    typer.echo("error: the example settings are missing from this installation", err=True)
+    raise typer.Exit(EXIT_USAGE)
 
 
 @app.command("check")
@@ -63,4 +86,37 @@ def check(
     ]
     for name, value in rows:
         table.add_row(name, value)
-    Console().print(table)
+    console = Console()
+    console.print(table)
+    console.print(_connections(settings))
+
+
+def _connections(settings: Settings) -> Table:
+    """Where the devices and caregivers are reached: radio, paired devices, MQTT."""
+    from rich.table import Table  # noqa: PLC0415
+
+    table = Table(title="Devices and caregivers")
+    table.add_column("setting")
+    table.add_column("value")
+    ble, mqtt = settings.ble, settings.mqtt
+    keystore = str(ble.keystore) if ble.keystore is not None else "default (user data folder)"
+    rows = [
+        ("ble.transport", ble.transport),
+        ("ble.keystore", keystore),
+        ("ble.connect_timeout_s", f"{ble.connect_timeout_s:g} s"),
+        ("massager", settings.devices.massager.address or "not paired"),
+        ("skin sensor", settings.devices.sensor.address or "not paired"),
+        ("sensor.non_skin_site", settings.sensor.non_skin_site),
+        ("mqtt", "enabled" if mqtt.enabled else "disabled: no caregiver is told anything"),
+    ]
+    if mqtt.enabled:
+        rows += [
+            ("mqtt broker", f"{mqtt.host}:{mqtt.port} (MQTT {mqtt.protocol})"),
+            ("mqtt tls", "yes" if mqtt.tls is not None else "no"),
+            ("mqtt login", mqtt.username or "none"),  # never the password
+            ("mqtt topics", f"{mqtt.base_topic}/{mqtt.device_id}/..."),
+            ("home assistant discovery", f"{mqtt.discovery_prefix}/..."),
+        ]
+    for name, value in rows:
+        table.add_row(name, value)
+    return table

@@ -17,7 +17,7 @@ import typer
 from controller.cli.errors import EXIT_USAGE, reported
 
 if TYPE_CHECKING:
-    pass
+    from controller.service.session import SessionRunner
 
 # After the session, how long (real seconds) to wait for the broker to acknowledge every alert.
 ALERT_DRAIN_S = 5.0
@@ -83,11 +83,17 @@ def demo(
                 journal=not no_journal,
                 broker=broker,
                 mqtt=mqtt,
+                speed=parsed_speed,
             ),
             speed=parsed_speed,
         )
     if json_output:
         typer.echo(json.dumps(summary, indent=2))
+
+
+def _stop_all(runners: list[SessionRunner]) -> None:
+    for runner in runners:
+        runner.request_stop()
 
 
 def _fail(message: str) -> None:
@@ -108,6 +114,7 @@ async def _demo(
     journal: bool,
     broker: str | None,
     mqtt: bool,
+    speed: float | str | None = None,
 ) -> dict[str, Any]:
     from controller.service.app import LatestDecision  # noqa: PLC0415
     from controller.service.simulated import run_simulated_session  # noqa: PLC0415
@@ -135,6 +142,7 @@ async def _demo(
             )
             if not live:
                 typer.echo(footer, err=True)
+        runners: list[SessionRunner] = []
         session = run_simulated_session(
             settings,
             answers=answers,
@@ -143,12 +151,22 @@ async def _demo(
             store=store,
             observers=(latest,),
             caregiver=relay,
+            on_runner=runners.append,
         )
         if live:
             from controller.cli.live import watch  # noqa: PLC0415
 
             title = f"SoleGuard demo — scenario {scenario}, program {settings.session.program}"
-            run = await watch(session, latest, title=title, settings=settings, footer=footer)
+            run = await watch(
+                session,
+                latest,
+                title=title,
+                settings=settings,
+                footer=footer,
+                speed=speed,
+                on_quit=lambda: _stop_all(runners),
+                pressure_at=lambda: runners[0].last_status_at if runners else None,
+            )
         else:
             run = await session
         summary = run.summary()

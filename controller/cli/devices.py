@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -17,6 +18,12 @@ EXIT_USAGE = 2
 EXIT_FAILED = 1
 # Long enough to catch devices advertising at the slow (1 s+) intervals battery devices use.
 DEFAULT_SCAN_S = 5.0
+# A Bluetooth device address as bleak spells it (BlueZ, WinRT, bumble), or the UUID CoreBluetooth
+# gives a device instead.
+_ADDRESS = re.compile(
+    r"^(?:[0-9A-Fa-f]{2}(?::[0-9A-Fa-f]{2}){5}(?:/P)?"
+    r"|[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12})$"
+)
 
 ConfigOption = Annotated[
     Path | None, typer.Option("--config", "-c", help="Settings file (else the default).")
@@ -67,21 +74,39 @@ def pair(
     """Bond with a massager or sensor and save it in the settings file."""
     from controller.ble.access import open_ble  # noqa: PLC0415
     from controller.ble.discovery import pair as pair_device  # noqa: PLC0415
-    from controller.settings import load_settings, resolve_config_path  # noqa: PLC0415
+    from controller.settings import (  # noqa: PLC0415
+        effective_limits,
+        load_settings,
+        resolve_config_path,
+    )
     from controller.settings.writer import remember_device  # noqa: PLC0415
 
+    if not _ADDRESS.match(address):
+        # At once: scanning 10 s for something that cannot be an address helps nobody.
+        typer.echo(
+            f"error: ADDRESS: {address!r} is not a Bluetooth address; expected six hex pairs "
+            "such as F5:0E:6A:AD:00:02 (or a macOS device UUID), as `soleguard scan` lists them",
+            err=True,
+        )
+        raise typer.Exit(EXIT_USAGE)
     try:
         settings = load_settings(config)
+        stale_after_s = effective_limits(settings).stale_after_s
 
-        async def run() -> tuple[str, str | None]:
+        async def run() -> FoundDevice:
             async with open_ble(settings.ble) as access:
-                device = await pair_device(access, address)
-                return str(device.kind), device.name
+                return await pair_device(access, address, stale_after_s=stale_after_s)
 
-        kind, name = asyncio.run(run())
+        device = asyncio.run(run())
         path = resolve_config_path(config)
-        remember_device(path, kind, address=address, name=name)
+        remember_device(path, str(device.kind), address=address, name=device.name)
     except SoleGuardError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(EXIT_FAILED) from exc
-    typer.echo(f"paired {kind} {name or ''} {address}; saved in {path}")
+    info = device.thermometer
+    how = "paired" if info is None or info.encrypted else "added (not bonded: it refused pairing)"
+    typer.echo(f"{how} {device.kind} {device.name or ''} {address}; saved in {path}")
+    if info is not None:
+        typer.echo(f"thermometer: {info.describe()}")
+        for line in info.lines():
+            typer.echo(f"note: {line}")

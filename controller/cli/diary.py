@@ -37,7 +37,7 @@ def sleep(
 ) -> None:
     """Record how well you slept last night (1-5), for the morning of --date."""
     day = parse_date("--date", date)
-    with open_journal(db, config) as (store, _settings):
+    with open_journal(db, config, create=True) as (store, _settings):
         store.record_sleep(day, quality)
     typer.echo(f"Sleep quality {quality}/5 recorded for {day}.")
 
@@ -52,7 +52,7 @@ def note(
     config: ConfigOption = None,
 ) -> None:
     """Write a free-text note in the journal."""
-    with open_journal(db, config) as (store, _settings):
+    with open_journal(db, config, create=True) as (store, _settings):
         store.add_note(time.time(), text, session_id=session)
     typer.echo("Note recorded.")
 
@@ -82,13 +82,20 @@ def inspect(
         fail("give --finding NAME (repeatable) or --none")
     found = ["none"] if none else [f.strip().lower().replace("-", "_") for f in finding or ()]
     day = parse_date("--date", date)
-    with open_journal(db, config) as (store, settings):
+    with open_journal(db, config, create=True) as (store, settings):
         outcome = diary.record_inspection(
             store, date=day, findings=found, device_id=device_id_of(settings.mqtt, store)
         )
     typer.echo(f"Inspection for {day} recorded: {', '.join(sorted(outcome.findings))}.")
     if outcome.alert is not None:
-        typer.echo("Your caregiver will be told (low-priority alert).")
+        if settings.mqtt.enabled:
+            typer.echo("Your caregiver will be told (low-priority alert).")
+        else:
+            # Saying a caregiver will be told when nothing can reach one would be a false comfort.
+            typer.echo(
+                "No caregiver is told: MQTT is not set up ([mqtt] enabled = false in the "
+                "settings). Tell them yourself if you need help."
+            )
     if outcome.blocking is not None:
         typer.echo(f"Note: {outcome.blocking}")
 
@@ -105,7 +112,7 @@ def healed(
 
     day = parse_date("--date", date)
     name = finding.strip().lower().replace("-", "_")
-    with open_journal(db, config) as (store, _settings):
+    with open_journal(db, config, create=True) as (store, _settings):
         still = diary.record_healed(store, date=day, finding=name)
     typer.echo(f"{name.replace('_', ' ').capitalize()} recorded healed on {day}.")
     typer.echo(f"Note: {still}" if still else "Nothing in the diary blocks sessions now.")

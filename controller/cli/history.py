@@ -15,7 +15,7 @@ def _num(value: object, digits: int = 1) -> str:
 
 def _duration(seconds: float | None) -> str:
     if seconds is None:
-        return "unfinished"
+        return "—"
     minutes, secs = divmod(round(seconds), 60)
     return f"{minutes}:{secs:02d}"
 
@@ -66,8 +66,9 @@ def history(
         title=f"SoleGuard sessions ({store.path})",
         box=box.SIMPLE_HEAD,
         pad_edge=False,
-        padding=(0, 1),
-        collapse_padding=True,
+        # One space between columns (the box's divider), no padding: every column fits whole in
+        # 80 columns.
+        padding=(0, 0),
     )
     for name in ("id", "date", "program", "length", "ended\nby"):
         table.add_column(
@@ -83,7 +84,7 @@ def history(
             row["started"][:16].replace("T", " "),
             row["program"],
             _duration(row["duration_s"]),
-            row["ended_by"] or "—",
+            row["ended_by"] or "unfinished",
             f"[bold red]{skin}[/]" if over else skin,
             str(row["alarms"]),
             _num(row["pain_before"], 0),

@@ -54,7 +54,7 @@ def import_(
     """Add an exported journal to this one; what is already here is not duplicated."""
     from controller.journal.export import import_json  # noqa: PLC0415
 
-    with open_journal(db, config) as (store, _settings):
+    with open_journal(db, config, create=True) as (store, _settings):
         added = import_json(store, file)
     new = {name: count for name, count in added.items() if count}
     summary = ", ".join(f"{count} {name}" for name, count in new.items()) or "nothing new"

@@ -38,6 +38,8 @@ def report(
     from controller.journal.render import write_report  # noqa: PLC0415
     from controller.journal.report_data import (  # noqa: PLC0415
         ReportData,
+        SessionReportData,
+        TrendReportData,
         session_report_data,
         trend_report_data,
     )
@@ -49,6 +51,23 @@ def report(
         else:
             assert weeks is not None  # one of the two, checked above
             data = trend_report_data(store, weeks=weeks)
+    if isinstance(data, SessionReportData) and not data.t_s:
+        why = (
+            "it was refused by the checklist before it started"
+            if data.session.ended_by == "checklist"
+            else "no readings were recorded"
+        )
+        fail(f"session {data.session.id}: nothing to plot, {why}")
+    if isinstance(data, TrendReportData) and not (
+        data.pain
+        or data.sleep
+        or data.findings_per_day
+        or any(count for _, count in data.sessions_per_day)
+    ):
+        fail(
+            f"--weeks {weeks}: nothing recorded from {data.first_day} to {data.last_day}, "
+            "nothing to plot"
+        )
     with handled():
         write_report(data, out)
     typer.echo(f"Report written to {out}")

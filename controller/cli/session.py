@@ -14,7 +14,8 @@ import typer
 from controller.cli.errors import reported
 
 if TYPE_CHECKING:
-    from controller.service.session import SessionOutcome
+    from controller.safety.events import ChecklistResult
+    from controller.service.session import SessionObserver, SessionOutcome, SessionRunner
     from controller.session.checklist import ChecklistAnswers
     from controller.settings import Settings
     from controller.store import Store
@@ -50,6 +51,12 @@ def session(
             _after(settings, store, outcome, answers, pain_after=pain_after, ask=interactive)
     if outcome.ended_by == "checklist":
         raise typer.Exit(EXIT_REFUSED)
+    if not live:
+        typer.echo(_ended_line(outcome))
+
+
+def _ended_line(outcome: SessionOutcome) -> str:
+    return f"session ended by {outcome.ended_by} after {outcome.duration_s / 60:.1f} min"
 
 
 def run(
@@ -63,7 +70,7 @@ def run(
             answers = _checklist(store, checklist)
             outcome = asyncio.run(_run(settings, store, answers, live=False))
             _after(settings, store, outcome, answers, pain_after=None, ask=False)
-    typer.echo(f"session ended by {outcome.ended_by} after {outcome.duration_s / 60:.1f} min")
+    typer.echo(_ended_line(outcome))
     if outcome.ended_by == "checklist":
         raise typer.Exit(EXIT_REFUSED)
 
@@ -113,6 +120,10 @@ async def _run(
 
     latest = LatestDecision()
     checklist = answers.result(inspection_required=inspection_due(store))
+    if _refused(settings, checklist):
+        # Refused before anything connects: no radio, no devices needed, and no live panel for
+        # a session that never ran. The refusal is still journalled.
+        return await _refused_session(settings, store, checklist)
     async with contextlib.AsyncExitStack() as stack:
         relay = None
         if settings.mqtt.enabled:
@@ -121,16 +132,81 @@ async def _run(
 
             link = await stack.enter_async_context(caregiver_side(settings.mqtt, store))
             relay = CaregiverRelay(link, store)
+        runners: list[SessionRunner] = []
+        observers: tuple[SessionObserver, ...] = (latest,) if live else (_notices(),)
         session = run_configured_session(
-            settings, checklist, store=store, observers=(latest,), caregiver=relay
+            settings,
+            checklist,
+            store=store,
+            observers=observers,
+            caregiver=relay,
+            on_runner=runners.append,
         )
         if not live:
             return await session
         from controller.cli.live import watch  # noqa: PLC0415
 
         title = f"SoleGuard session — program {settings.session.program}"
-        return await watch(session, latest, title=title, settings=settings)
+        return await watch(
+            session,
+            latest,
+            title=title,
+            settings=settings,
+            on_quit=lambda: _stop_all(runners),
+            pressure_at=lambda: runners[0].last_status_at if runners else None,
+        )
     raise AssertionError("unreachable")  # pragma: no cover (mypy: the stack may swallow)
+
+
+def _stop_all(runners: list[SessionRunner]) -> None:
+    for runner in runners:
+        runner.request_stop()
+
+
+def _refused(settings: Settings, checklist: ChecklistResult) -> bool:
+    """Whether the supervisor refuses this checklist (the same step the session starts with)."""
+    from controller.safety import Supervisor  # noqa: PLC0415
+    from controller.safety.events import StartSession  # noqa: PLC0415
+    from controller.settings import effective_limits  # noqa: PLC0415
+
+    decision = Supervisor(effective_limits(settings)).step(
+        time.monotonic(), [StartSession(checklist)]
+    )
+    return decision.ended_by is not None
+
+
+async def _refused_session(
+    settings: Settings, store: Store, checklist: ChecklistResult
+) -> SessionOutcome:
+    """Journal a session the checklist refuses, without opening the radio or needing devices."""
+    from controller.ble.access import BleAccess  # noqa: PLC0415
+    from controller.ble.links import LinkOptions  # noqa: PLC0415
+    from controller.service.app import Journal, run_session  # noqa: PLC0415
+    from controller.service.session import SessionPlan  # noqa: PLC0415
+    from controller.session.programs import PROGRAMS  # noqa: PLC0415
+    from controller.settings import effective_limits  # noqa: PLC0415
+
+    plan = SessionPlan(
+        limits=effective_limits(settings),
+        program=PROGRAMS[settings.session.program],
+        checklist=checklist,
+        massager_address=settings.devices.massager.address or "",
+        sensor_address=settings.devices.sensor.address or "",
+        profile=settings.profile.name,
+    )
+    no_radio = BleAccess(LinkOptions(), None, "none: refused before connecting")
+    return await run_session(plan, no_radio, journal=Journal(store))
+
+
+def _notices() -> SessionObserver:
+    """An observer that prints what the session tells the user, as it happens (no live view)."""
+    from controller.service.session import SessionObserver  # noqa: PLC0415
+
+    class Notices(SessionObserver):
+        def on_notice(self, text: str) -> None:
+            typer.echo(f"note: {text}", err=True)
+
+    return Notices()
 
 
 def _after(
@@ -164,7 +240,12 @@ def _after(
             device_id=device_id_of(settings.mqtt, store),
         )
     if blocked:
-        typer.echo("session refused by the checklist: " + _alarm_text(outcome), err=True)
+        typer.echo(_alarm_text(outcome), err=True)
+        if answers.inspected_today is False:
+            typer.echo(
+                "Inspect both feet (soles and between the toes), then start the session again.",
+                err=True,
+            )
         return
     if answers.provider_consulted is False:
         typer.echo("Please talk to your healthcare provider about using a heated massager.")
@@ -173,10 +254,24 @@ def _after(
     if answers.pain_before is not None:
         store.record_pain(outcome.session_id, when="before", score=answers.pain_before)
     if pain_after is None and ask:
-        text = typer.prompt("Pain now, 0-10 (Enter to skip)", default="", show_default=False)
-        pain_after = int(text) if text.strip().isdigit() else None
+        pain_after = _ask_pain()
     if pain_after is not None:
         store.record_pain(outcome.session_id, when="after", score=pain_after)
+
+
+def _ask_pain() -> int | None:
+    """Pain 0-10 from the person, or None for Enter; anything else is asked again."""
+    from controller.store.records import PAIN_MAX, PAIN_MIN  # noqa: PLC0415
+
+    while True:
+        text = typer.prompt(
+            f"Pain now, {PAIN_MIN}-{PAIN_MAX} (Enter to skip)", default="", show_default=False
+        ).strip()
+        if not text:
+            return None
+        if text.isdigit() and PAIN_MIN <= int(text) <= PAIN_MAX:
+            return int(text)
+        typer.echo(f"Please answer a whole number from {PAIN_MIN} to {PAIN_MAX}, or press Enter.")
 
 
 def _alarm_text(outcome: SessionOutcome) -> str:

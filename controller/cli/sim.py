@@ -24,6 +24,18 @@ DEFAULT_PORT = 9720  # any free port would do; a fixed default makes the printed
 # The live readout redraws at this real-time rate: readable, and cheap next to the simulation.
 READOUT_PERIOD_REAL_S = 0.5
 VIRTUAL_TRANSPORT = "virtual"
+# The consumer thermometers the simulated sensor can play (firmware_sim.sensor), as SimWorld
+# options: what a user with such a thermometer would meet at `pair` and `session`.
+THERMOMETERS: dict[str, dict[str, Any]] = {
+    "standard": {},
+    "refuses-pairing": {"sensor_refuses_pairing": True},
+    "notify": {"sensor_notify": True},
+    "slow": {"sensor_period_s": 5.0, "sensor_interval": "fixed"},
+    "slow-writable": {"sensor_period_s": 5.0, "sensor_interval": "writable"},
+    "slow-unstated": {"sensor_period_s": 5.0},
+    "fahrenheit": {"sensor_unit": "fahrenheit", "sensor_type_in_measurement": True},
+    "ear": {"sensor_type": "ear"},
+}
 
 
 def sim(
@@ -52,6 +64,10 @@ def sim(
     ] = "real",
     seed: Annotated[int, typer.Option(help="seed of noise and scenario parameters")] = 0,
     neuropathic: Annotated[bool, typer.Option(help="reduced skin perfusion")] = False,
+    thermometer: Annotated[
+        str,
+        typer.Option(help=f"which skin thermometer to play: {', '.join(THERMOMETERS)}"),
+    ] = "standard",
     readout: Annotated[
         bool | None, typer.Option(help="live readout (default: when on a terminal)")
     ] = None,
@@ -69,6 +85,12 @@ def sim(
         return
     if scenario not in SCENARIOS:
         typer.echo(f"error: unknown scenario {scenario!r} (see --list-scenarios)", err=True)
+        raise typer.Exit(2)
+    if thermometer not in THERMOMETERS:
+        typer.echo(
+            f"error: --thermometer: {thermometer!r} is not one of {', '.join(THERMOMETERS)}",
+            err=True,
+        )
         raise typer.Exit(2)
     try:
         parsed_speed = parse_speed(speed)
@@ -91,6 +113,7 @@ def sim(
         duration=duration,
         seed=seed,
         neuropathic=neuropathic,
+        thermometer=thermometer,
         readout=sys.stdout.isatty() if readout is None else readout,
         speed=parsed_speed,
     )
@@ -120,6 +143,7 @@ class _Options:
     duration: float | None
     seed: int
     neuropathic: bool
+    thermometer: str
     readout: bool
     speed: float | str | None
 
@@ -152,6 +176,7 @@ async def _serve(options: _Options) -> None:
                 neuropathic=options.neuropathic,
                 massager_transport=massager_hci,
                 sensor_transport=sensor_hci,
+                **_thermometer_options(options.thermometer),
             )
         )
         if options.transport == VIRTUAL_TRANSPORT:
@@ -159,13 +184,15 @@ async def _serve(options: _Options) -> None:
                 expose_hci_controller(world.link, f"tcp-server:{options.host}:{options.port}")
             )
             typer.echo(f"virtual radio: {endpoint.transport_spec}")
-            typer.echo(f"  a controller connects with BumbleRadio({endpoint.transport_spec!r})")
+            typer.echo("  in the controller's settings file (soleguard.toml), [ble] section:")
+            typer.echo(f'  transport = "{endpoint.transport_spec}"')
         else:
             typer.echo(f"massager on {options.transport}")
             if sensor_hci is None:
                 typer.echo("  sensor not on the air: give --sensor-transport for it")
         typer.echo(f"massager: {world.massager_name} {world.massager_address}")
         typer.echo(f"sensor:   {world.sensor_name} {world.sensor_address}")
+        typer.echo(f"thermometer: {options.thermometer}")
         typer.echo(f"scenario: {options.scenario} (onset {fault.onset_s:g} s), seed {options.seed}")
         sys.stdout.flush()
         if options.readout:
@@ -191,7 +218,7 @@ async def _live_readout(world: SimWorld, speed: float | str | None) -> None:
             f"   max {snap.max_pressure_mmhg:5.1f}",
         )
         grid.add_row("battery", f"{snap.battery_percent:5.1f} %")
-        grid.add_row("firmware", f"{snap.flags!r}  fault {snap.fault.name}")
+        grid.add_row("firmware", f"{_flag_names(snap.flags)}  fault {snap.fault.name}")
         grid.add_row("lease", f"{snap.lease_remaining_ms} ms")
         grid.add_row(
             "links",
@@ -205,6 +232,27 @@ async def _live_readout(world: SimWorld, speed: float | str | None) -> None:
         while True:
             await asyncio.sleep(READOUT_PERIOD_REAL_S * factor)
             live.update(table(), refresh=True)
+
+
+def _flag_names(flags: Any) -> str:
+    """``heater energised, pump running`` for a person, not ``<StatusFlags...: 7>``."""
+    names = [
+        member.name.lower().replace("_", " ")
+        for member in type(flags)
+        if member.name and member in flags
+    ]
+    return ", ".join(names) or "none"
+
+
+def _thermometer_options(name: str) -> dict[str, Any]:
+    from controller.protocol import TemperatureType, TemperatureUnit  # noqa: PLC0415
+
+    options = dict(THERMOMETERS[name])
+    if "sensor_unit" in options:
+        options["sensor_unit"] = TemperatureUnit(options["sensor_unit"])
+    if "sensor_type" in options:
+        options["sensor_type"] = TemperatureType[options["sensor_type"].upper()]
+    return options
 
 
 if __name__ == "__main__":

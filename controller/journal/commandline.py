@@ -72,11 +72,25 @@ def parse_date(option: str, text: str | None) -> dt.date:
 
 
 @contextmanager
-def open_journal(db: Path | None, config: Path | None) -> Iterator[tuple[Store, Settings]]:
-    """Settings and the open journal (``--db``, else ``storage.path``, else the default)."""
+def open_journal(
+    db: Path | None, config: Path | None, *, create: bool = False
+) -> Iterator[tuple[Store, Settings]]:
+    """Settings and the open journal (``--db``, else ``storage.path``, else the default).
+
+    A ``--db`` the user names must already exist: a typo must not quietly start an empty journal
+    (and create folders) somewhere else. With ``create`` (``journal import``) it may be a new file
+    in an existing folder. Exits with one line and status 2 otherwise.
+    """
     from controller.settings import load_settings  # noqa: PLC0415
     from controller.store import Store  # noqa: PLC0415
 
+    if db is not None and not db.is_file():
+        if db.exists():
+            fail(f"--db: {db} is not a file")
+        if not create:
+            fail(f"--db: {db} does not exist (is the path right?)")
+        if not db.parent.is_dir():
+            fail(f"--db: folder {db.parent} does not exist; create it first or fix the path")
     with handled():
         settings = load_settings(config)
         store = Store.open(db if db is not None else settings.storage.path)

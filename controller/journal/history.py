@@ -78,5 +78,18 @@ def rows_to_csv(rows: Sequence[dict[str, Any]]) -> str:
     writer = csv.DictWriter(buffer, fieldnames=HISTORY_COLUMNS, lineterminator="\n")
     writer.writeheader()
     for row in rows:
-        writer.writerow({k: "" if v is None else v for k, v in row.items()})
+        writer.writerow({k: _csv_cell(v) for k, v in row.items()})
     return buffer.getvalue()
+
+
+# Two decimals: 0.01 °C is the Health Thermometer's own resolution, and more than any sensor, pump
+# or clock here resolves (58.40147018273746 mmHg claims a precision nothing measured).
+CSV_DECIMALS = 2
+
+
+def _csv_cell(value: object) -> object:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return round(value, CSV_DECIMALS)
+    return value

@@ -204,6 +204,8 @@ def _trend_figure(data: TrendReportData) -> Figure:
         label="sessions per day",
     )
     count_ax.set_ylabel("sessions")
+    # Counts start at 0; without sessions matplotlib would centre an empty axis on 0 (±0.045).
+    count_ax.set_ylim(0, max((n for _, n in data.sessions_per_day), default=0) + 1)
     count_ax.yaxis.set_major_locator(MaxNLocator(integer=True))
 
     kinds = [k for k in _FINDING_ORDER if any(k in f for _, f in data.findings_per_day)]

@@ -1,4 +1,5 @@
-"""Health Thermometer Service (0x1809): the Temperature Measurement characteristic (0x2A1C).
+"""Health Thermometer Service (0x1809): Temperature Measurement (0x2A1C), Temperature Type
+(0x2A1D) and Measurement Interval (0x2A21).
 
 Bluetooth SIG Health Thermometer Service 1.0, section 3.1::
 
@@ -273,3 +274,51 @@ def _decode_timestamp(stamp: bytes) -> datetime.datetime | None:
             field="timestamp.day",
             value=day,
         ) from exc
+
+
+# Measurement Interval (0x2A21, HTS 1.0 §3.4): uint16 seconds between measurements; 0 means the
+# thermometer does not measure periodically.
+MEASUREMENT_INTERVAL_LENGTH = 2
+_MEASUREMENT_INTERVAL = _wire.IntField("interval", 0, 0xFFFF, "s")
+_INTERVAL_NAME = "MeasurementInterval"
+
+# Sites where a thermometer reads the skin's surface, as a foot sensor does. The others (ear,
+# mouth, rectum, tympanum, gastrointestinal tract) read core temperature, which a heating pad on
+# the foot does not move: the heater's cut-off would then act on the wrong number.
+SKIN_SITES = frozenset(
+    {TemperatureType.ARMPIT, TemperatureType.BODY, TemperatureType.FINGER, TemperatureType.TOE}
+)
+
+
+def is_skin_site(temperature_type: TemperatureType | int) -> bool:
+    """True for a Temperature Type (0x2A1D) that measures at the skin; unknown values are not."""
+    return temperature_type in SKIN_SITES
+
+
+def describe_temperature_type(temperature_type: TemperatureType | int) -> str:
+    """A person's word for a Temperature Type: ``"toe"``, ``"ear"``, ``"type 12"``."""
+    if isinstance(temperature_type, TemperatureType):
+        return temperature_type.name.lower().replace("_", " ")
+    return f"type {temperature_type}"
+
+
+def decode_temperature_type(data: bytes) -> TemperatureType | int:
+    """The Temperature Type characteristic (0x2A1D): one byte; raises only ProtocolError."""
+    frame = _wire.as_bytes("TemperatureType", data)
+    _wire.check_length("TemperatureType", frame, 1)
+    return TemperatureType.convert(frame[0])
+
+
+def encode_measurement_interval(seconds: int) -> bytes:
+    """The Measurement Interval characteristic's value: uint16 little-endian seconds.
+
+    Raises FieldRangeError outside 0..65535.
+    """
+    return _MEASUREMENT_INTERVAL.check(_INTERVAL_NAME, seconds).to_bytes(2, "little")
+
+
+def decode_measurement_interval(data: bytes) -> int:
+    """Seconds between measurements (0: not periodic); raises only ProtocolError."""
+    frame = _wire.as_bytes(_INTERVAL_NAME, data)
+    _wire.check_length(_INTERVAL_NAME, frame, MEASUREMENT_INTERVAL_LENGTH)
+    return int.from_bytes(frame, "little")

@@ -159,9 +159,14 @@ class LatestDecision(SessionObserver):
     def __init__(self) -> None:
         self.now = 0.0
         self.latest: Decision | None = None
+        # Lines the session told the user (a too slow or non-skin thermometer), oldest first.
+        self.notices: list[str] = []
 
     def on_decision(self, now: float, decision: Decision) -> None:
         self.now, self.latest = now, decision
+
+    def on_notice(self, text: str) -> None:
+        self.notices.append(text)
 
 
 async def run_configured_session(
@@ -171,6 +176,7 @@ async def run_configured_session(
     store: Store | None,
     observers: tuple[SessionObserver, ...] = (),
     caregiver: CaregiverRelay | None = None,
+    on_runner: Callable[[SessionRunner], None] | None = None,
 ) -> SessionOutcome:
     """A session with the paired devices named in the settings, over the configured radio."""
     massager, sensor = settings.devices.massager.address, settings.devices.sensor.address
@@ -188,8 +194,14 @@ async def run_configured_session(
         massager_address=massager,
         sensor_address=sensor,
         profile=settings.profile.name,
+        refuse_non_skin_site=settings.sensor.non_skin_site == "refuse",
     )
     async with open_ble(settings.ble) as ble:
         return await run_session(
-            plan, ble, journal=Journal(store), observers=observers, caregiver=caregiver
+            plan,
+            ble,
+            journal=Journal(store),
+            observers=observers,
+            caregiver=caregiver,
+            on_runner=on_runner,
         )

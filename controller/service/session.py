@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 
 from controller.ble.bonds import BondLostError, bond_lost_alarm_code
 from controller.ble.links import DeviceLink, MassagerLink, SensorLink
-from controller.errors import AlarmLatched, LinkError
+from controller.errors import AlarmLatched, ConfigError, LinkError, SoleGuardError
 from controller.protocol import MassagerStatus, PartialStatus, TemperatureMeasurement
 from controller.safety import Decision, Supervisor
 from controller.safety.decision import Alarm, EndReason, Priority
@@ -41,6 +41,7 @@ from controller.service.recorder import Recorder
 
 if TYPE_CHECKING:
     from controller.ble.access import BleAccess
+    from controller.ble.thermometer import ThermometerInfo
     from controller.safety.events import ChecklistResult
     from controller.service.caregiver import CaregiverRelay
     from controller.session.programs import Program
@@ -64,6 +65,8 @@ class SessionPlan:
     sensor_address: str
     profile: str | None = None
     scenario: str | None = None
+    # sensor.non_skin_site = "refuse": no session with an ear, mouth, ... thermometer.
+    refuse_non_skin_site: bool = False
 
 
 @dataclass(slots=True)
@@ -101,11 +104,22 @@ def report_from_status(status: MassagerStatus | PartialStatus, now: float) -> Ma
     )
 
 
+class _NotStarted(Exception):
+    """Carries the error that kept a session from starting out of its task group."""
+
+    def __init__(self, error: SoleGuardError) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
 class SessionObserver:
     """Hooks for whoever watches the session (live view, caregiver bridge, store)."""
 
     def on_decision(self, now: float, decision: Decision) -> None:
         """Called after every supervisor step; must not block."""
+
+    def on_notice(self, text: str) -> None:
+        """Called with one line the user should read (a too slow thermometer); must not block."""
 
 
 class SessionRunner:
@@ -143,7 +157,14 @@ class SessionRunner:
             ble.links,
             lambda up: self._link_changed(DeviceKind.SENSOR, up),
             self._measurement_received,
+            stale_after_s=plan.limits.stale_after_s,
         )
+        # The thermometer facts already told to the user, so each is told once.
+        self._told: set[str] = set()
+        self._checked_info: ThermometerInfo | None = None
+        self.notices: list[str] = []
+        # Loop time of the latest massager status report (the live view shows its age).
+        self.last_status_at: float | None = None
         self.actuator = Actuator(
             self.massager, renew_s=plan.limits.lease_renew_s, clock=self._clock
         )
@@ -166,6 +187,7 @@ class SessionRunner:
         self._push(LinkChanged(device, connected, self._clock()))
 
     def _status_received(self, status: MassagerStatus | PartialStatus) -> None:
+        self.last_status_at = self._clock()
         self._push(report_from_status(status, self._clock()))
         if self._recorder is not None and isinstance(status, MassagerStatus):
             self._recorder.massager_status(status)
@@ -197,6 +219,7 @@ class SessionRunner:
             self._on_start(start)
             self._notify(start, refused)
             return self._outcome(refused, start, start)
+        not_started: SoleGuardError | None = None
         async with asyncio.TaskGroup() as group:
             tasks = [
                 group.create_task(self._keep_link(self.massager), name="massager-link"),
@@ -210,16 +233,19 @@ class SessionRunner:
                 )
             try:
                 outcome = await self._supervise()
+            except _NotStarted as exc:
+                # Devices not reached, or a thermometer the settings refuse: nothing ran. The
+                # person gets that one error, after the links have closed, not a group of one.
+                not_started = exc.error
             finally:
                 # Ends the links (each sends its farewell STOP) and the helpers.
                 for task in tasks:
                     task.cancel()
         if self._caregiver is not None:
+            # Also when nothing started: a lost bond's alarm must still reach the caregivers.
             await self._caregiver.flush()
-        if outcome is None:
-            # A device lost its bond before the session could start: nothing was actuated.
-            assert self.bond_lost is not None
-            raise self.bond_lost
+        if not_started is not None:
+            raise not_started
         return outcome
 
     async def _keep_link(self, link: DeviceLink) -> None:
@@ -283,8 +309,8 @@ class SessionRunner:
         self._first_reading.clear()
         await self._first_reading.wait()
 
-    async def _supervise(self) -> SessionOutcome | None:
-        """The session; None if a device lost its bond before it could start."""
+    async def _supervise(self) -> SessionOutcome:
+        """The session; raises `_NotStarted` when it cannot start (a lost bond among others)."""
         ready = asyncio.create_task(self._devices_ready(), name="devices-ready")
         bond_lost = asyncio.create_task(self._bond_lost_event.wait(), name="bond-lost")
         try:
@@ -296,17 +322,23 @@ class SessionRunner:
                 for link in (self.massager, self.sensor)
                 if not link.is_connected
             ] or ["a first skin reading"]
-            raise LinkError(
+            error = LinkError(
                 f"no session: {' and '.join(missing)} not reached in {CONNECT_DEADLINE_S:.0f} s"
-            ) from exc
+            )
+            raise _NotStarted(error) from exc
         finally:
             for task in (ready, bond_lost):
                 task.cancel()
             await asyncio.gather(ready, bond_lost, return_exceptions=True)
         if self.bond_lost is not None:
+            # A device lost its bond before the session could start: nothing was actuated.
             now = self._clock()
             self._notify(now, self._with_bond_alarm(self.supervisor.step(now, [])))
-            return None
+            raise _NotStarted(self.bond_lost)
+        try:
+            self._check_thermometer()
+        except ConfigError as exc:
+            raise _NotStarted(exc) from exc
         started = self._clock()
         self._on_start(started)
         self._push(StartSession(self._plan.checklist))
@@ -322,6 +354,7 @@ class SessionRunner:
             self._events.clear()
             if self._stop_requested or self.bond_lost is not None:
                 events.append(UserStop())
+            self._check_thermometer()
             events.append(self._program_request(now - started))
             decision = self._with_bond_alarm(self.supervisor.step(now, events))
             self.last_decision = decision
@@ -361,8 +394,36 @@ class SessionRunner:
         limits = self._plan.limits
         return UserRequest(
             pressure_mmhg=self._plan.program.pressure_mmhg(elapsed_s, limits.pressure_cap_mmhg),
-            heat_on=True,
+            # A thermometer that says it measures too rarely never asks for heat: between its
+            # readings the supervisor would see a stale sensor and flicker the heater.
+            heat_on=not self.sensor_too_slow,
         )
+
+    @property
+    def sensor_too_slow(self) -> bool:
+        """True while the connected thermometer says it measures too rarely for heat."""
+        info = self.sensor.info
+        return info is not None and info.too_slow
+
+    def _check_thermometer(self) -> None:
+        """Tell the user (once each) what the thermometer said; refuse a non-skin one if asked.
+
+        Raises ConfigError when ``refuse_non_skin_site`` is set and the sensor states a site
+        other than the skin.
+        """
+        info = self.sensor.info
+        if info is None or info is self._checked_info:
+            return  # nothing new since the last tick
+        self._checked_info = info
+        if self._plan.refuse_non_skin_site and not info.skin_site:
+            raise ConfigError(f"no session: {info.site_refusal_line()}")
+        for line in info.lines():
+            if line not in self._told:
+                self._told.add(line)
+                self.notices.append(line)
+                _LOGGER.info("%s", line)
+                for observer in self._observers:
+                    observer.on_notice(line)
 
     def _notify(self, now: float, decision: Decision) -> None:
         if self._recorder is not None:

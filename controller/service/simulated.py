@@ -107,6 +107,7 @@ async def run_simulated_session(
                 massager_address=world.massager_address,
                 sensor_address=world.sensor_address,
                 profile=settings.profile.name,
+                refuse_non_skin_site=settings.sensor.non_skin_site == "refuse",
                 scenario=scenario,
             )
             outcome = await run_session(

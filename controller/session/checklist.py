@@ -117,9 +117,12 @@ def ask(needs: ChecklistNeeds, confirm: Callable[[str], bool]) -> ChecklistAnswe
         answers["inspected_today"] = confirm(
             "Have you inspected both feet today, soles and between the toes?"
         )
-        answers["findings"] = tuple(
-            name for name, text in FINDING_QUESTIONS.items() if confirm(f"Did you find {text}?")
-        )
+        if answers["inspected_today"]:
+            # Only an inspection can find something; without one the session is refused anyway,
+            # and asking what it found would be asking the person to guess.
+            answers["findings"] = tuple(
+                name for name, text in FINDING_QUESTIONS.items() if confirm(f"Did you find {text}?")
+            )
     if needs.provider_acknowledgement:
         answers["provider_consulted"] = confirm(
             "Has a healthcare provider agreed that you may use a heated foot massager?"

@@ -76,6 +76,9 @@ class SensorSettings(Section):
     valid_min_c: float = limit(limits.VALID_SKIN_MIN_C)
     valid_max_c: float = limit(limits.VALID_SKIN_MAX_C)
     max_rate_c_per_s: float = limit(limits.MAX_SKIN_RATE_C_PER_S)
+    # A thermometer stating a site other than the skin (ear, mouth, ...): "report" says so at
+    # pair and at each session start; "refuse" also refuses the session.
+    non_skin_site: Literal["report", "refuse"] = "report"
 
 
 class SessionSettings(Section):
@@ -108,12 +111,43 @@ class DevicesSettings(Section):
 DEFAULT_CONNECT_TIMEOUT_S = 10.0
 
 
+# bumble transports that take HOST:PORT, and those that take a device name or path.
+_HOST_PORT_TRANSPORTS = ("tcp-client", "tcp-server", "udp", "ws-client", "ws-server")
+_NAMED_TRANSPORTS = ("usb", "pyusb", "serial", "pty", "file", "hci-socket", "vhci", "unix")
+_TRANSPORT_FORMS = (
+    '"platform", "usb:N", "serial:/dev/PATH", "tcp-client:HOST:PORT" (PORT 1-65535), '
+    '"hci-socket:N" or another bumble transport'
+)
+
+
 class BleSettings(Section):
     # "platform" uses bleak's own backend (BlueZ, CoreBluetooth, WinRT); anything else is a bumble
-    # transport spec, such as "usb:0", "serial:/dev/ttyACM0" or "tcp-client:127.0.0.1:6402".
+    # transport spec, such as "usb:0", "serial:/dev/ttyACM0" or "tcp-client:127.0.0.1:9720".
     transport: str = "platform"
     keystore: Path | None = None
     connect_timeout_s: float = Field(default=DEFAULT_CONNECT_TIMEOUT_S, gt=0.0, le=60.0)
+
+    @model_validator(mode="after")
+    def _transport_form(self) -> BleSettings:
+        # Checked here so a typo is one line at load time, not a radio that fails to open (or
+        # waits on a host that does not exist) when a session starts.
+        spec = self.transport
+        if spec == "platform":
+            return self
+        scheme, _, rest = spec.partition(":")
+        if scheme in _HOST_PORT_TRANSPORTS:
+            host, _, port = rest.rpartition(":")
+            if not host or not port.isdigit() or not 1 <= int(port) <= 65535:
+                raise ValueError(
+                    f"transport {spec!r}: {scheme} needs HOST:PORT with PORT 1-65535, "
+                    f"such as {scheme}:127.0.0.1:9720"
+                )
+        elif scheme in _NAMED_TRANSPORTS:
+            if not rest and scheme not in ("hci-socket", "vhci"):
+                raise ValueError(f"transport {spec!r}: {scheme} needs a device, e.g. {scheme}:0")
+        elif scheme not in ("android-emulator", "android-netsim"):
+            raise ValueError(f"transport {spec!r}: expected {_TRANSPORT_FORMS}")
+        return self
 
 
 class TlsSettings(Section):

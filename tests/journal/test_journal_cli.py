@@ -78,9 +78,82 @@ def test_history_csv(filled: Filled) -> None:
 
 
 def test_history_of_an_empty_journal(tmp_path: Path) -> None:
+    Store.open(tmp_path / "new.sqlite3").close()
     code, out, _ = run("history", "--db", str(tmp_path / "new.sqlite3"))
     assert code == 0
     assert "No sessions recorded" in out
+
+
+def test_diary_promises_a_caregiver_only_when_mqtt_is_set_up(tmp_path: Path) -> None:
+    settings = tmp_path / "soleguard.toml"
+    settings.write_text('[mqtt]\nenabled = true\ndevice_id = "bed-7"\n')
+    common = ("--db", str(tmp_path / "j.sqlite3"), "--config", str(settings))
+    code, out, err = run("diary", "inspect", "--finding", "blister", *common)
+    assert code == 0, err
+    assert "Your caregiver will be told" in out
+
+
+def test_a_mistyped_db_is_an_error_and_creates_nothing(tmp_path: Path) -> None:
+    typo = tmp_path / "typo.sqlite3"
+    code, _, err = run("history", "--db", str(typo))
+    assert_one_line_error(code, err, "--db", str(typo), "does not exist")
+    assert not typo.exists()
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_import_into_a_missing_folder_is_an_error_and_creates_nothing(tmp_path: Path) -> None:
+    export = tmp_path / "journal.json"
+    export.write_text("{}")
+    target = tmp_path / "nonexistent" / "dir" / "x.sqlite3"
+    code, _, err = run("journal", "import", str(export), "--db", str(target))
+    assert_one_line_error(code, err, "--db", "does not exist")
+    assert not (tmp_path / "nonexistent").exists()
+
+
+def test_history_csv_rounds_to_hundredths(filled: Filled) -> None:
+    code, out, _ = run("history", "--db", str(filled.path), "--csv")
+    assert code == 0
+    for line in out.strip().splitlines()[1:]:
+        for cell in line.split(","):
+            whole, _, decimals = cell.partition(".")
+            if whole.lstrip("-").isdigit() and decimals.isdigit():
+                assert len(decimals) <= 2, line
+
+
+def test_history_fits_80_columns_without_cutting_a_word(tmp_path: Path) -> None:
+    db = tmp_path / "journal.sqlite3"
+    with Store.open(db) as store:
+        refused = store.start_session(
+            started_at=1_717_400_000.0,
+            program="standard",
+            profile=None,
+            scenario=None,
+            cutoff_c=40.0,
+            pressure_cap_mmhg=60.0,
+        )
+        store.end_session(
+            refused,
+            ended_at=1_717_400_000.0,
+            ended_by="checklist",
+            max_skin_c=None,
+            max_pressure_mmhg=0.0,
+            time_above_cutoff_s=0.0,
+            heat_s=0.0,
+        )
+        store.record_pain(refused, when="after", score=10)
+        store.start_session(
+            started_at=1_717_500_000.0,
+            program="standard",
+            profile=None,
+            scenario=None,
+            cutoff_c=40.0,
+            pressure_cap_mmhg=60.0,
+        )
+    result = CliRunner().invoke(APP, ["history", "--db", str(db)], env={"COLUMNS": "80"})
+    assert result.exit_code == 0, result.stderr
+    assert "…" not in result.stdout
+    for word in ("standard", "checklist", "unfinished", "alarms", "after"):
+        assert word in result.stdout
 
 
 def test_history_uses_the_storage_path_from_settings(filled: Filled, tmp_path: Path) -> None:
@@ -109,6 +182,10 @@ def test_unusable_db_path_and_broken_settings(tmp_path: Path) -> None:
     blocker = tmp_path / "a-file"
     blocker.write_text("")
     code, _, err = run("history", "--db", str(blocker / "journal.sqlite3"))
+    assert_one_line_error(code, err, "--db", "does not exist")
+    settings = tmp_path / "soleguard.toml"
+    settings.write_text(f"[storage]\npath = {json.dumps(str(blocker / 'journal.sqlite3'))}\n")
+    code, _, err = run("history", "--config", str(settings))
     assert_one_line_error(code, err, "cannot create the journal's folder")
     code, _, err = run("history", "--config", str(tmp_path / "missing.toml"))
     assert_one_line_error(code, err, "missing.toml", "not found")
@@ -171,7 +248,9 @@ def test_inspection_finding_alerts_the_configured_device(tmp_path: Path) -> None
     common = ("--db", str(db), "--config", str(settings), "--date", "2024-06-03")
     code, out, err = run("diary", "inspect", "--finding", "blister", "-f", "cut", *common)
     assert code == 0, err
-    assert "caregiver" in out
+    # MQTT is off in these settings: nobody is told, and the user is not led to think so.
+    assert "No caregiver is told" in out
+    assert "will be told" not in out
     code, out, err = run("diary", "inspect", "--finding", "open-wound", *common)
     assert code == 0, err
     assert "blocked" in out
@@ -204,7 +283,8 @@ def test_report_session_and_weeks(filled: Filled, tmp_path: Path) -> None:
     assert str(out) in stdout
     assert "SKIN_OVER_CUTOFF" in out.read_text()
     week = tmp_path / "week.png"
-    code, _, err = run("report", "--weeks", "1", "--out", str(week), *db)
+    # Wide enough to reach the fixture's days (an empty window has nothing to plot).
+    code, _, err = run("report", "--weeks", "520", "--out", str(week), *db)
     assert code == 0, err
     assert week.read_bytes().startswith(PNG_MAGIC)
 
@@ -268,3 +348,53 @@ def test_journal_io_bad_input(
     argv = [a.format(tmp=tmp_path) for a in args]
     code, _, err = run("journal", *argv, "--db", str(filled.path))
     assert_one_line_error(code, err, *needles)
+
+
+def test_report_of_a_refused_session_says_there_is_nothing_to_plot(tmp_path: Path) -> None:
+    db = tmp_path / "journal.sqlite3"
+    with Store.open(db) as store:
+        refused = store.start_session(
+            started_at=1_717_400_000.0,
+            program="standard",
+            profile=None,
+            scenario=None,
+            cutoff_c=40.0,
+            pressure_cap_mmhg=60.0,
+        )
+        store.end_session(
+            refused,
+            ended_at=1_717_400_000.0,
+            ended_by="checklist",
+            max_skin_c=None,
+            max_pressure_mmhg=0.0,
+            time_above_cutoff_s=0.0,
+            heat_s=0.0,
+        )
+    out = tmp_path / "r.png"
+    code, _, err = run("report", str(refused), "--out", str(out), "--db", str(db))
+    assert_one_line_error(code, err, f"session {refused}", "refused by the checklist")
+    assert not out.exists()
+
+
+def test_report_of_an_empty_journal_says_there_is_nothing_to_plot(tmp_path: Path) -> None:
+    db = tmp_path / "journal.sqlite3"
+    Store.open(db).close()
+    out = tmp_path / "trend.png"
+    code, _, err = run("report", "--weeks", "4", "--out", str(out), "--db", str(db))
+    assert_one_line_error(code, err, "--weeks 4", "nothing recorded")
+    assert not out.exists()
+
+
+def test_report_of_sleep_only_draws_a_session_axis_from_zero(tmp_path: Path) -> None:
+    from controller.journal.render import _trend_figure  # noqa: PLC0415
+    from controller.journal.report_data import trend_report_data  # noqa: PLC0415
+
+    db = tmp_path / "journal.sqlite3"
+    with Store.open(db) as store:
+        store.record_sleep(DAY3, 4)
+        data = trend_report_data(store, weeks=1, today=DAY3)
+    figure = _trend_figure(data)
+    count_ax = figure.axes[2]
+    low, high = count_ax.get_ylim()
+    assert low == 0.0
+    assert high >= 1.0

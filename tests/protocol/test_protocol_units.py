@@ -86,7 +86,8 @@ def test_uuids_are_bleak_normalised() -> None:
     assert MASSAGER_SERVICE_UUID == "5e7e0001-0c1a-4b8e-9f3d-6a2c1b0e4d5f"
     assert MASSAGER_COMMAND_UUID.startswith("5e7e0002")
     names = [name for name in dir(uuids) if name.endswith("_UUID")]
-    assert len(names) == 14
+    assert len(names) == 15
+    assert uuids.MEASUREMENT_INTERVAL_UUID == "00002a21-0000-1000-8000-00805f9b34fb"
     for name in names:
         value = getattr(uuids, name)
         assert value == value.lower()

@@ -40,6 +40,8 @@ from tests.service.support import (
 # The link notices the reset at once (remote power-off), reconnects within its first backoff
 # (at most 0.25 s) and is refused encryption within one connect: a second is ample.
 NOTICED_WITHIN_S = 1.0
+# What `soleguard pair` passes for a thermometer's measurement interval: the default stale limit.
+STALE_AFTER_S = make_settings().sensor.stale_after_s
 
 
 def _energising(command: Command) -> bool:
@@ -139,7 +141,7 @@ async def _paired_world(tmp_path: Path) -> AsyncIterator[tuple[SimWorld, BleAcce
     settings = make_settings(**{"ble.keystore": str(tmp_path / "bonds.json")})
     async with SimWorld() as world, open_ble(settings.ble, local_link=world.link) as ble:
         for address in (world.massager_address, world.sensor_address):
-            await pair(ble, address)
+            await pair(ble, address, stale_after_s=STALE_AFTER_S)
         yield world, ble
 
 
@@ -182,7 +184,7 @@ async def test_a_device_reset_between_sessions_keeps_the_next_one_from_starting(
         assert tap.firmware_is_off()
 
         # The user's own `soleguard pair` forgets the stale keys and bonds anew; then it runs.
-        await pair(ble, address)
+        await pair(ble, address, stale_after_s=STALE_AFTER_S)
         assert len(await device.bonded_addresses()) == 1
         outcome = await run_session(_plan(world), ble, journal=Journal(None))
         assert outcome.ended_by == "timer"

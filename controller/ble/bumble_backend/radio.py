@@ -18,7 +18,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Self
+from typing import Any, Self
 
 from bleak.backends.client import BaseBleakClient
 from bleak.backends.scanner import BaseBleakScanner
@@ -125,10 +125,42 @@ def _load_or_create_identity(keystore_path: Path | None) -> hci.Address:
     return hci.Address.generate_static_address()
 
 
+# Bonds hold long-term keys: whoever reads them can impersonate the controller to the massager.
+# Readable by the owner only, as the settings file is.
+KEYSTORE_FILE_MODE = 0o600
+KEYSTORE_DIR_MODE = 0o700
+
+
+class _PrivateJsonKeyStore(JsonKeyStore):
+    """bumble's JSON bond store, written owner-only (bumble's own writes it 0644 by umask)."""
+
+    async def save(self, db: dict[str, dict[str, dict[str, Any]]]) -> None:
+        # A few hundred bytes, written at pairing time only: as bumble's own save, inline.
+        _write_private_json(Path(self.filename), db)
+
+
+def _write_private_json(target: Path, data: object) -> None:
+    """Write ``data`` as JSON to ``target`` atomically, readable by the owner only."""
+    target.parent.mkdir(mode=KEYSTORE_DIR_MODE, parents=True, exist_ok=True)
+    temp = target.with_name(target.name + ".tmp")
+    # Created with the final mode, so the keys are never readable by others, not even between
+    # the write and a chmod.
+    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, KEYSTORE_FILE_MODE)
+    with os.fdopen(fd, "w", encoding="utf-8") as output:
+        os.fchmod(output.fileno(), KEYSTORE_FILE_MODE)  # an older .tmp may have other bits
+        json.dump(data, output, sort_keys=True, indent=4)
+    os.replace(temp, target)
+
+
 def _make_keystore(keystore_path: Path | None, address: hci.Address) -> KeyStore:
     if keystore_path is None:
         return MemoryKeyStore()
-    return JsonKeyStore(namespace=address.to_string(False), filename=os.fspath(keystore_path))
+    if keystore_path.exists() and keystore_path.stat().st_mode & 0o077:
+        # A bond file written by an earlier version: tighten it now rather than at the next bond.
+        keystore_path.chmod(KEYSTORE_FILE_MODE)
+    return _PrivateJsonKeyStore(
+        namespace=address.to_string(False), filename=os.fspath(keystore_path)
+    )
 
 
 class BumbleRadio:
