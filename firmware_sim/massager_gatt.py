@@ -114,6 +114,11 @@ class MassagerPeripheral(Peripheral):
         # count; the new central must see the fault itself.
         self.firmware.connection_started()
 
+    async def factory_reset(self) -> None:
+        """A reset restarts the firmware too: heater and pressure off at once, lease gone."""
+        self.firmware.reboot()
+        await super().factory_reset()
+
     def _on_command(self, connection: Any, value: bytes) -> None:
         try:
             command = self.firmware.handle_write(value, self._now())

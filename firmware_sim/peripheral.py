@@ -235,6 +235,31 @@ class Peripheral:
         await asyncio.sleep(max(0.0, back_at - loop.time()))
         self.set_on_air(True)
 
+    async def factory_reset(self) -> None:
+        """Forget every bond and restart, as a reset button or a key-wiping firmware update does.
+
+        The key store is emptied and every connection ends at once (the radio restarts: the
+        central sees a remote power-off, 0x15); the device then advertises again. A central
+        that reconnects with its old keys is refused encryption with PIN or Key Missing (0x06),
+        and a new pairing is accepted as on the first day (docs/protocol.md, "Bonds").
+        """
+        keystore = self.device.keystore
+        if keystore is not None:
+            for name, _keys in await keystore.get_all():
+                await keystore.delete(name)
+        for connection in self.connections:
+            with contextlib.suppress(hci.HCI_Error):
+                await connection.disconnect(
+                    hci.HCI_REMOTE_DEVICE_TERMINATED_CONNECTION_DUE_TO_POWER_OFF_ERROR
+                )
+        _LOGGER.info("%s: factory reset, every bond forgotten", self.name)
+        self._wake.set()
+
+    async def bonded_addresses(self) -> list[str]:
+        """The centrals this device holds keys for."""
+        keystore = self.device.keystore
+        return [] if keystore is None else [name for name, _keys in await keystore.get_all()]
+
     def begin_close(self) -> None:
         """Ask `keep_advertising` to stop advertising and return."""
         self._closing = True

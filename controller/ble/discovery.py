@@ -9,6 +9,7 @@ from bleak import BleakClient, BleakScanner
 from bleak.exc import BleakError
 
 from controller.ble.access import BleAccess, platform_unavailable
+from controller.ble.bonds import BleakBondLostError
 from controller.ble.thermometer import PACE_LISTEN_S, ThermometerInfo, measure_pace
 from controller.ble.thermometer import inspect as inspect_thermometer
 from controller.errors import LinkError
@@ -67,7 +68,22 @@ async def pair(access: BleAccess, address: str, *, stale_after_s: float) -> Foun
     indications needs no encryption); its Temperature Type and Measurement Interval are read, and
     the interval written down to what ``stale_after_s`` needs when writable
     (``FoundDevice.thermometer``). Raises LinkError.
+
+    This is the user's own request to pair: keys we still hold for a device that has lost its
+    half of the bond (controller/ble/bonds.py) are forgotten here, and a new bond is made.
     """
+    try:
+        return await _pair_once(access, address, stale_after_s=stale_after_s)
+    except BleakBondLostError:
+        forgetting = BleakClient(address, backend=access.links.backend)
+        try:
+            await forgetting.unpair()
+        except (BleakError, OSError) as exc:
+            raise LinkError(f"{address}: cannot forget the old bond: {exc}") from exc
+        return await _pair_once(access, address, stale_after_s=stale_after_s)
+
+
+async def _pair_once(access: BleAccess, address: str, *, stale_after_s: float) -> FoundDevice:
     client = BleakClient(
         address, timeout=access.links.connect_timeout_s, backend=access.links.backend
     )
@@ -98,6 +114,8 @@ async def pair(access: BleAccess, address: str, *, stale_after_s: float) -> Foun
                 name = client.name
             finally:
                 await client.disconnect()
+    except BleakBondLostError:
+        raise
     except (BleakError, TimeoutError, OSError) as exc:
         raise LinkError(f"{address}: cannot connect and pair: {exc or type(exc).__name__}") from exc
     if not kinds:

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 from bleak import BleakClient
 from bleak.exc import BleakError
 
+from controller.ble.bonds import BleakBondLostError, BondLostError
 from controller.ble.thermometer import ThermometerInfo
 from controller.ble.thermometer import inspect as inspect_thermometer
 from controller.errors import LinkError, ProtocolError
@@ -110,7 +111,10 @@ class DeviceLink:
         await self._connected.wait()
 
     async def run(self) -> None:
-        """Connect, stay connected, reconnect; returns only by cancellation."""
+        """Connect, stay connected, reconnect; returns only by cancellation.
+
+        Raises `BondLostError` when the device refuses the stored bond: it is not retried.
+        """
         attempt = 0
         while True:
             raise_if_cancelling()
@@ -118,6 +122,12 @@ class DeviceLink:
             client = self._new_client(lost)
             try:
                 await self._connect(client)
+            except BleakBondLostError as exc:
+                # Not a failure to retry: the device has lost its keys, and pairing again is the
+                # user's decision (controller/ble/bonds.py). The link ends here.
+                await _disconnect_quietly(client)
+                _LOGGER.error("%s %s: lost its bond; not pairing again", self.kind, self.address)
+                raise BondLostError(self.kind, self.address) from exc
             except (BleakError, TimeoutError, OSError, LinkError) as exc:
                 delay = self._options.backoff.delay(attempt, self._rng)
                 attempt += 1

@@ -1,4 +1,5 @@
-"""``soleguard journal export|import|alerts``: the journal as JSON or CSV, JSON back in, alerts."""
+"""``soleguard journal export|import|alerts|backup|restore``: the journal as JSON or CSV and back,
+caregiver alerts, and whole-file backups that work while SoleGuard runs."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ import typer
 from controller.journal.commandline import ConfigOption, DbOption, fail, handled, open_journal
 
 app = typer.Typer(
-    help="Export the journal (JSON or CSV) or import a JSON export.", no_args_is_help=True
+    help="Export, import, back up or restore the journal; list caregiver alerts.",
+    no_args_is_help=True,
 )
 
 
@@ -57,6 +59,57 @@ def import_(
     new = {name: count for name, count in added.items() if count}
     summary = ", ".join(f"{count} {name}" for name, count in new.items()) or "nothing new"
     typer.echo(f"Imported from {file}: {summary}.")
+
+
+def _journal_path(db: Path | None, config: Path | None) -> Path:
+    """``--db``, else the settings' ``storage.path``, else the default; nothing is created."""
+    from controller.settings import load_settings  # noqa: PLC0415
+    from controller.store import default_store_path  # noqa: PLC0415
+
+    if db is not None:
+        return db
+    with handled():
+        settings = load_settings(config)
+    return settings.storage.path or default_store_path()
+
+
+@app.command("backup")
+def backup(
+    out: Annotated[Path, typer.Option("--out", "-o", help="The backup file to write.")],
+    db: DbOption = None,
+    config: ConfigOption = None,
+) -> None:
+    """Copy the journal into one self-contained file, consistently, even while SoleGuard runs."""
+    from controller.store.backup import backup as backup_journal  # noqa: PLC0415
+
+    source = _journal_path(db, config)
+    with handled():
+        summary = backup_journal(source, out)
+    typer.echo(
+        f"Journal {source} backed up to {summary.path}: "
+        f"{summary.sessions} sessions, {summary.readings} readings."
+    )
+
+
+@app.command("restore")
+def restore(
+    file: Annotated[Path, typer.Argument(help="A file written by `soleguard journal backup`.")],
+    replace: Annotated[
+        bool, typer.Option("--replace", help="Overwrite the journal that is there now.")
+    ] = False,
+    db: DbOption = None,
+    config: ConfigOption = None,
+) -> None:
+    """Put a backup in place of the journal; stop SoleGuard (session, run, demo) first."""
+    from controller.store.backup import restore as restore_journal  # noqa: PLC0415
+
+    target = _journal_path(db, config)
+    with handled():
+        summary = restore_journal(file, target, replace=replace)
+    typer.echo(
+        f"Journal {target} restored from {file}: "
+        f"{summary.sessions} sessions, {summary.readings} readings."
+    )
 
 
 @app.command("alerts")

@@ -18,10 +18,12 @@ from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from controller.ble.links import MassagerLink, SensorLink
+from controller.ble.bonds import BondLostError, bond_lost_alarm_code
+from controller.ble.links import DeviceLink, MassagerLink, SensorLink
 from controller.errors import AlarmLatched, ConfigError, LinkError, SoleGuardError
 from controller.protocol import MassagerStatus, PartialStatus, TemperatureMeasurement
 from controller.safety import Decision, Supervisor
+from controller.safety.decision import Alarm, EndReason, Priority
 from controller.safety.events import (
     DeviceKind,
     Event,
@@ -182,6 +184,11 @@ class SessionRunner:
             self.massager, renew_s=plan.limits.lease_renew_s, clock=self._clock
         )
         self.last_decision: Decision | None = None
+        # A device that lost its bond ends the session (controller/ble/bonds.py).
+        self.bond_lost: BondLostError | None = None
+        self._bond_alarm: Alarm | None = None
+        self._bond_alarm_raised = False
+        self._bond_lost_event = asyncio.Event()
 
     # -- intake: callbacks from the links, never blocking ------------------------------------
 
@@ -236,8 +243,8 @@ class SessionRunner:
         async with asyncio.TaskGroup() as group:
             actuator = group.create_task(self.actuator.run(), name="actuator")
             tasks = [
-                group.create_task(self.massager.run(), name="massager-link"),
-                group.create_task(self.sensor.run(), name="sensor-link"),
+                group.create_task(self._keep_link(self.massager), name="massager-link"),
+                group.create_task(self._keep_link(self.sensor), name="sensor-link"),
             ]
             if self._caregiver is not None:
                 tasks.append(group.create_task(self._relay_caregiver(), name="caregiver-in"))
@@ -256,11 +263,42 @@ class SessionRunner:
                 self.actuator.close()
                 await settle([actuator], first_wait_s=ACTUATOR_CLOSE_S)
                 await settle(tasks)
+        if self._caregiver is not None:
+            # Also when nothing started: a lost bond's alarm must still reach the caregivers.
+            await self._caregiver.flush()
         if not_started is not None:
             raise not_started
-        if self._caregiver is not None:
-            await self._caregiver.flush()
         return outcome
+
+    async def _keep_link(self, link: DeviceLink) -> None:
+        """Run a link; a lost bond ends the session instead of the task group (and no retry)."""
+        try:
+            await link.run()
+        except BondLostError as exc:
+            if self.bond_lost is None:
+                self.bond_lost = exc
+                self._bond_alarm = Alarm(
+                    Priority.MEDIUM, bond_lost_alarm_code(exc.kind), str(exc), self._clock()
+                )
+            self._bond_lost_event.set()
+            self._wake.set()
+
+    def _with_bond_alarm(self, decision: Decision) -> Decision:
+        """The decision, with the lost bond's alarm among its alarms and the end called a fault.
+
+        The supervisor never sees the bond: a session it is told to stop ends all-off, and the
+        alarm rides on its decision to every observer (live view, journal, caregivers).
+        """
+        alarm = self._bond_alarm
+        if alarm is None:
+            return decision
+        new, self._bond_alarm_raised = not self._bond_alarm_raised, True
+        ended_by = EndReason.FAULT if decision.ended_by is not None else None
+        return decision._replace(
+            new_alarms=(*decision.new_alarms, alarm) if new else decision.new_alarms,
+            active_alarms=(*decision.active_alarms, alarm),
+            ended_by=ended_by,
+        )
 
     def _refuse_if_latched(self) -> None:
         store = self._recorder.store if self._recorder is not None else None
@@ -285,15 +323,21 @@ class SessionRunner:
         async for request in self._caregiver.requests():
             self._push(request)
 
+    async def _devices_ready(self) -> None:
+        await self.massager.wait_connected()
+        await self.sensor.wait_connected()
+        # Start with a fresh reading in hand, taken after both links are up: otherwise
+        # the first seconds read as a stale sensor.
+        self._first_reading.clear()
+        await self._first_reading.wait()
+
     async def _supervise(self) -> SessionOutcome:
+        """The session; raises `_NotStarted` when it cannot start (a lost bond among others)."""
+        ready = asyncio.create_task(self._devices_ready(), name="devices-ready")
+        bond_lost = asyncio.create_task(self._bond_lost_event.wait(), name="bond-lost")
         try:
             async with asyncio.timeout(CONNECT_DEADLINE_S):
-                await self.massager.wait_connected()
-                await self.sensor.wait_connected()
-                # Start with a fresh reading in hand, taken after both links are up: otherwise
-                # the first seconds read as a stale sensor.
-                self._first_reading.clear()
-                await self._first_reading.wait()
+                await asyncio.wait((ready, bond_lost), return_when=asyncio.FIRST_COMPLETED)
         except TimeoutError as exc:
             missing = [
                 f"{link.kind} {link.address}"
@@ -304,6 +348,15 @@ class SessionRunner:
                 f"no session: {' and '.join(missing)} not reached in {CONNECT_DEADLINE_S:.0f} s"
             )
             raise _NotStarted(error) from exc
+        finally:
+            for task in (ready, bond_lost):
+                task.cancel()
+            await asyncio.gather(ready, bond_lost, return_exceptions=True)
+        if self.bond_lost is not None:
+            # A device lost its bond before the session could start: nothing was actuated.
+            now = self._clock()
+            self._notify(now, self._with_bond_alarm(self.supervisor.step(now, [])))
+            raise _NotStarted(self.bond_lost)
         try:
             self._check_thermometer()
         except ConfigError as exc:
@@ -322,11 +375,11 @@ class SessionRunner:
             now = self._clock()
             events = list(self._events)
             self._events.clear()
-            if self._stop_requested:
+            if self._stop_requested or self.bond_lost is not None:
                 events.append(UserStop())
             self._check_thermometer()
             events.append(self._program_request(now - started))
-            decision = self.supervisor.step(now, events)
+            decision = self._with_bond_alarm(self.supervisor.step(now, events))
             self.last_decision = decision
             command = decision.command
             self.actuator.want(
@@ -385,7 +438,7 @@ class SessionRunner:
         now = self._clock()
         events = list(self._events)
         self._events.clear()
-        decision = self.supervisor.step(now, events)
+        decision = self._with_bond_alarm(self.supervisor.step(now, events))
         self.last_decision = decision
         self._notify(now, decision)
         return decision

@@ -2,14 +2,22 @@
 
 Resolution order for the file: an explicit ``--config PATH``, else ``$SOLEGUARD_CONFIG``, else
 ``soleguard.toml`` in the platform's user config directory (missing there means all defaults).
-Environment variables ``SOLEGUARD__SECTION__KEY=value`` override single values; the value is read
-as a TOML scalar, so ``39.5``, ``true`` and ``"text"`` mean what they would in the file.
+Environment variables override single values, under one rule applied to the whole name: upper
+case, ``SOLEGUARD``, then the section and key path, each part after two underscores
+(``SOLEGUARD__HEATER__CUTOFF_C=39.5``, ``SOLEGUARD__MQTT__TLS__CA_FILE=...``). The value is read as
+a TOML scalar, so ``39.5``, ``true`` and ``"text"`` mean what they would in the file.
+Overrides are as strict as the file: any other variable whose name starts with ``SOLEGUARD`` in
+any case, except SoleGuard's few other variables (:data:`OTHER_ENV`), is refused with the nearest
+valid name, so a mistyped override is never silently ignored.
 """
 
 from __future__ import annotations
 
+import difflib
 import os
 import tomllib
+import types
+import typing
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
@@ -23,7 +31,23 @@ from controller.settings.models import PROFILE_NAMES, Section, Settings
 M = TypeVar("M", bound=BaseModel)
 
 CONFIG_ENV = "SOLEGUARD_CONFIG"
-ENV_PREFIX = "SOLEGUARD__"
+# The name every override starts with, and what joins the parts of its path; in upper case, as
+# environment variables are written (and as Windows hands every name to Python).
+ENV_NAMESPACE = "SOLEGUARD"
+ENV_SEPARATOR = "__"
+ENV_PREFIX = ENV_NAMESPACE + ENV_SEPARATOR
+# SoleGuard's environment variables that are not settings overrides, and who reads each. Any other
+# name in the namespace that is not a setting is refused (tests/settings checks this list against
+# every SOLEGUARD_ name the code reads).
+OTHER_ENV: Mapping[str, str] = {
+    CONFIG_ENV: "the settings file",
+    "SOLEGUARD_MQTT_PASSWORD": "soleguard monitor --password",
+    "SOLEGUARD_REQUIRE_MOSQUITTO": "the test suite: fail when mosquitto is missing",
+    "SOLEGUARD_FUZZ_EXAMPLES": "the test suite: examples per fuzz target",
+    "SOLEGUARD_TEST_CLOCK": "the test suite: pins the safety rig's clock to replay a failure",
+    "SOLEGUARD_SIGNAL_RUNS": "the test suite: how many signals the signal loop sends",
+    "SOLEGUARD_SIGNAL_SEED": "the test suite: the signal loop's random seed, to replay a run",
+}
 CONFIG_FILENAME = "soleguard.toml"
 
 # Profiles ship as TOML: inside the wheel next to this module, in a source checkout under config/.
@@ -67,59 +91,18 @@ def load_settings(
         data = read_toml(resolved)
     elif explicit:
         raise ConfigError(f"{resolved}: configuration file not found")
-    _apply_env_overrides(data, environ)
+    in_file = set(_given_paths(data))
+    origins = _apply_env_overrides(data, environ)
     for dotted, value in (overrides or {}).items():
-        _set_dotted(data, dotted.split("."), value, origin=f"override {dotted}")
-    try:
-        settings = Settings.model_validate(data)
-    except ValidationError as exc:
-        raise ConfigError(
-            _explain(
-                exc,
-                file=resolved if resolved.exists() else None,
-                sources=_sources(environ, overrides or {}),
-            )
-        ) from exc
+        origin = f"command-line option {dotted}"
+        _set_dotted(data, dotted.split("."), value, origin=origin)
+        origins[tuple(dotted.split("."))] = origin
+    # A value the file gave and an override replaced is no longer the file's.
+    in_file -= set(origins)
+    settings = validate(Settings, data, origin=str(resolved), origins=origins, in_file=in_file)
     # Resolve the profile now, so a broken profile is reported at load time, not mid-session.
     effective_limits(settings)
     return settings
-
-
-def _sources(environ: Mapping[str, str], overrides: Mapping[str, Any]) -> dict[str, str]:
-    """Dotted field name -> where a value for it came from, when not from the file."""
-    sources = {}
-    for key in environ:
-        if key.startswith(ENV_PREFIX):
-            path = [part.lower() for part in key.removeprefix(ENV_PREFIX).split("__") if part]
-            sources[".".join(path)] = f"environment variable {key}"
-    for dotted in overrides:
-        sources[dotted] = "the command line"
-    return sources
-
-
-def _explain(exc: ValidationError, *, file: Path | None, sources: Mapping[str, str]) -> str:
-    """Every problem on its own line, each blamed on where its value came from."""
-    problems = describe_errors(exc, Settings)
-    fields = [".".join(str(part) for part in error["loc"]) for error in exc.errors()]
-    lines = []
-    blamed_file = False
-    for field, problem in zip(fields, problems, strict=True):
-        source = next(
-            (src for name, src in sources.items() if field == name or field.startswith(name + ".")),
-            None,
-        )
-        if source is None:
-            blamed_file = True
-            lines.append(f"  {problem}")
-        else:
-            lines.append(f"  {problem} (from {source})")
-    if blamed_file and file is not None:
-        origin = str(file)
-    elif blamed_file:
-        origin = "settings (defaults; no settings file)"
-    else:
-        origin = "settings"
-    return f"{origin}: {len(problems)} problem(s):\n" + "\n".join(lines)
 
 
 def read_toml(path: Path) -> dict[str, Any]:
@@ -138,22 +121,77 @@ def read_toml(path: Path) -> dict[str, Any]:
         raise ConfigError(f"{path}: cannot be read: {exc.strerror}") from exc
 
 
-def validate(model: type[M], data: Mapping[str, Any], *, origin: str) -> M:
+def validate(
+    model: type[M],
+    data: Mapping[str, Any],
+    *,
+    origin: str,
+    origins: Mapping[tuple[str, ...], str] | None = None,
+    in_file: set[tuple[str, ...]] | None = None,
+) -> M:
+    """``model`` validated from ``data``; raise :class:`ConfigError` with one line per problem.
+
+    ``origin`` names where ``data`` came from (a file); ``origins`` maps field paths that came
+    from elsewhere (an environment variable, a command-line option) to that source, which the
+    line of a problem with such a field names too. ``in_file``: the paths the file itself set
+    (default: all of them); the file is named first only if a problem involves one of them.
+    """
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        problems = describe_errors(exc, model)
+        origins = origins or {}
+        problems = describe_errors(exc, model, origins)
+        locs = [_loc(error) for error in exc.errors()]
+        sources = [_sources(loc, origins) for loc in locs]
+        from_file = in_file is None or any(
+            path[: len(loc)] == loc for loc in locs for path in in_file
+        )
+        if all(sources) and not from_file:
+            # Not the file's fault: say where the values came from instead.
+            kinds = {
+                "environment" if s.startswith(ENV_NAMESPACE) else "command line"
+                for found in sources
+                for s in found
+            }
+            origin = " and ".join(sorted(kinds))
         raise ConfigError(
             f"{origin}: {len(problems)} problem(s):\n" + "\n".join(f"  {p}" for p in problems)
         ) from exc
 
 
-def describe_errors(exc: ValidationError, model: type[BaseModel]) -> list[str]:
-    """One line per problem: the field, the value given, and what is allowed."""
+def _given_paths(
+    data: Mapping[str, Any], prefix: tuple[str, ...] = ()
+) -> Iterable[tuple[str, ...]]:
+    for key, value in data.items():
+        if isinstance(value, Mapping) and value:
+            yield from _given_paths(value, (*prefix, key))
+        else:
+            yield (*prefix, key)
+
+
+def _loc(error: Any) -> tuple[str, ...]:
+    return tuple(str(part) for part in error["loc"])
+
+
+def _sources(loc: tuple[str, ...], origins: Mapping[tuple[str, ...], str]) -> list[str]:
+    """The non-file sources of the values a problem at ``loc`` is about (its field or below)."""
+    return [source for path, source in origins.items() if path[: len(loc)] == loc]
+
+
+def describe_errors(
+    exc: ValidationError,
+    model: type[BaseModel],
+    origins: Mapping[tuple[str, ...], str] | None = None,
+) -> list[str]:
+    """One line per problem: the field (and the variable or option that set it, if not the
+    file), the value given, and what is allowed."""
     lines = []
     for error in exc.errors():
-        loc = tuple(str(part) for part in error["loc"])
+        loc = _loc(error)
         field = ".".join(loc) or "(file)"
+        sources = _sources(loc, origins or {})
+        if sources:
+            field = f"{', '.join(sources)} ({field})"
         given = error.get("input")
         kind = error["type"]
         if kind == "extra_forbidden":
@@ -221,18 +259,84 @@ def _range(model: type[BaseModel], loc: tuple[str, ...]) -> str:
     return text
 
 
-def _apply_env_overrides(data: dict[str, Any], environ: Mapping[str, str]) -> None:
-    for key, raw in environ.items():
-        if not key.startswith(ENV_PREFIX):
+def env_names(model: type[BaseModel] = Settings) -> dict[str, tuple[str, ...]]:
+    """Every override variable name, mapped to the settings path it sets (leaves only)."""
+    names: dict[str, tuple[str, ...]] = {}
+    for path in _leaf_paths(model, ()):
+        names[ENV_NAMESPACE + "".join(ENV_SEPARATOR + part.upper() for part in path)] = path
+    return names
+
+
+def _leaf_paths(model: type[BaseModel], prefix: tuple[str, ...]) -> Iterable[tuple[str, ...]]:
+    for name, info in model.model_fields.items():
+        sub = _submodel(info.annotation)
+        if sub is None:
+            yield (*prefix, name)
+        else:
+            yield from _leaf_paths(sub, (*prefix, name))
+
+
+def _submodel(annotation: Any) -> type[BaseModel] | None:
+    """The section model a field holds (``TlsSettings | None`` counts), else None for a value."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        models = [arg for arg in typing.get_args(annotation) if _submodel(arg) is not None]
+        if len(models) == 1:
+            return _submodel(models[0])
+    return None
+
+
+def _in_namespace(name: str) -> bool:
+    return name.upper().startswith(ENV_NAMESPACE)
+
+
+def _unknown_env(name: str, known: Mapping[str, tuple[str, ...]]) -> str:
+    """One line refusing ``name``, with the nearest valid name (difflib's closest match).
+
+    ``known`` maps every accepted name to the settings path it sets (empty: not a setting).
+    """
+    (nearest,) = difflib.get_close_matches(name.upper(), list(known), n=1, cutoff=0.0) or ["?"]
+    path = known.get(nearest, ())
+    field = f" ({'.'.join(path)})" if path else ""
+    return (
+        f"{name}: not a SoleGuard setting; did you mean {nearest}{field}? (overrides are named "
+        f"{ENV_PREFIX}SECTION{ENV_SEPARATOR}KEY, in upper case)"
+    )
+
+
+def _apply_env_overrides(
+    data: dict[str, Any], environ: Mapping[str, str]
+) -> dict[tuple[str, ...], str]:
+    """Set every override in ``data``; return which variable set which path.
+
+    Raise :class:`ConfigError` with one line per variable in the namespace that is neither an
+    override nor one of :data:`OTHER_ENV`, before anything is applied.
+    """
+    names = env_names()
+    unknown = [
+        _unknown_env(key, names | dict.fromkeys(OTHER_ENV, ()))
+        for key in sorted(environ)
+        if _in_namespace(key) and key not in names and key not in OTHER_ENV
+    ]
+    if unknown:
+        raise ConfigError(
+            f"environment: {len(unknown)} problem(s):\n" + "\n".join(f"  {u}" for u in unknown)
+            if len(unknown) > 1
+            else unknown[0]
+        )
+    origins: dict[tuple[str, ...], str] = {}
+    for key, path in names.items():
+        if key not in environ:
             continue
-        path = [part.lower() for part in key.removeprefix(ENV_PREFIX).split("__") if part]
-        if not path:
-            continue
+        raw = environ[key]
         try:
             value = tomllib.loads(f"v = {raw}")["v"]
         except tomllib.TOMLDecodeError:
             value = raw  # a bare word: take it as a string, the schema decides if it fits
-        _set_dotted(data, path, value, origin=key)
+        _set_dotted(data, list(path), value, origin=key)
+        origins[path] = key
+    return origins
 
 
 def _set_dotted(data: dict[str, Any], path: list[str], value: Any, *, origin: str) -> None:

@@ -25,6 +25,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Final, Self
 
+from controller.store.backup import checkpoint
 from controller.store.errors import InvalidValueError, StoreError, UnknownSessionError
 from controller.store.records import (
     ALARM_PRIORITIES,
@@ -156,6 +157,7 @@ class Store:
     def close(self) -> None:
         with self._lock:
             if self._conn is not None:
+                self._checkpoint(self._conn)
                 try:
                     self._conn.execute("PRAGMA optimize")
                 except sqlite3.Error as exc:
@@ -173,6 +175,14 @@ class Store:
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+    def _checkpoint(self, conn: sqlite3.Connection) -> None:
+        """Finished work into the main file, so a plain copy of it is a whole journal."""
+        try:
+            checkpoint(conn)
+        except sqlite3.Error as exc:
+            # Only a copy of the file alone is worse off: the data is safe in the log.
+            _LOGGER.warning("%s: checkpoint failed: %s", self.path, exc)
 
     @property
     def journal_mode(self) -> str:
@@ -319,6 +329,8 @@ class Store:
                     session_id,
                 ),
             )
+        with self._lock:
+            self._checkpoint(self._live())
 
     def close_interrupted(self) -> list[int]:
         """Close every unfinished session whose process is gone as ``interrupted``.

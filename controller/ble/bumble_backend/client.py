@@ -30,6 +30,8 @@ from bumble import att, core, hci
 from bumble.device import Connection
 from bumble.gatt_client import CharacteristicProxy
 
+from controller.ble.bonds import BleakBondLostError
+
 if TYPE_CHECKING:
     from controller.ble.bumble_backend.radio import BumbleRadio
 
@@ -164,12 +166,20 @@ class BumbleClientBackend(BaseBleakClient):
                 await connection.disconnect()
 
     async def _encrypt_with_bond(self, connection: Connection) -> None:
-        """Start encryption with the stored LTK: a bonded peer is not paired again."""
+        """Start encryption with the stored LTK: a bonded peer is not paired again.
+
+        Raises `BleakBondLostError` when the peer has lost its half of the bond (PIN or Key
+        Missing): re-pairing is the user's decision (controller/ble/bonds.py), never ours.
+        """
         try:
             await connection.encrypt()
-        except (core.BaseBumbleError, hci.HCI_Error) as exc:
-            # The peer may have lost its half of the bond (factory reset). Keep the link: the
-            # protected characteristics will refuse with an ATT error and the caller can re-pair.
+        except hci.HCI_Error as exc:
+            if exc.error_code == hci.HCI_PIN_OR_KEY_MISSING_ERROR:
+                raise BleakBondLostError(self.address) from exc
+            # Anything else (a collision, a busy controller): keep the link; the protected
+            # characteristics refuse with an ATT error until the link is encrypted.
+            _LOGGER.warning("%s: encryption with the stored bond failed (%s)", self.address, exc)
+        except core.BaseBumbleError as exc:
             _LOGGER.warning("%s: encryption with the stored bond failed (%s)", self.address, exc)
 
     def _on_disconnection(self, reason: int) -> None:
