@@ -24,8 +24,10 @@ __all__ = ["EXIT_SIGINT", "EXIT_USAGE", "clip", "describe", "reported", "run_app
 EXIT_USAGE = exit_codes.USAGE
 EXIT_SIGINT = exit_codes.for_signal(2)
 # An error line longer than this is cut: a 10 MB value in a settings file must not be echoed
-# whole, and a person reads about a line and a half at a glance.
-MAX_LINE_CHARS = 240
+# whole. Values echoed inside messages are already cut far shorter (settings show 60 characters
+# of a value); this is the last guard, long enough that a message's own instruction (a
+# `soleguard pair ADDRESS` to copy after a lost bond, about 260 characters) is never cut.
+MAX_LINE_CHARS = 500
 # A multi-line message (a settings file with several problems) keeps at most this many lines.
 MAX_LINES = 20
 

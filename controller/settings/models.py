@@ -11,7 +11,7 @@ import re
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, FilePath, model_validator
+from pydantic import BaseModel, ConfigDict, Field, FilePath, field_validator, model_validator
 
 from controller.settings import limits
 from controller.settings.limits import Bound
@@ -235,6 +235,15 @@ class MqttSettings(Section):
 class StorageSettings(Section):
     # None: the platform's user data directory (platformdirs).
     path: Path | None = None
+
+    @field_validator("path", mode="before")
+    @classmethod
+    def _not_empty(cls, value: object) -> object:
+        # An empty value would become the current folder ("."), not a journal file: say so here,
+        # where the field (and the variable that set it) can be named.
+        if isinstance(value, str) and not value.strip():
+            raise ValueError("must be the path of the journal file, not empty")
+        return value
 
 
 class Settings(Section):

@@ -25,6 +25,8 @@ from pathlib import Path
 from urllib.parse import quote
 
 from controller.store.errors import StoreError
+from controller.store.processes import pid_alive
+from controller.store.schema import SCHEMA_VERSION, schema_version
 
 __all__ = ["BackupSummary", "backup", "checkpoint", "restore"]
 
@@ -121,14 +123,23 @@ def restore(backup_file: Path, target: Path, *, replace: bool = False) -> Backup
             f"{target}: a journal is already here; give --replace to overwrite it "
             "(or `soleguard journal export` it first)"
         )
+    if target.exists():
+        _refuse_if_in_use(target)
     with _read_only(backup_file) as src:
         try:
             _require_journal(src, backup_file)
             result = src.execute("PRAGMA quick_check").fetchone()[0]
+            version = schema_version(src)
         except sqlite3.DatabaseError as exc:
-            result = str(exc)
+            result, version = str(exc), 0
         if result != "ok":
             raise StoreError(f"{backup_file}: the backup is damaged ({result}); nothing restored")
+        if version > SCHEMA_VERSION:
+            # Restoring it would replace a journal this SoleGuard can open with one it cannot.
+            raise StoreError(
+                f"{backup_file}: written by a newer SoleGuard (journal schema {version}, this one "
+                f"knows up to {SCHEMA_VERSION}); upgrade SoleGuard to restore it; nothing restored"
+            )
         try:
             target.parent.mkdir(parents=True, exist_ok=True)
             with _closing(sqlite3.connect(target, timeout=BUSY_TIMEOUT_S)) as dst:
@@ -143,6 +154,28 @@ def restore(backup_file: Path, target: Path, *, replace: bool = False) -> Backup
         except OSError as exc:
             raise StoreError(f"{target}: cannot restore into it: {exc.strerror or exc}") from exc
     return summary
+
+
+def _refuse_if_in_use(target: Path) -> None:
+    """Refuse to restore over a journal a live SoleGuard process is writing a session into.
+
+    A session row records its process id until it ends; one whose process is alive would go on
+    writing into the replaced file and be lost. (An idle SoleGuard holds no such row: the README
+    asks to stop SoleGuard before a restore.)
+    """
+    try:
+        with _read_only(target) as conn:
+            rows = conn.execute(
+                "SELECT id, pid FROM sessions WHERE ended_at IS NULL AND ended_by IS NULL"
+            ).fetchall()
+    except sqlite3.DatabaseError:
+        return  # not a readable journal: nothing of ours runs on it
+    for session_id, pid in rows:
+        if pid is not None and int(pid) != os.getpid() and pid_alive(int(pid)):
+            raise StoreError(
+                f"{target}: SoleGuard (process {pid}) is running session {session_id} on this "
+                "journal; stop it first, then restore; nothing restored"
+            )
 
 
 @contextlib.contextmanager

@@ -27,6 +27,7 @@ from typing import Any, Final, Self
 
 from controller.store.backup import checkpoint
 from controller.store.errors import InvalidValueError, StoreError, UnknownSessionError
+from controller.store.processes import pid_alive
 from controller.store.records import (
     ALARM_PRIORITIES,
     ENDED_BY,
@@ -85,17 +86,6 @@ def default_store_path() -> Path:
 
 def _session_record(row: Sequence[Any]) -> SessionRecord:
     return SessionRecord(*row[:-1], simulated=bool(row[-1]))  # type: ignore[misc]
-
-
-def _pid_alive(pid: int) -> bool:
-    """True if a process ``pid`` exists (ours or another user's)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:  # exists, but not ours to signal
-        return True
-    return True
 
 
 def _uid() -> str:
@@ -343,7 +333,7 @@ class Store:
             rows = conn.execute(
                 "SELECT id, pid FROM sessions WHERE ended_at IS NULL AND ended_by IS NULL"
             ).fetchall()
-            dead = [sid for sid, pid in rows if pid is None or not _pid_alive(int(pid))]
+            dead = [sid for sid, pid in rows if pid is None or not pid_alive(int(pid))]
             for session_id in dead:
                 conn.execute(
                     "UPDATE sessions SET ended_by = 'interrupted', "

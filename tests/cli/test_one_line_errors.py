@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from controller.cli import exit_codes
-from controller.cli.errors import MAX_LINE_CHARS, describe
+from controller.cli.errors import MAX_LINE_CHARS, clip, describe
 from controller.cli.session import ask_pain
 from controller.errors import ConfigError, LinkError
 
@@ -143,3 +143,14 @@ def test_a_pain_score_out_of_range_is_asked_again(capsys: pytest.CaptureFixture[
     assert ask_pain(lambda _question: next(answers)) == 7
     assert capsys.readouterr().out.count("a whole number from 0 to 10") == 3
     assert ask_pain(lambda _question: "") is None
+
+
+def test_an_instruction_to_copy_is_never_cut() -> None:
+    # A lost bond's message ends with the command to run; cutting it would hide the fix.
+    message = (
+        "massager F5:0E:5A:11:22:33 has lost its bond (factory reset or firmware update): the "
+        "session did not start and nothing heats or presses. To use it again, put it in pairing "
+        "mode and run `soleguard pair F5:0E:5A:11:22:33` (a new bond is never made without you)"
+    )
+    assert len(message) > 240
+    assert clip(message) == message

@@ -202,3 +202,8 @@ def test_every_command_refuses_a_mistyped_override(
         "error: SOLEGUARD_HEATER__CUTOFF_C: not a SoleGuard setting; did you mean "
         f"{CUTOFF} (heater.cutoff_c)? (overrides are named SOLEGUARD__SECTION__KEY, in upper case)"
     ]
+
+
+def test_an_empty_journal_path_is_refused_naming_its_variable(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"SOLEGUARD__STORAGE__PATH \(storage\.path\): must be"):
+        load_settings(None, environ={"SOLEGUARD__STORAGE__PATH": ""})

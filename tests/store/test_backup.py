@@ -275,3 +275,46 @@ def test_the_commands_say_what_they_did_in_one_line(tmp_path: Path) -> None:
     assert refused.exit_code == 2
     assert refused.output.startswith(f"error: {journal}: a journal is already here; give --replace")
     assert len(refused.output.splitlines()) == 1
+
+
+def test_restore_refuses_a_journal_a_running_session_writes_into(tmp_path: Path) -> None:
+    """A live SoleGuard writing a session would go on writing into the replaced file: refused."""
+    journal = tmp_path / "journal.sqlite3"
+    with Store.open(journal) as store:
+        store.add_note(1.7e9, "kept")
+    backup(journal, tmp_path / "b.sqlite3")
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        with Store.open(journal) as store:
+            sid = store.start_session(
+                started_at=1.7e9,
+                program="standard",
+                profile=None,
+                cutoff_c=40,
+                pressure_cap_mmhg=60,
+            )
+        # As if that other process had started the session (sessions record their writer).
+        with sqlite3.connect(journal) as conn:
+            conn.execute("UPDATE sessions SET pid = ? WHERE id = ?", (other.pid, sid))
+        with pytest.raises(StoreError, match=rf"process {other.pid}\) is running session {sid}"):
+            restore(tmp_path / "b.sqlite3", journal, replace=True)
+    finally:
+        other.kill()
+        other.wait()
+    restore(tmp_path / "b.sqlite3", journal, replace=True)  # its writer is gone: allowed
+    with Store.open(journal) as store:
+        assert [note.text for note in store.notes()] == ["kept"]
+
+
+def test_restore_refuses_a_backup_from_a_newer_soleguard(tmp_path: Path) -> None:
+    journal = tmp_path / "journal.sqlite3"
+    with Store.open(journal) as store:
+        store.add_note(1.7e9, "mine")
+    future = tmp_path / "future.sqlite3"
+    backup(journal, future)
+    with sqlite3.connect(future) as conn:
+        conn.execute("INSERT INTO schema_version (version, applied_at) VALUES (999, 0)")
+    with pytest.raises(StoreError, match=r"newer SoleGuard \(journal schema 999"):
+        restore(future, journal, replace=True)
+    with Store.open(journal) as store:  # untouched, and still opens
+        assert [note.text for note in store.notes()] == ["mine"]
