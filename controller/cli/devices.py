@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from controller.cli.errors import describe
 from controller.errors import SoleGuardError
 
 if TYPE_CHECKING:
@@ -52,8 +53,10 @@ def scan(
     try:
         found = asyncio.run(run())
     except SoleGuardError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(EXIT_FAILED) from exc
+        # The shared table: a settings problem is a usage error (2), a device problem a failure (1).
+        line, code = describe(exc)
+        typer.echo(line, err=True)
+        raise typer.Exit(code) from exc
     if not found:
         typer.echo("no massager or skin sensor found; are they switched on and in range?")
         raise typer.Exit(EXIT_FAILED)
@@ -101,8 +104,10 @@ def pair(
         path = resolve_config_path(config)
         remember_device(path, str(device.kind), address=address, name=device.name)
     except SoleGuardError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(EXIT_FAILED) from exc
+        # The shared table: a settings problem is a usage error (2), a device problem a failure (1).
+        line, code = describe(exc)
+        typer.echo(line, err=True)
+        raise typer.Exit(code) from exc
     info = device.thermometer
     how = "paired" if info is None or info.encrypted else "added (not bonded: it refused pairing)"
     typer.echo(f"{how} {device.kind} {device.name or ''} {address}; saved in {path}")

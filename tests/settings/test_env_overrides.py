@@ -195,8 +195,8 @@ def test_every_command_refuses_a_mistyped_override(
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
     monkeypatch.setenv("SOLEGUARD_HEATER__CUTOFF_C", "39")
     result = CliRunner().invoke(app, args)
-    # Non-zero: the exit code of each command is its own (scan and pair use 1 for every failure).
-    assert result.exit_code != 0, result.output
+    # The README's exit-code table: a settings problem is a usage or configuration error.
+    assert result.exit_code == 2, result.output
     lines = [line for line in result.output.splitlines() if line.strip()]
     assert lines == [
         "error: SOLEGUARD_HEATER__CUTOFF_C: not a SoleGuard setting; did you mean "
