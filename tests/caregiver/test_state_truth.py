@@ -145,7 +145,8 @@ async def test_state_rate_is_bounded_and_safety_changes_go_out_at_once(
     mqtt_broker: LocalBroker, store: Store
 ) -> None:
     """Pressure changing every 10 ms yields about one state a second; a heater change is
-    published within 100 ms even in the middle of that."""
+    published at once even in the middle of that: well inside the rate limit's interval, which a
+    held-back change would wait (its latency, a few ms, is measured by bench/, not asserted)."""
     settings = settings_for(mqtt_broker, "rate")
     loop = asyncio.get_running_loop()
     async with (
@@ -173,7 +174,7 @@ async def test_state_rate_is_bounded_and_safety_changes_go_out_at_once(
         latency = loop.time() - sent
     # 2.5 s at one state per STATE_MIN_INTERVAL_S: 2 or 3 messages, never one per change.
     assert during <= 2.5 / STATE_MIN_INTERVAL_S + 1
-    assert latency < 0.1
+    assert latency < STATE_MIN_INTERVAL_S / 2
 
 
 def _fields(state: DeviceState) -> dict[str, Any]:
