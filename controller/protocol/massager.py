@@ -372,8 +372,31 @@ def _decode_as(cls: type[_C], data: bytes) -> _C:
     return command
 
 
+class _StatusFlagsView:
+    """The safety flags of a status frame, read the same way from a whole or a partial frame."""
+
+    __slots__ = ()
+    flags: StatusFlags
+
+    @property
+    def heater_energised(self) -> bool:
+        return StatusFlags.HEATER_ENERGISED in self.flags
+
+    @property
+    def heater_enabled(self) -> bool:
+        return StatusFlags.HEATER_ENABLED in self.flags
+
+    @property
+    def lease_active(self) -> bool:
+        return StatusFlags.LEASE_ACTIVE in self.flags
+
+    @property
+    def cutout_latched(self) -> bool:
+        return StatusFlags.CUTOUT_LATCHED in self.flags
+
+
 @dataclasses.dataclass(frozen=True, slots=True)
-class MassagerStatus:
+class MassagerStatus(_StatusFlagsView):
     """One Status notification.
 
     ``flags`` keeps only the defined bits: reserved bits 6-7 are dropped on construction and on
@@ -407,22 +430,6 @@ class MassagerStatus:
         _LEASE_REMAINING.check(name, self.lease_remaining_ms)
         fault: object = self.fault
         object.__setattr__(self, "fault", FaultCode.convert(_FAULT.check(name, fault)))
-
-    @property
-    def heater_energised(self) -> bool:
-        return StatusFlags.HEATER_ENERGISED in self.flags
-
-    @property
-    def heater_enabled(self) -> bool:
-        return StatusFlags.HEATER_ENABLED in self.flags
-
-    @property
-    def lease_active(self) -> bool:
-        return StatusFlags.LEASE_ACTIVE in self.flags
-
-    @property
-    def cutout_latched(self) -> bool:
-        return StatusFlags.CUTOUT_LATCHED in self.flags
 
     @property
     def relief_open(self) -> bool:
@@ -477,7 +484,7 @@ class MassagerStatus:
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
-class PartialStatus:
+class PartialStatus(_StatusFlagsView):
     """A Status notification with at least one measurement out of its protocol range.
 
     The frame is whole (right version, right length) but a sensor behind it sends nonsense,
@@ -496,18 +503,6 @@ class PartialStatus:
     lease_remaining_ms: int | None
     fault: FaultCode | int
     invalid_fields: tuple[str, ...]
-
-    @property
-    def heater_energised(self) -> bool:
-        return StatusFlags.HEATER_ENERGISED in self.flags
-
-    @property
-    def lease_active(self) -> bool:
-        return StatusFlags.LEASE_ACTIVE in self.flags
-
-    @property
-    def cutout_latched(self) -> bool:
-        return StatusFlags.CUTOUT_LATCHED in self.flags
 
 
 def _in_range_scaled(field: _wire.ScaledField, raw: int) -> float | None:
