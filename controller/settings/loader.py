@@ -331,9 +331,14 @@ def _apply_env_overrides(
             continue
         raw = environ[key]
         try:
-            value = tomllib.loads(f"v = {raw}")["v"]
+            parsed = tomllib.loads(f"v = {raw}")
         except tomllib.TOMLDecodeError:
-            value = raw  # a bare word: take it as a string, the schema decides if it fits
+            parsed = {"v": raw}  # a bare word: take it as a string, the schema decides if it fits
+        if set(parsed) != {"v"}:
+            # "39.5\nOTHER=50" would parse as two keys, and all but the first would be dropped
+            # without a word: an override is one value, so refuse it whole.
+            raise ConfigError(f"{key}: one value expected, got several lines ({_shown(raw)})")
+        value = parsed["v"]
         _set_dotted(data, list(path), value, origin=key)
         origins[path] = key
     return origins

@@ -207,3 +207,10 @@ def test_every_command_refuses_a_mistyped_override(
 def test_an_empty_journal_path_is_refused_naming_its_variable(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"SOLEGUARD__STORAGE__PATH \(storage\.path\): must be"):
         load_settings(None, environ={"SOLEGUARD__STORAGE__PATH": ""})
+
+
+def test_a_value_of_several_lines_is_refused_whole() -> None:
+    with pytest.raises(ConfigError, match=r"SOLEGUARD__HEATER__CUTOFF_C: one value expected"):
+        load_settings(
+            None, environ={"SOLEGUARD__HEATER__CUTOFF_C": "39.5\nSOLEGUARD__HEATER__LATCH_C=50"}
+        )
