@@ -75,6 +75,10 @@ def backup(source: Path, out: Path) -> BackupSummary:
         raise StoreError(f"{source}: no journal here to back up")
     if out.exists() and out.resolve() == source.resolve():
         raise StoreError(f"{out}: is the journal itself; back up to another file")
+    if out.is_file() and out.stat().st_size > 0:
+        # Replacing an older backup is routine; replacing some other file is never what was meant.
+        with _read_only(out) as existing:
+            _require_journal(existing, out, hint="choose another file; nothing was written")
     for suffix in ("-wal", "-shm"):
         if Path(f"{out}{suffix}").exists():
             raise StoreError(
@@ -147,6 +151,8 @@ def restore(backup_file: Path, target: Path, *, replace: bool = False) -> Backup
                 dst.execute("PRAGMA journal_mode = WAL")
                 summary = _checked(dst, target)
                 checkpoint(dst)
+            # The journal holds health data: readable by its owner only, as a backup is.
+            target.chmod(0o600)
         except sqlite3.DatabaseError as exc:
             raise StoreError(
                 f"{target}: cannot restore into it ({exc}); move the damaged file aside first"
@@ -198,13 +204,14 @@ def _closing(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
         conn.close()
 
 
-def _require_journal(conn: sqlite3.Connection, path: Path) -> None:
+def _require_journal(conn: sqlite3.Connection, path: Path, *, hint: str = "") -> None:
+    more = f"; {hint}" if hint else ""
     try:
         tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
     except sqlite3.DatabaseError as exc:
-        raise StoreError(f"{path}: not a SoleGuard journal ({exc})") from exc
+        raise StoreError(f"{path}: not a SoleGuard journal ({exc}){more}") from exc
     if not tables >= _JOURNAL_TABLES:
-        raise StoreError(f"{path}: not a SoleGuard journal (no sessions table)")
+        raise StoreError(f"{path}: not a SoleGuard journal (no sessions table){more}")
 
 
 def _checked(conn: sqlite3.Connection, path: Path) -> BackupSummary:

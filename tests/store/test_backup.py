@@ -318,3 +318,24 @@ def test_restore_refuses_a_backup_from_a_newer_soleguard(tmp_path: Path) -> None
         restore(future, journal, replace=True)
     with Store.open(journal) as store:  # untouched, and still opens
         assert [note.text for note in store.notes()] == ["mine"]
+
+
+def test_backup_replaces_an_older_backup_but_never_another_file(tmp_path: Path) -> None:
+    journal = tmp_path / "journal.sqlite3"
+    with Store.open(journal) as store:
+        store.add_note(1.7e9, "first")
+    out = tmp_path / "nightly.sqlite3"
+    backup(journal, out)
+    with Store.open(journal) as store:
+        store.add_note(1.7e9 + 1, "second")
+    backup(journal, out)  # last night's backup: replaced
+    restored = tmp_path / "restored.sqlite3"
+    restore(out, restored)
+    assert restored.stat().st_mode & 0o777 == 0o600
+    with Store.open(restored) as store:
+        assert [note.text for note in store.notes()] == ["first", "second"]
+    notes = tmp_path / "notes.txt"
+    notes.write_text("my own notes, not a journal\n")
+    with pytest.raises(StoreError, match=r"notes\.txt: not a SoleGuard journal .*another file"):
+        backup(journal, notes)
+    assert notes.read_text() == "my own notes, not a journal\n"
