@@ -18,10 +18,9 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT / "tests" / "fuzz")]
+from tests.fuzz.fuzz_targets import run, targets
 
-from fuzz_targets import run, targets  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 DEFAULT_EXAMPLES = 100_000
 

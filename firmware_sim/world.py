@@ -352,4 +352,4 @@ class SimWorld:
 
 
 def _new_link() -> LocalLink:
-    return LocalLink()  # type: ignore[no-untyped-call]
+    return LocalLink()

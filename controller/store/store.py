@@ -108,7 +108,7 @@ class Store:
     # -- lifecycle -------------------------------------------------------------------------------
 
     @classmethod
-    def open(cls, path: Path | None = None) -> Store:
+    def open(cls, path: Path | None = None) -> Self:
         """Open (creating if needed) the journal at ``path``, else in the user data directory."""
         target = default_store_path() if path is None else Path(path)
         try:

@@ -6,9 +6,9 @@ from collections.abc import AsyncIterator
 
 import pytest
 from bumble.link import LocalLink
-from bumble_peripheral import Peripheral, run_peripheral
 
 from controller.ble.bumble_backend import BumbleRadio
+from tests.ble.bumble_peripheral import Peripheral, run_peripheral
 
 
 @pytest.fixture

@@ -18,7 +18,16 @@ from bleak.backends.scanner import AdvertisementData
 from bleak.exc import BleakDeviceNotFoundError, BleakError, BleakGATTProtocolError
 from bumble.link import LocalLink
 from bumble.pairing import PairingConfig, PairingDelegate
-from bumble_peripheral import (
+
+from controller.ble.bumble_backend import (
+    BumbleRadio,
+    IntervalLink,
+    IoCapability,
+    PairingPolicy,
+    expose_hci_controller,
+)
+from controller.errors import ConfigError
+from tests.ble.bumble_peripheral import (
     BATTERY_LEVEL_CHAR,
     BATTERY_SERVICE,
     CCCD,
@@ -38,15 +47,6 @@ from bumble_peripheral import (
     Peripheral,
     run_peripheral,
 )
-
-from controller.ble.bumble_backend import (
-    BumbleRadio,
-    IntervalLink,
-    IoCapability,
-    PairingPolicy,
-    expose_hci_controller,
-)
-from controller.errors import ConfigError
 
 # Generous bound for events on a shared, noisy machine; a healthy run takes milliseconds.
 WAIT_S = 10.0

@@ -9,9 +9,9 @@ import sys
 from pathlib import Path
 
 from bumble.link import LocalLink
-from bumble_peripheral import READ_VALUE, Peripheral
 
 from controller.ble.bumble_backend import expose_hci_controller
+from tests.ble.bumble_peripheral import READ_VALUE, Peripheral
 
 # The child process imports bumble and bleak (about half a second) before it does anything.
 PROCESS_TIMEOUT_S = 60.0

@@ -40,7 +40,7 @@ class Recorder:
         return [m for m in self.messages if m.topic.value.endswith(suffix)]
 
     def json_on(self, suffix: str) -> list[Any]:
-        return [json.loads(m.payload) for m in self.on(suffix)]  # type: ignore[arg-type]
+        return [json.loads(m.payload) for m in self.on(suffix)]
 
     async def wait_for(self, predicate: Callable[[Recorder], bool]) -> None:
         async with asyncio.timeout(HANG_GUARD_S):

@@ -306,7 +306,7 @@ async def test_after_a_reconnect_every_unacknowledged_alert_is_sent_again(
         asyncio.timeout(HANG_GUARD_S),
     ):
         message = await anext(aiter(app.messages))
-    body = json.loads(message.payload)  # type: ignore[arg-type]
+    body = json.loads(message.payload)
     assert (body["id"], body["event"]) == ("unseen", "reannounced")
 
 

@@ -64,7 +64,7 @@ async def test_state_telemetry_and_alerts_reach_a_caregiver(
     [state_msg] = rec.on("/state")
     assert state_msg.topic.value == "soleguard/kitchen/state"
     assert state_msg.qos == 1
-    state = json.loads(state_msg.payload)  # type: ignore[arg-type]
+    state = json.loads(state_msg.payload)
     assert state["session_state"] == "running"
     assert state["pressure_mmhg"] == 42.5
     assert state["pressure_cap_mmhg"] == 60.0
@@ -76,11 +76,11 @@ async def test_state_telemetry_and_alerts_reach_a_caregiver(
 
     telemetry = rec.on("/telemetry")
     assert [m.qos for m in telemetry] == [0, 0, 0]
-    assert [json.loads(m.payload)["pressure_mmhg"] for m in telemetry] == [40, 41, 42]  # type: ignore[arg-type]
+    assert [json.loads(m.payload)["pressure_mmhg"] for m in telemetry] == [40, 41, 42]
 
     [alert_msg] = rec.on("/alert")
     assert alert_msg.qos == 1
-    body = json.loads(alert_msg.payload)  # type: ignore[arg-type]
+    body = json.loads(alert_msg.payload)
     assert body["id"] == alert.id
     assert body["priority"] == "high"
     assert body["code"] == "over_temperature"
@@ -100,7 +100,7 @@ async def test_state_telemetry_and_alerts_reach_a_caregiver(
         await late.wait_for(lambda r: len(r.messages) == 2)
     assert all(m.retain for m in late.messages)
     assert late.on("/availability")[0].payload == b"offline"
-    assert json.loads(late.on("/state")[0].payload)["session_state"] == "running"  # type: ignore[arg-type]
+    assert json.loads(late.on("/state")[0].payload)["session_state"] == "running"
 
 
 async def test_latest_state_wins_and_unchanged_state_is_not_resent(
@@ -199,7 +199,7 @@ async def _collect_alerts_across_restarts(
                 await client.subscribe("soleguard/+/alert", qos=1)
                 current[:] = [client]
                 async for message in client.messages:
-                    body = json.loads(message.payload)  # type: ignore[arg-type]
+                    body = json.loads(message.payload)
                     # Re-announcements (of alerts nobody acknowledged) are counted apart.
                     tag = "+" if body["event"] == "reannounced" else ""
                     received.append(tag + body["id"])
@@ -282,7 +282,7 @@ async def test_home_assistant_restart_gets_discovery_and_state_again(
         bridge.update_state(DeviceState(session_state="done"))
         await rec.wait_for(lambda r: len(r.on("/state")) == 3)
     assert len(rec.on("/config")) == 2  # `offline` from HA asks for nothing
-    config = json.loads(rec.on("/config")[0].payload)  # type: ignore[arg-type]
+    config = json.loads(rec.on("/config")[0].payload)
     assert config["cmps"]["stop"]["command_topic"] == "soleguard/den/command"
 
 

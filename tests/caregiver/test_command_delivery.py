@@ -63,7 +63,7 @@ async def test_a_command_delivered_twice_acts_once_and_the_repeat_gets_the_first
     assert bridge.stats.commands_duplicate == 1
     first_result, repeat = rec.messages[0].payload, rec.messages[1].payload
     assert repeat == first_result  # answered with the first result, byte for byte
-    assert json.loads(first_result)["accepted"] is True  # type: ignore[arg-type]
+    assert json.loads(first_result)["accepted"] is True
 
 
 async def test_the_ledger_survives_a_reconnect(mqtt_broker: LocalBroker, store: Store) -> None:

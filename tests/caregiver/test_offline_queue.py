@@ -75,7 +75,7 @@ async def _offline_then_back(
         try:
             async with asyncio.timeout(HANG_GUARD_S):
                 async for message in client.messages:
-                    n = json.loads(message.payload)["n"]  # type: ignore[arg-type]
+                    n = json.loads(message.payload)["n"]
                     (alerts if message.topic.value.endswith("/alert") else states).append(n)
                     if len(alerts) == ALERTS and states and states[-1] == STATES - 1:
                         break
@@ -153,7 +153,7 @@ async def test_soleguard_monitors_persistent_session_gets_every_alert_after_time
             async with asyncio.timeout(HANG_GUARD_S):
                 async for message in client.messages:
                     if message.topic.value.endswith("/alert"):
-                        alerts.append(json.loads(message.payload)["n"])  # type: ignore[arg-type]
+                        alerts.append(json.loads(message.payload)["n"])
                     else:
                         queued_states += 1
                     if len(alerts) == ALERTS:

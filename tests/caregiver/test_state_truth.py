@@ -170,7 +170,7 @@ async def test_state_rate_is_bounded_and_safety_changes_go_out_at_once(
         heater = DeviceState(**{**_fields(base), "pressure_mmhg": pressure, "heater_on": True})
         sent = loop.time()
         bridge.update_state(heater)
-        await rec.wait_for(lambda r: json.loads(r.messages[-1].payload)["heater_on"] is True)  # type: ignore[arg-type]
+        await rec.wait_for(lambda r: json.loads(r.messages[-1].payload)["heater_on"] is True)
         latency = loop.time() - sent
     # 2.5 s at one state per STATE_MIN_INTERVAL_S: 2 or 3 messages, never one per change.
     assert during <= 2.5 / STATE_MIN_INTERVAL_S + 1

@@ -164,7 +164,7 @@ class Caregiver:
         return [m for m in self.messages if m.topic.value == f"{self.base}/{suffix}"]
 
     def json_on(self, suffix: str) -> list[Any]:
-        return [json.loads(m.payload) for m in self.on(suffix)]  # type: ignore[arg-type]
+        return [json.loads(m.payload) for m in self.on(suffix)]
 
     async def send(self, payload: dict[str, Any]) -> None:
         await self.client.publish(f"{self.base}/command", json.dumps(payload), qos=1)

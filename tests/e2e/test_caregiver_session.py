@@ -67,7 +67,7 @@ async def test_caregiver_sees_availability_state_telemetry_and_every_alert_once(
     assert [(m.payload, m.retain) for m in late.on("availability")] == [(b"online", True)]
     late_state = late.on("state")[0]
     assert late_state.retain
-    assert json.loads(late_state.payload)["session_state"] == "running"  # type: ignore[arg-type]
+    assert json.loads(late_state.payload)["session_state"] == "running"
 
     assert watcher.on("availability")[0].payload == b"online"
     states = watcher.json_on("state")
@@ -116,7 +116,7 @@ async def _persistent_alert_ids(broker: LocalBroker, received: list[str]) -> Non
             ) as client:
                 await client.subscribe(f"{BASE}/alert", qos=1)
                 async for message in client.messages:
-                    received.append(json.loads(message.payload)["message_id"])  # type: ignore[arg-type]
+                    received.append(json.loads(message.payload)["message_id"])
         except aiomqtt.MqttError:
             await asyncio.sleep(0.1)
 
@@ -320,7 +320,7 @@ async def test_every_safety_relevant_state_change_reaches_a_caregiver_at_once(
 
     async def watch(client: aiomqtt.Client) -> None:
         async for message in client.messages:
-            state = json.loads(message.payload)  # type: ignore[arg-type]
+            state = json.loads(message.payload)
             received.append((time.monotonic(), _safety_key_of_payload(state)))
 
     async with no_delay(aiomqtt.Client(mqtt_broker.host, mqtt_broker.port)) as client:

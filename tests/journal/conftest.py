@@ -7,9 +7,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from journal_fixtures import Filled, fill
 
 from controller.store import Store
+from tests.journal.journal_fixtures import Filled, fill
 
 
 @pytest.fixture(autouse=True)

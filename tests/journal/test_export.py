@@ -7,13 +7,13 @@ import json
 from pathlib import Path
 
 import pytest
-from journal_fixtures import DAY1, Filled, add_session, at
 
 from controller.journal.errors import JournalError
 from controller.journal.export import FORMAT, import_json, read_json, write_csv, write_json
 from controller.journal.history import history_rows
 from controller.store import InvalidValueError, Store
 from controller.store.transfer import TABLES
+from tests.journal.journal_fixtures import DAY1, Filled, add_session, at
 
 
 def test_json_round_trip_into_an_empty_journal_is_lossless(filled: Filled, tmp_path: Path) -> None:

@@ -12,12 +12,12 @@ from pathlib import Path
 
 import pytest
 import typer
-from journal_fixtures import DAY3, Filled
 from typer.testing import CliRunner
 
 from controller.cli import diary, history, journal_io, report
 from controller.journal.diary import INSPECTION_FINDING
 from controller.store import Store
+from tests.journal.journal_fixtures import DAY3, Filled
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
