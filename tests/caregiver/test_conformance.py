@@ -45,5 +45,6 @@ async def test_no_delay_reaches_the_socket_through_pahos_on_socket_open(
     client = no_delay(aiomqtt.Client(mqtt_broker.host, mqtt_broker.port))
     async with client:
         sock = client._client.socket()
+        assert isinstance(sock, socket.socket)
         assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
         await client.publish("conformance/nodelay", b"x", qos=1)  # aiomqtt's hook still works

@@ -50,7 +50,7 @@ def isolated_env(home: Path, config: Path | None = None) -> dict[str, str]:
 
 
 # Every command spawned by the running test, so the test's teardown can end any left behind.
-SPAWNED: list[pexpect.spawn] = []
+SPAWNED: list[pexpect.spawn[str]] = []
 
 
 def end_all() -> None:
@@ -61,7 +61,7 @@ def end_all() -> None:
             child.terminate(force=True)
 
 
-def spawn(*args: str, env: dict[str, str], log: Path) -> pexpect.spawn:
+def spawn(*args: str, env: dict[str, str], log: Path) -> pexpect.spawn[str]:
     """``soleguard ARGS`` in a 120x40 pseudo-terminal; everything it draws goes to ``log``."""
     child = pexpect.spawn(
         sys.executable,
@@ -100,7 +100,7 @@ def last_frame(log: Path) -> str:
     raise AssertionError("the last live panel was not finished")
 
 
-def finish(child: pexpect.spawn) -> int:
+def finish(child: pexpect.spawn[str]) -> int:
     """Wait for the command to end; its exit status (128 + N for signal N).
 
     A command that does not end within the bound is killed (never left behind) and fails.

@@ -19,7 +19,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Self
 
 import aiomqtt
 
@@ -80,7 +80,7 @@ class BackgroundSession(SessionObserver):
         default_factory=concurrent.futures.Future
     )
 
-    def start(self) -> BackgroundSession:
+    def start(self) -> Self:
         threading.Thread(target=self._main, name="e2e-session", daemon=True).start()
         return self
 

@@ -171,7 +171,7 @@ async def test_remote_stop_ends_the_session_within_a_second_and_raising_is_refus
         await wait_until(lambda: session.running and session.elapsed_s >= 2.0)
         cap_before = session.decisions[-1][1].pressure_cap_mmhg
 
-        refused = {
+        refused: dict[str, dict[str, Any]] = {
             "raise": {"action": "raise_pressure", "request_id": "r-raise"},
             "negative": {"action": "lower_pressure", "amount_mmhg": -10, "request_id": "r-neg"},
         }
@@ -336,7 +336,7 @@ async def test_every_safety_relevant_state_change_reaches_a_caregiver_at_once(
             watcher.cancel()
 
     changes: list[tuple[float, tuple[object, ...]]] = []
-    last = None
+    last: tuple[object, ...] | None = None
     for now, decision in session.decisions:
         s = device_state(decision)
         key = (
@@ -353,12 +353,12 @@ async def test_every_safety_relevant_state_change_reaches_a_caregiver_at_once(
             changes.append((now, key))
             last = key
     latencies = []
-    for i, (at, key) in enumerate(changes[1:], start=1):
+    for i, (at, changed) in enumerate(changes[1:], start=1):
         superseded_at = changes[i + 1][0] if i + 1 < len(changes) else float("inf")
-        seen = next((t for t, k in received if k == key and t >= at), None)
+        seen = next((t for t, k in received if k == changed and t >= at), None)
         if seen is None or seen > superseded_at + AT_ONCE_S:
             # Replaced almost at once by the next change, which the caregiver does see.
-            assert superseded_at - at < AT_ONCE_S, (at, key)
+            assert superseded_at - at < AT_ONCE_S, (at, changed)
             continue
         latencies.append(seen - at)
     assert len(latencies) >= 10

@@ -499,8 +499,8 @@ def _strict_enough(section_key: tuple[str, str], effective: float, given: Any) -
     """``effective`` is at least as strict as a value someone gave (validated numbers only)."""
     bound = SAFETY_FIELDS[section_key]
     if bound.stricter == "lower":
-        return effective <= given + 1e-9
-    return effective >= given - 1e-9
+        return effective <= float(given) + 1e-9
+    return effective >= float(given) - 1e-9
 
 
 _SCRATCH = Path(tempfile.mkdtemp(prefix="soleguard-fuzz-"))
