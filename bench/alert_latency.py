@@ -20,8 +20,8 @@ import json
 import statistics
 import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import aiomqtt
 
@@ -36,6 +36,9 @@ from controller.caregiver.broker import (
 from controller.cli.monitor import MonitorModel
 from controller.settings.models import MqttSettings
 from controller.store import OutboxAlert, Store
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -12,15 +12,19 @@ import asyncio
 import statistics
 import sys
 import time
-from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bleak import BleakClient
-from bleak.backends.characteristic import BleakGATTCharacteristic
 from bumble.link import LocalLink
 
 from controller.ble.bumble_backend import BumbleRadio, IntervalLink
 from tests.ble.bumble_peripheral import NOTIFY_CHAR, WRITE_CHAR, WRITE_NR_CHAR, run_peripheral
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+
+    from bleak.backends.characteristic import BleakGATTCharacteristic
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -30,12 +30,12 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Callable, Coroutine, Iterator
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO, TypeVar
 
 if TYPE_CHECKING:
     import asyncio
+    from collections.abc import Callable, Coroutine, Iterator
+    from pathlib import Path
 
 __all__ = [
     "EMERGENCY_STOP_S",

@@ -28,12 +28,14 @@ exactly on a timer never finds it a rounding error short of due.
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import math
 import selectors
 import time
-from collections.abc import Awaitable, Callable, Coroutine, Mapping
-from typing import Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
+
+if TYPE_CHECKING:
+    import concurrent.futures
+    from collections.abc import Awaitable, Callable, Coroutine, Mapping
 
 __all__ = [
     "MAX_SPEED",

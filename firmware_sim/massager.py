@@ -18,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
+from typing import TYPE_CHECKING
 
 from controller.errors import ProtocolError
 from controller.protocol import (
@@ -34,7 +35,9 @@ from controller.protocol import (
     att_error_for,
     decode_command,
 )
-from firmware_sim.physics import Physics
+
+if TYPE_CHECKING:
+    from firmware_sim.physics import Physics
 
 __all__ = [
     "BATTERY_CRITICAL_PERCENT",

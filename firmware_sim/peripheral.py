@@ -13,18 +13,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bumble import hci, ll
-from bumble.controller import Controller
 from bumble.core import UUID, AdvertisingData, InvalidArgumentError
 from bumble.device import Device, DeviceConfiguration
-from bumble.link import LocalLink
 from bumble.pairing import PairingConfig, PairingDelegate
 from bumble.transport.common import AsyncPipeSink
 
 from controller.ble.bumble_backend.quiet import QuietController, QuietHost
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from bumble.controller import Controller
+    from bumble.link import LocalLink
 
 __all__ = [
     "DEFAULT_ADVERTISING_INTERVAL_MS",

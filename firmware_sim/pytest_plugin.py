@@ -12,11 +12,14 @@ real one) gets a normal event loop instead.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Mapping
-
-import pytest
+from typing import TYPE_CHECKING
 
 from firmware_sim.clock import loop_factory
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
+
+    import pytest
 
 __all__ = ["pytest_asyncio_loop_factories", "pytest_configure"]
 

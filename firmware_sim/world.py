@@ -16,12 +16,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import datetime
 import logging
 import random
-from collections.abc import Sequence
-from types import TracebackType
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 
 from bumble.link import LocalLink
 
@@ -38,6 +35,11 @@ from firmware_sim.sensor import (
     SensorPeripheral,
     SkinSensorFirmware,
 )
+
+if TYPE_CHECKING:
+    import datetime
+    from collections.abc import Sequence
+    from types import TracebackType
 
 __all__ = ["DEFAULT_TICK_S", "SimWorld", "WorldSnapshot"]
 

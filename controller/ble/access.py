@@ -8,7 +8,6 @@ another process (``tcp-client:``) or bumble's in-process virtual radio.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,11 +15,14 @@ from typing import TYPE_CHECKING
 
 from controller.ble.links import LinkOptions
 from controller.errors import LinkError, SoleGuardError
-from controller.settings.models import BleSettings
 
 if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+
     from bleak.backends.scanner import BaseBleakScanner
     from bumble.link import LocalLink
+
+    from controller.settings.models import BleSettings
 
 PLATFORM = "platform"
 TRANSPORT_HINT = (

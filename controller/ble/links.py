@@ -13,7 +13,6 @@ import asyncio
 import dataclasses
 import logging
 import random
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -41,6 +40,8 @@ from controller.settings.limits import STALE_AFTER_S
 from controller.shutdown import raise_if_cancelling
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from bleak.backends.characteristic import BleakGATTCharacteristic
     from bleak.backends.client import BaseBleakClient
 
@@ -98,7 +99,7 @@ class DeviceLink:
         self.address = address
         self._options = options
         self._on_link_change = on_link_change
-        self._rng = rng or random.Random()
+        self._rng = rng or random.Random()  # noqa: S311 (backoff jitter, not a secret)
         self._client: BleakClient | None = None
         self._connected = asyncio.Event()
         self.connections = 0

@@ -17,10 +17,8 @@ import random
 import socket
 import time
 from collections import OrderedDict, deque
-from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from types import TracebackType
-from typing import Any, Generic, Self
+from typing import TYPE_CHECKING, Any, Generic, Self
 
 import aiomqtt
 from aiomqtt import MqttError
@@ -55,7 +53,12 @@ from controller.caregiver.notify import AppriseNotifier
 from controller.caregiver.outbox import AlertOutbox, AlertT, parse_ack
 from controller.caregiver.topics import AVAILABILITY_OFFLINE, AVAILABILITY_ONLINE, HA_ONLINE, Topics
 from controller.errors import StoreError
-from controller.settings.models import MqttSettings
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Callable
+    from types import TracebackType
+
+    from controller.settings.models import MqttSettings
 
 __all__ = [
     "ALERT_BATCH",
@@ -729,16 +732,19 @@ class CaregiverBridge(Generic[AlertT]):
         async for message in client.messages:
             try:
                 await self._on_message(message)
-            except Exception:  # one message, never the channel: see _dropped
-                self._dropped(message)
+            except Exception as exc:  # one message, never the channel: see _dropped
+                self._dropped(message, exc)
 
-    def _dropped(self, message: aiomqtt.Message) -> None:
+    def _dropped(self, message: aiomqtt.Message, exc: Exception) -> None:
         # Whatever one incoming message does (a bug, a store refusing a value the parsers let
         # through), it is logged and dropped; the bridge keeps serving the others. Ending the
         # bridge instead would silence every alert and command of the device.
         self.stats.messages_dropped += 1
-        _LOGGER.exception(
-            "%s: message on %s dropped: handling it failed", self.device_id, message.topic.value
+        _LOGGER.error(
+            "%s: message on %s dropped: handling it failed",
+            self.device_id,
+            message.topic.value,
+            exc_info=exc,
         )
 
     async def _on_message(self, message: aiomqtt.Message) -> None:
@@ -760,8 +766,8 @@ class CaregiverBridge(Generic[AlertT]):
         """
         try:
             return self._judge_command(message)
-        except Exception:  # see _dropped
-            self._dropped(message)
+        except Exception as exc:  # see _dropped
+            self._dropped(message, exc)
             return True
 
     def _judge_command(self, message: aiomqtt.Message) -> bool:

@@ -16,14 +16,16 @@ import logging
 import shutil
 import socket
 import tempfile
-from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 from urllib.parse import urlsplit
 
 from controller.errors import ConfigError, SoleGuardError
 from controller.shutdown import track_child, track_path, untrack_child, untrack_path
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Sequence
 
 __all__ = [
     "BROKER_READY_TIMEOUT_S",

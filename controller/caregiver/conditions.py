@@ -10,9 +10,11 @@ a while. Pure: no I/O, no clock of its own; the caller passes the session clock 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable
 
 __all__ = [
     "CLEAR_HOLD_S",

@@ -18,13 +18,14 @@ import threading
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from controller.errors import StoreError
 from controller.store import OutboxAlert
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from controller.store import Store
 
 __all__ = ["FALLBACK_CAPACITY", "JOURNAL_FAULT", "FallbackOutbox"]

@@ -7,9 +7,10 @@ per installation (a random id kept in the journal) and never changes afterwards.
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from controller.settings.models import MqttSettings
+if TYPE_CHECKING:
+    from controller.settings.models import MqttSettings
 
 __all__ = ["InstallationStore", "device_id_of", "with_device_id"]
 

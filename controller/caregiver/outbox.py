@@ -9,11 +9,13 @@ and keyword-only where it names them, so any store with those names fits.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
-from typing import Protocol, TypeVar
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
 from controller.caregiver.commands import is_bounded_text
 from controller.caregiver.models import AlertLike
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
 
 __all__ = ["MAX_ACK_ID_CHARS", "AlertOutbox", "AlertT", "parse_ack"]
 

@@ -12,10 +12,11 @@ and one code path for real and virtual time is the one the tests exercise.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+
     from controller.caregiver.commands import CaregiverCommand
     from controller.caregiver.models import DeviceState, TelemetrySample
     from controller.store import OutboxAlert

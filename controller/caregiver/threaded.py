@@ -13,11 +13,9 @@ import asyncio
 import contextlib
 import logging
 import threading
-from collections.abc import AsyncIterator
 from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any
 
-from controller.caregiver.bridge import CaregiverBridge
 from controller.caregiver.broker import embedded_broker, find_mosquitto, parse_broker_url
 from controller.caregiver.fallback import FallbackOutbox
 from controller.caregiver.identity import with_device_id
@@ -26,6 +24,9 @@ from controller.caregiver.supervised import supervise_bridge
 from controller.errors import ConfigError
 
 if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+
+    from controller.caregiver.bridge import CaregiverBridge
     from controller.caregiver.commands import CaregiverCommand
     from controller.caregiver.models import DeviceState, TelemetrySample
     from controller.settings.models import MqttSettings

@@ -9,16 +9,19 @@ open wound); the session checklist asks :func:`session_block_reason` before a se
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 import time
 import uuid
-from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
+from controller import localdate
 from controller.store import OPEN_WOUND_FINDINGS, OutboxAlert, Store
 from controller.store.validation import check_findings
+
+if TYPE_CHECKING:
+    import datetime as dt
+    from collections.abc import Iterable
 
 __all__ = [
     "INSPECTION_FINDING",
@@ -99,4 +102,4 @@ def inspection_due(store: Store, today: dt.date | None = None) -> bool:
     Dated today, not "the latest is today or later": a record dated in the future must not
     stand in for today's inspection.
     """
-    return not store.inspected_on(dt.date.today() if today is None else today)
+    return not store.inspected_on(localdate.today() if today is None else today)

@@ -18,13 +18,15 @@ import csv
 import datetime as dt
 import io
 import json
-from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from controller.journal.errors import JournalError, OutputError
 from controller.journal.render import write_atomically
 from controller.store import SCHEMA_VERSION, Store
 from controller.store.transfer import TABLES
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 __all__ = [
     "FORMAT",

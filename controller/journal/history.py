@@ -6,10 +6,12 @@ import csv
 import datetime as dt
 import io
 import json
-from collections.abc import Sequence
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
-from controller.store import SessionRecord, Store
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from controller.store import SessionRecord, Store
 
 __all__ = ["HISTORY_COLUMNS", "history_rows", "local_midnight", "rows_to_csv", "rows_to_json"]
 

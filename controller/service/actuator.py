@@ -11,8 +11,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-from collections.abc import Callable
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 from controller.ble.links import STOP_TIMEOUT_S, MassagerLink
 from controller.errors import LinkError
@@ -27,6 +27,9 @@ from controller.protocol import (
 )
 from controller.shutdown import raise_if_cancelling
 from controller.timing import reached, remaining
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 _LOGGER = logging.getLogger(__name__)
 

@@ -12,7 +12,6 @@ import asyncio
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING
 
 from controller.caregiver.conditions import AlarmConditions, ConditionEvent
@@ -26,6 +25,8 @@ from controller.store import OutboxAlert
 from controller.timing import reached
 
 if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Callable
+
     from controller.caregiver.fallback import FallbackOutbox
     from controller.caregiver.port import CaregiverPort
     from controller.safety import Decision

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from controller.errors import StoreError
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from controller.protocol import MassagerStatus
     from controller.safety import Alarm, Decision
     from controller.store import Store

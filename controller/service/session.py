@@ -14,7 +14,6 @@ import logging
 import math
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -37,13 +36,15 @@ from controller.safety.events import (
 )
 from controller.service.actuator import Actuator, Wanted
 from controller.service.aftercare import wait_for_event, watch_after_session
-from controller.service.recorder import Recorder
 
 if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable, Coroutine
+
     from controller.ble.access import BleAccess
     from controller.ble.thermometer import ThermometerInfo
     from controller.safety.events import ChecklistResult
     from controller.service.caregiver import CaregiverRelay
+    from controller.service.recorder import Recorder
     from controller.session.programs import Program
     from controller.settings import SafetyLimits
 

@@ -8,7 +8,6 @@ radio, and the controller reaches them through the same ``BleakClient`` links as
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -19,6 +18,8 @@ from controller.session.programs import PROGRAMS
 from controller.settings import effective_limits
 
 if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
+
     from controller.service.caregiver import CaregiverRelay
     from controller.service.session import SessionRunner
     from controller.session.checklist import ChecklistAnswers

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, FilePath, field_validator, model_validator
 
 from controller.settings import limits
-from controller.settings.limits import Bound
+
+if TYPE_CHECKING:
+    from controller.settings.limits import Bound
 
 PROFILE_NAMES = ("allodynia", "reduced-heat-sensation", "diabetic")
 ProfileName = Literal["allodynia", "reduced-heat-sensation", "diabetic"]

@@ -19,12 +19,11 @@ import sqlite3
 import threading
 import time
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from types import TracebackType
-from typing import Any, Final, Self
+from typing import TYPE_CHECKING, Any, Final, Self
 
+from controller import localdate
 from controller.store.backup import checkpoint
 from controller.store.errors import InvalidValueError, StoreError, UnknownSessionError
 from controller.store.processes import pid_alive
@@ -50,6 +49,10 @@ from controller.store.records import (
 from controller.store.schema import migrate
 from controller.store.transfer import dump_tables, load_tables
 from controller.store.validation import check_choice, check_findings, check_int_range
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator, Mapping, Sequence
+    from types import TracebackType
 
 __all__ = ["DB_FILENAME", "Store", "default_store_path"]
 
@@ -484,7 +487,7 @@ class Store:
             diary_date = conn.execute("SELECT MAX(date) FROM inspections").fetchone()[0]
         dates = []
         if checklist_time is not None:
-            dates.append(dt.date.fromtimestamp(checklist_time))
+            dates.append(localdate.date_of(checklist_time))
         if diary_date is not None:
             dates.append(dt.date.fromisoformat(diary_date))
         return max(dates, default=None)
@@ -796,7 +799,7 @@ class Store:
         (default: the local date) is not believed: a wound found today blocks whatever a
         later-dated record says.
         """
-        today = dt.date.today() if today is None else today
+        today = localdate.today() if today is None else today
         open_findings: list[tuple[str, str]] = []
         with self._read() as conn:
             for finding in sorted(OPEN_WOUND_FINDINGS):

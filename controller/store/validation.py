@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 from controller.store.errors import InvalidValueError
 from controller.store.records import FINDINGS
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
 
 __all__ = ["check_choice", "check_findings", "check_int_range"]
 

@@ -7,16 +7,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from bleak import BleakClient, BleakScanner
-from bleak.backends.characteristic import BleakGATTCharacteristic
-from bleak.backends.device import BLEDevice
-from bleak.backends.scanner import AdvertisementData
 from bleak.exc import BleakDeviceNotFoundError, BleakError, BleakGATTProtocolError
-from bumble.link import LocalLink
 from bumble.pairing import PairingConfig, PairingDelegate
 
 from controller.ble.bumble_backend import (
@@ -47,6 +42,15 @@ from tests.ble.bumble_peripheral import (
     Peripheral,
     run_peripheral,
 )
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+    from pathlib import Path
+
+    from bleak.backends.characteristic import BleakGATTCharacteristic
+    from bleak.backends.device import BLEDevice
+    from bleak.backends.scanner import AdvertisementData
+    from bumble.link import LocalLink
 
 # Generous bound for events on a shared, noisy machine; a healthy run takes milliseconds.
 WAIT_S = 10.0

@@ -12,9 +12,8 @@ from __future__ import annotations
 import hashlib
 import inspect
 import logging
-from collections.abc import Callable
 from importlib.metadata import version
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from bumble import hci
@@ -23,6 +22,9 @@ from bumble.host import Host
 from bumble.link import LocalLink
 
 from controller.ble.bumble_backend.quiet import QuietController
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 # sha256 (first 16 hex digits) of each upstream method the quiet classes repeat, in bumble 0.0.236.
 UPSTREAM: dict[Callable[..., Any], str] = {

@@ -7,14 +7,17 @@ import contextlib
 import itertools
 import json
 import time
-from collections.abc import AsyncIterator, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aiomqtt
 
-from controller.caregiver.broker import LocalBroker
 from controller.settings.models import MqttSettings
 from controller.store import OutboxAlert
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Callable
+
+    from controller.caregiver.broker import LocalBroker
 
 # Only a guard against a hung test, never a measure of speed: every wait below ends as soon as its
 # condition holds, which on a healthy machine is milliseconds.

@@ -9,15 +9,18 @@ import asyncio
 import json
 import shutil
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import aiomqtt
 import pytest
 
 from controller.caregiver import CaregiverBridge, DeviceState
-from controller.caregiver.broker import MosquittoBroker
-from controller.store import Store
 from tests.caregiver.helpers import HANG_GUARD_S, recorder, settings_for
-from tests.conftest import MakeMosquitto
+
+if TYPE_CHECKING:
+    from controller.caregiver.broker import MosquittoBroker
+    from controller.store import Store
+    from tests.conftest import MakeMosquitto
 
 SHIPPED_ACL = Path(__file__).parents[2] / "config" / "mosquitto" / "acl"
 PASSWORDS = {

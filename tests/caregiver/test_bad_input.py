@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+from typing import TYPE_CHECKING
 
 from controller.caregiver import CaregiverBridge
-from controller.caregiver.broker import LocalBroker
 from controller.store import OutboxAlert, Store
 from tests.caregiver.helpers import (
     HANG_GUARD_S,
@@ -21,6 +21,9 @@ from tests.caregiver.helpers import (
     settings_for,
     wait_until,
 )
+
+if TYPE_CHECKING:
+    from controller.caregiver.broker import LocalBroker
 
 SURROGATE_ACK = b'{"id":"\\ud800","client":"x"}'
 

@@ -8,14 +8,12 @@ import subprocess
 import sys
 import textwrap
 import time
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import aiomqtt
 import pytest
 
 from controller.caregiver import ActiveAlarm, CaregiverBridge, DeviceState, TelemetrySample
-from controller.caregiver.broker import LocalBroker
-from controller.store import Store
 from tests.caregiver.helpers import (
     HANG_GUARD_S,
     make_alert,
@@ -23,6 +21,12 @@ from tests.caregiver.helpers import (
     settings_for,
     wait_until,
 )
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from controller.caregiver.broker import LocalBroker
+    from controller.store import Store
 
 RUNNING = DeviceState(
     session_state="running",

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aiomqtt
 import pytest
 
 from controller.caregiver import CaregiverBridge, CaregiverCommand
-from controller.caregiver.broker import LocalBroker
 from controller.caregiver.commands import RATE_LIMIT_BURST, RATE_LIMIT_PER_S
 from controller.caregiver.inbox import (
     FLOOD_QUIET_S,
@@ -19,8 +18,11 @@ from controller.caregiver.inbox import (
     CommandInbox,
     CommandLedger,
 )
-from controller.store import Store
 from tests.caregiver.helpers import HANG_GUARD_S, recorder, settings_for, wait_until
+
+if TYPE_CHECKING:
+    from controller.caregiver.broker import LocalBroker
+    from controller.store import Store
 
 T0 = 86_400.0 * 3  # a loop clock three days after boot, not 0
 

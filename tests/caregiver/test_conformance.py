@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import inspect
 from importlib.metadata import version
+from typing import TYPE_CHECKING
 
 import aiomqtt
 import paho.mqtt.client as paho
 
-from controller.caregiver.broker import LocalBroker
+if TYPE_CHECKING:
+    from controller.caregiver.broker import LocalBroker
 
 
 def test_aiomqtt_is_the_2_x_line() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.console import Console
@@ -13,8 +13,10 @@ from typer.testing import CliRunner
 from controller.caregiver import CaregiverBridge, DeviceState
 from controller.caregiver.broker import LocalBroker, free_port
 from controller.cli.monitor import MonitorModel, _ClientHolder, _handle_keys, monitor
-from controller.store import Store
 from tests.caregiver.helpers import HANG_GUARD_S, make_alert, recorder, settings_for
+
+if TYPE_CHECKING:
+    from controller.store import Store
 
 
 def _text(model: MonitorModel) -> str:

@@ -13,15 +13,18 @@ import asyncio
 import contextlib
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import aiomqtt
 import pytest
 
 from controller.caregiver.bridge import no_delay
-from controller.caregiver.broker import MosquittoBroker
 from controller.caregiver.topics import CAREGIVER_SUBSCRIPTIONS
 from tests.caregiver.helpers import HANG_GUARD_S
-from tests.conftest import MakeMosquitto
+
+if TYPE_CHECKING:
+    from controller.caregiver.broker import MosquittoBroker
+    from tests.conftest import MakeMosquitto
 
 SHIPPED_CONF = Path(__file__).parents[2] / "config" / "mosquitto" / "mosquitto.conf"
 SHIPPED_QUEUE_KEYS = (

@@ -5,16 +5,19 @@ from __future__ import annotations
 import asyncio
 import inspect
 import time
-
-import pytest
+from typing import TYPE_CHECKING
 
 from controller.caregiver import CaregiverBridge, DeviceState, TelemetrySample
 from controller.caregiver import bridge as bridge_module
 from controller.caregiver.bridge import TELEMETRY_QUEUE_MAX
 from controller.caregiver.broker import free_port
 from controller.settings.models import MqttSettings
-from controller.store import Store
 from tests.caregiver.helpers import make_alert, wait_until
+
+if TYPE_CHECKING:
+    import pytest
+
+    from controller.store import Store
 
 TICK_S = 0.1
 RUN_S = 2.0

@@ -9,14 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import json
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from controller.caregiver import CaregiverBridge, DeviceState, Topics
 from controller.caregiver.bridge import STATE_MIN_INTERVAL_S
-from controller.caregiver.broker import LocalBroker
 from controller.caregiver.discovery import build_discovery
 from controller.caregiver.identity import device_id_of
 from controller.caregiver.models import state_payload
@@ -25,6 +23,11 @@ from controller.settings.models import MqttSettings
 from controller.store import Store
 from tests.caregiver.helpers import recorder, settings_for, wait_until
 from tests.safety.rig import Rig
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from controller.caregiver.broker import LocalBroker
 
 CUTOFF_C = 40.0
 

@@ -9,14 +9,17 @@ shape of the failure issue 11 met: the bridge task died, the retained availabili
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
-import pytest
-
-from controller.caregiver.broker import LocalBroker
 from controller.caregiver.models import ActiveAlarm, DeviceState
 from controller.caregiver.threaded import caregiver_side
-from controller.store import Store
 from tests.caregiver.helpers import Recorder, recorder, settings_for
+
+if TYPE_CHECKING:
+    import pytest
+
+    from controller.caregiver.broker import LocalBroker
+    from controller.store import Store
 
 DEVICE = "supervised"
 

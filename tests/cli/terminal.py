@@ -9,9 +9,12 @@ from __future__ import annotations
 import os
 import re
 import sys
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pexpect
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 # Real time on a shared 2-core machine: generous bounds, never waited out on success.
 EXPECT_TIMEOUT_S = 60.0

@@ -6,11 +6,14 @@ default 20x virtual time; the test reads the screen and presses keys.
 
 from __future__ import annotations
 
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from tests.cli.terminal import drawn, finish, isolated_env, last_frame, screen_text, spawn
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 pytestmark = pytest.mark.slow
 

@@ -15,7 +15,6 @@ import json
 import shutil
 import sys
 import threading
-from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -32,6 +31,8 @@ from controller.settings import Settings
 from firmware_sim import clock
 
 if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Callable
+
     from controller.caregiver.broker import LocalBroker
     from controller.safety import Decision
     from controller.service.session import SessionRunner

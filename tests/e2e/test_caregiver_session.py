@@ -11,14 +11,12 @@ import itertools
 import json
 import statistics
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aiomqtt
 import pytest
 
 from controller.caregiver.bridge import STATE_MIN_INTERVAL_S
-from controller.caregiver.broker import LocalBroker
-from controller.store import Store
 from tests.e2e.helpers import (
     BASE,
     BackgroundSession,
@@ -28,6 +26,10 @@ from tests.e2e.helpers import (
     session_settings,
     wait_until,
 )
+
+if TYPE_CHECKING:
+    from controller.caregiver.broker import LocalBroker
+    from controller.store import Store
 
 pytestmark = pytest.mark.slow
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -14,6 +14,9 @@ from controller.journal.history import history_rows
 from controller.store import InvalidValueError, Store
 from controller.store.transfer import TABLES
 from tests.journal.journal_fixtures import DAY1, Filled, add_session, at
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 
 def test_json_round_trip_into_an_empty_journal_is_lossless(filled: Filled, tmp_path: Path) -> None:

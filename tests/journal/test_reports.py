@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import re
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -23,6 +23,9 @@ from tests.journal.journal_fixtures import (
     Filled,
     at,
 )
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 

@@ -6,7 +6,7 @@ import contextlib
 import datetime
 import math
 import struct
-from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -28,6 +28,9 @@ from controller.protocol import (
     encode_command,
     encode_float,
 )
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 # No deadline: the machine is shared and noisy, and speed is measured in bench/, not here.
 PROPERTY = settings(deadline=None, max_examples=300)

@@ -11,10 +11,10 @@ from __future__ import annotations
 import asyncio
 import signal
 import sys
-from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -22,6 +22,9 @@ from controller.ble.bumble_backend import expose_hci_controller
 from controller.protocol import Stop
 from firmware_sim.world import SimWorld
 from tests.service.support import FirmwareTap
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
 
 pytestmark = pytest.mark.real_time
 

@@ -20,10 +20,10 @@ import os
 import random
 import signal
 import sqlite3
-from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -31,6 +31,9 @@ from controller.ble.bumble_backend import expose_hci_controller
 from controller.shutdown import signal_reason
 from firmware_sim.world import SimWorld
 from tests.e2e.helpers import soleguard
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
 
 pytestmark = pytest.mark.real_time
 

@@ -15,10 +15,8 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, ClassVar, NoReturn, TypeVar
 
-from bleak.args import SizedBuffer
 from bleak.assigned_numbers import CHARACTERISTIC_PROPERTIES, CharacteristicPropertyName
 from bleak.backends.characteristic import BleakGATTCharacteristic
 from bleak.backends.client import BaseBleakClient, NotifyCallback
@@ -27,12 +25,16 @@ from bleak.backends.device import BLEDevice
 from bleak.backends.service import BleakGATTService, BleakGATTServiceCollection
 from bleak.exc import BleakDeviceNotFoundError, BleakError, BleakGATTProtocolError
 from bumble import att, core, hci
-from bumble.device import Connection
 from bumble.gatt_client import CharacteristicProxy
 
 from controller.ble.bonds import BleakBondLostError
 
 if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+
+    from bleak.args import SizedBuffer
+    from bumble.device import Connection
+
     from controller.ble.bumble_backend.radio import BumbleRadio
 
 _LOGGER = logging.getLogger(__name__)

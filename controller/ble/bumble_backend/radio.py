@@ -17,11 +17,8 @@ import os
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 
-from bleak.backends.client import BaseBleakClient
-from bleak.backends.scanner import BaseBleakScanner
 from bumble import core, hci
 from bumble.core import AdvertisingData
 from bumble.device import Advertisement, Connection, Device, DeviceConfiguration
@@ -36,6 +33,12 @@ from controller.ble.bumble_backend.quiet import QuietHost
 from controller.ble.bumble_backend.scanner import BumbleScannerBackend
 from controller.ble.bumble_backend.virtual import VirtualController
 from controller.errors import ConfigError, LinkError
+
+if TYPE_CHECKING:
+    from types import TracebackType
+
+    from bleak.backends.client import BaseBleakClient
+    from bleak.backends.scanner import BaseBleakScanner
 
 _LOGGER = logging.getLogger(__name__)
 

@@ -13,11 +13,12 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 from bleak.backends.scanner import AdvertisementData, AdvertisementDataCallback, BaseBleakScanner
 from bumble import core
 from bumble.core import AdvertisingData
-from bumble.device import Advertisement
 
 from controller.ble.bumble_backend.client import bleak_uuid
 
 if TYPE_CHECKING:
+    from bumble.device import Advertisement
+
     from controller.ble.bumble_backend.radio import BumbleRadio
 
 _UUID_LISTS: dict[int, int] = {

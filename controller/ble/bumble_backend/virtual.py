@@ -18,16 +18,19 @@ import asyncio
 import contextlib
 import logging
 from collections import deque
-from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bumble import core, hci, ll
-from bumble.controller import Controller
 from bumble.link import LocalLink
 from bumble.transport.common import StreamPacketSource
 
 from controller.ble.bumble_backend.quiet import QuietController
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Callable
+
+    from bumble.controller import Controller
 
 _LOGGER = logging.getLogger(__name__)
 
