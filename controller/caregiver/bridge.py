@@ -13,7 +13,6 @@ import asyncio
 import contextlib
 import json
 import logging
-import random
 import socket
 import time
 from collections import OrderedDict, deque
@@ -26,6 +25,7 @@ from aiomqtt.exceptions import MqttConnectError
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from controller import __version__
+from controller.backoff import Backoff
 from controller.caregiver.commands import (
     CaregiverCommand,
     CommandRefused,
@@ -55,6 +55,7 @@ from controller.caregiver.topics import AVAILABILITY_OFFLINE, AVAILABILITY_ONLIN
 from controller.errors import StoreError
 
 if TYPE_CHECKING:
+    import random
     from collections.abc import AsyncIterator, Callable
     from types import TracebackType
 
@@ -133,13 +134,18 @@ INCOMING_QUEUE_MAX = 256
 
 
 def reconnect_delay(attempt: int, rng: random.Random | None = None) -> float:
-    """Capped exponential backoff with jitter (half fixed, half random), attempt counted from 0.
+    """Seconds before broker reconnect attempt ``attempt`` (from 0): `Backoff` with equal jitter.
 
     Jitter spreads the reconnects of many hubs after a shared broker restarts; the fixed half keeps
-    a single hub from retrying in a tight loop.
+    a single hub from retrying in a tight loop. Read at each call, so the constants above rule.
     """
-    ceiling = min(RECONNECT_MAX_S, RECONNECT_INITIAL_S * RECONNECT_FACTOR ** min(attempt, 32))
-    return ceiling / 2 + (rng or random).uniform(0.0, ceiling / 2)
+    policy = Backoff(
+        initial_s=RECONNECT_INITIAL_S,
+        cap_s=RECONNECT_MAX_S,
+        factor=RECONNECT_FACTOR,
+        fixed_share=0.5,
+    )
+    return policy.delay(attempt, rng)
 
 
 @dataclass(slots=True)
