@@ -135,6 +135,7 @@ def track_child(pid: int, *, own_group: bool) -> None:
 
 
 def untrack_child(pid: int) -> None:
+    """Forget a child process that has ended (an unknown ``pid`` is ignored)."""
     with _registry_lock:
         _children.pop(pid, None)
 
@@ -146,6 +147,7 @@ def track_path(path: Path) -> None:
 
 
 def untrack_path(path: Path) -> None:
+    """Forget a temporary folder that has been removed (an unknown ``path`` is ignored)."""
     with _registry_lock:
         _paths.discard(path)
 
@@ -186,6 +188,7 @@ class Shutdown:
     # -- installation ----------------------------------------------------------------------
 
     def install(self) -> None:
+        """Install the ``HANDLED_SIGNALS`` handlers and start the watchdog (main thread only)."""
         for signum in HANDLED_SIGNALS:
             signal.signal(signum, self._on_signal)
         self._watchdog = threading.Thread(target=self._watch, name="shutdown-watchdog", daemon=True)

@@ -41,6 +41,7 @@ def platform_unavailable(exc: BaseException) -> LinkError:
 
 
 def default_keystore_path() -> Path:
+    """The bond file in the platform's user data folder (platformdirs), existing or not."""
     import platformdirs  # noqa: PLC0415
 
     return Path(platformdirs.user_data_dir("soleguard")) / "bonds.json"
@@ -48,6 +49,11 @@ def default_keystore_path() -> Path:
 
 @dataclass(frozen=True, slots=True)
 class BleAccess:
+    """An opened radio: the options every link uses, the scanner backend and a line for the user.
+
+    ``scanner_backend`` None means bleak's platform scanner.
+    """
+
     links: LinkOptions
     # None: bleak's platform scanner.
     scanner_backend: type[BaseBleakScanner] | None

@@ -97,9 +97,11 @@ class DeviceLink:
 
     @property
     def is_connected(self) -> bool:
+        """True while a client is connected to the device."""
         return self._client is not None and self._client.is_connected
 
     async def wait_connected(self) -> None:
+        """Return once the device is connected (at least once); unbounded: callers time it."""
         await self._connected.wait()
 
     async def run(self) -> None:
@@ -195,6 +197,7 @@ class MassagerLink(DeviceLink):
         self._sequence = 0
 
     def next_sequence(self) -> int:
+        """The next Command sequence number (1, 2, ... wrapping from 65535 to 0)."""
         self._sequence = next_sequence(self._sequence)
         return self._sequence
 
@@ -214,6 +217,10 @@ class MassagerLink(DeviceLink):
         self._on_status(status)
 
     async def send(self, command: Command, *, timeout_s: float = WRITE_TIMEOUT_S) -> None:
+        """Write ``command`` to the Command characteristic with response, within ``timeout_s`` (s).
+
+        Raises `LinkError` when not connected, or when the write fails or times out.
+        """
         client = self._client
         if client is None or not client.is_connected:
             raise LinkError(f"massager {self.address}: not connected")

@@ -482,7 +482,7 @@ class CaregiverBridge(Generic[AlertT]):
         return no_delay(client)
 
     def _inbound_queue_type(self) -> type[asyncio.Queue[aiomqtt.Message]]:
-        """aiomqtt's incoming queue, with commands taken out as they arrive.
+        """The queue class for aiomqtt's incoming messages, taking commands out as they arrive.
 
         aiomqtt drops messages once its bounded queue is full, so during a flood a stop could be
         dropped before the bridge ever saw it. Commands are judged here instead, in paho's

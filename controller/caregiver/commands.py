@@ -96,9 +96,9 @@ class TokenBucket:
 
 
 def is_bounded_text(value: object, max_chars: int) -> TypeGuard[str]:
-    """Whether ``value`` is a str of 1-``max_chars`` characters that encodes as UTF-8.
+    r"""Whether ``value`` is a str of 1-``max_chars`` characters that encodes as UTF-8.
 
-    JSON lets ``"\\ud800"`` (a lone UTF-16 surrogate) through ``json.loads`` as a Python str that
+    JSON lets ``"\ud800"`` (a lone UTF-16 surrogate) through ``json.loads`` as a Python str that
     no UTF-8 encoder, SQLite's included, accepts; every text field from the network is checked
     with this before it is stored, logged as a key or echoed back.
     """

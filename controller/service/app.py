@@ -190,9 +190,11 @@ class LatestDecision(SessionObserver):
         self.notices: list[str] = []
 
     def on_decision(self, now: float, decision: Decision) -> None:
+        """Keep the latest decision and its time (monotonic s)."""
         self.now, self.latest = now, decision
 
     def on_notice(self, text: str) -> None:
+        """Keep a line the session told the user."""
         self.notices.append(text)
 
 

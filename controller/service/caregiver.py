@@ -46,6 +46,12 @@ UNDELIVERED_SCAN_LIMIT = 10_000
 
 
 class CaregiverRelay(SessionObserver):
+    """Relays a session to the caregiver bridge: state, telemetry and alerts out, commands in.
+
+    Alerts are journalled first (the store's outbox) and then published. ``wall_offset`` (s) turns
+    the session's monotonic clock into epoch seconds.
+    """
+
     def __init__(
         self,
         bridge: CaregiverPort,
@@ -75,6 +81,7 @@ class CaregiverRelay(SessionObserver):
     # -- out: called from the supervisor loop, never blocking ---------------------------------
 
     def on_decision(self, now: float, decision: Decision) -> None:
+        """Publish the state if changed, telemetry when due, an alert per new alarm condition."""
         self._last_now = now
         state = device_state(decision, cutoff_c=self.cutoff_c)
         if state != self._last_state:
@@ -194,6 +201,7 @@ class CaregiverRelay(SessionObserver):
     # -- in: caregiver commands as supervisor requests -----------------------------------------
 
     async def requests(self) -> AsyncIterator[CaregiverRequest]:
+        """Caregivers' commands as supervisor `CaregiverRequest` events, until the bridge ends."""
         async for command in self._bridge.commands():
             yield CaregiverRequest(
                 CaregiverAction(command.action), command.amount_mmhg, command.request_id

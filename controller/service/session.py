@@ -72,6 +72,8 @@ ACTUATOR_CLOSE_S = 1.5
 
 @dataclass(frozen=True, slots=True)
 class SessionPlan:
+    """Everything a session needs before it starts: limits, program, checklist and both devices."""
+
     limits: SafetyLimits
     program: Program
     checklist: ChecklistResult
@@ -85,6 +87,10 @@ class SessionPlan:
 
 @dataclass(slots=True)
 class SessionOutcome:
+    """How a session ended and what it reached: maxima (°C, mmHg), seconds of heat and above the
+    cut-off, and the alarms raised (code, priority, message).
+    """
+
     ended_by: str
     duration_s: float
     max_skin_reading_c: float | None
@@ -137,6 +143,12 @@ class SessionObserver:
 
 
 class SessionRunner:
+    """Runs one supervised session over the massager and sensor links until it ends.
+
+    The supervisor loop, the actuator, the recorder and the observers; ``run`` returns the
+    `SessionOutcome`.
+    """
+
     def __init__(
         self,
         plan: SessionPlan,

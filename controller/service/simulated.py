@@ -33,6 +33,8 @@ LATCH_WATCH_C = 43.0
 
 @dataclass(frozen=True, slots=True)
 class SimulatedRun:
+    """A session against the simulated world: its plan, outcome and the world's own truth."""
+
     scenario: str
     plan: SessionPlan
     outcome: SessionOutcome

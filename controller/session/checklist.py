@@ -56,6 +56,7 @@ class ChecklistAnswers(BaseModel):
 
     @property
     def contraindications(self) -> frozenset[str]:
+        """Names of the answered contraindications that are true (empty: none)."""
         return frozenset(name for name in CONTRAINDICATIONS if getattr(self, name))
 
     def result(self, *, inspection_required: bool) -> ChecklistResult:
