@@ -150,6 +150,8 @@ def reconnect_delay(attempt: int, rng: random.Random | None = None) -> float:
 
 @dataclass(slots=True)
 class BridgeStats:
+    """Counters of what the bridge did since it started (messages published, refused, dropped)."""
+
     connects: int = 0
     states_published: int = 0
     alerts_published: int = 0
@@ -319,10 +321,12 @@ class CaregiverBridge(Generic[AlertT]):
 
     @property
     def device_id(self) -> str:
+        """The device this bridge speaks for (the second level of its topics)."""
         return self._topics.device_id
 
     @property
     def topics(self) -> Topics:
+        """The topic names of this device (`Topics`)."""
         return self._topics
 
     @property
@@ -446,6 +450,7 @@ class CaregiverBridge(Generic[AlertT]):
             yield await self.next_command()
 
     async def next_command(self) -> CaregiverCommand:
+        """The next caregiver command (urgent ones first); waits unbounded: callers time it."""
         client, command = await self._commands.get_from()
         self._ledger.delivered(client, command.request_id, urgent=command.action in URGENT_ACTIONS)
         return command

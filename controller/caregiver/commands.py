@@ -86,6 +86,7 @@ class TokenBucket:
         self._last = now
 
     def take(self, now: float) -> bool:
+        """Take a token at ``now`` (the constructor's clock); False when the bucket is empty."""
         elapsed = max(0.0, now - self._last)
         self._last = now
         self._tokens = min(self._burst, self._tokens + elapsed * self._rate)

@@ -76,6 +76,7 @@ class AlarmConditions:
 
     @property
     def open_codes(self) -> frozenset[str]:
+        """The alarm codes whose alert condition is open now."""
         return frozenset(self._open)
 
     def step(

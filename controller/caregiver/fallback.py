@@ -76,6 +76,7 @@ class FallbackOutbox:
         return [*kept, *(a for a in stored if a.id not in known)][:limit]
 
     def mark_alert_delivered(self, alert_id: str, /, *, at: float) -> None:
+        """Mark ``alert_id`` delivered at ``at`` (epoch s), in memory if kept there, else stored."""
         with self._lock:
             if self._memory.pop(alert_id, None) is not None:
                 return

@@ -16,6 +16,8 @@ __all__ = ["InstallationStore", "device_id_of", "with_device_id"]
 
 
 class InstallationStore(Protocol):
+    """What `device_id_of` needs of the journal: its installation id."""
+
     def installation_id(self) -> str:
         """The id made for this installation on first use, the same ever after."""
 

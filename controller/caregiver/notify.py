@@ -37,6 +37,8 @@ NOTIFY_TYPES = {"high": "failure", "medium": "warning", "low": "info", "cleared"
 
 @dataclass(slots=True)
 class NotifierStats:
+    """Counters of the Apprise notifier: alerts sent, failed and dropped (queue full)."""
+
     sent: int = 0
     failed: int = 0
     dropped: int = 0

@@ -23,6 +23,8 @@ AlertT = TypeVar("AlertT", bound=AlertLike)
 
 
 class AlertOutbox(Protocol[AlertT]):
+    """What the bridge needs of a durable alert outbox (the journal, or its in-memory fallback)."""
+
     def enqueue_alert(self, alert: AlertT, /) -> object:
         """Store the alert durably; the same id twice is a no-op."""
 

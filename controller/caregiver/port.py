@@ -25,6 +25,8 @@ __all__ = ["CaregiverPort"]
 
 
 class CaregiverPort(Protocol):
+    """What a session needs of the caregiver side: state, telemetry and alerts out, commands in."""
+
     @property
     def device_id(self) -> str:
         """The device this speaks for (its topics' second level)."""

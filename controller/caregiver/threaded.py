@@ -79,17 +79,21 @@ class CaregiverLink:
         getattr(self._bridge, method)(*args)
 
     def update_state(self, state: DeviceState) -> None:
+        """Post the device state to the bridge thread (kept for a restarted bridge)."""
         # Kept for a restarted bridge (a reference swap: safe across the two threads).
         self._last_state = state
         self._post("update_state", state)
 
     def telemetry(self, sample: TelemetrySample) -> None:
+        """Post one telemetry sample to the bridge thread."""
         self._post("telemetry", sample)
 
     def alerts_stored(self, *alerts: OutboxAlert) -> None:
+        """Tell the bridge thread that ``alerts`` are in the outbox, to publish."""
         self._post("alerts_stored", *alerts)
 
     def command_result(self, request_id: str | None, accepted: bool, reason: str | None) -> None:
+        """Post the answer to a caregiver command (``reason`` when refused) to the bridge thread."""
         self._post("command_result", request_id, accepted, reason)
 
     async def _attach(self, bridge: CaregiverBridge[OutboxAlert]) -> None:
@@ -104,6 +108,7 @@ class CaregiverLink:
         await self._forward_commands()
 
     async def commands(self) -> AsyncIterator[CaregiverCommand]:
+        """Caregiver commands forwarded from the bridge thread, as they arrive."""
         while True:
             yield await self._commands.get()
 
