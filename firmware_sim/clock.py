@@ -204,6 +204,7 @@ class VirtualTimeLoop(asyncio.SelectorEventLoop):
         )
 
     def time(self) -> float:
+        """The virtual clock's now (s): what ``loop.time()`` returns on this loop."""
         return self.clock.now()
 
     def _next_deadline(self) -> float | None:
@@ -215,6 +216,10 @@ class VirtualTimeLoop(asyncio.SelectorEventLoop):
     def run_in_executor(  # type: ignore[override]
         self, executor: concurrent.futures.Executor | None, func: Callable[..., _T], *args: Any
     ) -> asyncio.Future[_T]:
+        """As `asyncio.BaseEventLoop.run_in_executor`, counting the job as in flight until it ends.
+
+        The virtual clock does not jump while a job runs in a thread, so its result arrives in time.
+        """
         future = super().run_in_executor(executor, func, *args)
         self._in_flight_jobs += 1
         future.add_done_callback(self._job_done)

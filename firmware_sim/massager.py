@@ -129,6 +129,7 @@ class MassagerFirmware:
         self._apply()
 
     def connection_started(self) -> None:
+        """A central connected: a command clears the reboot fault only once a status carried it."""
         self._reboot_reported = False
 
     def status_sent(self) -> None:
@@ -250,6 +251,7 @@ class MassagerFirmware:
 
     @property
     def fault(self) -> FaultCode:
+        """The Status ``fault`` now: cut-out first, then over-pressure, pad sensor, reboot, none."""
         if self.cutout_latched:
             return FaultCode.THERMAL_CUTOUT
         if self.over_pressure or self.physics.relief_open:
@@ -262,6 +264,7 @@ class MassagerFirmware:
 
     @property
     def flags(self) -> StatusFlags:
+        """The Status ``flags`` now (docs/protocol.md, "Status")."""
         flags = StatusFlags(0)
         if self.element_on:
             flags |= StatusFlags.HEATER_ENERGISED
@@ -278,6 +281,7 @@ class MassagerFirmware:
         return flags
 
     def lease_remaining_ms(self, now: float) -> int:
+        """Lease left at ``now`` (s), in ms: 0 without a lease, at most the firmware maximum."""
         if self.lease_deadline is None:
             return 0
         return max(0, min(MAX_LEASE_MS, round((self.lease_deadline - now) * 1000)))
@@ -287,6 +291,7 @@ class MassagerFirmware:
         return (int(self.flags), self.last_sequence, self.pressure_target_mmhg, int(self.fault))
 
     def status(self, now: float) -> MassagerStatus:
+        """The Status notified at ``now`` (s); measurements clamped to their wire ranges."""
         return MassagerStatus(
             flags=self.flags,
             last_sequence=self.last_sequence,

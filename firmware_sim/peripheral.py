@@ -161,10 +161,12 @@ class Peripheral:
 
     @property
     def connections(self) -> list[Any]:
+        """The bumble connections to this peripheral now."""
         return list(self.device.connections.values())
 
     @property
     def on_air(self) -> bool:
+        """False while off air (out of range, powered down, rebooting): see `set_on_air`."""
         return self._on_air
 
     def set_on_air(self, on_air: bool) -> None:
@@ -182,6 +184,7 @@ class Peripheral:
         self._wake.set()
 
     async def start(self) -> None:
+        """Power the bumble device on."""
         await self.device.power_on()
 
     async def keep_advertising(self) -> None:

@@ -173,10 +173,12 @@ class SimWorld:
 
     @property
     def massager_address(self) -> str:
+        """The simulated massager's Bluetooth address."""
         return self._massager_address
 
     @property
     def sensor_address(self) -> str:
+        """The simulated skin sensor's Bluetooth address."""
         return self._sensor_address
 
     # -- lifecycle ------------------------------------------------------------------------------
@@ -276,6 +278,7 @@ class SimWorld:
     # -- the simulation -------------------------------------------------------------------------
 
     def elapsed(self) -> float:
+        """Seconds since the world started (on the running loop's clock)."""
         return asyncio.get_running_loop().time() - self._started_at
 
     async def _tick(self) -> None:
@@ -321,6 +324,7 @@ class SimWorld:
         )
 
     def snapshot(self) -> WorldSnapshot:
+        """The world's truth now: physics, firmware flags and fault, running maxima."""
         now = asyncio.get_running_loop().time()
         physics, firmware = self.physics, self.firmware
         return WorldSnapshot(
