@@ -48,6 +48,7 @@ ConfigOption = Annotated[
 
 
 def fail(message: str) -> NoReturn:
+    """Print ``error: MESSAGE`` on stderr and exit with the usage exit code."""
     typer.echo(f"error: {message}", err=True)
     raise typer.Exit(EXIT_USAGE)
 

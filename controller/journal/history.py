@@ -72,10 +72,12 @@ def history_rows(
 
 
 def rows_to_json(rows: Sequence[dict[str, Any]]) -> str:
+    """The history rows as an indented JSON array (non-ASCII text kept as is)."""
     return json.dumps(list(rows), indent=2, ensure_ascii=False)
 
 
 def rows_to_csv(rows: Sequence[dict[str, Any]]) -> str:
+    """The history rows as CSV with a header line (`HISTORY_COLUMNS`)."""
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=HISTORY_COLUMNS, lineterminator="\n")
     writer.writeheader()

@@ -35,6 +35,8 @@ MAX_WEEKS: Final = 520
 
 @dataclass(frozen=True, slots=True)
 class AlarmMarker:
+    """An alarm on the session chart: seconds into the session, code, priority, message."""
+
     t_s: float
     code: str
     priority: str
@@ -58,6 +60,7 @@ class SessionReportData:
 
     @property
     def title(self) -> str:
+        """The chart title: session id, local start time, program and how it ended."""
         started = localdate.time_of(self.session.started_at).strftime("%Y-%m-%d %H:%M")
         ended = self.session.ended_by or "unfinished"
         return f"Session {self.session.id}, {started}: {self.session.program} program ({ended})"
@@ -72,6 +75,8 @@ class SessionReportData:
 
 @dataclass(frozen=True, slots=True)
 class PainPoint:
+    """Pain before and after one session (0-10, None if not asked), at its local start time."""
+
     session_id: int
     started: dt.datetime
     before: int | None
@@ -91,10 +96,12 @@ class TrendReportData:
 
     @property
     def weeks(self) -> int:
+        """Whole weeks in the window."""
         return ((self.last_day - self.first_day).days + 1) // 7
 
     @property
     def title(self) -> str:
+        """The report title: the window's first and last day and its length in weeks."""
         return (
             f"Foot-care journal, {self.first_day.isoformat()} to {self.last_day.isoformat()} "
             f"({self.weeks} week{'s' if self.weeks != 1 else ''})"

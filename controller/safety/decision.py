@@ -19,6 +19,8 @@ __all__ = [
 
 
 class SessionState(enum.StrEnum):
+    """Where the supervisor is in the life of a session."""
+
     IDLE = "idle"  # no session since the supervisor was created
     RUNNING = "running"  # the only state in which anything may be actuated
     ENDED = "ended"  # the last session ended (see ``ended_by``); a new one may start
@@ -26,6 +28,8 @@ class SessionState(enum.StrEnum):
 
 
 class EndReason(enum.StrEnum):
+    """Why the last session ended: timer, user, caregiver, a fault or a refused checklist."""
+
     TIMER = "timer"
     USER = "user"
     CAREGIVER = "caregiver"
@@ -46,6 +50,11 @@ PRIORITY_RANK = {Priority.LOW: 0, Priority.MEDIUM: 1, Priority.HIGH: 2}
 
 @dataclass(frozen=True, slots=True)
 class Alarm:
+    """One active alarm: IEC 60601-1-8 priority, code (docs/safety.md), message, raise time (s).
+
+    ``time`` is on the supervisor's monotonic clock.
+    """
+
     priority: Priority
     code: str  # stable UPPER_SNAKE, see docs/safety.md
     message: str

@@ -44,6 +44,8 @@ PRESSURE_RISE_PERIOD_S = 0.5
 
 @dataclass(frozen=True, slots=True)
 class Wanted:
+    """What the supervisor wants now: pressure (mmHg), heat on/off, pad target (°C), lease (s)."""
+
     pressure_mmhg: float
     heater_on: bool
     pad_target_c: float
@@ -54,6 +56,11 @@ OFF = Wanted(0.0, False, IDLE_PAD_TARGET_C, 0.0)
 
 
 class Actuator:
+    """Writes the supervisor's wishes to the massager link: changes only, switching off first.
+
+    Renews the lease every ``renew_s`` (s) when nothing changes; ``clock`` is the loop's (s).
+    """
+
     def __init__(self, link: MassagerLink, *, renew_s: float, clock: Callable[[], float]) -> None:
         self._link = link
         self._renew_s = renew_s
@@ -69,6 +76,7 @@ class Actuator:
         self.failures = 0
 
     def want(self, wanted: Wanted) -> None:
+        """Ask for ``wanted``, replacing the previous wish (latest wins); never blocks."""
         if wanted != self._wanted:
             self._wanted = wanted
             self._changed.set()
