@@ -112,11 +112,14 @@ class SessionRecord:
 
     @property
     def duration_s(self) -> float | None:
+        """Seconds from start to end; None while the session has not ended."""
         return None if self.ended_at is None else self.ended_at - self.started_at
 
 
 @dataclass(frozen=True, slots=True)
 class AlarmRecord:
+    """A journalled alarm: session (None: outside any), time (epoch s), code, priority, message."""
+
     session_id: int | None
     time: float
     code: str
@@ -126,6 +129,8 @@ class AlarmRecord:
 
 @dataclass(frozen=True, slots=True)
 class ChecklistRecord:
+    """A journalled checklist: its answers, whether it blocked the session and why (epoch s)."""
+
     session_id: int | None
     time: float
     answers: dict[str, bool | str]
@@ -182,6 +187,8 @@ class SleepEntry:
 
 @dataclass(frozen=True, slots=True)
 class NoteRecord:
+    """A free-text diary note at ``time`` (epoch s), optionally about a session."""
+
     time: float
     text: str
     session_id: int | None
@@ -189,6 +196,8 @@ class NoteRecord:
 
 @dataclass(frozen=True, slots=True)
 class InspectionRecord:
+    """A daily foot inspection: its local date, findings, and when it was recorded (epoch s)."""
+
     date: dt.date
     findings: frozenset[str]
     recorded_at: float

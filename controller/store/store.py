@@ -148,6 +148,7 @@ class Store:
         return cls(conn, target)
 
     def close(self) -> None:
+        """Close the database connection (a second close is a no-op)."""
         with self._lock:
             if self._conn is not None:
                 self._checkpoint(self._conn)
@@ -179,6 +180,7 @@ class Store:
 
     @property
     def journal_mode(self) -> str:
+        """SQLite's journal mode of the open database ("wal" unless the file system refused it)."""
         with self._read() as conn:
             return str(conn.execute("PRAGMA journal_mode").fetchone()[0])
 
@@ -298,6 +300,11 @@ class Store:
         time_above_cutoff_s: float,
         heat_s: float,
     ) -> None:
+        """Record how session ``session_id`` ended: time (epoch s), reason, maxima, seconds.
+
+        Raises `InvalidValueError` for an ``ended_by`` outside `ENDED_BY` and
+        `UnknownSessionError` for an unknown session; a second end replaces the first (logged).
+        """
         check_choice("ended_by", ended_by, ENDED_BY)
         with self._write() as conn:
             row = conn.execute(
@@ -353,6 +360,7 @@ class Store:
         return dead
 
     def get_session(self, session_id: int) -> SessionRecord:
+        """The session ``session_id``; raises `UnknownSessionError` if there is none."""
         with self._read() as conn:
             row = conn.execute(
                 f"SELECT {_SESSION_COLUMNS} FROM sessions s WHERE s.id = ?", (session_id,)
@@ -396,6 +404,7 @@ class Store:
             )
 
     def readings(self, session_id: int) -> list[ReadingRow]:
+        """The readings of a session, oldest first (°C, mmHg, epoch s)."""
         with self._read() as conn:
             rows = conn.execute(
                 "SELECT time, skin_c, pressure_mmhg, pressure_cap_mmhg, heater_on, pad_c "
@@ -409,6 +418,11 @@ class Store:
     def add_alarm(
         self, session_id: int | None, *, time: float, code: str, priority: str, message: str
     ) -> None:
+        """Journal an alarm at ``time`` (epoch s); ``session_id`` None: outside any session.
+
+        Raises `InvalidValueError` for a priority outside `ALARM_PRIORITIES` and
+        `UnknownSessionError` for an unknown session.
+        """
         check_choice("priority", priority, ALARM_PRIORITIES)
         with self._write() as conn:
             self._require_session(conn, session_id)
@@ -493,6 +507,7 @@ class Store:
         return max(dates, default=None)
 
     def provider_consulted(self) -> bool:
+        """True once the user has recorded consulting their care provider."""
         with self._read() as conn:
             row = conn.execute(
                 "SELECT 1 FROM acknowledgements WHERE name = ?", (_ACK_PROVIDER,)
@@ -703,6 +718,7 @@ class Store:
             )
 
     def sleep_entries(self, since: dt.date | None = None) -> list[SleepEntry]:
+        """Sleep-quality entries from ``since`` (a local date; None: all), oldest first."""
         with self._read() as conn:
             rows = conn.execute(
                 "SELECT date, quality, recorded_at FROM sleep WHERE date >= ? ORDER BY date",
@@ -711,6 +727,10 @@ class Store:
         return [SleepEntry(dt.date.fromisoformat(d), q, r) for d, q, r in rows]
 
     def add_note(self, time: float, text: str, session_id: int | None = None) -> None:
+        """Journal a note at ``time`` (epoch s).
+
+        Raises `InvalidValueError` for an empty text, `UnknownSessionError` for an unknown session.
+        """
         if not text.strip():
             raise InvalidValueError("note: the text is empty")
         with self._write() as conn:
@@ -721,6 +741,7 @@ class Store:
             )
 
     def notes(self, since: float | None = None) -> list[NoteRecord]:
+        """Notes from ``since`` (epoch s; None: all), oldest first."""
         with self._read() as conn:
             rows = conn.execute(
                 "SELECT time, text, session_id FROM notes WHERE time >= ? ORDER BY time, id",
@@ -754,6 +775,7 @@ class Store:
                 self._enqueue(conn, alert)
 
     def inspections(self, since: dt.date | None = None) -> list[InspectionRecord]:
+        """Foot inspections from ``since`` (a local date; None: all), oldest first."""
         with self._read() as conn:
             rows = conn.execute(
                 "SELECT date, findings, recorded_at FROM inspections WHERE date >= ? "
