@@ -31,6 +31,7 @@ class QuietController(Controller):
     """`bumble.controller.Controller` whose HCI traffic is formatted only when debug is on."""
 
     def on_hci_packet(self, packet: hci.HCI_Packet) -> None:
+        """Dispatch a packet from the host, formatting it for the log only at debug level."""
         if _CONTROLLER_LOGGER.isEnabledFor(logging.DEBUG):
             super().on_hci_packet(packet)
             return
@@ -45,6 +46,7 @@ class QuietController(Controller):
                 _CONTROLLER_LOGGER.warning("!!! unknown packet type %s", packet.hci_packet_type)
 
     def send_hci_packet(self, packet: hci.HCI_Packet) -> None:
+        """Hand a packet to the host on the next loop turn, formatting it only at debug level."""
         if _CONTROLLER_LOGGER.isEnabledFor(logging.DEBUG):
             super().send_hci_packet(packet)
             return
@@ -56,6 +58,7 @@ class QuietHost(Host):
     """`bumble.host.Host` whose HCI traffic is formatted only when debug is on."""
 
     def on_hci_packet(self, packet: hci.HCI_Packet) -> None:
+        """Dispatch a packet from the controller, formatting it for the log only at debug level."""
         if _HOST_LOGGER.isEnabledFor(logging.DEBUG):
             super().on_hci_packet(packet)
             return
@@ -77,6 +80,7 @@ class QuietHost(Host):
                 _HOST_LOGGER.warning("!!! unknown packet type %s", packet.hci_packet_type)
 
     def send_hci_packet(self, packet: hci.HCI_Packet) -> None:
+        """Hand a packet to the controller, formatting it for the log only at debug level."""
         if _HOST_LOGGER.isEnabledFor(logging.DEBUG) or self.snooper:
             super().send_hci_packet(packet)
             return

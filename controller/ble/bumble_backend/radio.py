@@ -318,6 +318,7 @@ class BumbleRadio:
         return [hci.Address(name).to_string(False) for name, _ in await keystore.get_all()]
 
     async def has_bond(self, address: hci.Address) -> bool:
+        """True when the bond store holds keys for ``address``."""
         keystore = self.device.keystore
         return keystore is not None and await keystore.get(str(address)) is not None
 
@@ -351,6 +352,7 @@ class BumbleRadio:
         return self._seen_names.get(address.upper())
 
     async def add_scan_listener(self, token: object, listener: AdvertisementListener) -> None:
+        """Register ``listener`` under ``token``; starts the shared active scan if not running."""
         async with self._scan_lock:
             self._scan_listeners[token] = listener
             if not self.device.is_scanning:
@@ -358,6 +360,7 @@ class BumbleRadio:
                 await self.device.start_scanning(active=True, filter_duplicates=False)
 
     async def remove_scan_listener(self, token: object) -> None:
+        """Remove the listener of ``token``; the scan stops with the last one."""
         async with self._scan_lock:
             if self._scan_listeners.pop(token, None) is None:
                 return
@@ -366,6 +369,7 @@ class BumbleRadio:
 
     @contextlib.asynccontextmanager
     async def scanning(self, listener: AdvertisementListener) -> AsyncIterator[None]:
+        """Scan with ``listener`` for the duration of the ``async with`` block."""
         token = object()
         await self.add_scan_listener(token, listener)
         try:

@@ -97,11 +97,13 @@ class BumbleScannerBackend(BaseBleakScanner):
         self._heard: dict[str, AdvertisementData] = {}
 
     async def start(self) -> None:
+        """Forget what earlier scans saw and listen to the shared scan."""
         self.seen_devices = {}
         self._heard = {}
         await self.radio.add_scan_listener(self._token, self._on_advertisement)
 
     async def stop(self) -> None:
+        """Stop listening to the shared scan."""
         await self.radio.remove_scan_listener(self._token)
 
     def _on_advertisement(self, advertisement: Advertisement) -> None:

@@ -45,6 +45,10 @@ class VirtualController(QuietController):
     def on_hci_le_create_connection_cancel_command(
         self, _command: hci.HCI_LE_Create_Connection_Cancel_Command
     ) -> hci.HCI_StatusReturnParameters:
+        """Cancel a pending LE connection (Core 5.4 Vol 4 Part E 7.8.13).
+
+        Answers Command Disallowed when none is pending.
+        """
         pending = self.pending_le_connection
         if pending is None:
             return hci.HCI_StatusReturnParameters(hci.HCI_ErrorCode.COMMAND_DISALLOWED_ERROR)
@@ -113,6 +117,7 @@ class IntervalLink(LocalLink):
         transport: core.PhysicalTransport,
         data: bytes,
     ) -> None:
+        """Deliver LE ACL data one connection interval late, in order; other transports at once."""
         if transport != core.PhysicalTransport.LE:
             super().send_acl_data(sender_controller, destination_address, transport, data)
             return
@@ -128,6 +133,10 @@ class IntervalLink(LocalLink):
         receiver_address: hci.Address,
         packet: ll.ControlPdu,
     ) -> None:
+        """Deliver an LL control PDU one connection interval late, in order.
+
+        Raises bumble's `InvalidArgumentError` for an unknown receiver.
+        """
         receiver = self.find_le_controller(receiver_address)
         if receiver is None:
             raise core.InvalidArgumentError(
