@@ -53,6 +53,7 @@ from controller.caregiver.notify import AppriseNotifier
 from controller.caregiver.outbox import AlertOutbox, AlertT, parse_ack
 from controller.caregiver.topics import AVAILABILITY_OFFLINE, AVAILABILITY_ONLINE, HA_ONLINE, Topics
 from controller.errors import StoreError
+from controller.safety.decision import priority_rank
 
 if TYPE_CHECKING:
     import random
@@ -683,7 +684,9 @@ class CaregiverBridge(Generic[AlertT]):
     def _track_unacknowledged(self, alert: AlertT) -> None:
         cid = alert.condition
         acked = self._acked.get(cid)
-        if alert.event == "cleared" or (acked is not None and _rank(alert.priority) <= acked):
+        if alert.event == "cleared" or (
+            acked is not None and priority_rank(alert.priority) <= acked
+        ):
             self._unacked.pop(cid, None)
             return
         # An escalation above what was acknowledged re-arms the need for an acknowledgement.
@@ -719,7 +722,7 @@ class CaregiverBridge(Generic[AlertT]):
         # What was acknowledged is the condition at the priority last announced (low when this
         # bridge never announced it: then any escalation re-arms).
         announced = self._unacked.get(cid)
-        rank = _rank(announced[0].priority) if announced is not None else 0
+        rank = priority_rank(announced[0].priority) if announced is not None else 0
         self._acked[cid] = max(rank, self._acked.get(cid, 0))
         self._acked.move_to_end(cid)
         while len(self._acked) > ACKED_MEMORY:
@@ -861,13 +864,6 @@ class CaregiverBridge(Generic[AlertT]):
             _LOGGER.warning("%s: %s", self.device_id, flood.reason)
             self._queue_result(_flood_payload(flood, self._clock()))
         return self._limits.next_due()
-
-
-_PRIORITY_RANK = {"low": 0, "medium": 1, "high": 2}
-
-
-def _rank(priority: str) -> int:
-    return _PRIORITY_RANK.get(priority, 0)
 
 
 def _flood_payload(flood: FloodSummary, now: float) -> bytes:

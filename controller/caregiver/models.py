@@ -11,14 +11,15 @@ import json
 import math
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from controller.safety import Priority
 
 __all__ = [
-    "ALERT_PRIORITIES",
     "SENSOR_HEALTH_STATES",
     "ActiveAlarm",
     "AlertLike",
-    "AlertPriority",
     "DeviceState",
     "TelemetrySample",
     "alert_payload",
@@ -28,17 +29,13 @@ __all__ = [
     "telemetry_payload",
 ]
 
-AlertPriority = Literal["high", "medium", "low"]
-# IEC 60601-1-8 priorities, as DESIGN.md section 3 maps them.
-ALERT_PRIORITIES: tuple[AlertPriority, ...] = ("high", "medium", "low")
-
 
 @dataclass(frozen=True, slots=True)
 class ActiveAlarm:
     """One active alarm as the caregiver sees it: its code and IEC 60601-1-8 priority."""
 
     code: str
-    priority: AlertPriority
+    priority: Priority
 
 
 # What the skin sensor's reading is worth right now; only "ok" lets a temperature be published.

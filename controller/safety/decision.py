@@ -15,6 +15,7 @@ __all__ = [
     "EndReason",
     "Priority",
     "SessionState",
+    "priority_rank",
 ]
 
 
@@ -46,6 +47,14 @@ class Priority(enum.StrEnum):
 
 
 PRIORITY_RANK = {Priority.LOW: 0, Priority.MEDIUM: 1, Priority.HIGH: 2}
+
+
+def priority_rank(text: str) -> int:
+    """The rank of a priority given as text (the journal's, the wire's); 0 for unknown text."""
+    try:
+        return PRIORITY_RANK[Priority(text)]
+    except ValueError:
+        return 0
 
 
 @dataclass(frozen=True, slots=True)

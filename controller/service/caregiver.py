@@ -251,7 +251,7 @@ def device_state(decision: Decision, *, cutoff_c: float = HEATER_CUTOFF_C.defaul
         massager_connected=decision.massager_connected,
         sensor_connected=decision.sensor_connected,
         active_alarms=tuple(
-            ActiveAlarm(code=alarm.code, priority=alarm.priority.value)
+            ActiveAlarm(code=alarm.code, priority=alarm.priority)
             for alarm in decision.active_alarms
         ),
     )

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final, Literal
 
+from controller.safety import Priority
+
 if TYPE_CHECKING:
     import datetime as dt
 
@@ -39,7 +41,6 @@ EndedBy = Literal[
     "sighup",
     "interrupted",
 ]
-Priority = Literal["high", "medium", "low"]
 PainMoment = Literal["before", "after"]
 
 # How a session ended: by the supervisor (timer ... checklist), by a signal to its process
@@ -57,8 +58,8 @@ ENDED_BY: Final = frozenset(
         "interrupted",
     }
 )
-# IEC 60601-1-8 alarm priorities, as DESIGN.md section 3 uses them.
-ALARM_PRIORITIES: Final = frozenset({"high", "medium", "low"})
+# IEC 60601-1-8 alarm priorities (DESIGN.md section 3): the supervisor's, as text in the journal.
+ALARM_PRIORITIES: Final = frozenset(priority.value for priority in Priority)
 PAIN_MOMENTS: Final = frozenset({"before", "after"})
 # The usual 0-10 numeric rating scale for pain.
 PAIN_MIN: Final = 0

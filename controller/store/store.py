@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, Self
 
 from controller import localdate
+from controller.safety.decision import priority_rank
 from controller.store.backup import checkpoint
 from controller.store.errors import InvalidValueError, StoreError, UnknownSessionError
 from controller.store.processes import pid_alive
@@ -872,9 +873,6 @@ class Store:
             return load_tables(conn, tables)
 
 
-_PRIORITY_RANK = {"low": 0, "medium": 1, "high": 2}
-
-
 def _condition_rows(
     conn: sqlite3.Connection, condition_id: str
 ) -> list[tuple[int, OutboxAlert, float | None]]:
@@ -895,7 +893,7 @@ def _needs_ack_since(rows: list[tuple[int, OutboxAlert, float | None]]) -> float
     since = float("inf")
     top = -1
     for _, alert, delivered_at in rows:
-        rank = _PRIORITY_RANK.get(alert.priority, 0)
+        rank = priority_rank(alert.priority)
         if rank > top:
             top = rank
             since = float("inf") if delivered_at is None else delivered_at

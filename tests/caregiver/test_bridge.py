@@ -14,6 +14,7 @@ import aiomqtt
 import pytest
 
 from controller.caregiver import ActiveAlarm, CaregiverBridge, DeviceState, TelemetrySample
+from controller.safety import Priority
 from tests.caregiver.helpers import (
     HANG_GUARD_S,
     make_alert,
@@ -39,7 +40,7 @@ RUNNING = DeviceState(
     remaining_s=900.0,
     massager_connected=True,
     sensor_connected=True,
-    active_alarms=(ActiveAlarm("battery_low", "low"),),
+    active_alarms=(ActiveAlarm("battery_low", Priority.LOW),),
 )
 
 
