@@ -107,12 +107,17 @@ def _store(settings: Settings) -> Any:
 
 
 def _checklist(store: Store, path: Path | None) -> ChecklistAnswers:
-    from controller.journal.diary import inspection_due, session_block_reason  # noqa: PLC0415
+    from controller.journal.blocks import (  # noqa: PLC0415
+        inspection_due,
+        refusal,
+        session_block_reason,
+    )
     from controller.session.checklist import ChecklistNeeds, ask, load_answers  # noqa: PLC0415
 
+    # Before any question: a latch or an open wound refuses whatever the answers would be.
     blocked = session_block_reason(store)
     if blocked is not None:
-        typer.echo(f"no session today: {blocked}", err=True)
+        typer.echo(refusal(blocked), err=True)
         raise typer.Exit(EXIT_REFUSED)
     if path is not None:
         return load_answers(path)
@@ -127,7 +132,7 @@ def _checklist(store: Store, path: Path | None) -> ChecklistAnswers:
 async def _run(
     settings: Settings, store: Store, answers: ChecklistAnswers, *, live: bool
 ) -> SessionOutcome:
-    from controller.journal.diary import inspection_due  # noqa: PLC0415
+    from controller.journal.blocks import inspection_due  # noqa: PLC0415
     from controller.service.app import LatestDecision, run_configured_session  # noqa: PLC0415
 
     latest = LatestDecision()
