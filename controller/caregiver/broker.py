@@ -11,12 +11,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import getpass
 import logging
+import os
 import shutil
+import signal
 import socket
+import sys
 import tempfile
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Protocol
@@ -52,6 +56,36 @@ _READY_POLL_S = 0.02
 _MOSQUITTO_CANDIDATES = ("mosquitto", "/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto")
 DEFAULT_MQTT_PORT = 1883
 DEFAULT_MQTTS_PORT = 8883
+# prctl(2) option: the signal the kernel sends this process when its parent thread ends.
+_PR_SET_PDEATHSIG = 1
+
+
+def _ends_with_parent() -> Callable[[], None] | None:
+    """A ``preexec_fn`` (Linux) that makes the kernel SIGTERM the broker when we die.
+
+    The broker runs in its own session (a Ctrl-C in the terminal must not reach it), so nothing
+    else would end it after a SIGKILL of this process: no ``finally`` runs and the shutdown
+    watchdog dies with us. ``PR_SET_PDEATHSIG`` (prctl(2)) fires when the *thread* that started
+    the child ends; the caregiver thread starts the broker and stops it itself before it ends,
+    so that is no earlier than intended. If we died between the fork and the prctl call, the
+    parent pid has already changed: the child exits at once instead of running orphaned. Other
+    platforms (macOS has no such call) keep the old behaviour: the watchdog stops the broker on
+    every way out but SIGKILL. The function only makes a system call: safe in a forked child.
+    """
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+    parent = os.getpid()
+
+    def preexec() -> None:
+        prctl(_PR_SET_PDEATHSIG, int(signal.SIGTERM), 0, 0, 0)
+        if os.getppid() != parent:
+            os._exit(1)
+
+    return preexec
 
 
 class BrokerError(SoleGuardError):
@@ -203,6 +237,8 @@ class MosquittoBroker:
                 # Its own process group: a Ctrl-C in the terminal goes to our process group and
                 # must not kill the broker under the bridge, which still publishes `offline`.
                 start_new_session=True,
+                # ... and yet it ends when we do, even by SIGKILL.
+                preexec_fn=_ends_with_parent(),
             )
         process = self._process
         track_child(process.pid, own_group=True)
