@@ -28,6 +28,7 @@ from urllib.parse import urlsplit
 
 from controller.errors import ConfigError, SoleGuardError
 from controller.shutdown import track_child, track_path, untrack_child, untrack_path
+from controller.store.processes import pid_alive
 
 __all__ = [
     "BROKER_READY_TIMEOUT_S",
@@ -39,6 +40,7 @@ __all__ = [
     "find_mosquitto",
     "free_port",
     "parse_broker_url",
+    "remove_stale_folders",
 ]
 
 _LOGGER = logging.getLogger(__name__)
@@ -56,6 +58,7 @@ _READY_POLL_S = 0.02
 _MOSQUITTO_CANDIDATES = ("mosquitto", "/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto")
 DEFAULT_MQTT_PORT = 1883
 DEFAULT_MQTTS_PORT = 8883
+_FOLDER_PREFIX = "soleguard-broker-"
 # prctl(2) option: the signal the kernel sends this process when its parent thread ends.
 _PR_SET_PDEATHSIG = 1
 
@@ -315,10 +318,32 @@ class AmqttBroker:
             await broker.shutdown()
 
 
+def remove_stale_folders(parent: Path | None = None) -> list[Path]:
+    """Remove the broker folders left by processes that died without removing them; the removed.
+
+    Only a SIGKILL (or a power cut) leaves one: every other way out removes it (the shutdown
+    watchdog too). A folder is ``soleguard-broker-<pid>-<random>`` in ``parent`` (default: the
+    temporary folder); one whose process still runs is left alone, as is one we may not remove.
+    """
+    base = Path(tempfile.gettempdir()) if parent is None else parent
+    removed = []
+    for folder in base.glob(f"{_FOLDER_PREFIX}*-*"):
+        owner = folder.name.removeprefix(_FOLDER_PREFIX).split("-", 1)[0]
+        if not owner.isdigit() or pid_alive(int(owner)):
+            continue
+        shutil.rmtree(folder, ignore_errors=True)
+        if not folder.exists():
+            removed.append(folder)
+            _LOGGER.info("removed %s, left by process %s that was killed", folder, owner)
+    return removed
+
+
 @contextlib.asynccontextmanager
 async def embedded_broker(*, prefer_mosquitto: bool = True) -> AsyncIterator[str]:
     """A throwaway broker on 127.0.0.1 and a free port; yields ``mqtt://127.0.0.1:PORT``."""
-    with tempfile.TemporaryDirectory(prefix="soleguard-broker-") as tmp:
+    remove_stale_folders()
+    # The pid in the name tells a later start whose folder it is (`remove_stale_folders`).
+    with tempfile.TemporaryDirectory(prefix=f"{_FOLDER_PREFIX}{os.getpid()}-") as tmp:
         # Removed by the shutdown watchdog too, if the process has to end in a hurry.
         track_path(Path(tmp))
         try:
