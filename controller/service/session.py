@@ -339,9 +339,17 @@ class SessionRunner:
                 f"{link.kind} {link.address}"
                 for link in (self.massager, self.sensor)
                 if not link.is_connected
-            ] or ["a first skin reading"]
+            ]
+            # The person's way out, in the same line: what to check, and how to see what is there.
+            fix = (
+                "check that it is switched on, charged and within a few metres, then start "
+                "again (`soleguard scan` lists the devices in range)"
+                if missing
+                else "check that the skin sensor sits on the foot and measures"
+            )
             error = LinkError(
-                f"no session: {' and '.join(missing)} not reached in {CONNECT_DEADLINE_S:.0f} s"
+                f"no session: {' and '.join(missing or ['a first skin reading'])} not reached "
+                f"in {CONNECT_DEADLINE_S:.0f} s; {fix}"
             )
             raise _NotStarted(error) from exc
         finally:
