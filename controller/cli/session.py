@@ -53,7 +53,7 @@ def session(
         settings = _settings(config, program=program, profile=profile)
         with _store(settings) as store:
             answers = _checklist(store, checklist)
-            with _journalled_if_not_reached(settings, store):
+            with _journalled_if_not_reached(store):
                 outcome = asyncio.run(interruptible(_run(settings, store, answers, live=live)))
             signum = ended_by_signal(outcome.ended_by)
             # After a signal the process ends at once: no prompt waits for an answer.
@@ -80,7 +80,7 @@ def run(
         settings = _settings(config)
         with _store(settings) as store:
             answers = _checklist(store, checklist)
-            with _journalled_if_not_reached(settings, store):
+            with _journalled_if_not_reached(store):
                 outcome = asyncio.run(interruptible(_run(settings, store, answers, live=False)))
             _after(settings, store, outcome, answers, pain_after=None, ask=False)
             signum = ended_by_signal(outcome.ended_by)
@@ -110,51 +110,38 @@ def _store(settings: Settings) -> Any:
         store.close()
 
 
-# The journal's alarm code for a session whose devices were never reached (not a supervisor
-# alarm: the supervisor never ran).
-NOT_REACHED_CODE = "DEVICE_NOT_REACHED"
+# The journal's alarm code for a session that never started because its devices were not
+# reached; not a supervisor alarm: the supervisor never ran.
+NOT_STARTED_CODE = "SESSION_NOT_STARTED"
 
 
 @contextlib.contextmanager
-def _journalled_if_not_reached(settings: Settings, store: Store) -> Iterator[None]:
-    """A session whose devices are not reached still goes into the journal, with how it ended.
+def _journalled_if_not_reached(store: Store) -> Iterator[None]:
+    """A session whose devices are not reached leaves its trace in the journal.
 
-    It is a session of no length ended by ``fault``, its one alarm the line the person read, so
-    the history shows the attempt and why it failed. The LinkError goes on to the person; a
-    journal that cannot take the record only logs that (the error line matters more).
+    As for a bond lost before the start (which the session's recorder journals itself): an alarm
+    outside any session, its message the line the person read (it names the device), and no
+    session row for a session that never ran. The LinkError goes on to the person; a journal
+    that cannot take the record only logs that (the error line matters more).
     """
+    from controller.ble.bonds import BondLostError  # noqa: PLC0415
     from controller.errors import LinkError  # noqa: PLC0415
-    from controller.settings import effective_limits  # noqa: PLC0415
     from controller.store import StoreError  # noqa: PLC0415
 
-    started_at = time.time()
     try:
         yield
     except LinkError as exc:
-        limits = effective_limits(settings)
-        now = time.time()
-        try:
-            session_id = store.start_session(
-                started_at=started_at,
-                program=settings.session.program,
-                profile=settings.profile.name,
-                cutoff_c=limits.heater_cutoff_c,
-                pressure_cap_mmhg=limits.pressure_cap_mmhg,
-            )
-            store.add_alarm(
-                session_id, time=now, code=NOT_REACHED_CODE, priority="medium", message=str(exc)
-            )
-            store.end_session(
-                session_id,
-                ended_at=now,
-                ended_by="fault",
-                max_skin_c=None,
-                max_pressure_mmhg=None,
-                time_above_cutoff_s=0.0,
-                heat_s=0.0,
-            )
-        except StoreError as store_error:
-            _LOGGER.warning("journal: the failed start was not recorded: %s", store_error)
+        if not isinstance(exc, BondLostError):
+            try:
+                store.add_alarm(
+                    None,
+                    time=time.time(),
+                    code=NOT_STARTED_CODE,
+                    priority="medium",
+                    message=str(exc),
+                )
+            except StoreError as store_error:
+                _LOGGER.warning("journal: the failed start was not recorded: %s", store_error)
         raise
 
 
