@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import subprocess
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -224,3 +225,25 @@ async def test_a_killed_demo_takes_its_embedded_broker_with_it(
     [left] = list(tmp.glob("soleguard-broker-*"))
     assert remove_stale_folders(tmp) == [left]
     assert not left.exists()
+
+
+def test_only_the_broker_folders_of_dead_processes_are_removed(tmp_path: Path) -> None:
+    ended = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    dead_pid = int(ended.stdout)  # exited and reaped: no such process any more
+    dead = tmp_path / f"soleguard-broker-{dead_pid}-abc_12"
+    alive = tmp_path / f"soleguard-broker-{os.getpid()}-xyz_34"  # this very process
+    older = tmp_path / "soleguard-broker-k2j_x9"  # an older SoleGuard's: no pid in the name
+    other = tmp_path / f"something-else-{dead_pid}-abc"
+    for folder in (dead, alive, older, other):
+        folder.mkdir()
+        (folder / "mosquitto.conf").write_text("listener 1 127.0.0.1\n")
+    assert remove_stale_folders(tmp_path) == [dead]
+    assert not dead.exists()
+    assert alive.exists()
+    assert older.exists()
+    assert other.exists()
