@@ -460,18 +460,33 @@ class MassagerStatus(_StatusFlagsView):
 
     @classmethod
     def _from_fields(cls, fields: _StatusFields) -> MassagerStatus:
-        """Range-check unpacked fields; raises FieldRangeError for the first one out of range."""
+        """Range-check unpacked fields; raises FieldRangeError for the first one out of range.
+
+        Each field is checked here once, from its wire integer, in wire order; the result is
+        then built without `__post_init__`, which would check and re-quantise every field again
+        (most of a decode's cost, run for every status notification). The fields it would
+        change are already as it leaves them: reserved flag bits dropped, measurements at wire
+        resolution (``raw / scale``), the fault converted. Sequence, flags and fault are whole
+        wire integers of their full width, so they cannot be out of range.
+        """
         name = "MassagerStatus"
-        return cls(
-            flags=fields.flags,
-            last_sequence=fields.last_sequence,
-            pressure_mmhg=_PRESSURE.from_raw(name, fields.raw_pressure),
-            pressure_target_mmhg=_PRESSURE_TARGET.from_raw(name, fields.raw_pressure_target),
-            pad_temperature_c=_PAD_TEMPERATURE.from_raw(name, fields.raw_pad_temperature),
-            battery_percent=fields.battery,
-            lease_remaining_ms=fields.lease_remaining,
-            fault=fields.fault,
+        values = (
+            fields.flags,
+            fields.last_sequence,
+            _PRESSURE.from_raw(name, fields.raw_pressure),
+            _PRESSURE_TARGET.from_raw(name, fields.raw_pressure_target),
+            _PAD_TEMPERATURE.from_raw(name, fields.raw_pad_temperature),
+            _BATTERY.check(name, fields.battery),
+            _LEASE_REMAINING.check(name, fields.lease_remaining),
+            fields.fault,
         )
+        status = object.__new__(cls)
+        for field_name, value in zip(_STATUS_FIELD_NAMES, values, strict=True):
+            object.__setattr__(status, field_name, value)
+        return status
+
+
+_STATUS_FIELD_NAMES = tuple(field.name for field in dataclasses.fields(MassagerStatus))
 
 
 class _StatusFields(NamedTuple):
