@@ -21,7 +21,7 @@ from bumble.device import Device, DeviceConfiguration
 from bumble.pairing import PairingConfig, PairingDelegate
 from bumble.transport.common import AsyncPipeSink
 
-from controller.ble.bumble_backend.quiet import QuietController, QuietHost
+from controller.ble.bumble_backend.quiet import QuietController, QuietHost, quiet_gatt
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -147,6 +147,7 @@ class Peripheral:
         else:
             host = QuietHost(hci_transport.source, hci_transport.sink)
         self.device = Device(config=config, host=host)
+        quiet_gatt(self.device)
         self.device.pairing_config_factory = _pairing_config
         self.device.on(self.device.EVENT_CONNECTION, self._on_connection)
         self._on_air = True
