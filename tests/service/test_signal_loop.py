@@ -26,6 +26,7 @@ import os
 import random
 import signal
 import sqlite3
+import threading
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -164,13 +165,18 @@ async def one_run(mode: str, signum: int, delay_s: float, home: Path) -> Outcome
                 async with asyncio.timeout(delay_s):
                     await process.wait()
             except TimeoutError:
-                async with RunqueueWait(process.pid).watching() as starved:
+                # For `session` and `run` the devices live in this process: its way out waits on
+                # their answers, so this loop's own wait for a CPU counts as the machine's too.
+                async with (
+                    RunqueueWait(process.pid).watching() as starved,
+                    RunqueueWait(os.getpid(), threading.get_native_id()).watching() as peer,
+                ):
                     process.send_signal(signum)
                     signalled = loop.time()
                     async with asyncio.timeout(RUN_GUARD_S):
                         await process.wait()
                     exit_s = loop.time() - signalled
-                runqueue_s = starved.seconds
+                runqueue_s = max(starved.seconds, peer.seconds if world is not None else 0.0)
             assert process.returncode is not None
             return Outcome(
                 mode,
