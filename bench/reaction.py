@@ -26,7 +26,9 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
 
+from _common import load_average, machine_line, percentile  # noqa: E402
 from bumble.link import LocalLink  # noqa: E402
 
 from controller.ble.bumble_backend import IntervalLink  # noqa: E402
@@ -127,18 +129,19 @@ async def _trial(link: LocalLink) -> float:
 
 def _summary(label: str, samples_s: list[float], goal_ms: float) -> None:
     ms = sorted(s * 1000 for s in samples_s)
-    p99 = ms[min(len(ms) - 1, int(len(ms) * 0.99))]
+    p99 = percentile(ms, 0.99)
     print(
         f"{label:<44} n={len(ms):<4} median {statistics.median(ms):7.3f} ms   "
-        f"p99 {p99:7.3f} ms   max {ms[-1]:7.3f} ms   (goal p99 <= {goal_ms:g} ms)"
+        f"min {ms[0]:7.3f}   p99 {p99:7.3f} ms   max {ms[-1]:7.3f} ms   "
+        f"(goal p99 <= {goal_ms:g} ms: {'met' if p99 <= goal_ms else 'NOT met'})   "
+        f"load {load_average()}",
+        flush=True,
     )
 
 
 async def main(trials: int, interval_trials: int) -> None:
-    print(
-        "skin reading over the cut-off -> heater off in the firmware, "
-        f"Python {sys.version.split()[0]}"
-    )
+    print("skin reading over the cut-off -> heater off in the firmware")
+    print(machine_line(), flush=True)
     await _noise_floor()(1.0)
     samples = [await _trial(LocalLink()) for _ in range(trials)]
     _summary("whole service, LocalLink", samples, 3.0)
