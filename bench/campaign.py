@@ -7,8 +7,10 @@ Each run is one supervised session as ``soleguard demo`` runs it: ``firmware_sim
 massager and the skin sensor on bumble's in-process virtual radio, the controller reaches them
 through ``BleakClient`` links, the supervisor loop decides every command, and the caregiver relay
 publishes state, telemetry and alerts through the MQTT bridge (its own real-time thread) to a
-real mosquitto started here on a free port (one per campaign; amqtt in-process when mosquitto
-is not installed). Sessions run on accelerated virtual time (``speed="max"``).
+real mosquitto (the project's ``embedded_broker``: one per campaign, shared by every worker;
+amqtt in-process when mosquitto is not installed). Sessions run on accelerated virtual time
+(``speed="max"``). ``--workers`` processes (default: both cores) run the sessions; each finished
+run prints a progress line (done/total, elapsed, ETA) on stderr.
 
 The seed draws everything that varies: the world's noise (physics and sensor), the fault's
 onset (20-120 s) and, for faults that end, its duration (0.5-2x the default), the profile
@@ -149,9 +151,11 @@ PROGRAMS = ("gentle", "standard")
 ONSET_RANGE_S = (20.0, 120.0)
 DURATION_SCALE = (0.5, 2.0)
 DEFAULT_MINUTES = 8.0  # heater-stuck-on needs ~280 s after a 120 s onset to reach the cut-out
-# 50 seeds (500 runs) was measured at ~40 min on the shared 2-core machine (5.5 s per 8-minute
-# session per worker, with other jobs running): over the 20-minute budget for one command, so the
-# default is 20 seeds (200 runs, ~10 min); `--seeds 50` still works.
+# A run costs ~3.0 CPU s (measured 2026-11-30: 95 CPU s for 32 runs of 8-minute sessions with
+# mosquitto, of which ~0.6 s is the caregiver relay and its bridge thread), and none of it is
+# waiting: 16 scenarios x 50 seeds = 800 runs is ~20 min on two idle cores, over the 15-minute
+# goal (issue 14) until the simulation itself gets faster; so the default stays at 20 seeds
+# (320 runs, ~8 min on two idle cores) and `--seeds 50` is the release run.
 DEFAULT_SEEDS = 20
 # Real seconds after a session for the broker to acknowledge every alert (PUBACK).
 ALERT_DRAIN_S = 20.0
