@@ -871,7 +871,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="only re-write the document from a --json record of an earlier campaign",
     )
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.CRITICAL)
+    # Quiet on the terminal, but ERROR records must still reach each run's `_ErrorCount` (the
+    # document's "Errors logged"): a root logger at CRITICAL dropped them before any handler.
+    logging.basicConfig(level=logging.ERROR)
+    for handler in logging.getLogger().handlers:
+        handler.setLevel(logging.CRITICAL)
     scenarios = args.scenarios.split(",") if args.scenarios else list(SCENARIOS)
     for name in scenarios:
         if name not in SCENARIOS:
