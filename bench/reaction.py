@@ -71,7 +71,7 @@ def _settings() -> Settings:
 async def _trial(link: LocalLink) -> float:
     loop = asyncio.get_running_loop()
     heating = asyncio.Event()
-    switched_off = loop.create_future()
+    switched_off: asyncio.Future[float] = loop.create_future()
     sent_at: list[float] = []
     worlds: list[Any] = []
     runners: list[Any] = []
@@ -109,7 +109,7 @@ async def _trial(link: LocalLink) -> float:
             await world.sensor.device.indicate_subscriber(
                 connection, world.sensor.measurement, frame
             )
-        off: float = await switched_off
+        off = await switched_off
         runners[0].request_stop()
         return off - sent_at[0]
 
@@ -162,10 +162,7 @@ async def main(trials: int, interval_trials: int) -> None:
     print("skin reading over the cut-off -> heater off in the firmware")
     print(machine_line(), flush=True)
     await _noise_floor()(1.0)
-    samples = [
-        await _trial(LocalLink())  # type: ignore[no-untyped-call]
-        for _ in range(trials)
-    ]
+    samples = [await _trial(LocalLink()) for _ in range(trials)]
     _summary("whole service, LocalLink", samples, 3.0)
     for interval_s in (0.0075, 0.030):
         samples = []

@@ -19,7 +19,7 @@ from __future__ import annotations
 import dataclasses
 import enum
 import struct
-from typing import ClassVar, TypeAlias, TypeVar
+from typing import ClassVar, NamedTuple, TypeAlias, TypeVar
 
 from controller.errors import ProtocolError
 from controller.protocol import _wire
@@ -136,6 +136,8 @@ DEVICE_LIMITS_LENGTH = _LIMITS.size
 
 
 class Opcode(enum.IntEnum):
+    """Command opcodes: byte 1 of every Command frame (docs/protocol.md, "Command")."""
+
     SET_PRESSURE = 0x01
     SET_HEATER = 0x02
     STOP = 0x03
@@ -151,6 +153,8 @@ COMMAND_LENGTHS: dict[Opcode, int] = {
 
 
 class StatusFlags(enum.IntFlag):
+    """Bits of the Status ``flags`` byte (docs/protocol.md, "Status"); unknown bits are ignored."""
+
     HEATER_ENERGISED = 0x01
     HEATER_ENABLED = 0x02
     LEASE_ACTIVE = 0x04
@@ -221,11 +225,19 @@ class SetPressure:
         object.__setattr__(self, "target_mmhg", _TARGET.quantise("SetPressure", self.target_mmhg))
 
     def encode(self) -> bytes:
+        """The Command frame, little-endian (docs/protocol.md, "Command").
+
+        Header (version, opcode, sequence u16, lease u16 in ms), target u16 (0.1 mmHg): 8 bytes.
+        """
         target = _TARGET.to_raw("SetPressure", self.target_mmhg)
         return _header(self.OPCODE, self.sequence, self.lease_ms) + _U16.pack(target)
 
     @classmethod
     def decode(cls, data: bytes) -> SetPressure:
+        """The SetPressure in ``data``.
+
+        Raises a `ProtocolError` subclass for a malformed frame, `ProtocolError` for another opcode.
+        """
         return _decode_as(cls, data)
 
 
@@ -256,6 +268,11 @@ class SetHeater:
         )
 
     def encode(self) -> bytes:
+        """The Command frame, little-endian (docs/protocol.md, "Command").
+
+        Header (version, opcode, sequence u16, lease u16 in ms), on u8, pad target u16 (0.01 °C):
+        9 bytes.
+        """
         pad_target = _PAD_TARGET.to_raw("SetHeater", self.pad_target_c)
         return _header(self.OPCODE, self.sequence, self.lease_ms) + _HEATER_PAYLOAD.pack(
             int(self.on), pad_target
@@ -263,6 +280,10 @@ class SetHeater:
 
     @classmethod
     def decode(cls, data: bytes) -> SetHeater:
+        """The SetHeater in ``data``.
+
+        Raises a `ProtocolError` subclass for a malformed frame, `ProtocolError` for another opcode.
+        """
         return _decode_as(cls, data)
 
 
@@ -279,10 +300,18 @@ class Stop:
         _SEQUENCE.check("Stop", self.sequence)
 
     def encode(self) -> bytes:
+        """The Command frame, little-endian (docs/protocol.md, "Command").
+
+        Header (version, opcode, sequence u16, lease u16 in ms) with lease 0: 6 bytes.
+        """
         return _header(self.OPCODE, self.sequence, 0)
 
     @classmethod
     def decode(cls, data: bytes) -> Stop:
+        """The Stop in ``data``.
+
+        Raises a `ProtocolError` subclass for a malformed frame, `ProtocolError` for another opcode.
+        """
         return _decode_as(cls, data)
 
 
@@ -300,10 +329,18 @@ class RenewLease:
         _LEASE_MS.check("RenewLease", self.lease_ms)
 
     def encode(self) -> bytes:
+        """The Command frame, little-endian (docs/protocol.md, "Command").
+
+        Header only (version, opcode, sequence u16, lease u16 in ms): 6 bytes.
+        """
         return _header(self.OPCODE, self.sequence, self.lease_ms)
 
     @classmethod
     def decode(cls, data: bytes) -> RenewLease:
+        """The RenewLease in ``data``.
+
+        Raises a `ProtocolError` subclass for a malformed frame, `ProtocolError` for another opcode.
+        """
         return _decode_as(cls, data)
 
 
@@ -433,13 +470,19 @@ class MassagerStatus(_StatusFlagsView):
 
     @property
     def relief_open(self) -> bool:
+        """True when the over-pressure relief valve is open (flag bit 4)."""
         return StatusFlags.RELIEF_OPEN in self.flags
 
     @property
     def battery_low(self) -> bool:
+        """True when the firmware reports its battery low (flag bit 5)."""
         return StatusFlags.BATTERY_LOW in self.flags
 
     def encode(self) -> bytes:
+        """The 14-byte Status frame (docs/protocol.md, "Status"), little-endian.
+
+        The fields were range-checked when the status was built (`FieldRangeError`).
+        """
         name = "MassagerStatus"
         return _STATUS.pack(
             PROTOCOL_VERSION,
@@ -456,31 +499,74 @@ class MassagerStatus(_StatusFlagsView):
     @classmethod
     def decode(cls, data: bytes) -> MassagerStatus:
         """Decode a Status notification; raises only ProtocolError."""
+        return cls._from_fields(_unpack_status(data))
+
+    @classmethod
+    def _from_fields(cls, fields: _StatusFields) -> MassagerStatus:
+        """Range-check unpacked fields; raises FieldRangeError for the first one out of range.
+
+        Each field is checked here once, from its wire integer, in wire order; the result is
+        then built without `__post_init__`, which would check and re-quantise every field again
+        (most of a decode's cost, run for every status notification). The fields it would
+        change are already as it leaves them: reserved flag bits dropped, measurements at wire
+        resolution (``raw / scale``), the fault converted. Sequence, flags and fault are whole
+        wire integers of their full width, so they cannot be out of range.
+        """
         name = "MassagerStatus"
-        frame = _wire.as_bytes(name, data)
-        _check_version(name, frame, STATUS_LENGTH)
-        _wire.check_length(name, frame, STATUS_LENGTH)
-        (
-            _,
-            flags,
-            last_sequence,
-            raw_pressure,
-            raw_pressure_target,
-            raw_pad_temperature,
-            battery,
-            lease_remaining,
-            fault,
-        ) = _STATUS.unpack(frame)
-        return cls(
-            flags=StatusFlags(flags & _KNOWN_FLAGS),
-            last_sequence=last_sequence,
-            pressure_mmhg=_PRESSURE.from_raw(name, raw_pressure),
-            pressure_target_mmhg=_PRESSURE_TARGET.from_raw(name, raw_pressure_target),
-            pad_temperature_c=_PAD_TEMPERATURE.from_raw(name, raw_pad_temperature),
-            battery_percent=battery,
-            lease_remaining_ms=lease_remaining,
-            fault=FaultCode.convert(fault),
+        values = (
+            fields.flags,
+            fields.last_sequence,
+            _PRESSURE.from_raw(name, fields.raw_pressure),
+            _PRESSURE_TARGET.from_raw(name, fields.raw_pressure_target),
+            _PAD_TEMPERATURE.from_raw(name, fields.raw_pad_temperature),
+            _BATTERY.check(name, fields.battery),
+            _LEASE_REMAINING.check(name, fields.lease_remaining),
+            fields.fault,
         )
+        status = object.__new__(cls)
+        for field_name, value in zip(_STATUS_FIELD_NAMES, values, strict=True):
+            object.__setattr__(status, field_name, value)
+        return status
+
+
+_STATUS_FIELD_NAMES = tuple(field.name for field in dataclasses.fields(MassagerStatus))
+
+
+class _StatusFields(NamedTuple):
+    """A whole Status frame's fields as on the wire (measurements raw, not range-checked); the
+    flags with reserved bits dropped and the fault as a FaultCode where this version knows it."""
+
+    flags: StatusFlags
+    last_sequence: int
+    raw_pressure: int
+    raw_pressure_target: int
+    raw_pad_temperature: int
+    battery: int
+    lease_remaining: int
+    fault: FaultCode | int
+
+
+def _unpack_status(data: object) -> _StatusFields:
+    """The one unpacking of a Status frame, for whole and partial decoding alike.
+
+    Raises :class:`~controller.errors.ProtocolError` when the frame itself cannot be trusted: not
+    bytes, a wrong version, a wrong length. Measurements are not range-checked here.
+    """
+    name = "MassagerStatus"
+    frame = _wire.as_bytes(name, data)
+    _check_version(name, frame, STATUS_LENGTH)
+    _wire.check_length(name, frame, STATUS_LENGTH)
+    _, flags, last_sequence, pressure, target, pad, battery, lease, fault = _STATUS.unpack(frame)
+    return _StatusFields(
+        StatusFlags(flags & _KNOWN_FLAGS),
+        last_sequence,
+        pressure,
+        target,
+        pad,
+        battery,
+        lease,
+        FaultCode.convert(fault),
+    )
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -521,40 +607,29 @@ def decode_status(data: bytes) -> MassagerStatus | PartialStatus:
     :class:`~controller.errors.ProtocolError` only when the frame itself cannot be trusted:
     not bytes, a wrong version, a wrong length.
     """
+    fields = _unpack_status(data)
     try:
-        return MassagerStatus.decode(data)
+        return MassagerStatus._from_fields(fields)
     except FieldRangeError:
         pass
-    frame = _wire.as_bytes("MassagerStatus", data)  # length and version passed above
-    (
-        _,
-        flags,
-        last_sequence,
-        raw_pressure,
-        raw_pressure_target,
-        raw_pad_temperature,
-        battery,
-        lease_remaining,
-        fault,
-    ) = _STATUS.unpack(frame)
     values = {
-        _PRESSURE.name: _in_range_scaled(_PRESSURE, raw_pressure),
-        _PRESSURE_TARGET.name: _in_range_scaled(_PRESSURE_TARGET, raw_pressure_target),
-        _PAD_TEMPERATURE.name: _in_range_scaled(_PAD_TEMPERATURE, raw_pad_temperature),
-        _BATTERY.name: _in_range_int(_BATTERY, battery),
-        _LEASE_REMAINING.name: _in_range_int(_LEASE_REMAINING, lease_remaining),
+        _PRESSURE.name: _in_range_scaled(_PRESSURE, fields.raw_pressure),
+        _PRESSURE_TARGET.name: _in_range_scaled(_PRESSURE_TARGET, fields.raw_pressure_target),
+        _PAD_TEMPERATURE.name: _in_range_scaled(_PAD_TEMPERATURE, fields.raw_pad_temperature),
+        _BATTERY.name: _in_range_int(_BATTERY, fields.battery),
+        _LEASE_REMAINING.name: _in_range_int(_LEASE_REMAINING, fields.lease_remaining),
     }
     battery_value = values[_BATTERY.name]
     lease_value = values[_LEASE_REMAINING.name]
     return PartialStatus(
-        flags=StatusFlags(flags & _KNOWN_FLAGS),
-        last_sequence=last_sequence,
+        flags=fields.flags,
+        last_sequence=fields.last_sequence,
         pressure_mmhg=values[_PRESSURE.name],
         pressure_target_mmhg=values[_PRESSURE_TARGET.name],
         pad_temperature_c=values[_PAD_TEMPERATURE.name],
         battery_percent=None if battery_value is None else int(battery_value),
         lease_remaining_ms=None if lease_value is None else int(lease_value),
-        fault=FaultCode.convert(fault),
+        fault=fields.fault,
         invalid_fields=tuple(name for name, value in values.items() if value is None),
     )
 
@@ -576,6 +651,10 @@ class DeviceLimits:
         object.__setattr__(self, "cutout_c", _CUTOUT.quantise(name, self.cutout_c))
 
     def encode(self) -> bytes:
+        """The Device limits frame (docs/protocol.md, "Device limits"), little-endian.
+
+        The fields were range-checked when the limits were built (`FieldRangeError`).
+        """
         name = "DeviceLimits"
         return _LIMITS.pack(
             PROTOCOL_VERSION,

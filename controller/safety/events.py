@@ -38,11 +38,15 @@ BLOCKING_FINDINGS = frozenset({"cut", "blister"}) | CONTRAINDICATIONS
 
 
 class DeviceKind(enum.StrEnum):
+    """The two devices a session needs: the massager and the skin sensor."""
+
     MASSAGER = "massager"
     SENSOR = "sensor"
 
 
 class CaregiverAction(enum.StrEnum):
+    """What a caregiver may ask: stop, heater off, or lower the pressure (never raise it)."""
+
     STOP = "stop"
     HEATER_OFF = "heater_off"
     LOWER_PRESSURE = "lower_pressure"
@@ -110,6 +114,8 @@ class LinkChanged:
 
 @dataclass(frozen=True, slots=True)
 class StartSession:
+    """The user starts a session with these checklist answers."""
+
     checklist: ChecklistResult
 
 
@@ -123,7 +129,7 @@ class UserRequest:
 
 @dataclass(frozen=True, slots=True)
 class UserStop:
-    pass
+    """The user stops the session."""
 
 
 @dataclass(frozen=True, slots=True)

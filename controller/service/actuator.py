@@ -18,8 +18,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-from collections.abc import Callable
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 from controller.ble.links import STOP_TIMEOUT_S, MassagerLink
 from controller.errors import LinkError
@@ -36,6 +36,9 @@ from controller.protocol import (
 )
 from controller.shutdown import raise_if_cancelling
 from controller.timing import reached, remaining
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -63,6 +66,8 @@ class _UnconfirmedCut:
 
 @dataclass(frozen=True, slots=True)
 class Wanted:
+    """What the supervisor wants now: pressure (mmHg), heat on/off, pad target (°C), lease (s)."""
+
     pressure_mmhg: float
     heater_on: bool
     pad_target_c: float
@@ -73,6 +78,11 @@ OFF = Wanted(0.0, False, IDLE_PAD_TARGET_C, 0.0)
 
 
 class Actuator:
+    """Writes the supervisor's wishes to the massager link: changes only, switching off first.
+
+    Renews the lease every ``renew_s`` (s) when nothing changes; ``clock`` is the loop's (s).
+    """
+
     def __init__(self, link: MassagerLink, *, renew_s: float, clock: Callable[[], float]) -> None:
         self._link = link
         self._renew_s = renew_s
@@ -92,6 +102,7 @@ class Actuator:
         self.cuts_resent = 0
 
     def want(self, wanted: Wanted) -> None:
+        """Ask for ``wanted``, replacing the previous wish (latest wins); never blocks."""
         if wanted != self._wanted:
             self._wanted = wanted
             self._changed.set()

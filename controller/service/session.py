@@ -12,9 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-import time
 from collections import deque
-from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -37,13 +35,15 @@ from controller.safety.events import (
 )
 from controller.service.actuator import Actuator, Wanted
 from controller.service.aftercare import wait_for_event, watch_after_session
-from controller.service.recorder import Recorder
 
 if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable, Coroutine
+
     from controller.ble.access import BleAccess
     from controller.ble.thermometer import ThermometerInfo
     from controller.safety.events import ChecklistResult
     from controller.service.caregiver import CaregiverRelay
+    from controller.service.recorder import Recorder
     from controller.session.programs import Program
     from controller.settings import SafetyLimits
 
@@ -71,6 +71,8 @@ ACTUATOR_CLOSE_S = 1.5
 
 @dataclass(frozen=True, slots=True)
 class SessionPlan:
+    """Everything a session needs before it starts: limits, program, checklist and both devices."""
+
     limits: SafetyLimits
     program: Program
     checklist: ChecklistResult
@@ -84,6 +86,10 @@ class SessionPlan:
 
 @dataclass(slots=True)
 class SessionOutcome:
+    """How a session ended and what it reached: maxima (°C, mmHg), seconds of heat and above the
+    cut-off, and the alarms raised (code, priority, message).
+    """
+
     ended_by: str
     duration_s: float
     max_skin_reading_c: float | None
@@ -136,6 +142,12 @@ class SessionObserver:
 
 
 class SessionRunner:
+    """Runs one supervised session over the massager and sensor links until it ends.
+
+    The supervisor loop, the actuator, the recorder and the observers; ``run`` returns the
+    `SessionOutcome`.
+    """
+
     def __init__(
         self,
         plan: SessionPlan,
@@ -311,12 +323,9 @@ class SessionRunner:
             return
         # The supervisor refuses too (belt and braces): it is told the latch is in force.
         self.supervisor.step(self._clock(), [LatchInForce(latch.skin_c)])
-        when = time.strftime("%Y-%m-%d %H:%M", time.localtime(latch.latched_at))
-        raise AlarmLatched(
-            f"over-temperature latch in force since {when} (skin {latch.skin_c:.1f} °C): no "
-            "session until an alarm reset; check the foot for burns, then run "
-            "`soleguard alarm reset` once it has cooled"
-        )
+        from controller.journal.blocks import latch_reason, refusal  # noqa: PLC0415
+
+        raise AlarmLatched(refusal(latch_reason(latch)))
 
     async def _relay_caregiver(self) -> None:
         assert self._caregiver is not None
@@ -343,9 +352,17 @@ class SessionRunner:
                 f"{link.kind} {link.address}"
                 for link in (self.massager, self.sensor)
                 if not link.is_connected
-            ] or ["a first skin reading"]
+            ]
+            # The person's way out, in the same line: what to check, and how to see what is there.
+            fix = (
+                "check that it is switched on, charged and within a few metres, then start "
+                "again (`soleguard scan` lists the devices in range)"
+                if missing
+                else "check that the skin sensor sits on the foot and measures"
+            )
             error = LinkError(
-                f"no session: {' and '.join(missing)} not reached in {CONNECT_DEADLINE_S:.0f} s"
+                f"no session: {' and '.join(missing or ['a first skin reading'])} not reached "
+                f"in {CONNECT_DEADLINE_S:.0f} s; {fix}"
             )
             raise _NotStarted(error) from exc
         finally:

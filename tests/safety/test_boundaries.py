@@ -10,6 +10,7 @@ from controller.safety import (
     CaregiverAction,
     CaregiverRequest,
     DeviceKind,
+    Event,
     LinkChanged,
     SkinReading,
     UserRequest,
@@ -25,7 +26,7 @@ def codes(rig: Rig) -> set[str]:
 
 
 def exact_rig(skin: float = 34.0, **changes: float) -> Rig:
-    rig = Rig(start=T0, **changes)
+    rig = Rig(None, start=T0, **changes)
     rig.skin = skin
     rig.step(*(), dt=HALF)
     rig.connect()
@@ -36,7 +37,7 @@ def exact_rig(skin: float = 34.0, **changes: float) -> Rig:
 def run_exact(rig: Rig, seconds: float, *, reading: bool = False) -> None:
     """Steps of 0.5 s with a report each; a reading each step if asked."""
     for _ in range(round(seconds / HALF)):
-        events = [rig.report()]
+        events: list[Event] = [rig.report()]
         if reading:
             events.append(rig.reading())
         rig.step(*events, dt=HALF)

@@ -17,11 +17,8 @@ import os
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 
-from bleak.backends.client import BaseBleakClient
-from bleak.backends.scanner import BaseBleakScanner
 from bumble import core, hci
 from bumble.core import AdvertisingData
 from bumble.device import Advertisement, Connection, Device, DeviceConfiguration
@@ -32,10 +29,16 @@ from bumble.transport import open_transport
 from bumble.transport.common import AsyncPipeSink, Transport
 
 from controller.ble.bumble_backend.client import BumbleClientBackend
-from controller.ble.bumble_backend.quiet import QuietHost
+from controller.ble.bumble_backend.quiet import QuietHost, quiet_gatt
 from controller.ble.bumble_backend.scanner import BumbleScannerBackend
 from controller.ble.bumble_backend.virtual import VirtualController
 from controller.errors import ConfigError, LinkError
+
+if TYPE_CHECKING:
+    from types import TracebackType
+
+    from bleak.backends.client import BaseBleakClient
+    from bleak.backends.scanner import BaseBleakScanner
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -245,6 +248,7 @@ class BumbleRadio:
             host = QuietHost(self._transport.source, self._transport.sink)
 
         device = Device(config=config, host=host)
+        quiet_gatt(device)
         device.keystore = _make_keystore(self._keystore_path, address)
         policy = self.pairing_policy
         device.pairing_config_factory = lambda _connection: PairingConfig(
@@ -315,6 +319,7 @@ class BumbleRadio:
         return [hci.Address(name).to_string(False) for name, _ in await keystore.get_all()]
 
     async def has_bond(self, address: hci.Address) -> bool:
+        """True when the bond store holds keys for ``address``."""
         keystore = self.device.keystore
         return keystore is not None and await keystore.get(str(address)) is not None
 
@@ -348,6 +353,7 @@ class BumbleRadio:
         return self._seen_names.get(address.upper())
 
     async def add_scan_listener(self, token: object, listener: AdvertisementListener) -> None:
+        """Register ``listener`` under ``token``; starts the shared active scan if not running."""
         async with self._scan_lock:
             self._scan_listeners[token] = listener
             if not self.device.is_scanning:
@@ -355,6 +361,7 @@ class BumbleRadio:
                 await self.device.start_scanning(active=True, filter_duplicates=False)
 
     async def remove_scan_listener(self, token: object) -> None:
+        """Remove the listener of ``token``; the scan stops with the last one."""
         async with self._scan_lock:
             if self._scan_listeners.pop(token, None) is None:
                 return
@@ -363,6 +370,7 @@ class BumbleRadio:
 
     @contextlib.asynccontextmanager
     async def scanning(self, listener: AdvertisementListener) -> AsyncIterator[None]:
+        """Scan with ``listener`` for the duration of the ``async with`` block."""
         token = object()
         await self.add_scan_listener(token, listener)
         try:
