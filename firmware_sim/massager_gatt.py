@@ -68,9 +68,17 @@ class MassagerPeripheral(Peripheral):
         self._changed = asyncio.Event()
         self._notified_state = firmware.discrete_state()
         self.status_notifications = 0
+        # Fault injector: the next N ATT Write Commands (writes without response) to Command are
+        # lost on the air, as a radio can lose them with no one told (docs/protocol.md).
+        self.write_commands_to_lose = 0
+        self.write_commands_lost = 0
+        # Write Without Response too: the controller sends cuts that way (docs/protocol.md, "Cuts
+        # without response"); the encryption requirement holds for both (bumble checks it in
+        # Attribute.write_value and drops a Write Command that fails it).
         self.command = gatt.Characteristic[bytes](
             MASSAGER_COMMAND_UUID,
-            gatt.Characteristic.Properties.WRITE,
+            gatt.Characteristic.Properties.WRITE
+            | gatt.Characteristic.Properties.WRITE_WITHOUT_RESPONSE,
             att.Attribute.WRITEABLE | att.Attribute.WRITE_REQUIRES_ENCRYPTION,
             gatt.CharacteristicValue[bytes](write=self._on_command),
         )
@@ -106,6 +114,22 @@ class MassagerPeripheral(Peripheral):
                 ),
             ]
         )
+        self._install_write_command_loss()
+
+    def _install_write_command_loss(self) -> None:
+        server = self.device.gatt_server
+        deliver = server.on_att_write_command
+
+        def on_att_write_command(bearer: Any, request: Any) -> Any:
+            if self.write_commands_to_lose > 0 and request.attribute_handle == self.command.handle:
+                self.write_commands_to_lose -= 1
+                self.write_commands_lost += 1
+                _LOGGER.info("%s: lost a write without response (fault injector)", self.name)
+                return None
+            return deliver(bearer, request)
+
+        # bumble's server finds its handler by name on the instance (`on_gatt_pdu`).
+        server.on_att_write_command = on_att_write_command
 
     def _battery_level(self, _connection: Any) -> int:
         return max(0, min(100, round(self.firmware.physics.battery_percent)))

@@ -195,6 +195,10 @@ class MassagerLink(DeviceLink):
         super().__init__(address, options, on_link_change)
         self._on_status = on_status
         self._sequence = 0
+        # The newest status and how many arrived: the actuator confirms a cut sent without
+        # response by a status received after it (docs/protocol.md, "Cuts without response").
+        self.last_status: MassagerStatus | PartialStatus | None = None
+        self.statuses_received = 0
 
     def next_sequence(self) -> int:
         """The next Command sequence number (1, 2, ... wrapping from 65535 to 0)."""
@@ -214,22 +218,32 @@ class MassagerLink(DeviceLink):
             # supervisor notices the missing reports, and the lease protects the foot meanwhile.
             _LOGGER.warning("massager %s: bad status %s: %s", self.address, data.hex(" "), exc)
             return
+        self.last_status = status
+        self.statuses_received += 1
         self._on_status(status)
 
-    async def send(self, command: Command, *, timeout_s: float = WRITE_TIMEOUT_S) -> None:
-        """Write ``command`` to the Command characteristic with response, within ``timeout_s`` (s).
+    async def send(
+        self, command: Command, *, timeout_s: float = WRITE_TIMEOUT_S, response: bool = True
+    ) -> None:
+        """Write ``command`` to the Command characteristic within ``timeout_s`` (s): with response,
+        or, with ``response=False``, as an ATT Write Command that nothing answers (the caller
+        confirms it by a later status, `controller.service.actuator`).
 
         Raises `LinkError` when not connected, or when the write fails or times out.
         """
         client = self._client
         if client is None or not client.is_connected:
             raise LinkError(f"massager {self.address}: not connected")
-        await self._write(client, command, timeout_s)
+        await self._write(client, command, timeout_s, response=response)
 
-    async def _write(self, client: BleakClient, command: Command, timeout_s: float) -> None:
+    async def _write(
+        self, client: BleakClient, command: Command, timeout_s: float, *, response: bool = True
+    ) -> None:
         try:
             async with asyncio.timeout(timeout_s):
-                await client.write_gatt_char(MASSAGER_COMMAND_UUID, encode_command(command), True)
+                await client.write_gatt_char(
+                    MASSAGER_COMMAND_UUID, encode_command(command), response
+                )
         except (BleakError, TimeoutError, OSError) as exc:
             raise LinkError(f"massager {self.address}: {type(command).__name__} failed") from exc
 

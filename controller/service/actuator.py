@@ -4,6 +4,13 @@ The supervisor loop never awaits the radio: it states what it wants (latest wins
 writes. Switching off always goes first (heater off, then pressure down) so a slow link delays a
 rise, never a cut. When nothing changes the lease is renewed every ``renew_s``, so the firmware
 stops on its own if this process dies.
+
+Cuts (heater off, pressure down) go out as ATT Write Without Response: the firmware executes
+them one connection interval after the decision, with no request in flight to wait behind. A
+Write Command is never answered, so a cut is confirmed by the next status that shows it (heater
+not enabled, pressure target at or below the cut); if none does within `CUT_CONFIRM_S`, the
+wanted state is sent again with response, and a failure then takes the usual way (LinkError,
+reconnect), with the lease as the backstop. docs/protocol.md, "Cuts without response".
 """
 
 from __future__ import annotations
@@ -20,6 +27,8 @@ from controller.protocol import (
     LEASE_MS_MAX,
     LEASE_MS_MIN,
     Command,
+    MassagerStatus,
+    PartialStatus,
     RenewLease,
     SetHeater,
     SetPressure,
@@ -40,6 +49,19 @@ PRESSURE_STEP_MMHG = 0.1
 # Rising set-points go out at most this often: the bladder's own inflation rate smooths the steps,
 # and each write costs radio time. Lowering pressure and any heater change go out at once.
 PRESSURE_RISE_PERIOD_S = 0.5
+# A cut sent without response must show in a status within this, or it is sent again with
+# response. Why 0.5 s: the firmware notifies at once on the change a cut makes and at 5 Hz anyway
+# (docs/protocol.md), so two periodic statuses and a 30 ms connection interval fit with room; the
+# lease (>= 1 s) stays the backstop if even the resend fails.
+CUT_CONFIRM_S = 0.5
+
+
+@dataclass(frozen=True, slots=True)
+class _UnconfirmedCut:
+    deadline: float
+    statuses_before: int  # the link's status count when the cut went out
+    heater_off: bool
+    pressure_mmhg: float | None  # the lowered target, if the cut lowered pressure
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,8 +94,12 @@ class Actuator:
         self._rise_due = float("inf")
         self._changed = asyncio.Event()
         self._closing = False
+        self._unconfirmed: _UnconfirmedCut | None = None
+        # After a cut went unconfirmed, everything goes with response until a write succeeds.
+        self._with_response = False
         self.writes = 0
         self.failures = 0
+        self.cuts_resent = 0
 
     def want(self, wanted: Wanted) -> None:
         """Ask for ``wanted``, replacing the previous wish (latest wins); never blocks."""
@@ -84,6 +110,7 @@ class Actuator:
     def forget_sent(self) -> None:
         """The firmware lost its state (reconnect, reboot): send everything again."""
         self._sent = None
+        self._unconfirmed = None
         self._changed.set()
 
     def closing(self) -> bool:
@@ -101,7 +128,8 @@ class Actuator:
             raise_if_cancelling()
             # Stopped (all off): nothing to renew, wait for the next change only.
             renew_due = self._last_write + self._renew_s if self._wanted != OFF else math.inf
-            due = min(renew_due, self._rise_due)
+            confirm_due = math.inf if self._unconfirmed is None else self._unconfirmed.deadline
+            due = min(renew_due, self._rise_due, confirm_due)
             try:
                 async with asyncio.timeout(remaining(self._clock(), due)):
                     await self._changed.wait()
@@ -113,8 +141,10 @@ class Actuator:
                 return
             if not self._link.is_connected:
                 self._sent = None
+                self._unconfirmed = None
                 await self._wait_connected_or_closed()
                 continue
+            self._check_cut()
             try:
                 await self._write_changes()
             except LinkError as exc:
@@ -122,6 +152,40 @@ class Actuator:
                 self.failures += 1
                 self._sent = None
                 _LOGGER.warning("%s", exc)
+
+    def _check_cut(self) -> None:
+        """Settle the cut sent without response: confirmed by a later status, superseded by a
+        newer wish, or overdue, in which case the wanted state goes again, with response."""
+        cut = self._unconfirmed
+        if cut is None:
+            return
+        wanted = self._wanted
+        heater_off = cut.heater_off and not wanted.heater_on
+        pressure = cut.pressure_mmhg
+        if pressure is not None and wanted.pressure_mmhg > pressure:
+            pressure = None  # a rise was asked for since: the next write states the target
+        if not heater_off and pressure is None:
+            self._unconfirmed = None
+            return
+        status = self._link.last_status
+        if (
+            status is not None
+            and self._link.statuses_received > cut.statuses_before
+            and _shows(status, heater_off=heater_off, pressure_mmhg=pressure)
+        ):
+            self._unconfirmed = None
+            return
+        if reached(self._clock(), cut.deadline):
+            self._unconfirmed = None
+            self.cuts_resent += 1
+            self._sent = None
+            self._with_response = True
+            _LOGGER.warning(
+                "massager %s: a cut sent without response is not in its status after %.1f s; "
+                "sending again with response",
+                self._link.address,
+                CUT_CONFIRM_S,
+            )
 
     async def _wait_connected_or_closed(self) -> None:
         connected = asyncio.ensure_future(self._link.wait_connected())
@@ -169,8 +233,36 @@ class Actuator:
             and reached(self._clock(), self._last_write + self._renew_s)
         ):
             commands.append(RenewLease)
+        cut_heater = cut_pressure = False
         for kind in commands:
-            await self._link.send(self._command(kind, wanted, lease_ms))
+            is_cut = (kind is SetHeater and not wanted.heater_on) or (
+                kind is SetPressure and lowering
+            )
+            if is_cut and not self._with_response:
+                statuses_before = self._link.statuses_received
+                await self._link.send(self._command(kind, wanted, lease_ms), response=False)
+                cut_heater |= kind is SetHeater
+                cut_pressure |= kind is SetPressure
+                # Cuts pile up while the first is unconfirmed (a falling wave lowers the target
+                # at every tick): the first one's deadline stands, or it would never come.
+                pending = self._unconfirmed
+                self._unconfirmed = _UnconfirmedCut(
+                    deadline=(
+                        self._clock() + CUT_CONFIRM_S if pending is None else pending.deadline
+                    ),
+                    statuses_before=(
+                        statuses_before if pending is None else pending.statuses_before
+                    ),
+                    heater_off=cut_heater or (pending is not None and pending.heater_off),
+                    pressure_mmhg=(
+                        wanted.pressure_mmhg
+                        if cut_pressure
+                        else (None if pending is None else pending.pressure_mmhg)
+                    ),
+                )
+            else:
+                await self._link.send(self._command(kind, wanted, lease_ms))
+                self._with_response = False
             self.writes += 1
             self._last_write = self._clock()
         self._sent = wanted
@@ -196,6 +288,19 @@ class Actuator:
             return False
         self._sent = OFF
         return True
+
+
+def _shows(
+    status: MassagerStatus | PartialStatus, *, heater_off: bool, pressure_mmhg: float | None
+) -> bool:
+    """Whether ``status`` shows the cut: heater not enabled, pressure target at or below it."""
+    if heater_off and status.heater_enabled:
+        return False
+    if pressure_mmhg is not None:
+        target = status.pressure_target_mmhg
+        if target is None or target > pressure_mmhg + PRESSURE_STEP_MMHG / 2:
+            return False
+    return True
 
 
 def _lease_ms(lease_s: float) -> int:

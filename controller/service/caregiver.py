@@ -172,21 +172,29 @@ class CaregiverRelay(SessionObserver):
         every alert this relay raised is published (the broker's PUBACK); return (raised,
         published). Published is not acknowledged by a person: see :meth:`acknowledged_count`."""
         await self.flush()
-        deadline = time.monotonic() + real_timeout_s
         ours = set(self.raised)
+        # Polled in a thread that sleeps in real time. On a virtual clock at speed "max" an
+        # asyncio.sleep here would jump the session's clock at every poll while the real broker
+        # takes its time (a run's virtual-time guard fired in the campaign), and the busy polls
+        # would starve the bridge thread that handles the PUBACKs; while a job runs in a thread
+        # the virtual loop waits in real time instead (firmware_sim.clock).
+        waiting = await asyncio.to_thread(self._wait_published, ours, real_timeout_s)
+        return len(ours), len(ours) - waiting
+
+    def _wait_published(self, ours: set[str], real_timeout_s: float) -> int:
+        """Blocking: how many of ``ours`` are still unpublished when all are, or at the timeout."""
+        deadline = time.monotonic() + real_timeout_s
         while True:
             pending = {
                 alert.id
-                for alert in await asyncio.to_thread(
-                    self._outbox.undelivered_alerts,
-                    device_id=self._bridge.device_id,
-                    limit=UNDELIVERED_SCAN_LIMIT,
+                for alert in self._outbox.undelivered_alerts(
+                    device_id=self._bridge.device_id, limit=UNDELIVERED_SCAN_LIMIT
                 )
             }
             waiting = ours & pending
             if not waiting or time.monotonic() >= deadline:
-                return len(ours), len(ours) - len(waiting)
-            await asyncio.sleep(DRAIN_POLL_S)
+                return len(waiting)
+            time.sleep(DRAIN_POLL_S)
 
     def acknowledged_count(self) -> int:
         """How many of the alerts this relay raised a caregiver client acknowledged (showed to a
