@@ -173,6 +173,12 @@ PRELOAD = (
     "controller.caregiver.broker",
     "controller.settings",
     "firmware_sim.physics",
+    "_pytest.assertion.rewrite",
+    "_pytest.doctest",
+    "_pytest.python",
+    "pytest_asyncio.plugin",
+    "platformdirs",
+    "asyncio",
 )
 # The child's exit code when the tests never imported the mutated module (a broken hook).
 HOOK_UNUSED = 97
