@@ -94,12 +94,11 @@ class SkinTrust(SessionLifecycle):
         too_slow = period is not None and not pace_fast_enough(period, lim.stale_after_s)
         if running and period is not None and too_slow:
             # Known at connection: heat off for the whole session, said once (an information
-            # signal), instead of SENSOR_STALE raised and cleared at every slow reading.
+            # signal held until the next session starts, whatever pace is stated later), instead
+            # of SENSOR_STALE raised and cleared at every slow reading.
             self._heat_disabled = True
             message = _too_slow_message(period, lim.stale_after_s)
             self._raise(AlarmCode.SENSOR_TOO_SLOW, message, now)
-        elif not too_slow:
-            self._clear(AlarmCode.SENSOR_TOO_SLOW)
         if (
             running
             and not too_slow

@@ -156,7 +156,7 @@ def test_a_garbage_pace_is_judged_too_slow() -> None:
 def test_a_pace_learnt_mid_session_turns_heat_off_for_the_rest_of_it() -> None:
     # A sensor that states no interval is paced by its first two readings, seconds into the
     # session; a faster pace later (a new connection that took the interval write) does not bring
-    # heat back this session, and the signal clears.
+    # heat back this session, and the signal stays as it was: held, not raised again.
     rig = Rig(start=DAY_S)
     rig.running()
     rig.run(5.0)
@@ -168,7 +168,10 @@ def test_a_pace_learnt_mid_session_turns_heat_off_for_the_rest_of_it() -> None:
     rig.run(10.0)
     assert rig.decision.command.heater_on is False
     assert rig.decision.heater_block == "disabled_for_session"
-    assert AlarmCode.SENSOR_TOO_SLOW not in {a.code for a in rig.decision.active_alarms}
+    assert AlarmCode.SENSOR_TOO_SLOW in {a.code for a in rig.decision.active_alarms}
+    rig.step(SensorPace(5.0), rig.report())
+    rig.run(10.0)
+    assert too_slow_alarms(rig) == ["SENSOR_TOO_SLOW"]
 
 
 def test_the_signal_is_per_session_and_said_again_at_the_next_one() -> None:
