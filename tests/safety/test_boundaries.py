@@ -7,13 +7,18 @@ floating point, so "exactly 2.0 s later" is exactly 2.0 s later.
 from __future__ import annotations
 
 from controller.safety import (
+    AlarmReset,
     CaregiverAction,
     CaregiverRequest,
     DeviceKind,
+    LatchInForce,
     LinkChanged,
+    SessionState,
     SkinReading,
     UserRequest,
+    UserStop,
 )
+from controller.settings import SafetyLimits
 from tests.safety.rig import Rig
 
 T0 = 86_400.0
@@ -198,3 +203,83 @@ def test_a_bladder_that_vents_one_latency_late_is_following() -> None:
         rig.measured = max(0.0, 40.0 - 15.0 * late) if late > 0 else 40.0
         rig.step(rig.report(), rig.reading(), dt=0.25)
     assert "PRESSURE_NOT_FOLLOWING" not in rig.alarms
+
+
+def test_an_alarm_reset_needs_a_reading_younger_than_stale_after_s() -> None:
+    stale = SafetyLimits.defaults().stale_after_s
+    for age, accepted in ((stale - HALF, True), (stale, False)):
+        rig = exact_rig(skin=36.0)
+        rig.step(LatchInForce(43.5), rig.report(), dt=HALF)
+        assert rig.decision.state is SessionState.LATCHED
+        rig.step(rig.report(), rig.reading(), dt=HALF)
+        last = rig.now - HALF
+        run_exact(rig, age - 2 * HALF)
+        decision = rig.step(AlarmReset(), rig.report(), dt=HALF)
+        assert rig.now - last == age
+        if accepted:
+            assert decision.state is SessionState.ENDED, age
+            assert "OVER_TEMPERATURE_LATCH" not in codes(rig)
+        else:
+            assert decision.state is SessionState.LATCHED, age
+            assert decision.refusals == (
+                "latch kept: no fresh valid skin reading shows the foot has cooled",
+            )
+
+
+def test_the_massager_is_silent_exactly_massager_silent_after_s_after_its_last_report() -> None:
+    rig = exact_rig()
+    run_exact(rig, 2.0, reading=True)
+    last = rig.now - HALF  # the last report, stamped at the step before
+    silent_after = rig.limits.massager_silent_after_s
+    quarter = HALF / 2  # exact in binary too
+    while rig.now + quarter - last < silent_after:
+        rig.step(rig.reading(), dt=quarter)
+        assert "MASSAGER_SILENT" not in codes(rig)
+        assert rig.decision.command.pressure_mmhg > 0.0
+    rig.step(rig.reading(), dt=quarter)
+    assert rig.now - last == silent_after
+    assert "MASSAGER_SILENT" in codes(rig)
+    assert rig.decision.command.pressure_mmhg == 0.0
+    assert not rig.decision.command.heater_on
+
+
+def test_a_silent_massager_alarm_ends_with_the_session() -> None:
+    # Once the session is over the silence is the post-session watch's business (it says "no
+    # status from the massager since"); MASSAGER_SILENT ("pressure and heat off") is not left
+    # standing in the live view and the caregivers' active alarms.
+    rig = exact_rig()
+    run_exact(rig, 2.0, reading=True)
+    for _ in range(4):
+        rig.step(rig.reading(), dt=HALF)
+    assert "MASSAGER_SILENT" in codes(rig)
+    rig.step(UserStop(), dt=HALF)
+    assert rig.decision.state is SessionState.ENDED
+    assert "MASSAGER_SILENT" not in codes(rig)
+
+
+def test_battery_low_is_below_15_percent_and_clears_at_25() -> None:
+    rig = exact_rig()
+    low = rig.limits.battery_low_percent
+    ok = rig.limits.battery_ok_percent
+    rig.step(rig.report(battery_percent=low), rig.reading(), dt=HALF)
+    assert "BATTERY_LOW" not in codes(rig)
+    rig.step(rig.report(battery_percent=low - HALF), rig.reading(), dt=HALF)
+    assert "BATTERY_LOW" in codes(rig)
+    rig.step(rig.report(battery_percent=ok - HALF), rig.reading(), dt=HALF)
+    assert "BATTERY_LOW" in codes(rig)
+    rig.step(rig.report(battery_percent=ok), rig.reading(), dt=HALF)
+    assert "BATTERY_LOW" not in codes(rig)
+
+
+def test_a_pad_reading_at_either_end_of_its_sensor_range_is_a_pad_sensor_fault() -> None:
+    limits = SafetyLimits.defaults()
+    for pad, fault in (
+        (limits.pad_sensor_min_c, True),
+        (limits.pad_sensor_min_c + HALF, False),
+        (limits.pad_sensor_max_c, True),
+        (limits.pad_sensor_max_c - HALF, False),
+    ):
+        rig = exact_rig()
+        rig.step(rig.report(pad_c=pad), rig.reading(), dt=HALF)
+        assert ("PAD_SENSOR_FAULT" in codes(rig)) is fault, pad
+        assert (rig.decision.heater_block == "disabled_for_session") is fault, pad
