@@ -283,3 +283,80 @@ def test_a_pad_reading_at_either_end_of_its_sensor_range_is_a_pad_sensor_fault()
         rig.step(rig.report(pad_c=pad), rig.reading(), dt=HALF)
         assert ("PAD_SENSOR_FAULT" in codes(rig)) is fault, pad
         assert (rig.decision.heater_block == "disabled_for_session") is fault, pad
+
+
+def test_heat_time_is_used_up_at_exactly_max_heat_s() -> None:
+    rig = exact_rig(max_heat_s=5.0)
+    run_exact(rig, HALF, reading=True)
+    assert rig.decision.command.heater_on
+    while rig.decision.heat_used_s < rig.limits.max_heat_s - HALF:
+        assert "HEAT_TIME_USED" not in rig.alarms
+        run_exact(rig, HALF, reading=True)
+    run_exact(rig, HALF, reading=True)
+    assert rig.decision.heat_used_s == rig.limits.max_heat_s
+    assert "HEAT_TIME_USED" in rig.alarms
+    assert rig.decision.heater_block == "heat_time_used"
+    assert not rig.decision.command.heater_on
+
+
+def test_no_heat_time_alarm_when_no_heat_was_ever_allowed() -> None:
+    # A profile with no heat time gives heat_used 0 >= max_heat 0: nothing was used up, and a
+    # "heat time used up" signal would be false.
+    rig = exact_rig(max_heat_s=0.0)
+    run_exact(rig, 5.0, reading=True)
+    assert rig.decision.heat_used_s == 0.0
+    assert "HEAT_TIME_USED" not in rig.alarms
+    assert not rig.decision.command.heater_on
+
+
+def test_the_session_ends_at_exactly_max_session_s() -> None:
+    rig = exact_rig(max_session_s=10.0)
+    started = rig.now
+    run_exact(rig, rig.limits.max_session_s - HALF, reading=True)
+    assert rig.decision.state is SessionState.RUNNING
+    run_exact(rig, HALF, reading=True)
+    assert rig.now - started == rig.limits.max_session_s
+    assert rig.decision.state is SessionState.ENDED
+    assert "SESSION_TIME_UP" in rig.alarms
+
+
+def test_an_alarm_reset_at_exactly_the_reenable_threshold_is_refused() -> None:
+    limits = SafetyLimits.defaults()
+    for skin, accepted in (
+        (limits.heater_reenable_below_c, False),
+        (limits.heater_reenable_below_c - HALF, True),
+    ):
+        rig = exact_rig(skin=skin)
+        rig.step(LatchInForce(43.5), rig.report(), rig.reading(), dt=HALF)
+        decision = rig.step(AlarmReset(), rig.report(), rig.reading(), dt=HALF)
+        assert (decision.state is SessionState.ENDED) is accepted, skin
+        assert (decision.state is SessionState.LATCHED) is not accepted, skin
+
+
+def test_two_steps_at_the_same_instant_are_not_a_clock_step() -> None:
+    # A caller may step twice at one monotonic instant (an event and the tick): time did not go
+    # back, so the readings are not voided and the heat stays on.
+    rig = exact_rig()
+    run_exact(rig, 2.0, reading=True)
+    assert rig.decision.command.heater_on
+    rig.step(rig.report(), dt=0.0)
+    assert rig.decision.skin_fresh
+    assert rig.decision.command.heater_on
+
+
+def test_a_reading_stamped_at_the_instant_the_link_came_up_counts() -> None:
+    rig = Rig(start=T0)
+    rig.step(dt=HALF)
+    up = rig.now + HALF
+    rig.step(
+        LinkChanged(DeviceKind.MASSAGER, True), LinkChanged(DeviceKind.SENSOR, True, up), dt=HALF
+    )
+    rig.step(rig.report(), SkinReading(up, 34.0), dt=HALF)
+    assert rig.decision.skin_c == 34.0
+    early = Rig(start=T0)
+    early.step(dt=HALF)
+    early.step(
+        LinkChanged(DeviceKind.MASSAGER, True), LinkChanged(DeviceKind.SENSOR, True, up), dt=HALF
+    )
+    early.step(early.report(), SkinReading(up - HALF, 34.0), dt=HALF)
+    assert early.decision.skin_c is None
