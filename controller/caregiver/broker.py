@@ -48,6 +48,11 @@ BROKER_STOP_TIMEOUT_S = 5.0
 # Why 20 ms: how often to retry the port while a broker starts; cheap and far below start time.
 _READY_POLL_S = 0.02
 
+# Why 3: a port taken between free_port() and the bind is rare; three in a row means a real problem.
+_PORT_ATTEMPTS = 3
+# What mosquitto logs when its listener's port is in use.
+_PORT_TAKEN = "Address already in use"
+
 # Debian installs mosquitto in /usr/sbin, which is not on a normal user's PATH.
 _MOSQUITTO_CANDIDATES = ("mosquitto", "/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto")
 DEFAULT_MQTT_PORT = 1883
@@ -160,12 +165,14 @@ class MosquittoBroker:
             raise BrokerError("mosquitto is not installed")
         self.executable = exe
         self.host = host
+        # A port we chose may be taken by someone else between free_port() and mosquitto's bind
+        # (parallel test workers, other programs); only then is another port tried.
+        self._port_chosen = port is None
         self.port = port or free_port(host)
         self.workdir = workdir
         self.config_path = workdir / "mosquitto.conf"
         self.log_path = workdir / "mosquitto.log"
-        lines = [
-            f"listener {self.port} {host}",
+        self._settings = [
             f"allow_anonymous {'true' if allow_anonymous else 'false'}",
             f"persistence {'true' if persistence else 'false'}",
             f"persistence_location {workdir}/",
@@ -178,8 +185,12 @@ class MosquittoBroker:
             "log_type notice",
             *extra_config,
         ]
-        self.config_path.write_text("\n".join(lines) + "\n")
+        self._write_config()
         self._process: asyncio.subprocess.Process | None = None
+
+    def _write_config(self) -> None:
+        lines = [f"listener {self.port} {self.host}", *self._settings]
+        self.config_path.write_text("\n".join(lines) + "\n")
 
     @property
     def url(self) -> str:
@@ -190,8 +201,36 @@ class MosquittoBroker:
         return self._process is not None and self._process.returncode is None
 
     async def start(self) -> None:
+        """Start mosquitto and wait until it accepts connections.
+
+        Raises:
+            BrokerError: it exited while starting or did not accept within
+                ``BROKER_READY_TIMEOUT_S``; the message ends with its log's tail.
+        """
         if self.running:
             return
+        for attempt in range(1, _PORT_ATTEMPTS + 1):
+            log_size = self.log_path.stat().st_size if self.log_path.exists() else 0
+            try:
+                await self._start_once()
+                return
+            except BrokerError:
+                taken = _PORT_TAKEN in self._log_since(log_size)
+                if not (taken and self._port_chosen) or attempt == _PORT_ATTEMPTS:
+                    raise
+                _LOGGER.info("port %d was taken before mosquitto bound it; another port", self.port)
+                self.port = free_port(self.host)
+                self._write_config()
+
+    def _log_since(self, offset: int) -> str:
+        try:
+            with self.log_path.open("rb") as log:
+                log.seek(offset)
+                return log.read().decode(errors="replace")
+        except OSError:
+            return ""
+
+    async def _start_once(self) -> None:
         with self.log_path.open("ab") as log:
             self._process = await asyncio.create_subprocess_exec(
                 self.executable,
@@ -208,6 +247,9 @@ class MosquittoBroker:
         track_child(process.pid, own_group=True)
         try:
             await _wait_until_accepting(self.host, self.port, lambda: process.returncode is None)
+            if process.returncode is not None:
+                # Whatever accepted the connection was not this mosquitto, which has exited.
+                raise BrokerError(f"broker on {self.host}:{self.port} exited while starting")
         except BrokerError as exc:
             await self.stop()
             raise BrokerError(f"{exc}; log: {self.log_tail()}") from None

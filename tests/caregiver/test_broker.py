@@ -3,11 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import socket
+from pathlib import Path
 
 import pytest
 
 from controller.caregiver import CaregiverBridge
-from controller.caregiver.broker import BrokerUrl, embedded_broker, parse_broker_url
+from controller.caregiver import broker as broker_module
+from controller.caregiver.broker import (
+    BrokerError,
+    BrokerUrl,
+    MosquittoBroker,
+    embedded_broker,
+    parse_broker_url,
+)
 from controller.errors import ConfigError
 from controller.settings.models import MqttSettings
 from controller.store import Store
@@ -70,3 +79,47 @@ async def test_embedded_broker_carries_a_bridge(
             bridge.raise_alert(make_alert("demo"))
             async with asyncio.timeout(HANG_GUARD_S):
                 await wait_until(lambda: store.alert_counts() == (1, 1))
+
+
+async def test_a_port_taken_before_mosquitto_binds_it_is_replaced(
+    tmp_path: Path, mosquitto_executable: str | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Parallel test workers (or any program) may take the port free_port() chose before
+    mosquitto binds it: the broker starts on another port instead of failing the test run."""
+    if mosquitto_executable is None:
+        pytest.skip("needs the mosquitto binary")
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", 0))
+        # Not listening: a listener would accept the readiness probe; this one only holds the port.
+        taken = squatter.getsockname()[1]
+        chosen = iter([taken])
+        real_free_port = broker_module.free_port
+        monkeypatch.setattr(
+            broker_module,
+            "free_port",
+            lambda host="127.0.0.1": next(chosen, None) or real_free_port(host),
+        )
+        broker = MosquittoBroker(tmp_path, executable=mosquitto_executable)
+        assert broker.port == taken
+        await broker.start()
+        try:
+            assert broker.port != taken
+            _, writer = await asyncio.open_connection(broker.host, broker.port)
+            writer.close()
+        finally:
+            await broker.stop()
+
+
+async def test_a_port_given_by_the_user_is_never_silently_replaced(
+    tmp_path: Path, mosquitto_executable: str | None
+) -> None:
+    """A configured port in use is the user's problem to see, with mosquitto's own reason."""
+    if mosquitto_executable is None:
+        pytest.skip("needs the mosquitto binary")
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", 0))
+        taken = squatter.getsockname()[1]
+        broker = MosquittoBroker(tmp_path, port=taken, executable=mosquitto_executable)
+        with pytest.raises(BrokerError, match="Address already in use"):
+            await broker.start()
+        assert broker.port == taken

@@ -10,6 +10,7 @@ import asyncio
 import itertools
 import json
 import statistics
+import time
 import uuid
 from typing import Any
 
@@ -18,6 +19,7 @@ import pytest
 
 from controller.caregiver.bridge import STATE_MIN_INTERVAL_S
 from controller.caregiver.broker import LocalBroker
+from controller.caregiver.commands import RATE_LIMIT_BURST, RATE_LIMIT_PER_S
 from controller.store import Store
 from tests.e2e.helpers import (
     BASE,
@@ -256,6 +258,7 @@ async def test_a_stop_sent_during_a_command_flood_ends_the_session_within_a_seco
             for _ in range(flood):
                 await mallory.publish(f"{BASE}/command/mallory", junk, qos=1)
 
+        flood_started = time.monotonic()
         flooding = asyncio.create_task(flood_it(), name="flood")
         try:
             await asyncio.sleep(0.2)
@@ -269,6 +272,8 @@ async def test_a_stop_sent_during_a_command_flood_ends_the_session_within_a_seco
         finally:
             await flooding
         await wait_until(lambda: any(r.get("refused") for r in alice.json_on("command/result")))
+        # The bridge had handled the whole flood by the time its summary arrived.
+        flood_span_s = time.monotonic() - flood_started
     assert result.run.outcome.ended_by == "caregiver"
     ended_at = next(now for now, d in session.decisions if d.ended_by is not None)
     assert ended_at - sent_at <= 1.0
@@ -278,8 +283,12 @@ async def test_a_stop_sent_during_a_command_flood_ends_the_session_within_a_seco
     summaries = [r for r in alice.json_on("command/result") if r.get("refused")]
     assert len(summaries) == 1
     assert summaries[0]["client"] == "mallory"
-    # The burst's ten answers, then one summary: not thousands of results.
-    assert len([r for r in alice.json_on("command/result") if r["request_id"] == "junk"]) <= 20
+    # The burst's answers and what the bucket refilled while the flood lasted, then one summary:
+    # not thousands of results. The refill depends on how long the flood took to handle (longer on
+    # a loaded machine), so the bound is computed from that span, never a fixed count.
+    answered = len([r for r in alice.json_on("command/result") if r["request_id"] == "junk"])
+    assert answered <= RATE_LIMIT_BURST + RATE_LIMIT_PER_S * flood_span_s, (answered, flood_span_s)
+    assert answered < flood / 10
 
 
 def _safety_key_of_payload(state: dict[str, Any]) -> tuple[object, ...]:
@@ -310,7 +319,6 @@ async def test_every_safety_relevant_state_change_reaches_a_caregiver_at_once(
     interval. The latency itself (milliseconds; the goal is 100 ms) is printed with ``-s`` and
     recorded in docs/performance.md, not asserted: a loaded machine may stretch a delivery, and a
     timed assertion would turn that into a failure."""
-    import time  # noqa: PLC0415
 
     from controller.caregiver.bridge import no_delay  # noqa: PLC0415
     from controller.service.caregiver import device_state  # noqa: PLC0415
