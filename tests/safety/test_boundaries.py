@@ -360,3 +360,62 @@ def test_a_reading_stamped_at_the_instant_the_link_came_up_counts() -> None:
     )
     early.step(early.report(), SkinReading(up - HALF, 34.0), dt=HALF)
     assert early.decision.skin_c is None
+
+
+def test_a_prediction_of_exactly_the_cutoff_switches_the_heater_off() -> None:
+    # Three readings 0.5 s apart rising 1/32 °C each (all exact in binary) give a least-squares
+    # slope of exactly 1/16 °C/s; 40 s ahead that is 2.5 °C: from 37.5 °C exactly the 40 °C
+    # cut-off. The heater must be off on the prediction alone, with the skin at 37.5 °C.
+    step = 0.03125
+    start = 37.5 - 2 * step
+    rig = exact_rig(skin=start, prediction_window_s=1.0)
+    run_exact(rig, 2.0, reading=True)
+    assert rig.decision.command.heater_on
+    for celsius in (start + step, start + 2 * step):
+        rig.skin = celsius
+        rig.step(rig.report(), rig.reading(), dt=HALF)
+    assert rig.decision.skin_c == 37.5
+    assert rig.decision.predicted_skin_c == rig.limits.heater_cutoff_c
+    assert rig.decision.heater_block == "predicted_cutoff"
+    assert not rig.decision.command.heater_on
+
+
+def cooled_after_a_cutoff(rig: Rig, cool_c: float) -> float:
+    """Trip the cut-off with a reading at exactly the cut-off; then readings at ``cool_c``.
+    Returns the time the heater went off."""
+    run_exact(rig, 2.0, reading=True)
+    assert rig.decision.command.heater_on
+    rig.skin = rig.limits.heater_cutoff_c
+    while rig.decision.command.heater_on:
+        run_exact(rig, HALF, reading=True)
+    off = rig.now
+    assert rig.decision.heater_block == "cutoff"
+    rig.skin = (rig.limits.heater_cutoff_c + cool_c) / 2  # within the 2 °C/s rate check
+    run_exact(rig, HALF, reading=True)
+    rig.skin = cool_c
+    return off
+
+
+def test_the_heater_comes_back_exactly_min_off_s_after_a_cutoff() -> None:
+    rig = exact_rig(skin=38.5, heater_target_c=39.5)
+    off = cooled_after_a_cutoff(rig, 37.5)
+    while rig.now - off < rig.limits.heater_min_off_s - HALF:
+        run_exact(rig, HALF, reading=True)
+        assert rig.decision.heater_block == "cooling_after_cutoff"
+    run_exact(rig, HALF, reading=True)
+    assert rig.now - off == rig.limits.heater_min_off_s
+    assert rig.decision.command.heater_on
+
+
+def test_the_heater_stays_off_at_exactly_the_reenable_threshold() -> None:
+    # The target (39.5 °C) above the re-enable threshold (38 °C), so only the re-enable rule can
+    # keep the heater off at exactly 38 °C.
+    rig = exact_rig(skin=38.5, heater_target_c=39.5)
+    off = cooled_after_a_cutoff(rig, rig.limits.heater_reenable_below_c)
+    run_exact(rig, rig.limits.heater_min_off_s + 5.0, reading=True)
+    assert rig.now - off > rig.limits.heater_min_off_s
+    assert rig.decision.heater_block == "cooling_after_cutoff"
+    assert not rig.decision.command.heater_on
+    rig.skin = rig.limits.heater_reenable_below_c - HALF
+    run_exact(rig, HALF, reading=True)
+    assert rig.decision.command.heater_on
