@@ -40,6 +40,7 @@ import importlib.util
 import json
 import os
 import random
+import re
 import signal
 import sys
 import tempfile
@@ -268,6 +269,28 @@ def run_tests(mutant: Mutant | None, timeout_s: float) -> bool:
             time.sleep(0.05)
 
 
+# A result line of a run's output: "[3/315] controller/safety/x.py:12 (#4) Lt -> LtE: killed".
+_RESULT = re.compile(
+    r"^\[\d+/\d+\] (?P<file>\S+):\d+ \(#(?P<index>\d+)\) (?P<desc>.+): (?P<mark>killed|SURVIVED)"
+)
+
+
+def resumed(logs: list[Path]) -> dict[tuple[str, int, str], bool]:
+    """Results printed by earlier runs of the same code: (file, index, mutation) -> killed.
+
+    For a run cut short (the machine is shared) or split over several processes: its mutants are
+    not tested again, and the report counts them with the others.
+    """
+    done: dict[tuple[str, int, str], bool] = {}
+    for log in logs:
+        for line in log.read_text(encoding="utf-8").splitlines():
+            match = _RESULT.match(line)
+            if match is not None:
+                key = (match["file"], int(match["index"]), match["desc"])
+                done[key] = match["mark"] == "killed"
+    return done
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--files", default=",".join(DEFAULT_FILES))
@@ -280,6 +303,13 @@ def main() -> int:
         "--timeout", type=float, default=0.0, help="per-mutant seconds (default: from a clean run)"
     )
     parser.add_argument("--report", type=Path, default=None)
+    parser.add_argument(
+        "--resume",
+        type=Path,
+        action="append",
+        default=[],
+        help="the output of an earlier run of the same code: its results count, untested again",
+    )
     args = parser.parse_args()
     files = [f for f in args.files.split(",") if f]
     every = mutants(files)
@@ -291,7 +321,17 @@ def main() -> int:
         chosen = sorted(
             random.Random(args.seed).sample(every, args.sample), key=lambda m: (m.file, m.index)
         )
-    print(f"{len(every)} mutation sites in {len(files)} file(s); testing {len(chosen)}")
+    done = resumed(args.resume)
+    earlier = {
+        m: done[(m.file, m.index, m.description)]
+        for m in chosen
+        if (m.file, m.index, m.description) in done
+    }
+    to_test = [m for m in chosen if m not in earlier]
+    print(
+        f"{len(every)} mutation sites in {len(files)} file(s); {len(chosen)} chosen, "
+        f"{len(earlier)} from earlier runs, testing {len(to_test)}"
+    )
     # Imported once here, so that every forked child starts with them loaded; none of them may
     # import a target module (the child must import the mutant instead).
     sys.path.insert(0, str(ROOT))
@@ -303,39 +343,55 @@ def main() -> int:
         return 2
 
     started = time.perf_counter()
+    survivors: list[Mutant] = [m for m in chosen if m in earlier and not earlier[m]]
+    if not to_test:
+        return _finish(args.report, every, chosen, survivors, started, len(earlier))
     if not run_tests(None, args.timeout or 600.0):
         print("tests/safety fail without any mutation: fix them first")
         return 2
     clean_s = time.perf_counter() - started
     timeout_s = args.timeout or max(TIMEOUT_FLOOR_S, TIMEOUT_FACTOR * clean_s)
     print(f"unmutated run: {clean_s:.1f} s; per-mutant timeout {timeout_s:.0f} s", flush=True)
-    survivors: list[Mutant] = []
-    for number, mutant in enumerate(chosen, 1):
+    for number, mutant in enumerate(to_test, 1):
         began = time.perf_counter()
         killed = not run_tests(mutant, timeout_s)
         mark = "killed" if killed else "SURVIVED"
         print(
-            f"[{number}/{len(chosen)}] {mutant.file}:{mutant.line} (#{mutant.index}) "
+            f"[{number}/{len(to_test)}] {mutant.file}:{mutant.line} (#{mutant.index}) "
             f"{mutant.description}: {mark} ({time.perf_counter() - began:.1f} s)",
             flush=True,
         )
         if not killed:
             survivors.append(mutant)
+    return _finish(args.report, every, chosen, survivors, started, len(earlier))
+
+
+def _finish(
+    report: Path | None,
+    every: list[Mutant],
+    chosen: list[Mutant],
+    survivors: list[Mutant],
+    started: float,
+    from_earlier: int,
+) -> int:
+    """Print the score and the survivors, write the report; 0 if none survived."""
+    survivors = sorted(survivors, key=lambda m: (m.file, m.index))
     killed_count = len(chosen) - len(survivors)
     score = 100.0 * killed_count / len(chosen) if chosen else 100.0
     elapsed = time.perf_counter() - started
     print(f"score: {killed_count}/{len(chosen)} killed ({score:.1f} %) in {elapsed:.0f} s")
     for mutant in survivors:
         print(f"survivor: {mutant.file}:{mutant.line} (#{mutant.index}) {mutant.description}")
-    if args.report is not None:
-        args.report.write_text(
+    if report is not None:
+        report.write_text(
             json.dumps(
                 {
                     "sites": len(every),
                     "tested": len(chosen),
                     "killed": killed_count,
                     "score_percent": round(score, 1),
-                    "seconds": round(elapsed),
+                    "from_earlier_runs": from_earlier,  # results read with --resume
+                    "seconds": round(elapsed),  # of this run only
                     "survivors": [asdict(m) for m in survivors],
                 },
                 indent=2,
