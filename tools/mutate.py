@@ -310,6 +310,11 @@ def main() -> int:
         default=[],
         help="the output of an earlier run of the same code: its results count, untested again",
     )
+    parser.add_argument(
+        "--report-only",
+        action="store_true",
+        help="test nothing: report the --resume results alone (the sites without one: untested)",
+    )
     args = parser.parse_args()
     files = [f for f in args.files.split(",") if f]
     every = mutants(files)
@@ -327,6 +332,8 @@ def main() -> int:
         for m in chosen
         if (m.file, m.index, m.description) in done
     }
+    if args.report_only:
+        chosen = [m for m in chosen if m in earlier]
     to_test = [m for m in chosen if m not in earlier]
     print(
         f"{len(every)} mutation sites in {len(files)} file(s); {len(chosen)} chosen, "
@@ -388,6 +395,7 @@ def _finish(
                 {
                     "sites": len(every),
                     "tested": len(chosen),
+                    "untested": len(every) - len(chosen),
                     "killed": killed_count,
                     "score_percent": round(score, 1),
                     "from_earlier_runs": from_earlier,  # results read with --resume
