@@ -419,3 +419,21 @@ def test_the_heater_stays_off_at_exactly_the_reenable_threshold() -> None:
     rig.skin = rig.limits.heater_reenable_below_c - HALF
     run_exact(rig, HALF, reading=True)
     assert rig.decision.command.heater_on
+
+
+def test_a_steady_rise_over_many_readings_is_predicted_to_the_cutoff() -> None:
+    # Twenty seconds of readings rising 0.05 °C/s (41 in the slope window, far more than the
+    # minimum of 3): 40 s ahead the skin is 2 °C warmer, so at 38.5 °C the heater is off on the
+    # prediction (40.5 °C) although the reading is under both the cut-off and the 39.5 °C target.
+    rig = exact_rig(skin=36.5, heater_target_c=39.5)
+    run_exact(rig, 2.0, reading=True)
+    while rig.skin < 38.5:
+        rig.skin = round(rig.skin + 0.025, 3)
+        run_exact(rig, HALF, reading=True)
+    decision = rig.decision
+    assert decision.skin_c is not None
+    assert decision.skin_c < rig.limits.heater_target_c
+    assert decision.predicted_skin_c is not None
+    assert abs(decision.predicted_skin_c - (decision.skin_c + 2.0)) < 1e-6
+    assert decision.heater_block == "predicted_cutoff"
+    assert not decision.command.heater_on
