@@ -437,3 +437,17 @@ def test_a_steady_rise_over_many_readings_is_predicted_to_the_cutoff() -> None:
     assert abs(decision.predicted_skin_c - (decision.skin_c + 2.0)) < 1e-6
     assert decision.heater_block == "predicted_cutoff"
     assert not decision.command.heater_on
+
+
+def test_a_sensor_not_following_is_judged_during_the_session_only() -> None:
+    # 10 s of a reading 12 °C under the pad (under the 15 s of bad time the rule needs), then the
+    # user stops. The sensor still lies on the bench after the session: no SENSOR_NOT_FOLLOWING
+    # ("heat off for this session") may appear once the session is over.
+    rig = exact_rig(skin=28.0)
+    rig.pad = 40.0
+    run_exact(rig, 10.0, reading=True)
+    assert "SENSOR_NOT_FOLLOWING" not in rig.alarms
+    rig.step(UserStop(), rig.report(), rig.reading(), dt=HALF)
+    assert rig.decision.state is SessionState.ENDED
+    run_exact(rig, rig.limits.sensor_follow_bad_s + 5.0, reading=True)
+    assert "SENSOR_NOT_FOLLOWING" not in rig.alarms
