@@ -451,3 +451,15 @@ def test_a_sensor_not_following_is_judged_during_the_session_only() -> None:
     assert rig.decision.state is SessionState.ENDED
     run_exact(rig, rig.limits.sensor_follow_bad_s + 5.0, reading=True)
     assert "SENSOR_NOT_FOLLOWING" not in rig.alarms
+
+
+def test_a_reading_of_exactly_the_latch_temperature_latches() -> None:
+    for top, latched in ((43.0, True), (42.5, False)):
+        rig = exact_rig(skin=41.0)
+        run_exact(rig, 1.0, reading=True)
+        rig.skin = top  # within the 2 °C/s rate check: a valid reading
+        run_exact(rig, HALF, reading=True)
+        assert rig.decision.skin_valid, top
+        assert (rig.decision.state is SessionState.LATCHED) is latched, top
+        assert ("OVER_TEMPERATURE_LATCH" in rig.alarms) is latched, top
+        assert not rig.decision.command.heater_on
