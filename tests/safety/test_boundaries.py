@@ -463,3 +463,43 @@ def test_a_reading_of_exactly_the_latch_temperature_latches() -> None:
         assert (rig.decision.state is SessionState.LATCHED) is latched, top
         assert ("OVER_TEMPERATURE_LATCH" in rig.alarms) is latched, top
         assert not rig.decision.command.heater_on
+
+
+def test_the_decision_calls_a_reading_exactly_stale_after_s_old_not_fresh() -> None:
+    rig = exact_rig()
+    run_exact(rig, 2.0, reading=True)
+    last = rig.now - HALF
+    run_exact(rig, rig.limits.stale_after_s - 2 * HALF)
+    assert rig.decision.skin_fresh
+    run_exact(rig, HALF)
+    assert rig.now - last == rig.limits.stale_after_s
+    assert not rig.decision.skin_fresh
+
+
+def test_a_report_with_a_garbage_time_or_while_the_link_is_down_is_ignored() -> None:
+    rig = exact_rig()
+    run_exact(rig, 2.0, reading=True)
+    before = rig.decision.measured_pressure_mmhg
+    rig.step(rig.report(time=float("nan"), pressure_mmhg=55.0), rig.reading(), dt=HALF)
+    assert rig.decision.measured_pressure_mmhg == before
+    rig.step(LinkChanged(DeviceKind.MASSAGER, False), dt=HALF)
+    rig.step(rig.report(pressure_mmhg=55.0, cutout_latched=True), dt=HALF)
+    assert rig.decision.measured_pressure_mmhg is None
+    assert "FIRMWARE_CUTOUT" not in rig.alarms
+
+
+def test_the_minimum_off_time_counts_from_the_real_switch_off() -> None:
+    # The thermostat switched the heater off 40 s before the cut-off tripped: the 30 s minimum
+    # off-time is already over, so once the skin is back under 38 °C the heater may come back.
+    # (No prediction, so only the reading itself trips the cut-off.)
+    rig = exact_rig(skin=37.0, prediction_horizon_s=0.0)
+    run_exact(rig, 2.0, reading=True)
+    assert rig.decision.command.heater_on
+    rig.skin = 38.5
+    run_exact(rig, 40.0, reading=True)
+    assert rig.decision.heater_block == "at_target"
+    for celsius in (39.5, 40.0, 38.5, 37.0):
+        rig.skin = celsius
+        run_exact(rig, HALF, reading=True)
+    run_exact(rig, 2 * HALF, reading=True)
+    assert rig.decision.command.heater_on
