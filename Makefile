@@ -19,8 +19,12 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/soleguard demo $(ARGS)
 
+# Test workers (pytest-xdist): each test keeps its own broker, radio and folders, so tests run
+# side by side; three on two cores overlap the real-time tests' waits with the CPU-bound ones.
+# TEST_WORKERS=0 runs in one process (for -s, pdb, or a profile).
+TEST_WORKERS ?= 3
 test: $(STAMP)
-	$(BIN)/pytest $(ARGS)
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist worksteal $(ARGS)
 
 # The long run of the property proofs: >= 10,000 state-machine examples of the safety supervisor
 # and 10,000 examples of the command and settings properties (the protocol's properties fix their
@@ -35,7 +39,7 @@ proofs: $(STAMP)
 RUNS ?= 5
 LOAD ?= 0
 flakes: $(STAMP)
-	$(BIN)/python tools/flake_finder.py --runs $(RUNS) --load $(LOAD) -- $(ARGS)
+	$(BIN)/python tools/flake_finder.py --runs $(RUNS) --load $(LOAD) -- -n $(TEST_WORKERS) --dist worksteal $(ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -3,7 +3,9 @@
 Massager, sensor and physics (firmware_sim.SimWorld) plus one BleakClient over bumble's virtual
 radio that pairs, subscribes to Status (5 Hz) and to the Temperature Measurement indications
 (1 Hz), turns heater and pressure on and renews the lease every second, as the controller does.
-Prints the median (and min/max) wall seconds of a few runs, and what was received.
+Prints the median (and min/max) wall seconds of a few runs, the median user+system CPU seconds
+(less sensitive to other processes on a shared machine than wall time), the machine's load
+average, and what was received.
 
     .venv/bin/python bench/virtual_time.py [--runs 5] [--minutes 30]
 """
@@ -12,6 +14,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
+import resource
 import statistics
 import time
 
@@ -78,16 +82,27 @@ def main() -> None:
     parser.add_argument("--tick", type=float, default=0.1, help="physics tick, s (default 10 Hz)")
     args = parser.parse_args()
     walls = []
+    cpus = []
+    load_before = os.getloadavg()[0]
     for _ in range(args.runs):
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), _cpu_s()
         statuses, readings, max_skin = run(session(args.minutes, args.tick), speed="max")
         walls.append(time.perf_counter() - started)
+        cpus.append(_cpu_s() - cpu_started)
     print(
         f"{args.minutes:g} simulated minutes: median {statistics.median(walls):.2f} s wall "
         f"(min {min(walls):.2f}, max {max(walls):.2f}, {args.runs} runs); "
+        f"CPU median {statistics.median(cpus):.2f} s (min {min(cpus):.2f}, max {max(cpus):.2f}); "
+        f"load average {load_before:.2f} before, {os.getloadavg()[0]:.2f} after; "
         f"per run {statuses} status notifications, {readings} indications, "
         f"max skin {max_skin:.2f} °C"
     )
+
+
+def _cpu_s() -> float:
+    """User plus system CPU seconds of this process so far."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 if __name__ == "__main__":

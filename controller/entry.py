@@ -27,8 +27,9 @@ def main() -> None:
         signal.signal(signum, _early)
     from controller import shutdown  # noqa: PLC0415 (light on purpose: no asyncio yet)
 
-    shutdown.install()
     try:
+        # Inside the try: a signal the moment the handlers are in is a stop like any later one.
+        shutdown.install()
         from controller.cli import main as cli_main  # noqa: PLC0415 (after the handlers)
     except KeyboardInterrupt as exc:
         came = int(getattr(exc, "signum", signal.SIGINT))

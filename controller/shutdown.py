@@ -186,10 +186,13 @@ class Shutdown:
     # -- installation ----------------------------------------------------------------------
 
     def install(self) -> None:
-        for signum in HANDLED_SIGNALS:
-            signal.signal(signum, self._on_signal)
+        # The watchdog first: starting a thread waits on a lock, and a signal raised there by our
+        # own handler would escape as a traceback (seen at a SIGHUP 0.36 s after start). Until
+        # the handlers below are in, a signal finds the caller's (`controller.entry._early`).
         self._watchdog = threading.Thread(target=self._watch, name="shutdown-watchdog", daemon=True)
         self._watchdog.start()
+        for signum in HANDLED_SIGNALS:
+            signal.signal(signum, self._on_signal)
 
     @contextlib.contextmanager
     def on_signal(

@@ -24,7 +24,7 @@ from bumble.link import LocalLink
 from bumble.pairing import PairingConfig, PairingDelegate
 from bumble.transport.common import AsyncPipeSink
 
-from controller.ble.bumble_backend.quiet import QuietController, QuietHost
+from controller.ble.bumble_backend.quiet import QuietController, QuietHost, quiet_gatt
 
 __all__ = [
     "DEFAULT_ADVERTISING_INTERVAL_MS",
@@ -144,6 +144,7 @@ class Peripheral:
         else:
             host = QuietHost(hci_transport.source, hci_transport.sink)
         self.device = Device(config=config, host=host)
+        quiet_gatt(self.device)
         self.device.pairing_config_factory = _pairing_config
         self.device.on(self.device.EVENT_CONNECTION, self._on_connection)
         self._on_air = True

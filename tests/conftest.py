@@ -116,3 +116,16 @@ async def mqtt_broker(
     await broker.start()
     yield broker
     await broker.stop()
+
+
+# --- Order: the long tests first ------------------------------------------------------------------
+#
+# With several workers (`make test` runs pytest-xdist), a one-minute real-time test that starts last
+# is the whole run's tail. Tests marked ``slow`` or ``real_time`` go first (a stable sort, so the
+# order within each group stays the file order); in one process the order changes nothing.
+_LONG_MARKERS = frozenset({"slow", "real_time"})
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Put the long tests first, keeping the collection order otherwise."""
+    items.sort(key=lambda item: not any(m.name in _LONG_MARKERS for m in item.iter_markers()))

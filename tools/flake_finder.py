@@ -142,6 +142,11 @@ def read_report(report: Path, records: dict[str, TestRecord]) -> None:
         record.outcomes[outcome] += 1
 
 
+def _unwind(signum: int, _frame: object) -> None:
+    """End by exception, so every ``finally`` ends the busy loops and the pytest run's group."""
+    raise SystemExit(128 + signum)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__.split("\n\n")[0] if __doc__ else None,
@@ -159,6 +164,11 @@ def main(argv: list[str] | None = None) -> int:
         pytest_args = pytest_args[1:]
     if args.runs < 1 or args.load < 0:
         parser.error("--runs must be >= 1 and --load >= 0")
+
+    # SIGTERM or SIGHUP would end this process without its `finally` blocks, leaving the busy
+    # loops and the running pytest (its own process group) behind: make them unwind instead.
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, _unwind)
 
     records: dict[str, TestRecord] = defaultdict(TestRecord)
     results: list[RunResult] = []

@@ -11,12 +11,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import getpass
 import logging
+import os
 import shutil
+import signal
 import socket
+import sys
 import tempfile
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Protocol
@@ -24,6 +28,7 @@ from urllib.parse import urlsplit
 
 from controller.errors import ConfigError, SoleGuardError
 from controller.shutdown import track_child, track_path, untrack_child, untrack_path
+from controller.store.processes import pid_alive
 
 __all__ = [
     "BROKER_READY_TIMEOUT_S",
@@ -35,6 +40,7 @@ __all__ = [
     "find_mosquitto",
     "free_port",
     "parse_broker_url",
+    "remove_stale_folders",
 ]
 
 _LOGGER = logging.getLogger(__name__)
@@ -45,7 +51,11 @@ BROKER_READY_TIMEOUT_S = 10.0
 # Why 5 s: mosquitto exits at once on SIGTERM (writing its persistence file first); if it has not
 # after this, it is killed so the port is free for the next start.
 BROKER_STOP_TIMEOUT_S = 5.0
-# Why 20 ms: how often to retry the port while a broker starts; cheap and far below start time.
+# Why 1 ms doubling to 20 ms: mosquitto listens a few milliseconds after it is spawned, so a fixed
+# 20 ms retry cost the demo's start-up up to 20 ms of wall time for nothing; a first retry after
+# 1 ms catches it at once, and the cap keeps a slow start (amqtt, a loaded CI machine) cheap.
+# mosquitto has no readiness signal to wait for instead (no socket activation, no notify fd).
+_READY_POLL_FIRST_S = 0.001
 _READY_POLL_S = 0.02
 
 # Why 3: a port taken between free_port() and the bind is rare; three in a row means a real problem.
@@ -57,6 +67,37 @@ _PORT_TAKEN = "Address already in use"
 _MOSQUITTO_CANDIDATES = ("mosquitto", "/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto")
 DEFAULT_MQTT_PORT = 1883
 DEFAULT_MQTTS_PORT = 8883
+_FOLDER_PREFIX = "soleguard-broker-"
+# prctl(2) option: the signal the kernel sends this process when its parent thread ends.
+_PR_SET_PDEATHSIG = 1
+
+
+def _ends_with_parent() -> Callable[[], None] | None:
+    """A ``preexec_fn`` (Linux) that makes the kernel SIGTERM the broker when we die.
+
+    The broker runs in its own session (a Ctrl-C in the terminal must not reach it), so nothing
+    else would end it after a SIGKILL of this process: no ``finally`` runs and the shutdown
+    watchdog dies with us. ``PR_SET_PDEATHSIG`` (prctl(2)) fires when the *thread* that started
+    the child ends; the caregiver thread starts the broker and stops it itself before it ends,
+    so that is no earlier than intended. If we died between the fork and the prctl call, the
+    parent pid has already changed: the child exits at once instead of running orphaned. Other
+    platforms (macOS has no such call) keep the old behaviour: the watchdog stops the broker on
+    every way out but SIGKILL. The function only makes a system call: safe in a forked child.
+    """
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+    parent = os.getpid()
+
+    def preexec() -> None:
+        prctl(_PR_SET_PDEATHSIG, int(signal.SIGTERM), 0, 0, 0)
+        if os.getppid() != parent:
+            os._exit(1)
+
+    return preexec
 
 
 class BrokerError(SoleGuardError):
@@ -117,6 +158,7 @@ def free_port(host: str = "127.0.0.1") -> int:
 async def _wait_until_accepting(host: str, port: int, alive: Any) -> None:
     loop = asyncio.get_running_loop()
     deadline = loop.time() + BROKER_READY_TIMEOUT_S
+    poll_s = _READY_POLL_FIRST_S
     while True:
         try:
             _, writer = await asyncio.open_connection(host, port)
@@ -125,7 +167,8 @@ async def _wait_until_accepting(host: str, port: int, alive: Any) -> None:
                 raise BrokerError(f"broker on {host}:{port} exited while starting") from None
             if loop.time() > deadline:
                 raise BrokerError(f"broker on {host}:{port} did not start") from None
-            await asyncio.sleep(_READY_POLL_S)
+            await asyncio.sleep(poll_s)
+            poll_s = min(2 * poll_s, _READY_POLL_S)
             continue
         writer.close()
         with contextlib.suppress(OSError):
@@ -242,6 +285,8 @@ class MosquittoBroker:
                 # Its own process group: a Ctrl-C in the terminal goes to our process group and
                 # must not kill the broker under the bridge, which still publishes `offline`.
                 start_new_session=True,
+                # ... and yet it ends when we do, even by SIGKILL.
+                preexec_fn=_ends_with_parent(),
             )
         process = self._process
         track_child(process.pid, own_group=True)
@@ -321,10 +366,32 @@ class AmqttBroker:
             await broker.shutdown()
 
 
+def remove_stale_folders(parent: Path | None = None) -> list[Path]:
+    """Remove the broker folders left by processes that died without removing them; the removed.
+
+    Only a SIGKILL (or a power cut) leaves one: every other way out removes it (the shutdown
+    watchdog too). A folder is ``soleguard-broker-<pid>-<random>`` in ``parent`` (default: the
+    temporary folder); one whose process still runs is left alone, as is one we may not remove.
+    """
+    base = Path(tempfile.gettempdir()) if parent is None else parent
+    removed = []
+    for folder in base.glob(f"{_FOLDER_PREFIX}*-*"):
+        owner = folder.name.removeprefix(_FOLDER_PREFIX).split("-", 1)[0]
+        if not owner.isdigit() or pid_alive(int(owner)):
+            continue
+        shutil.rmtree(folder, ignore_errors=True)
+        if not folder.exists():
+            removed.append(folder)
+            _LOGGER.info("removed %s, left by process %s that was killed", folder, owner)
+    return removed
+
+
 @contextlib.asynccontextmanager
 async def embedded_broker(*, prefer_mosquitto: bool = True) -> AsyncIterator[str]:
     """A throwaway broker on 127.0.0.1 and a free port; yields ``mqtt://127.0.0.1:PORT``."""
-    with tempfile.TemporaryDirectory(prefix="soleguard-broker-") as tmp:
+    remove_stale_folders()
+    # The pid in the name tells a later start whose folder it is (`remove_stale_folders`).
+    with tempfile.TemporaryDirectory(prefix=f"{_FOLDER_PREFIX}{os.getpid()}-") as tmp:
         # Removed by the shutdown watchdog too, if the process has to end in a hurry.
         track_path(Path(tmp))
         try:

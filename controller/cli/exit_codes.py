@@ -2,7 +2,7 @@
 
 | status | meaning |
 | --- | --- |
-| 0 | done |
+| 0 | done (`sim` and `monitor`: also when stopped by Ctrl-C, SIGTERM or SIGHUP, their normal end) |
 | 1 | runtime failure: a device or broker not reached, a session refused, the journal unwritable |
 | 2 | usage or configuration: a bad option, value, settings file or environment variable |
 | 129 | ended by SIGHUP (128 + 1) |

@@ -152,11 +152,16 @@ def figures(
     # Why the heater is off matters while the session runs; once it has ended, it is plain.
     block = decision.heater_block if decision.ended_by is None else None
     lines = (f"heater off: {block}" if block else "", footer)
+    # The supervisor counts down only while the session runs (remaining 0 once it has ended):
+    # the planned time is then the session limit it counted down from, so an early stop reads
+    # "00:42 / 05:00", not a full bar of "00:42 / 00:42".
+    running = decision.remaining_s > 0
+    planned_s = decision.elapsed_s + decision.remaining_s if running else limits.max_session_s
     return LiveFigures(
         title=title,
         state=str(decision.state),
         elapsed_s=decision.elapsed_s,
-        total_s=decision.elapsed_s + decision.remaining_s,
+        total_s=planned_s,
         skin_c=decision.skin_c,
         skin_note="" if decision.skin_fresh else "stale",
         target_c=limits.heater_target_c,

@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
     from controller.store import Store
 
 EXIT_REFUSED = exit_codes.REFUSED
+_LOGGER = logging.getLogger(__name__)
 
 ConfigOption = Annotated[
     Path | None, typer.Option("--config", "-c", help="Settings file (else the default).")
@@ -51,7 +53,8 @@ def session(
         settings = _settings(config, program=program, profile=profile)
         with _store(settings) as store:
             answers = _checklist(store, checklist)
-            outcome = asyncio.run(interruptible(_run(settings, store, answers, live=live)))
+            with _journalled_if_not_reached(store):
+                outcome = asyncio.run(interruptible(_run(settings, store, answers, live=live)))
             signum = ended_by_signal(outcome.ended_by)
             # After a signal the process ends at once: no prompt waits for an answer.
             ask = interactive and signum is None
@@ -77,7 +80,8 @@ def run(
         settings = _settings(config)
         with _store(settings) as store:
             answers = _checklist(store, checklist)
-            outcome = asyncio.run(interruptible(_run(settings, store, answers, live=False)))
+            with _journalled_if_not_reached(store):
+                outcome = asyncio.run(interruptible(_run(settings, store, answers, live=False)))
             _after(settings, store, outcome, answers, pain_after=None, ask=False)
             signum = ended_by_signal(outcome.ended_by)
             if signum is not None:
@@ -106,13 +110,53 @@ def _store(settings: Settings) -> Any:
         store.close()
 
 
+# The journal's alarm code for a session that never started because its devices were not
+# reached; not a supervisor alarm: the supervisor never ran.
+NOT_STARTED_CODE = "SESSION_NOT_STARTED"
+
+
+@contextlib.contextmanager
+def _journalled_if_not_reached(store: Store) -> Iterator[None]:
+    """A session whose devices are not reached leaves its trace in the journal.
+
+    As for a bond lost before the start (which the session's recorder journals itself): an alarm
+    outside any session, its message the line the person read (it names the device), and no
+    session row for a session that never ran. The LinkError goes on to the person; a journal
+    that cannot take the record only logs that (the error line matters more).
+    """
+    from controller.ble.bonds import BondLostError  # noqa: PLC0415
+    from controller.errors import LinkError  # noqa: PLC0415
+    from controller.store import StoreError  # noqa: PLC0415
+
+    try:
+        yield
+    except LinkError as exc:
+        if not isinstance(exc, BondLostError):
+            try:
+                store.add_alarm(
+                    None,
+                    time=time.time(),
+                    code=NOT_STARTED_CODE,
+                    priority="medium",
+                    message=str(exc),
+                )
+            except StoreError as store_error:
+                _LOGGER.warning("journal: the failed start was not recorded: %s", store_error)
+        raise
+
+
 def _checklist(store: Store, path: Path | None) -> ChecklistAnswers:
-    from controller.journal.diary import inspection_due, session_block_reason  # noqa: PLC0415
+    from controller.journal.blocks import (  # noqa: PLC0415
+        inspection_due,
+        refusal,
+        session_block_reason,
+    )
     from controller.session.checklist import ChecklistNeeds, ask, load_answers  # noqa: PLC0415
 
+    # Before any question: a latch or an open wound refuses whatever the answers would be.
     blocked = session_block_reason(store)
     if blocked is not None:
-        typer.echo(f"no session today: {blocked}", err=True)
+        typer.echo(refusal(blocked), err=True)
         raise typer.Exit(EXIT_REFUSED)
     if path is not None:
         return load_answers(path)
@@ -127,7 +171,7 @@ def _checklist(store: Store, path: Path | None) -> ChecklistAnswers:
 async def _run(
     settings: Settings, store: Store, answers: ChecklistAnswers, *, live: bool
 ) -> SessionOutcome:
-    from controller.journal.diary import inspection_due  # noqa: PLC0415
+    from controller.journal.blocks import inspection_due  # noqa: PLC0415
     from controller.service.app import LatestDecision, run_configured_session  # noqa: PLC0415
 
     latest = LatestDecision()

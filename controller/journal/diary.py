@@ -4,7 +4,7 @@ The store keeps the entries; this module decides what follows from them. An insp
 anything (cut, blister, redness, swelling, open wound, ulcer) raises a low-priority caregiver alert
 through the outbox, written in the same transaction as the inspection. An open wound or ulcer then
 blocks every session until the person records it healed (the seed article: never massage over an
-open wound); the session checklist asks :func:`session_block_reason` before a session starts.
+open wound); what blocks a session and its wording is :mod:`controller.journal.blocks`.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Final
 
+from controller.journal.blocks import inspection_due, open_wound_reason, session_block_reason
 from controller.store import OPEN_WOUND_FINDINGS, OutboxAlert, Store
 from controller.store.validation import check_findings
 
@@ -77,7 +78,12 @@ def record_inspection(
         )
         _LOGGER.info("%s: inspection finding queued as alert %s", device_id, alert.id)
     store.record_inspection(date, found, recorded_at=stamp, alert=alert)
-    return InspectionOutcome(found, alert, store.open_wound_blocking())
+    return InspectionOutcome(found, alert, _blocked_note(store))
+
+
+def _blocked_note(store: Store) -> str | None:
+    reason = open_wound_reason(store)
+    return None if reason is None else f"sessions are blocked: {reason}"
 
 
 def record_healed(
@@ -85,18 +91,4 @@ def record_healed(
 ) -> str | None:
     """Record an open wound or ulcer healed; return what still blocks sessions, if anything."""
     store.record_healed(date, finding, recorded_at=now)
-    return store.open_wound_blocking()
-
-
-def session_block_reason(store: Store) -> str | None:
-    """Why no session may start now because of the diary, or ``None``; the checklist calls it."""
-    return store.open_wound_blocking()
-
-
-def inspection_due(store: Store, today: dt.date | None = None) -> bool:
-    """True when no foot inspection is dated today (the first session of a day asks for one).
-
-    Dated today, not "the latest is today or later": a record dated in the future must not
-    stand in for today's inspection.
-    """
-    return not store.inspected_on(dt.date.today() if today is None else today)
+    return _blocked_note(store)

@@ -19,7 +19,7 @@ from __future__ import annotations
 import dataclasses
 import enum
 import struct
-from typing import ClassVar, TypeAlias, TypeVar
+from typing import ClassVar, NamedTuple, TypeAlias, TypeVar
 
 from controller.errors import ProtocolError
 from controller.protocol import _wire
@@ -456,31 +456,74 @@ class MassagerStatus(_StatusFlagsView):
     @classmethod
     def decode(cls, data: bytes) -> MassagerStatus:
         """Decode a Status notification; raises only ProtocolError."""
+        return cls._from_fields(_unpack_status(data))
+
+    @classmethod
+    def _from_fields(cls, fields: _StatusFields) -> MassagerStatus:
+        """Range-check unpacked fields; raises FieldRangeError for the first one out of range.
+
+        Each field is checked here once, from its wire integer, in wire order; the result is
+        then built without `__post_init__`, which would check and re-quantise every field again
+        (most of a decode's cost, run for every status notification). The fields it would
+        change are already as it leaves them: reserved flag bits dropped, measurements at wire
+        resolution (``raw / scale``), the fault converted. Sequence, flags and fault are whole
+        wire integers of their full width, so they cannot be out of range.
+        """
         name = "MassagerStatus"
-        frame = _wire.as_bytes(name, data)
-        _check_version(name, frame, STATUS_LENGTH)
-        _wire.check_length(name, frame, STATUS_LENGTH)
-        (
-            _,
-            flags,
-            last_sequence,
-            raw_pressure,
-            raw_pressure_target,
-            raw_pad_temperature,
-            battery,
-            lease_remaining,
-            fault,
-        ) = _STATUS.unpack(frame)
-        return cls(
-            flags=StatusFlags(flags & _KNOWN_FLAGS),
-            last_sequence=last_sequence,
-            pressure_mmhg=_PRESSURE.from_raw(name, raw_pressure),
-            pressure_target_mmhg=_PRESSURE_TARGET.from_raw(name, raw_pressure_target),
-            pad_temperature_c=_PAD_TEMPERATURE.from_raw(name, raw_pad_temperature),
-            battery_percent=battery,
-            lease_remaining_ms=lease_remaining,
-            fault=FaultCode.convert(fault),
+        values = (
+            fields.flags,
+            fields.last_sequence,
+            _PRESSURE.from_raw(name, fields.raw_pressure),
+            _PRESSURE_TARGET.from_raw(name, fields.raw_pressure_target),
+            _PAD_TEMPERATURE.from_raw(name, fields.raw_pad_temperature),
+            _BATTERY.check(name, fields.battery),
+            _LEASE_REMAINING.check(name, fields.lease_remaining),
+            fields.fault,
         )
+        status = object.__new__(cls)
+        for field_name, value in zip(_STATUS_FIELD_NAMES, values, strict=True):
+            object.__setattr__(status, field_name, value)
+        return status
+
+
+_STATUS_FIELD_NAMES = tuple(field.name for field in dataclasses.fields(MassagerStatus))
+
+
+class _StatusFields(NamedTuple):
+    """A whole Status frame's fields as on the wire (measurements raw, not range-checked); the
+    flags with reserved bits dropped and the fault as a FaultCode where this version knows it."""
+
+    flags: StatusFlags
+    last_sequence: int
+    raw_pressure: int
+    raw_pressure_target: int
+    raw_pad_temperature: int
+    battery: int
+    lease_remaining: int
+    fault: FaultCode | int
+
+
+def _unpack_status(data: object) -> _StatusFields:
+    """The one unpacking of a Status frame, for whole and partial decoding alike.
+
+    Raises :class:`~controller.errors.ProtocolError` when the frame itself cannot be trusted: not
+    bytes, a wrong version, a wrong length. Measurements are not range-checked here.
+    """
+    name = "MassagerStatus"
+    frame = _wire.as_bytes(name, data)
+    _check_version(name, frame, STATUS_LENGTH)
+    _wire.check_length(name, frame, STATUS_LENGTH)
+    _, flags, last_sequence, pressure, target, pad, battery, lease, fault = _STATUS.unpack(frame)
+    return _StatusFields(
+        StatusFlags(flags & _KNOWN_FLAGS),
+        last_sequence,
+        pressure,
+        target,
+        pad,
+        battery,
+        lease,
+        FaultCode.convert(fault),
+    )
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -521,40 +564,29 @@ def decode_status(data: bytes) -> MassagerStatus | PartialStatus:
     :class:`~controller.errors.ProtocolError` only when the frame itself cannot be trusted:
     not bytes, a wrong version, a wrong length.
     """
+    fields = _unpack_status(data)
     try:
-        return MassagerStatus.decode(data)
+        return MassagerStatus._from_fields(fields)
     except FieldRangeError:
         pass
-    frame = _wire.as_bytes("MassagerStatus", data)  # length and version passed above
-    (
-        _,
-        flags,
-        last_sequence,
-        raw_pressure,
-        raw_pressure_target,
-        raw_pad_temperature,
-        battery,
-        lease_remaining,
-        fault,
-    ) = _STATUS.unpack(frame)
     values = {
-        _PRESSURE.name: _in_range_scaled(_PRESSURE, raw_pressure),
-        _PRESSURE_TARGET.name: _in_range_scaled(_PRESSURE_TARGET, raw_pressure_target),
-        _PAD_TEMPERATURE.name: _in_range_scaled(_PAD_TEMPERATURE, raw_pad_temperature),
-        _BATTERY.name: _in_range_int(_BATTERY, battery),
-        _LEASE_REMAINING.name: _in_range_int(_LEASE_REMAINING, lease_remaining),
+        _PRESSURE.name: _in_range_scaled(_PRESSURE, fields.raw_pressure),
+        _PRESSURE_TARGET.name: _in_range_scaled(_PRESSURE_TARGET, fields.raw_pressure_target),
+        _PAD_TEMPERATURE.name: _in_range_scaled(_PAD_TEMPERATURE, fields.raw_pad_temperature),
+        _BATTERY.name: _in_range_int(_BATTERY, fields.battery),
+        _LEASE_REMAINING.name: _in_range_int(_LEASE_REMAINING, fields.lease_remaining),
     }
     battery_value = values[_BATTERY.name]
     lease_value = values[_LEASE_REMAINING.name]
     return PartialStatus(
-        flags=StatusFlags(flags & _KNOWN_FLAGS),
-        last_sequence=last_sequence,
+        flags=fields.flags,
+        last_sequence=fields.last_sequence,
         pressure_mmhg=values[_PRESSURE.name],
         pressure_target_mmhg=values[_PRESSURE_TARGET.name],
         pad_temperature_c=values[_PAD_TEMPERATURE.name],
         battery_percent=None if battery_value is None else int(battery_value),
         lease_remaining_ms=None if lease_value is None else int(lease_value),
-        fault=FaultCode.convert(fault),
+        fault=fields.fault,
         invalid_fields=tuple(name for name, value in values.items() if value is None),
     )
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
@@ -312,12 +311,9 @@ class SessionRunner:
             return
         # The supervisor refuses too (belt and braces): it is told the latch is in force.
         self.supervisor.step(self._clock(), [LatchInForce(latch.skin_c)])
-        when = time.strftime("%Y-%m-%d %H:%M", time.localtime(latch.latched_at))
-        raise AlarmLatched(
-            f"over-temperature latch in force since {when} (skin {latch.skin_c:.1f} °C): no "
-            "session until an alarm reset; check the foot for burns, then run "
-            "`soleguard alarm reset` once it has cooled"
-        )
+        from controller.journal.blocks import latch_reason, refusal  # noqa: PLC0415
+
+        raise AlarmLatched(refusal(latch_reason(latch)))
 
     async def _relay_caregiver(self) -> None:
         assert self._caregiver is not None
@@ -344,9 +340,17 @@ class SessionRunner:
                 f"{link.kind} {link.address}"
                 for link in (self.massager, self.sensor)
                 if not link.is_connected
-            ] or ["a first skin reading"]
+            ]
+            # The person's way out, in the same line: what to check, and how to see what is there.
+            fix = (
+                "check that it is switched on, charged and within a few metres, then start "
+                "again (`soleguard scan` lists the devices in range)"
+                if missing
+                else "check that the skin sensor sits on the foot and measures"
+            )
             error = LinkError(
-                f"no session: {' and '.join(missing)} not reached in {CONNECT_DEADLINE_S:.0f} s"
+                f"no session: {' and '.join(missing or ['a first skin reading'])} not reached "
+                f"in {CONNECT_DEADLINE_S:.0f} s; {fix}"
             )
             raise _NotStarted(error) from exc
         finally:

@@ -88,7 +88,7 @@ async def run_simulated_session(
     limits = effective_limits(settings)
     inspection_required = True
     if store is not None:
-        from controller.journal.diary import inspection_due  # noqa: PLC0415
+        from controller.journal.blocks import inspection_due  # noqa: PLC0415
 
         inspection_required = inspection_due(store)
     async with SimWorld(

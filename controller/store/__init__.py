@@ -1,7 +1,7 @@
 """The SQLite journal: sessions, readings, alarms, checklist, pain, the alert outbox and the diary.
 
 Open it with ``Store.open(path)`` (``None``: the platform's user data directory); every method is
-synchronous, short, and safe to call from several threads (see :mod:`controller.store.store`).
+synchronous, short, and safe to call from several threads (see :mod:`controller.store.database`).
 """
 
 from controller.store.errors import InvalidValueError, StoreError, UnknownSessionError

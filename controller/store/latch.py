@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from controller.store.errors import InvalidValueError
+from controller.store.outbox import enqueue
 
 if TYPE_CHECKING:
     from controller.store.records import OutboxAlert
@@ -90,5 +91,5 @@ def record_reset(
             (reset_at, skin_c),
         )
         if cursor.rowcount > 0 and alert is not None:
-            store._enqueue(conn, alert)
+            enqueue(conn, alert)
         return cursor.rowcount > 0

@@ -6,6 +6,11 @@ Each row that can repeat carries its own ``uid``; import inserts only rows it do
 importing the same file twice, or a file exported from this very database, adds nothing. Where a
 value is keyed by date or session (sleep, pain, acknowledgements) the local value wins.
 
+Sessions keep how they ended, whether they were simulated (the demo) and the process that ran them
+(an unfinished session is closed as interrupted at the next start only once that process is
+gone). The over-temperature latches travel too: a latched journal stays latched after a move,
+since an alarm reset, not a change of machine, is what clears a latch (IEC 60601-1-8).
+
 The alert outbox is not part of the journal: its delivery state belongs to one machine, and an
 import must never make another machine publish old alerts again.
 """
@@ -40,6 +45,8 @@ TABLES: Final[Mapping[str, tuple[str, ...]]] = {
         "max_pressure_mmhg",
         "time_above_cutoff_s",
         "heat_s",
+        "simulated",
+        "pid",
     ),
     "readings": (
         "session_uid",
@@ -58,12 +65,19 @@ TABLES: Final[Mapping[str, tuple[str, ...]]] = {
     "notes": ("uid", "session_uid", "time", "text"),
     "inspections": ("uid", "date", "recorded_at", "findings"),
     "healed": ("uid", "date", "finding", "recorded_at"),
+    # No uid of its own: a latch is known by the moment it latched (and the reading), which is
+    # how an import recognises one it already has.
+    "latches": ("session_uid", "latched_at", "skin_c", "message", "reset_at", "reset_skin_c"),
 }
+
+# Columns a file from an older SoleGuard lacks, and what such a row means without them: not
+# simulated, no process known (the next start closes it as interrupted if it is unfinished).
+_DEFAULTS: Final[Mapping[str, Any]] = {"simulated": False, "pid": None}
 
 _SELECT: Final[Mapping[str, str]] = {
     "sessions": "SELECT uid, started_at, program, profile, scenario, cutoff_c, pressure_cap_mmhg, "
-    "ended_at, ended_by, max_skin_c, max_pressure_mmhg, time_above_cutoff_s, heat_s "
-    "FROM sessions ORDER BY started_at, id",
+    "ended_at, ended_by, max_skin_c, max_pressure_mmhg, time_above_cutoff_s, heat_s, "
+    "simulated, pid FROM sessions ORDER BY started_at, id",
     "readings": "SELECT s.uid, r.time, r.skin_c, r.pressure_mmhg, r.pressure_cap_mmhg, "
     "r.heater_on, r.pad_c FROM readings r JOIN sessions s ON s.id = r.session_id "
     "ORDER BY s.started_at, s.id, r.time",
@@ -80,12 +94,15 @@ _SELECT: Final[Mapping[str, str]] = {
     "inspections": "SELECT uid, date, recorded_at, findings FROM inspections "
     "ORDER BY date, recorded_at, uid",
     "healed": "SELECT uid, date, finding, recorded_at FROM healed ORDER BY date, recorded_at, uid",
+    "latches": "SELECT s.uid, l.latched_at, l.skin_c, l.message, l.reset_at, l.reset_skin_c "
+    "FROM latches l LEFT JOIN sessions s ON s.id = l.session_id ORDER BY l.latched_at, l.id",
 }
 
 _INSERT_VALUES: Final[Mapping[str, str]] = {
     "sessions": "INSERT INTO sessions (uid, started_at, program, profile, scenario, "
     "cutoff_c, pressure_cap_mmhg, ended_at, ended_by, max_skin_c, max_pressure_mmhg, "
-    "time_above_cutoff_s, heat_s) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    "time_above_cutoff_s, heat_s, simulated, pid) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     "readings": "INSERT INTO readings (session_id, time, skin_c, pressure_mmhg, "
     "pressure_cap_mmhg, heater_on, pad_c) VALUES (?, ?, ?, ?, ?, ?, ?)",
     "alarms": "INSERT INTO alarms (uid, session_id, time, code, priority, message) "
@@ -103,18 +120,25 @@ _INSERT_VALUES: Final[Mapping[str, str]] = {
 # DO NOTHING on a duplicate key only; unlike INSERT OR IGNORE it does not silently skip a row
 # that breaks a CHECK constraint (a pain score of 11 must be an error, not a lost row).
 _INSERT: Final[Mapping[str, str]] = {
-    name: f"{statement} ON CONFLICT DO NOTHING" for name, statement in _INSERT_VALUES.items()
+    **{name: f"{statement} ON CONFLICT DO NOTHING" for name, statement in _INSERT_VALUES.items()},
+    # The latches table has no unique key to conflict on: a latch already present (same moment,
+    # same reading) is skipped here, so importing twice adds nothing and a local reset stands.
+    "latches": "INSERT INTO latches (session_id, latched_at, skin_c, message, reset_at, "
+    "reset_skin_c) SELECT ?1, ?2, ?3, ?4, ?5, ?6 WHERE NOT EXISTS "
+    "(SELECT 1 FROM latches WHERE latched_at = ?2 AND skin_c = ?3)",
 }
 
-_BOOLEAN_COLUMNS: Final = frozenset({"heater_on", "blocked", "inspected"})
+_BOOLEAN_COLUMNS: Final = frozenset({"heater_on", "blocked", "inspected", "simulated"})
 _NUMBER_COLUMNS: Final = frozenset(
     {"started_at", "cutoff_c", "pressure_cap_mmhg", "time", "pressure_mmhg", "recorded_at"}
+    | {"latched_at"}
 )
 _OPTIONAL_NUMBER_COLUMNS: Final = frozenset(
     {"ended_at", "max_skin_c", "max_pressure_mmhg", "time_above_cutoff_s", "heat_s"}
-    | {"skin_c", "pad_c"}
+    | {"skin_c", "pad_c", "reset_at", "reset_skin_c"}
 )
 _INTEGER_COLUMNS: Final = frozenset({"score", "quality"})
+_OPTIONAL_INTEGER_COLUMNS: Final = frozenset({"pid"})
 _OPTIONAL_TEXT_COLUMNS: Final = frozenset({"profile", "scenario", "ended_by", "reason"})
 _DATE_COLUMNS: Final = frozenset({"date"})
 _JSON_COLUMNS: Final = frozenset({"answers", "findings"})
@@ -174,7 +198,10 @@ def _values(
         raise TypeError(f"expected an object, got {type(row).__name__}")
     values: list[Any] = []
     for column in columns:
-        value = row[column] if column != "session_uid" else row.get(column)
+        if column == "session_uid" or column in _DEFAULTS:
+            value = row.get(column, _DEFAULTS.get(column))
+        else:
+            value = row[column]
         if column == "session_uid":
             value = _session_id(conn, value, session_ids, required=table in {"readings", "pain"})
         elif column in _BOOLEAN_COLUMNS:
@@ -186,8 +213,10 @@ def _values(
             is_number = isinstance(value, int | float) and not isinstance(value, bool)
             if not (is_number or (optional and value is None)):
                 raise TypeError(f"{column}: {value!r} is not a number")
-        elif column in _INTEGER_COLUMNS:
-            if isinstance(value, bool) or not isinstance(value, int):
+        elif column in _INTEGER_COLUMNS or column in _OPTIONAL_INTEGER_COLUMNS:
+            optional = column in _OPTIONAL_INTEGER_COLUMNS
+            is_integer = isinstance(value, int) and not isinstance(value, bool)
+            if not (is_integer or (optional and value is None)):
                 raise TypeError(f"{column}: {value!r} is not a whole number")
         elif column in _DATE_COLUMNS:
             if not isinstance(value, str):

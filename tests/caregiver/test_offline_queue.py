@@ -35,6 +35,8 @@ ALERTS = 10
 # More states than the shipped queue holds: about 20 minutes of one device's state.
 STATES = 1200
 CAREGIVER_ID = "offline-caregiver"
+# Sent after the caregiver is back: everything queued for it arrives before this.
+_MARKER = b'{"marker": true}'
 
 
 def _shipped_queue_settings() -> list[str]:
@@ -72,15 +74,16 @@ async def _offline_then_back(
     states: list[int] = []
     async with aiomqtt.Client(broker.host, broker.port, **caregiver) as client:  # type: ignore[arg-type]
         await _subscribe(client, subscriptions)  # as the monitor does on every connect
-        try:
-            async with asyncio.timeout(HANG_GUARD_S):
-                async for message in client.messages:
-                    n = json.loads(message.payload)["n"]  # type: ignore[arg-type]
-                    (alerts if message.topic.value.endswith("/alert") else states).append(n)
-                    if len(alerts) == ALERTS and states and states[-1] == STATES - 1:
-                        break
-        except TimeoutError:
-            pass
+        # One more alert, sent now: the broker delivers what it queued for the session first,
+        # so once this arrives nothing queued is still on its way (no waiting for silence).
+        async with aiomqtt.Client(broker.host, broker.port) as controller:
+            await controller.publish("soleguard/home/alert", _MARKER, qos=1)
+        async with asyncio.timeout(HANG_GUARD_S):
+            async for message in client.messages:
+                if message.payload == _MARKER:
+                    break
+                n = json.loads(message.payload)["n"]  # type: ignore[arg-type]
+                (alerts if message.topic.value.endswith("/alert") else states).append(n)
     return alerts, states
 
 

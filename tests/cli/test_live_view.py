@@ -6,6 +6,7 @@ default 20x virtual time; the test reads the screen and presses keys.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -62,6 +63,28 @@ def test_ctrl_c_stops_the_demo_and_the_last_frame_says_stop_was_sent(tmp_path: P
     screen = screen_text(log)
     assert "stopped by Ctrl-C; the massager was told to stop" in screen
     assert "Traceback" not in screen
+
+
+def test_the_last_frame_after_ctrl_c_shows_the_time_run_and_the_time_planned(
+    tmp_path: Path,
+) -> None:
+    log = tmp_path / "screen.log"
+    child = spawn("demo", "--minutes", "5", "--no-mqtt", env=isolated_env(tmp_path), log=log)
+    # Some session time has run (at least 10 s of the 5 planned minutes).
+    child.expect(drawn(r"0[0-4]:[1-5]\d", "/", "05:00", "running"))
+    child.sendintr()
+    assert finish(child) == 130
+    session_row = next(line for line in last_frame(log).splitlines() if "session" in line)
+    match = re.search(r"(\d\d):(\d\d) / (\d\d):(\d\d)\s+ended by user", session_row)
+    assert match is not None, session_row
+    minutes, seconds, planned_m, planned_s = (int(group) for group in match.groups())
+    assert (planned_m, planned_s) == (5, 0)
+    elapsed_s = 60 * minutes + seconds
+    assert 10 <= elapsed_s < 300, session_row
+    # The same time as the summary line under the panel (which gives it in tenths of minutes).
+    summary = re.search(r"session ended by user after (\d+\.\d) min", screen_text(log))
+    assert summary is not None
+    assert abs(float(summary.group(1)) * 60 - elapsed_s) <= 6
 
 
 def test_each_reading_shows_its_age_and_a_stale_one_is_marked(tmp_path: Path) -> None:

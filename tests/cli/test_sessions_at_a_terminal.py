@@ -8,6 +8,7 @@ the live view (stopped with ``q``) and the pain prompt. Real processes and real 
 
 from __future__ import annotations
 
+import json
 import re
 import stat
 import subprocess
@@ -18,6 +19,9 @@ from pathlib import Path
 
 import pytest
 
+from controller.cli import exit_codes
+from controller.service.session import CONNECT_DEADLINE_S
+from controller.store import Store
 from tests.cli.terminal import (
     drawn,
     finish,
@@ -262,3 +266,61 @@ def test_pair_says_what_it_found_in_the_thermometer(
     assert paired.returncode == 0, paired.stderr
     assert re.search(expected, paired.stdout), paired.stdout
     assert "Traceback" not in paired.stderr
+
+
+# A massager that was paired (its bond is on disk) and is then never on the air: switched off,
+# flat, or out of range. The simulator's radio runs; nothing answers at this address.
+_ABSENT_MASSAGER = "F5:0E:6A:AD:00:7F"
+
+
+def _paired_but_absent(home: Path, sim: Simulator, env: dict[str, str]) -> Path:
+    """Pair both devices, then point the settings (and the bond) at a massager never seen."""
+    assert _run("pair", sim.massager, env=env).returncode == 0
+    assert _run("pair", sim.sensor, env=env).returncode == 0
+    config = home / "soleguard.toml"
+    config.write_text(config.read_text().replace(sim.massager, _ABSENT_MASSAGER))
+    [bonds] = list(home.rglob("bonds.json"))
+    document = json.loads(bonds.read_text())
+    for keys in document.values():
+        keys[_ABSENT_MASSAGER] = keys.pop(sim.massager)
+    bonds.write_text(json.dumps(document))
+    checklist = home / "checklist.toml"
+    checklist.write_text(
+        "open_wound = false\nulcer = false\ninfection = false\nsevere_inflammation = false\n"
+        "inspected_today = true\nprovider_consulted = true\n"
+    )
+    return checklist
+
+
+def test_a_paired_massager_out_of_range_ends_the_session_in_one_line_and_is_journalled(
+    home: Path, sim: Simulator
+) -> None:
+    env = _configure(home, sim)
+    checklist = _paired_but_absent(home, sim, env)
+    # The documented bound is the connect deadline; the guard adds the start-up of a process.
+    done = subprocess.run(
+        [sys.executable, "-m", "controller", "session", "--checklist", str(checklist), "--no-live"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=CONNECT_DEADLINE_S + STARTUP_TIMEOUT_S,
+        check=False,
+    )
+    assert done.returncode == exit_codes.FAILED, done.stderr
+    assert "Traceback" not in done.stdout + done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, done.stderr
+    [line] = lines
+    assert f"massager {_ABSENT_MASSAGER} not reached in {CONNECT_DEADLINE_S:.0f} s" in line
+    # The fix is in the same line.
+    assert "switched on" in line
+    assert "`soleguard scan`" in line
+    # The journal keeps the attempt and how it ended: an alarm outside any session (as for a
+    # bond lost before the start), and no session that never ran.
+    [journal] = list(home.rglob("journal.sqlite3"))
+    with Store.open(journal) as store:
+        assert store.sessions() == []
+        [alarm] = store.alarms(None)
+    assert alarm.code == "SESSION_NOT_STARTED"
+    assert alarm.priority == "medium"
+    assert alarm.message == line.removeprefix("error: ")

@@ -322,9 +322,9 @@ async def test_every_safety_relevant_state_change_reaches_a_caregiver_at_once(
 
     What the test proves is that such a change is published at once, never held back by the
     state rate limit (one message per STATE_MIN_INTERVAL_S, widened here to WIDE_STATE_INTERVAL_S):
-    each arrives well inside that interval. The latency itself (milliseconds; the goal is 100 ms) is printed with ``-s`` and
-    recorded in docs/performance.md, not asserted: a loaded machine may stretch a delivery, and a
-    timed assertion would turn that into a failure."""
+    each arrives well inside that interval. The latency itself (milliseconds; the goal is 100 ms)
+    is printed with ``-s`` and recorded in docs/performance.md, not asserted: a loaded machine may
+    stretch a delivery, and a timed assertion would turn that into a failure."""
 
     from controller.caregiver.bridge import no_delay  # noqa: PLC0415
     from controller.service.caregiver import device_state  # noqa: PLC0415

@@ -7,12 +7,14 @@ import json
 from pathlib import Path
 
 import pytest
-from journal_fixtures import DAY1, Filled, add_session, at
+from journal_fixtures import DAY1, DAY2, Filled, add_session, at
 
+from controller.journal.blocks import open_wound_reason
 from controller.journal.errors import JournalError
 from controller.journal.export import FORMAT, import_json, read_json, write_csv, write_json
 from controller.journal.history import history_rows
 from controller.store import InvalidValueError, Store
+from controller.store.latch import latch_in_force, record_latch, record_reset
 from controller.store.transfer import TABLES
 
 
@@ -32,7 +34,7 @@ def test_json_round_trip_into_an_empty_journal_is_lossless(filled: Filled, tmp_p
         assert [r | {"id": 0} for r in history_rows(other)] == [
             r | {"id": 0} for r in history_rows(filled.store)
         ]
-        assert other.open_wound_blocking() == filled.store.open_wound_blocking()
+        assert open_wound_reason(other) == open_wound_reason(filled.store)
         assert other.provider_consulted()
         assert other.last_inspection_date() == filled.store.last_inspection_date()
 
@@ -133,3 +135,84 @@ def test_csv_export_one_file_per_table(filled: Filled, tmp_path: Path) -> None:
     assert first["profile"] == ""
     with (folder / "notes.csv").open(newline="", encoding="utf-8") as handle:
         assert "ça va" in handle.read()
+
+
+def test_round_trip_keeps_session_flags_and_a_latch_in_force(
+    filled: Filled, tmp_path: Path
+) -> None:
+    store = filled.store
+    # A demo session (simulated), one ended by SIGTERM, one still running in this process, and
+    # two latches: one reset, one still in force.
+    demo, _ = add_session(store, at(DAY1, 12), ended_by="sigterm")
+    simulated = store.start_session(
+        started_at=at(DAY1, 13),
+        program="standard",
+        profile=None,
+        cutoff_c=40.0,
+        pressure_cap_mmhg=60.0,
+        simulated=True,
+    )
+    running = store.start_session(
+        started_at=at(DAY1, 14),
+        program="gentle",
+        profile=None,
+        cutoff_c=40.0,
+        pressure_cap_mmhg=60.0,
+    )
+    record_latch(store, latched_at=at(DAY1, 12, 3), skin_c=43.2, session_id=demo, message="hot")
+    assert record_reset(store, reset_at=at(DAY1, 12, 40), skin_c=35.0)
+    record_latch(store, latched_at=at(DAY2, 9, 2), skin_c=44.1, session_id=None, message="hotter")
+
+    out = tmp_path / "export.json"
+    counts = write_json(store, out)
+    assert counts["latches"] == 2
+    with Store.open(tmp_path / "other.sqlite3") as other:
+        assert import_json(other, out) == counts
+        assert other.export_tables() == store.export_tables()
+        copies = {s.uid: s for s in other.sessions()}
+        for sid in (demo, simulated, running):
+            original = store.get_session(sid)
+            copy = copies[original.uid]
+            assert copy.simulated == original.simulated
+            assert copy.ended_by == original.ended_by
+        assert copies[store.get_session(simulated).uid].simulated
+        assert copies[store.get_session(demo).uid].ended_by == "sigterm"
+        # The unfinished session keeps its process: this one is alive, so it stays open.
+        assert other.close_interrupted() == []
+        assert copies[store.get_session(running).uid].ended_by is None
+        # The journal that was latched stays latched, on the same reading.
+        latch = latch_in_force(other)
+        assert latch is not None
+        assert (latch.latched_at, latch.skin_c, latch.message) == (at(DAY2, 9, 2), 44.1, "hotter")
+        # Importing again adds no second latch (and no second anything).
+        assert set(import_json(other, out).values()) == {0}
+        assert len(other.export_tables()["latches"]) == 2
+
+
+def test_an_export_from_before_the_flags_and_latches_still_imports(
+    filled: Filled, tmp_path: Path
+) -> None:
+    out = tmp_path / "export.json"
+    write_json(filled.store, out)
+    document = json.loads(out.read_text())
+    del document["tables"]["latches"]
+    for row in document["tables"]["sessions"]:
+        del row["simulated"], row["pid"]
+    out.write_text(json.dumps(document))
+    with Store.open(tmp_path / "other.sqlite3") as other:
+        import_json(other, out)
+        assert [s.simulated for s in other.sessions()] == [False] * 4
+        assert other.export_tables()["latches"] == []
+
+
+def test_a_latch_without_a_skin_reading_is_refused_by_row(filled: Filled, tmp_path: Path) -> None:
+    record_latch(filled.store, latched_at=at(DAY1, 12), skin_c=43.0, session_id=None, message="x")
+    out = tmp_path / "export.json"
+    write_json(filled.store, out)
+    document = json.loads(out.read_text())
+    document["tables"]["latches"][0]["skin_c"] = None
+    out.write_text(json.dumps(document))
+    with Store.open(tmp_path / "other.sqlite3") as other:
+        with pytest.raises(InvalidValueError, match="latches row 1"):
+            import_json(other, out)
+        assert other.sessions() == []

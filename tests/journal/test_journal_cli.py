@@ -16,6 +16,7 @@ from journal_fixtures import DAY3, Filled
 from typer.testing import CliRunner
 
 from controller.cli import diary, history, journal_io, report
+from controller.journal.blocks import open_wound_reason
 from controller.journal.diary import INSPECTION_FINDING
 from controller.store import Store
 
@@ -261,7 +262,7 @@ def test_inspection_finding_alerts_the_configured_device(tmp_path: Path) -> None
             ("bed-7", INSPECTION_FINDING, "low"),
             ("bed-7", INSPECTION_FINDING, "low"),
         ]
-        assert store.open_wound_blocking() is not None
+        assert open_wound_reason(store) is not None
     code, out, _ = run("diary", "healed", "open_wound", *common)
     assert code == 0
     assert "Nothing in the diary blocks sessions now" in out
@@ -269,7 +270,7 @@ def test_inspection_finding_alerts_the_configured_device(tmp_path: Path) -> None
     assert code == 0
     assert "caregiver" not in out
     with Store.open(db) as store:
-        assert store.open_wound_blocking() is None
+        assert open_wound_reason(store) is None
         assert store.alert_counts() == (2, 0)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime
 import math
 import struct
@@ -226,3 +227,18 @@ def test_pressure_wire_values_are_exact(raw: int) -> None:
     assert isinstance(command, SetPressure)
     assert command.target_mmhg == raw / 10
     assert command.encode() == frame
+
+
+@PROPERTY
+@given(plausible_statuses)
+def test_a_decoded_status_is_what_the_validating_constructor_would_build(data: bytes) -> None:
+    # Decoding checks each field once from the wire and skips `__post_init__`; running the
+    # dataclass's own validation again (`replace`) must change nothing, not even a field's type.
+    try:
+        status = MassagerStatus.decode(data)
+    except ProtocolError:
+        return
+    rebuilt = dataclasses.replace(status)
+    assert rebuilt == status
+    names = [field.name for field in dataclasses.fields(status)]
+    assert [type(getattr(rebuilt, n)) for n in names] == [type(getattr(status, n)) for n in names]

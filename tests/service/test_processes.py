@@ -9,7 +9,9 @@ are generous waits, never assertions about speed.
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
+import subprocess
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -19,8 +21,10 @@ from pathlib import Path
 import pytest
 
 from controller.ble.bumble_backend import expose_hci_controller
+from controller.caregiver.broker import remove_stale_folders
 from controller.protocol import Stop
 from firmware_sim.world import SimWorld
+from tests.e2e.helpers import soleguard, wait_until
 from tests.service.support import FirmwareTap
 
 pytestmark = pytest.mark.real_time
@@ -153,3 +157,93 @@ async def test_killed_controller_leaves_the_massager_off_within_the_lease() -> N
             f"killed -> firmware off in {off_at - killed_at:.3f} s (lease deadline "
             f"{deadline - killed_at:.3f} s after the kill)"
         )
+
+
+def _brokers_of(pid: int) -> list[int]:
+    """The mosquitto processes whose parent is ``pid``."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        name = stat[stat.index("(") + 1 : stat.rindex(")")]
+        ppid = int(stat[stat.rindex(")") + 2 :].split()[1])
+        if ppid == pid and name == "mosquitto":
+            found.append(int(entry.name))
+    return found
+
+
+def _running(pid: int) -> bool:
+    """True while ``pid`` exists and is not a zombie (an exited child nobody reaped yet)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat[stat.rindex(")") + 2] != "Z"
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="prctl is Linux only")
+async def test_a_killed_demo_takes_its_embedded_broker_with_it(
+    tmp_path: Path, mosquitto_executable: str | None
+) -> None:
+    if mosquitto_executable is None:
+        pytest.skip("needs the mosquitto binary")
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SOLEGUARD_")}
+    env.update(TMPDIR=str(tmp), HOME=str(tmp_path), XDG_CONFIG_HOME=str(tmp_path / "cfg"))
+    env.update(XDG_DATA_HOME=str(tmp_path / "data"))
+    process = await asyncio.create_subprocess_exec(
+        soleguard(),
+        *("demo", "--speed", "1", "--minutes", SESSION_MINUTES, "--json"),
+        env=env,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    broker: int | None = None
+    try:
+        await wait_until(lambda: bool(_brokers_of(process.pid)), STARTUP_TIMEOUT_S)
+        [broker] = _brokers_of(process.pid)
+        # The broker is in a session of its own, and so is not in the demo's process group.
+        assert os.getpgid(broker) != os.getpgid(process.pid)
+        process.kill()
+        assert await process.wait() == -signal.SIGKILL
+        # No finally ran in the demo: only the kernel (PR_SET_PDEATHSIG) can end the broker.
+        await wait_until(lambda: not _running(broker), EXIT_TIMEOUT_S)
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+        if broker is not None and _running(broker):
+            os.kill(broker, signal.SIGKILL)  # the orphan this test is about: never leave it
+    # Its folder outlived it (nothing of the demo ran after the kill); the next start removes it.
+    [left] = list(tmp.glob("soleguard-broker-*"))
+    assert remove_stale_folders(tmp) == [left]
+    assert not left.exists()
+
+
+def test_only_the_broker_folders_of_dead_processes_are_removed(tmp_path: Path) -> None:
+    ended = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    dead_pid = int(ended.stdout)  # exited and reaped: no such process any more
+    dead = tmp_path / f"soleguard-broker-{dead_pid}-abc_12"
+    alive = tmp_path / f"soleguard-broker-{os.getpid()}-xyz_34"  # this very process
+    older = tmp_path / "soleguard-broker-k2j_x9"  # an older SoleGuard's: no pid in the name
+    other = tmp_path / f"something-else-{dead_pid}-abc"
+    for folder in (dead, alive, older, other):
+        folder.mkdir()
+        (folder / "mosquitto.conf").write_text("listener 1 127.0.0.1\n")
+    assert remove_stale_folders(tmp_path) == [dead]
+    assert not dead.exists()
+    assert alive.exists()
+    assert older.exists()
+    assert other.exists()

@@ -10,6 +10,12 @@ ended.
 
 ``SOLEGUARD_SIGNAL_RUNS`` sets the number of runs (default 12; ``SOLEGUARD_SIGNAL_RUNS=50`` is
 the acceptance loop of issue 11). ``SOLEGUARD_SIGNAL_SEED`` replays one sequence.
+
+The tools that run until stopped, ``soleguard sim`` and ``soleguard monitor`` (against a real
+mosquitto), get the same treatment in their own process group, as a terminal's foreground job:
+``SOLEGUARD_SIGNAL_TOOL_RUNS`` runs (default 6), each ending within 2 s with status 0 (their
+documented normal end; 128 + N in one line if it was still starting), nothing left in the group
+or among its children and no temporary folder.
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ from pathlib import Path
 import pytest
 
 from controller.ble.bumble_backend import expose_hci_controller
+from controller.caregiver.broker import LocalBroker
 from controller.shutdown import signal_reason
 from firmware_sim.world import SimWorld
 from tests.e2e.helpers import soleguard
@@ -36,6 +43,7 @@ from tests.starvation import RunqueueWait
 pytestmark = pytest.mark.real_time
 
 RUNS = int(os.environ.get("SOLEGUARD_SIGNAL_RUNS", "12"))
+TOOL_RUNS = int(os.environ.get("SOLEGUARD_SIGNAL_TOOL_RUNS", "6"))
 SEED = int(os.environ.get("SOLEGUARD_SIGNAL_SEED", str(random.SystemRandom().randrange(10**6))))
 # The promise of issue 11: the process ends within 2 s of a signal.
 EXIT_PROMISE_S = 2.0
@@ -48,6 +56,9 @@ SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 # start, which spans start-up (imports, broker, radio), pairing, the session and, for the
 # short demo at max speed, the final flush and the exit.
 WINDOWS_S = {"demo-max": 5.0, "demo-1": 6.0, "session": 6.0, "run": 6.0}
+# `sim` is up (radio listening, devices advertising) after ~2 s here, `monitor` subscribed after
+# ~1.5 s: these windows cover start-up and a good stretch of running.
+TOOL_WINDOWS_S = {"sim": 5.0, "monitor": 4.0}
 # No code of ours runs in the interpreter's first ~30 ms (its own start and site imports): a
 # Ctrl-C there gets Python's default KeyboardInterrupt. From our first line on, ours applies.
 EARLIEST_S = 0.05
@@ -262,5 +273,186 @@ async def test_signals_at_random_moments_end_every_command_promptly(tmp_path: Pa
         f"signal -> exit median {exits[len(exits) // 2] if exits else 0:.2f} s, "
         f"max {exits[-1] if exits else 0:.2f} s; longest wait for a CPU "
         f"{max((o.runqueue_s for o in outcomes), default=0.0):.2f} s; {len(problems)} problem(s)"
+    )
+    assert not problems, f"seed {SEED}:\n" + "\n".join(problems)
+
+
+def tool_command(mode: str, broker_url: str) -> list[str]:
+    if mode == "sim":
+        return ["sim", "--port", "0", "--no-readout"]
+    return ["monitor", "--broker", broker_url]
+
+
+def process_table() -> dict[int, tuple[str, int, int, str]]:
+    """pid -> (state, ppid, process group, "pid (name)") of every process now."""
+    table = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        # Fields after the command name (which may hold spaces and parentheses): state, ppid, pgrp.
+        name_end = stat.rindex(")")
+        fields = stat[name_end + 2 :].split()
+        table[int(entry.name)] = (fields[0], int(fields[1]), int(fields[2]), stat[: name_end + 1])
+    return table
+
+
+def descendants(pid: int) -> set[int]:
+    """Every process started (directly or not) by ``pid`` and running now, in any group."""
+    table = process_table()
+    found: set[int] = set()
+    frontier = {pid}
+    while frontier:
+        frontier = {child for child, row in table.items() if row[1] in frontier} - found
+        found |= frontier
+    return found
+
+
+def left_behind(pgid: int, children: set[int]) -> list[str]:
+    """Processes still running of process group ``pgid`` or among ``children`` (the command's
+    descendants seen before the signal, such as a broker in a session of its own)."""
+    return [
+        f"{pid}: {row[3]}"
+        for pid, row in process_table().items()
+        if row[0] != "Z" and (row[2] == pgid or pid in children)
+    ]
+
+
+# What `sim` prints last once its devices are on the air: from then on a signal is its normal
+# end (status 0). `monitor` draws its view only as it ends when not on a terminal: no such line.
+SIM_UP = b"scenario:"
+
+
+@dataclass
+class ToolRun:
+    outcome: Outcome
+    left: list[str]  # processes left behind
+    up: bool  # the tool had said it was up when the signal came
+
+
+async def _lines(stream: asyncio.StreamReader, sink: list[bytes]) -> None:
+    while line := await stream.readline():
+        sink.append(line)
+
+
+async def one_tool_run(
+    mode: str, signum: int, delay_s: float, home: Path, broker_url: str
+) -> ToolRun:
+    """Start ``mode`` in a process group of its own, signal the group after ``delay_s``."""
+    tmp, _ = prepare(home)
+    env = dict(os.environ, TMPDIR=str(tmp), HOME=str(home), XDG_CONFIG_HOME=str(home / "cfg"))
+    env = {k: v for k, v in env.items() if not k.startswith("SOLEGUARD_") or "MOSQUITTO" in k}
+    loop = asyncio.get_running_loop()
+    process = await asyncio.create_subprocess_exec(
+        soleguard(),
+        *tool_command(mode, broker_url),
+        env=env,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        # Its own group, as a terminal's foreground job: the signal goes to the whole group.
+        start_new_session=True,
+    )
+    assert process.stderr is not None
+    assert process.stdout is not None
+    err = asyncio.create_task(process.stderr.read())
+    out_lines: list[bytes] = []
+    out = asyncio.create_task(_lines(process.stdout, out_lines))
+    up = False
+    runqueue_s = 0.0
+    try:
+        exit_s: float | None = None
+        try:
+            async with asyncio.timeout(delay_s):
+                await process.wait()
+        except TimeoutError:
+            children = descendants(process.pid)
+            up = any(SIM_UP in line for line in out_lines)
+            async with RunqueueWait(process.pid).watching() as starved:
+                os.killpg(process.pid, signum)
+                signalled = loop.time()
+                async with asyncio.timeout(RUN_GUARD_S):
+                    await process.wait()
+                exit_s = loop.time() - signalled
+            runqueue_s = starved.seconds
+        else:
+            children = set()
+        assert process.returncode is not None
+        stderr = (await err).decode()
+        await out
+        outcome = Outcome(
+            mode,
+            signum,
+            delay_s,
+            process.returncode,
+            exit_s,
+            stderr,
+            b"".join(out_lines).decode(),
+            runqueue_s,
+        )
+        return ToolRun(outcome, left_behind(process.pid, children), up)
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+
+
+def check_tool(run: ToolRun, home: Path) -> list[str]:
+    outcome = run.outcome
+    problems = []
+    label = f"{outcome.mode} {signal.Signals(outcome.signum).name} after {outcome.delay_s:.2f} s"
+    if "Traceback" in outcome.stderr:
+        problems.append(f"{label}: a traceback:\n{outcome.stderr[:2500]}")
+    if outcome.exit_s is None:
+        problems.append(f"{label}: ended by itself ({outcome.code}):\n{outcome.stderr[-2000:]}")
+    elif outcome.exit_s - outcome.runqueue_s > EXIT_PROMISE_S + OBSERVATION_SLACK_S:
+        # The promise is the program's: time the machine gave it no CPU is not counted.
+        problems.append(
+            f"{label}: exited {outcome.exit_s:.2f} s after the signal "
+            f"({outcome.runqueue_s:.2f} s of it waiting for a CPU)"
+        )
+    # README, "Ways out and exit status": once up, a signal is their normal end, 0. While still
+    # starting, it interrupts the start like any command's: 128 + N, said in one line. Before
+    # Python ran our first line the default action ends it (-N).
+    allowed = {0} if run.up else {0, 128 + outcome.signum, -outcome.signum}
+    if outcome.code not in allowed:
+        problems.append(f"{label}: exit status {outcome.code}:\n{outcome.stderr[-2000:]}")
+    if outcome.code == 128 + outcome.signum and len(outcome.stderr.strip().splitlines()) != 1:
+        problems.append(f"{label}: not one line:\n{outcome.stderr[-2000:]}")
+    if run.left:
+        problems.append(f"{label}: left processes behind {run.left}")
+        for line in run.left:
+            os.kill(int(line.split(":")[0]), signal.SIGKILL)
+    tmp = home / "tmp"
+    leftovers = [path.name for path in tmp.iterdir()] if tmp.exists() else []
+    if leftovers:
+        problems.append(f"{label}: left temporary folders {leftovers}")
+    return problems
+
+
+async def test_signals_at_random_moments_end_sim_and_monitor_promptly(
+    tmp_path: Path, mqtt_broker: LocalBroker
+) -> None:
+    rng = random.Random(SEED)
+    modes = list(TOOL_WINDOWS_S)
+    problems: list[str] = []
+    exits: list[float] = []
+    for index in range(TOOL_RUNS):
+        mode = modes[index % len(modes)]
+        signum = rng.choice(SIGNALS)
+        delay_s = rng.uniform(EARLIEST_S, TOOL_WINDOWS_S[mode])
+        home = tmp_path / f"tool-{index}"
+        run = await one_tool_run(mode, signum, delay_s, home, mqtt_broker.url)
+        if run.outcome.exit_s is not None:
+            exits.append(run.outcome.exit_s)
+        problems += check_tool(run, home)
+    exits.sort()
+    print(
+        f"\n{TOOL_RUNS} sim/monitor runs (seed {SEED}): signal -> exit median "
+        f"{exits[len(exits) // 2] if exits else 0:.2f} s, max {exits[-1] if exits else 0:.2f} s; "
+        f"{len(problems)} problem(s)"
     )
     assert not problems, f"seed {SEED}:\n" + "\n".join(problems)

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from controller.errors import StoreError
+from controller.journal.blocks import open_wound_reason
 from controller.store import SCHEMA_VERSION, Store
 from controller.store.schema import MIGRATIONS, migrate, schema_version
 
@@ -32,7 +33,7 @@ def test_version_one_database_with_data_is_migrated_forward(tmp_path: Path) -> N
         assert session.uid == "abc"
         # Tables of later versions now exist and work.
         assert store.alert_counts() == (0, 0)
-        assert store.open_wound_blocking() is None
+        assert open_wound_reason(store) is None
     assert schema_version(_autocommit(path)) == SCHEMA_VERSION
 
 

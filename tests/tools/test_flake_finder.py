@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 FINDER = Path(__file__).resolve().parents[2] / "tools" / "flake_finder.py"
@@ -53,3 +56,55 @@ def test_a_steady_suite_passes(tmp_path: Path) -> None:
     result = _find(tmp_path, "--runs", "1")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "every test passed in every run" in result.stdout
+
+
+SLEEPER = """
+import os
+import time
+from pathlib import Path
+
+
+def test_sleeps() -> None:
+    Path(__file__).with_name("pid.txt").write_text(str(os.getpid()))
+    time.sleep(120)
+"""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def test_a_terminated_finder_leaves_no_run_and_no_busy_loop_behind(tmp_path: Path) -> None:
+    (tmp_path / "test_sleeper.py").write_text(SLEEPER)
+    finder = subprocess.Popen(
+        [sys.executable, str(FINDER), "--runs", "1", "--load", "1", "--", str(tmp_path)],
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    started: list[int] = []
+    try:
+        pid_file = tmp_path / "pid.txt"
+        deadline = time.monotonic() + 60
+        while not pid_file.exists() or not pid_file.read_text():
+            assert time.monotonic() < deadline, "the run never started"
+            time.sleep(0.05)
+        children_file = Path(f"/proc/{finder.pid}/task/{finder.pid}/children")
+        started += [int(pid) for pid in children_file.read_text().split()]
+        assert len(started) == 2  # the busy loop and the pytest run
+        finder.terminate()
+        assert finder.wait(timeout=30) == 128 + signal.SIGTERM
+        left = [pid for pid in started if _alive(pid)]
+        assert left == []
+        assert not _alive(int(pid_file.read_text()))
+    finally:
+        if finder.poll() is None:
+            finder.kill()
+            finder.wait()
+        for pid in started:  # a failed test leaves nothing running either
+            if _alive(pid):
+                os.kill(pid, signal.SIGKILL)

@@ -16,15 +16,22 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from typing import TYPE_CHECKING, Any
 
-from bumble import hci
+from bumble import att, gatt_client, gatt_server, hci
+from bumble.colors import color
 from bumble.controller import Controller
 from bumble.host import Host
 
-__all__ = ["QuietController", "QuietHost"]
+if TYPE_CHECKING:
+    from bumble.device import Connection, Device
+
+__all__ = ["QuietController", "QuietGattClient", "QuietGattServer", "QuietHost", "quiet_gatt"]
 
 _CONTROLLER_LOGGER = logging.getLogger("bumble.controller")
 _HOST_LOGGER = logging.getLogger("bumble.host")
+_GATT_CLIENT_LOGGER = logging.getLogger("bumble.gatt_client")
+_GATT_SERVER_LOGGER = logging.getLogger("bumble.gatt_server")
 
 
 class QuietController(Controller):
@@ -82,3 +89,128 @@ class QuietHost(Host):
             return
         if self.hci_sink:
             self.hci_sink.on_packet(bytes(packet))
+
+
+class QuietGattServer(gatt_server.Server):
+    """`bumble.gatt_server.Server` whose ATT PDUs are formatted only when debug is on.
+
+    Bumble writes each PDU it serves, notifies or answers into an eager debug f-string (field by
+    field, with terminal colours): per status notification that cost more than building and
+    sending the PDU (`bench/virtual_time.py`, profiled). It adds no state, so `quiet_gatt` can
+    give a device's existing server this class.
+    """
+
+    def send_response(self, bearer: att.Bearer, response: att.ATT_PDU) -> None:
+        if _GATT_SERVER_LOGGER.isEnabledFor(logging.DEBUG):
+            super().send_response(bearer, response)
+            return
+        self.send_gatt_pdu(bearer, bytes(response))
+
+    async def _notify_single_subscriber(
+        self, bearer: att.Bearer, attribute: att.Attribute[Any], value: Any, force: bool
+    ) -> None:
+        if _GATT_SERVER_LOGGER.isEnabledFor(logging.DEBUG):
+            await super()._notify_single_subscriber(bearer, attribute, value, force)
+            return
+        # Bumble's method without its debug lines: subscribed to notifications?
+        if not force:
+            subscribers = self.subscribers.get(bearer)
+            if not subscribers:
+                return
+            cccd = subscribers.get(attribute.handle)
+            if not cccd or len(cccd) != 2 or (cccd[0] & 0x01 == 0):
+                return
+        value_as_bytes = (
+            await attribute.read_value(bearer) if value is None else attribute.encode_value(value)
+        )
+        if len(value_as_bytes) > bearer.att_mtu - 3:
+            value_as_bytes = value_as_bytes[: bearer.att_mtu - 3]
+        notification = att.ATT_Handle_Value_Notification(
+            attribute_handle=attribute.handle, attribute_value=value_as_bytes
+        )
+        self.send_gatt_pdu(bearer, bytes(notification))
+
+    def on_gatt_pdu(self, bearer: att.Bearer, att_pdu: att.ATT_PDU) -> None:
+        if _GATT_SERVER_LOGGER.isEnabledFor(logging.DEBUG):
+            super().on_gatt_pdu(bearer, att_pdu)
+            return
+        handler = getattr(self, f"on_{att_pdu.name.lower()}", None)
+        if handler is None:
+            # Bumble's own path (a generic request handler, or a warning): rare, so unchanged.
+            super().on_gatt_pdu(bearer, att_pdu)
+            return
+        try:
+            handler(bearer, att_pdu)
+        except att.ATT_Error as error:
+            response = att.ATT_Error_Response(
+                request_opcode_in_error=att_pdu.op_code,
+                attribute_handle_in_error=error.att_handle,
+                error_code=error.error_code,
+            )
+            self.send_response(bearer, response)
+        except Exception:
+            _GATT_SERVER_LOGGER.exception(color("!!! Exception in handler:", "red"))
+            response = att.ATT_Error_Response(
+                request_opcode_in_error=att_pdu.op_code,
+                attribute_handle_in_error=0x0000,
+                error_code=att.ATT_UNLIKELY_ERROR_ERROR,
+            )
+            self.send_response(bearer, response)
+            raise
+
+
+class QuietGattClient(gatt_client.Client):
+    """`bumble.gatt_client.Client` whose incoming ATT PDUs are formatted only when debug is on.
+
+    Every notification, indication and response a central receives passes `on_gatt_pdu`, whose
+    first line formats the PDU for ``logger.debug``. It adds no state (see `quiet_gatt`).
+    """
+
+    def send_confirmation(self, confirmation: att.ATT_Handle_Value_Confirmation) -> None:
+        if _GATT_CLIENT_LOGGER.isEnabledFor(logging.DEBUG):
+            super().send_confirmation(confirmation)
+            return
+        self.send_gatt_pdu(bytes(confirmation))
+
+    def on_gatt_pdu(self, att_pdu: att.ATT_PDU) -> None:
+        if _GATT_CLIENT_LOGGER.isEnabledFor(logging.DEBUG):
+            super().on_gatt_pdu(att_pdu)
+            return
+        if att_pdu.op_code in att.ATT_RESPONSES:
+            if self.pending_request is None:
+                _GATT_CLIENT_LOGGER.warning("!!! unexpected response, there is no pending request")
+                return
+            # The response must match the pending request unless it is an error response.
+            if att_pdu.op_code != att.Opcode.ATT_ERROR_RESPONSE:
+                expected_response_name = self.pending_request.name.replace("_REQUEST", "_RESPONSE")
+                if att_pdu.name != expected_response_name:
+                    _GATT_CLIENT_LOGGER.warning(
+                        "!!! mismatched response: expected %s", expected_response_name
+                    )
+                    return
+            assert self.pending_response is not None
+            self.pending_response.set_result(att_pdu)
+            return
+        handler = getattr(self, f"on_{att_pdu.name.lower()}", None)
+        if handler is None:
+            super().on_gatt_pdu(att_pdu)  # bumble's warning, unchanged: rare
+            return
+        handler(att_pdu)
+
+
+def quiet_gatt(device: Device) -> None:
+    """Give ``device``'s GATT server, and the GATT client of each connection it makes, the quiet
+    classes above.
+
+    Bumble builds both itself (`Device.__init__`, `Connection.__init__`) with no factory to pass,
+    and other objects already hold the server (event forwarding), so the objects are kept and
+    only their class changes; the quiet classes add no attributes, so this is safe. Call it
+    before the device connects.
+    """
+    device.gatt_server.__class__ = QuietGattServer
+
+    def on_connection(connection: Connection) -> None:
+        if type(connection.gatt_client) is gatt_client.Client:
+            connection.gatt_client.__class__ = QuietGattClient
+
+    device.on(device.EVENT_CONNECTION, on_connection)

@@ -32,7 +32,7 @@ from bumble.transport import open_transport
 from bumble.transport.common import AsyncPipeSink, Transport
 
 from controller.ble.bumble_backend.client import BumbleClientBackend
-from controller.ble.bumble_backend.quiet import QuietHost
+from controller.ble.bumble_backend.quiet import QuietHost, quiet_gatt
 from controller.ble.bumble_backend.scanner import BumbleScannerBackend
 from controller.ble.bumble_backend.virtual import VirtualController
 from controller.errors import ConfigError, LinkError
@@ -245,6 +245,7 @@ class BumbleRadio:
             host = QuietHost(self._transport.source, self._transport.sink)
 
         device = Device(config=config, host=host)
+        quiet_gatt(device)
         device.keystore = _make_keystore(self._keystore_path, address)
         policy = self.pairing_policy
         device.pairing_config_factory = lambda _connection: PairingConfig(
