@@ -267,7 +267,7 @@ def run_tests(mutant: Mutant | None, timeout_s: float) -> bool:
                 os.waitpid(pid, 0)
                 # A hang counts as killed, but says so: on a loaded machine a slow survivor can
                 # time out too, so these are re-checked before they are believed.
-                print(f"timeout after {timeout_s:.0f} s", end=": ", flush=True)
+                print(f"timed out after {timeout_s:.0f} s: counted as killed", flush=True)
                 return False
             time.sleep(0.05)
 
