@@ -15,6 +15,7 @@ from pathlib import Path
 
 from controller.ble.bonds import bond_lost_alarm_code
 from controller.caregiver.fallback import JOURNAL_FAULT
+from controller.cli.session import NOT_STARTED_CODE
 from controller.journal.diary import INSPECTION_FINDING
 from controller.safety import AlarmCode, DeviceKind
 from controller.service.alarm_reset import LATCH_RESET_CODE
@@ -29,6 +30,7 @@ KNOWN_SOURCES: dict[str, frozenset[str]] = {
     "JOURNAL_FAULT": frozenset({JOURNAL_FAULT}),
     "LATCH_RESET_CODE": frozenset({LATCH_RESET_CODE}),
     "INSPECTION_FINDING": frozenset({INSPECTION_FINDING}),
+    "NOT_STARTED_CODE": frozenset({NOT_STARTED_CODE}),
     "bond_lost_alarm_code(exc.kind)": frozenset(bond_lost_alarm_code(k) for k in DeviceKind),
     "alarm.code": frozenset(),
     "event.code": frozenset(),
