@@ -18,27 +18,29 @@ import argparse
 import asyncio
 import json
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT)]
+import aiomqtt
 
-import aiomqtt  # noqa: E402
-
-from controller.caregiver import CaregiverBridge, TelemetrySample  # noqa: E402
-from controller.caregiver.bridge import no_delay  # noqa: E402
-from controller.caregiver.broker import (  # noqa: E402
+from controller.caregiver import CaregiverBridge, TelemetrySample
+from controller.caregiver.bridge import no_delay
+from controller.caregiver.broker import (
     AmqttBroker,
     LocalBroker,
     MosquittoBroker,
     find_mosquitto,
 )
-from controller.cli.monitor import MonitorModel  # noqa: E402
-from controller.settings.models import MqttSettings  # noqa: E402
-from controller.store import OutboxAlert, Store  # noqa: E402
+from controller.cli.monitor import MonitorModel
+from controller.settings.models import MqttSettings
+from controller.store import OutboxAlert, Store
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+ROOT = Path(__file__).resolve().parents[1]
 
 TIMEOUT_S = 10.0  # per alert: only a guard against a hang, far above any real latency
 WARMUP = 20
@@ -50,12 +52,12 @@ class _TimedStore(Store):
     """The real store, noting when each acknowledgement was journalled (perf_counter)."""
 
     acked: dict[str, float]
-    on_ack: object = None
+    on_ack: Callable[[], object] | None = None
 
     def record_alert_ack(self, condition_id: str, *, client: str, at: float) -> bool:
         known = super().record_alert_ack(condition_id, client=client, at=at)
         self.acked[condition_id] = time.perf_counter()
-        if callable(self.on_ack):
+        if self.on_ack is not None:
             self.on_ack()
         return known
 
@@ -65,9 +67,9 @@ def _percentile(samples: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(len(ordered) * q))]
 
 
-async def _wait(condition: object, event: asyncio.Event) -> None:
+async def _wait(condition: Callable[[], bool], event: asyncio.Event) -> None:
     async with asyncio.timeout(TIMEOUT_S):
-        while not condition():  # type: ignore[operator]
+        while not condition():
             event.clear()
             await event.wait()
 
@@ -108,11 +110,11 @@ async def run(alerts: int, samples: int, shipped_persistence: bool = False) -> N
 
                     async def listen() -> None:
                         async for message in caregiver.messages:
-                            alert_id = json.loads(message.payload)["id"]  # type: ignore[arg-type]
+                            alert_id = json.loads(message.payload)["id"]
                             received[alert_id] = time.perf_counter()
                             arrived.set()
                             # As soleguard monitor: into the model, onto the screen, then ack.
-                            ack = model.apply(message.topic.value, message.payload)  # type: ignore[arg-type]
+                            ack = model.apply(message.topic.value, message.payload)
                             model.render()
                             if ack is not None:
                                 await caregiver.publish(ack[0], ack[1], qos=1)
@@ -150,7 +152,11 @@ async def _measure_alerts(
         t0 = time.perf_counter()
         bridge.raise_alert(alert)
         t1 = time.perf_counter()
-        await _wait(lambda a=alert.id: a in received and a in acked, arrived)  # type: ignore[misc]
+
+        def delivered(alert_id: str = alert.id) -> bool:
+            return alert_id in received and alert_id in acked
+
+        await _wait(delivered, arrived)
         if n >= WARMUP:
             latencies.append(received[alert.id] - t0)
             ack_latencies.append(acked[alert.id] - t0)

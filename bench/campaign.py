@@ -43,7 +43,6 @@ import tempfile
 import time
 import traceback
 from collections import Counter
-from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
@@ -66,6 +65,8 @@ from firmware_sim import clock  # noqa: E402
 from firmware_sim.scenarios import SCENARIOS, schedule  # noqa: E402
 
 if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+
     from controller.safety import Decision
 
 _LOGGER = logging.getLogger("bench.campaign")
@@ -307,7 +308,7 @@ async def _session(spec: RunSpec, broker_url: str | None, workdir: Path) -> dict
     # run_simulated_session types `scenario` as a name, but hands it to SimWorld, which also
     # takes a ScheduledFault; the journal (the only other user of the name) is left out
     # (store=None) because it stores the name as text. The relay keeps its own outbox store.
-    scenario = cast(str, fault)
+    scenario = cast("str", fault)
     raised = delivered = 0
     async with contextlib.AsyncExitStack() as stack:
         relay = None

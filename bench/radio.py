@@ -12,18 +12,21 @@ import asyncio
 import statistics
 import sys
 import time
-from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+from bleak import BleakClient
+from bumble.link import LocalLink
+
+from controller.ble.bumble_backend import BumbleRadio, IntervalLink
+from tests.ble.bumble_peripheral import NOTIFY_CHAR, WRITE_CHAR, WRITE_NR_CHAR, run_peripheral
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+
+    from bleak.backends.characteristic import BleakGATTCharacteristic
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT), str(ROOT / "tests" / "ble")]
-
-from bleak import BleakClient  # noqa: E402
-from bleak.backends.characteristic import BleakGATTCharacteristic  # noqa: E402
-from bumble.link import LocalLink  # noqa: E402
-from bumble_peripheral import NOTIFY_CHAR, WRITE_CHAR, WRITE_NR_CHAR, run_peripheral  # noqa: E402
-
-from controller.ble.bumble_backend import BumbleRadio, IntervalLink  # noqa: E402
 
 ROUND_TRIPS = 1000
 INTERVAL_ROUND_TRIPS = 100  # each takes two intervals: 100 keeps the 30 ms run near 6 s

@@ -69,7 +69,7 @@ def _settings() -> Settings:
 async def _trial(link: LocalLink) -> float:
     loop = asyncio.get_running_loop()
     heating = asyncio.Event()
-    switched_off = loop.create_future()
+    switched_off: asyncio.Future[float] = loop.create_future()
     sent_at: list[float] = []
     worlds: list[Any] = []
     runners: list[Any] = []

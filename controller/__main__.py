@@ -1,3 +1,5 @@
+"""``python -m controller``: the ``soleguard`` command."""
+
 from controller.entry import main
 
 main()

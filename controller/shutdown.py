@@ -30,12 +30,12 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Callable, Coroutine, Iterator
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO, TypeVar
 
 if TYPE_CHECKING:
     import asyncio
+    from collections.abc import Callable, Coroutine, Iterator
+    from pathlib import Path
 
 __all__ = [
     "EMERGENCY_STOP_S",
@@ -135,6 +135,7 @@ def track_child(pid: int, *, own_group: bool) -> None:
 
 
 def untrack_child(pid: int) -> None:
+    """Forget a child process that has ended (an unknown ``pid`` is ignored)."""
     with _registry_lock:
         _children.pop(pid, None)
 
@@ -146,6 +147,7 @@ def track_path(path: Path) -> None:
 
 
 def untrack_path(path: Path) -> None:
+    """Forget a temporary folder that has been removed (an unknown ``path`` is ignored)."""
     with _registry_lock:
         _paths.discard(path)
 
@@ -186,6 +188,7 @@ class Shutdown:
     # -- installation ----------------------------------------------------------------------
 
     def install(self) -> None:
+        """Install the ``HANDLED_SIGNALS`` handlers and start the watchdog (main thread only)."""
         # The watchdog first: starting a thread waits on a lock, and a signal raised there by our
         # own handler would escape as a traceback (seen at a SIGHUP 0.36 s after start). Until
         # the handlers below are in, a signal finds the caller's (`controller.entry._early`).

@@ -28,12 +28,14 @@ exactly on a timer never finds it a rounding error short of due.
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import math
 import selectors
 import time
-from collections.abc import Awaitable, Callable, Coroutine, Mapping
-from typing import Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
+
+if TYPE_CHECKING:
+    import concurrent.futures
+    from collections.abc import Awaitable, Callable, Coroutine, Mapping
 
 __all__ = [
     "MAX_SPEED",
@@ -202,6 +204,7 @@ class VirtualTimeLoop(asyncio.SelectorEventLoop):
         )
 
     def time(self) -> float:
+        """The virtual clock's now (s): what ``loop.time()`` returns on this loop."""
         return self.clock.now()
 
     def _next_deadline(self) -> float | None:
@@ -213,6 +216,10 @@ class VirtualTimeLoop(asyncio.SelectorEventLoop):
     def run_in_executor(  # type: ignore[override]
         self, executor: concurrent.futures.Executor | None, func: Callable[..., _T], *args: Any
     ) -> asyncio.Future[_T]:
+        """As `asyncio.BaseEventLoop.run_in_executor`, counting the job as in flight until it ends.
+
+        The virtual clock does not jump while a job runs in a thread, so its result arrives in time.
+        """
         future = super().run_in_executor(executor, func, *args)
         self._in_flight_jobs += 1
         future.add_done_callback(self._job_done)

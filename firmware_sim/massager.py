@@ -18,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
+from typing import TYPE_CHECKING
 
 from controller.errors import ProtocolError
 from controller.protocol import (
@@ -34,7 +35,9 @@ from controller.protocol import (
     att_error_for,
     decode_command,
 )
-from firmware_sim.physics import Physics
+
+if TYPE_CHECKING:
+    from firmware_sim.physics import Physics
 
 _HEATER_ENERGISED = int(StatusFlags.HEATER_ENERGISED)
 _HEATER_ENABLED = int(StatusFlags.HEATER_ENABLED)
@@ -133,6 +136,7 @@ class MassagerFirmware:
         self._apply()
 
     def connection_started(self) -> None:
+        """A central connected: a command clears the reboot fault only once a status carried it."""
         self._reboot_reported = False
 
     def status_sent(self) -> None:
@@ -254,6 +258,7 @@ class MassagerFirmware:
 
     @property
     def fault(self) -> FaultCode:
+        """The Status ``fault`` now: cut-out first, then over-pressure, pad sensor, reboot, none."""
         if self.cutout_latched:
             return FaultCode.THERMAL_CUTOUT
         if self.over_pressure or self.physics.relief_open:
@@ -266,6 +271,7 @@ class MassagerFirmware:
 
     @property
     def flags(self) -> StatusFlags:
+        """The Status ``flags`` now (docs/protocol.md, "Status")."""
         return StatusFlags(self._flag_bits())
 
     def _flag_bits(self) -> int:
@@ -287,6 +293,7 @@ class MassagerFirmware:
         return bits
 
     def lease_remaining_ms(self, now: float) -> int:
+        """Lease left at ``now`` (s), in ms: 0 without a lease, at most the firmware maximum."""
         if self.lease_deadline is None:
             return 0
         return max(0, min(MAX_LEASE_MS, round((self.lease_deadline - now) * 1000)))
@@ -296,6 +303,7 @@ class MassagerFirmware:
         return (self._flag_bits(), self.last_sequence, self.pressure_target_mmhg, int(self.fault))
 
     def status(self, now: float) -> MassagerStatus:
+        """The Status notified at ``now`` (s); measurements clamped to their wire ranges."""
         return MassagerStatus(
             flags=self.flags,
             last_sequence=self.last_sequence,

@@ -12,8 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bumble import att, gatt
 from bumble.profiles.battery_service import BatteryService
@@ -27,6 +26,9 @@ from controller.protocol import (
 )
 from firmware_sim.massager import CommandRefused, MassagerFirmware
 from firmware_sim.peripheral import Peripheral, advertising_payloads
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 __all__ = ["FIRMWARE_REVISION", "STATUS_PERIOD_S", "MassagerPeripheral"]
 

@@ -13,18 +13,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bumble import hci, ll
-from bumble.controller import Controller
 from bumble.core import UUID, AdvertisingData, InvalidArgumentError
 from bumble.device import Device, DeviceConfiguration
-from bumble.link import LocalLink
 from bumble.pairing import PairingConfig, PairingDelegate
 from bumble.transport.common import AsyncPipeSink
 
 from controller.ble.bumble_backend.quiet import QuietController, QuietHost, quiet_gatt
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from bumble.controller import Controller
+    from bumble.link import LocalLink
 
 __all__ = [
     "DEFAULT_ADVERTISING_INTERVAL_MS",
@@ -159,10 +162,12 @@ class Peripheral:
 
     @property
     def connections(self) -> list[Any]:
+        """The bumble connections to this peripheral now."""
         return list(self.device.connections.values())
 
     @property
     def on_air(self) -> bool:
+        """False while off air (out of range, powered down, rebooting): see `set_on_air`."""
         return self._on_air
 
     def set_on_air(self, on_air: bool) -> None:
@@ -180,6 +185,7 @@ class Peripheral:
         self._wake.set()
 
     async def start(self) -> None:
+        """Power the bumble device on."""
         await self.device.power_on()
 
     async def keep_advertising(self) -> None:

@@ -119,6 +119,8 @@ class SensorParams:
 
 @dataclass(frozen=True, slots=True)
 class PhysicsParams:
+    """All physical parameters of the simulated foot, pad, bladder, battery and sensors."""
+
     foot: FootParams = field(default_factory=FootParams)
     pad: PadParams = field(default_factory=PadParams)
     pressure: PressureParams = field(default_factory=PressureParams)
@@ -127,6 +129,7 @@ class PhysicsParams:
 
     @classmethod
     def neuropathic(cls) -> PhysicsParams:
+        """Parameters of a neuropathic foot (`FootParams.neuropathic`), the rest as default."""
         return cls(foot=FootParams.neuropathic())
 
 
@@ -185,6 +188,7 @@ class Physics:
     # -- inputs ---------------------------------------------------------------------------------
 
     def set_pressure_target(self, target_mmhg: float) -> None:
+        """The pump and vent drive the bladder towards ``target_mmhg`` (mmHg, negative means 0)."""
         target_mmhg = max(0.0, target_mmhg)
         if target_mmhg > self.pressure_mmhg and self.overshoot_mmhg > 0:
             # A pump whose pressure switch is late stops only past the new target.
@@ -196,11 +200,13 @@ class Physics:
         self.pressure_target_mmhg = target_mmhg
 
     def set_battery_percent(self, percent: float) -> None:
+        """Set the battery charge to ``percent`` (clamped to 0..100 %)."""
         self.energy_wh = self.params.battery.capacity_wh * min(100.0, max(0.0, percent)) / 100
 
     # -- integration ----------------------------------------------------------------------------
 
     def step(self, dt: float) -> None:
+        """Advance the physics by ``dt`` seconds (nothing for ``dt`` <= 0)."""
         if dt <= 0:
             return
         substeps = max(1, math.ceil(dt / MAX_SUBSTEP_S - 1e-9))
@@ -265,6 +271,7 @@ class Physics:
 
     @property
     def battery_percent(self) -> float:
+        """The battery charge (%)."""
         return 100.0 * self.energy_wh / self.params.battery.capacity_wh
 
     def read_pad_c(self) -> float:
@@ -283,6 +290,7 @@ class Physics:
         return self.sensor_c + self._rng.gauss(0.0, self.params.sensors.skin_noise_c)
 
     def snapshot(self) -> PhysicalState:
+        """The true physical state now (no sensor noise): temperatures in °C, pressure in mmHg."""
         return PhysicalState(
             time_s=self.time_s,
             skin_c=self.skin_c,

@@ -12,16 +12,20 @@ real one) gets a normal event loop instead.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Mapping
-
-import pytest
+from typing import TYPE_CHECKING
 
 from firmware_sim.clock import loop_factory
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
+
+    import pytest
 
 __all__ = ["pytest_asyncio_loop_factories", "pytest_configure"]
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    """Register the ``real_time`` marker."""
     config.addinivalue_line(
         "markers", "real_time: run on a normal event loop instead of the virtual clock"
     )
@@ -30,6 +34,7 @@ def pytest_configure(config: pytest.Config) -> None:
 def pytest_asyncio_loop_factories(
     config: pytest.Config, item: pytest.Item
 ) -> Mapping[str, Callable[[], asyncio.AbstractEventLoop]]:
+    """The event loop of a test: the virtual clock, or a normal loop for ``real_time`` tests."""
     if item.get_closest_marker("real_time") is not None:
         return {"real": asyncio.new_event_loop}
     return {"virtual": loop_factory("max")}

@@ -43,6 +43,8 @@ FaultRunner = Callable[["SimWorld", "ScheduledFault", random.Random], Awaitable[
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class Scenario:
+    """A named fault scenario: what it does to the world, from when (s) and for how long (s)."""
+
     name: str
     description: str
     run: FaultRunner

@@ -25,8 +25,7 @@ import datetime
 import logging
 import math
 import random
-from collections.abc import Callable
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from bumble import att, gatt
 from bumble.pairing import PairingConfig, PairingDelegate
@@ -44,6 +43,9 @@ from controller.protocol import (
 )
 from controller.protocol.hts import decode_measurement_interval, encode_measurement_interval
 from firmware_sim.peripheral import Peripheral, advertising_payloads
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 __all__ = [
     "DEFAULT_PERIOD_S",

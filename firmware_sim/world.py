@@ -16,12 +16,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import datetime
 import logging
 import random
-from collections.abc import Sequence
-from types import TracebackType
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 
 from bumble.link import LocalLink
 
@@ -38,6 +35,11 @@ from firmware_sim.sensor import (
     SensorPeripheral,
     SkinSensorFirmware,
 )
+
+if TYPE_CHECKING:
+    import datetime
+    from collections.abc import Sequence
+    from types import TracebackType
 
 __all__ = ["DEFAULT_TICK_S", "SimWorld", "WorldSnapshot"]
 
@@ -171,10 +173,12 @@ class SimWorld:
 
     @property
     def massager_address(self) -> str:
+        """The simulated massager's Bluetooth address."""
         return self._massager_address
 
     @property
     def sensor_address(self) -> str:
+        """The simulated skin sensor's Bluetooth address."""
         return self._sensor_address
 
     # -- lifecycle ------------------------------------------------------------------------------
@@ -274,6 +278,7 @@ class SimWorld:
     # -- the simulation -------------------------------------------------------------------------
 
     def elapsed(self) -> float:
+        """Seconds since the world started (on the running loop's clock)."""
         return asyncio.get_running_loop().time() - self._started_at
 
     async def _tick(self) -> None:
@@ -319,6 +324,7 @@ class SimWorld:
         )
 
     def snapshot(self) -> WorldSnapshot:
+        """The world's truth now: physics, firmware flags and fault, running maxima."""
         now = asyncio.get_running_loop().time()
         physics, firmware = self.physics, self.firmware
         return WorldSnapshot(
@@ -352,4 +358,4 @@ class SimWorld:
 
 
 def _new_link() -> LocalLink:
-    return LocalLink()  # type: ignore[no-untyped-call]
+    return LocalLink()

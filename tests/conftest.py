@@ -12,8 +12,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -25,6 +24,9 @@ from controller.caregiver.broker import (
     MosquittoBroker,
     find_mosquitto,
 )
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 # --- Hypothesis: one configuration for the whole suite --------------------------------------------
 #

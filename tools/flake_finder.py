@@ -28,9 +28,12 @@ import tempfile
 import time
 import xml.etree.ElementTree as ET
 from collections import Counter, defaultdict
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 # One run of the whole suite takes a few minutes on a quiet 2-core machine and a few times that
 # under full load; a run still going after this long is hung, not slow.

@@ -8,7 +8,6 @@ another process (``tcp-client:``) or bumble's in-process virtual radio.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,11 +15,14 @@ from typing import TYPE_CHECKING
 
 from controller.ble.links import LinkOptions
 from controller.errors import LinkError, SoleGuardError
-from controller.settings.models import BleSettings
 
 if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+
     from bleak.backends.scanner import BaseBleakScanner
     from bumble.link import LocalLink
+
+    from controller.settings.models import BleSettings
 
 PLATFORM = "platform"
 TRANSPORT_HINT = (
@@ -39,6 +41,7 @@ def platform_unavailable(exc: BaseException) -> LinkError:
 
 
 def default_keystore_path() -> Path:
+    """The bond file in the platform's user data folder (platformdirs), existing or not."""
     import platformdirs  # noqa: PLC0415
 
     return Path(platformdirs.user_data_dir("soleguard")) / "bonds.json"
@@ -46,6 +49,11 @@ def default_keystore_path() -> Path:
 
 @dataclass(frozen=True, slots=True)
 class BleAccess:
+    """An opened radio: the options every link uses, the scanner backend and a line for the user.
+
+    ``scanner_backend`` None means bleak's platform scanner.
+    """
+
     links: LinkOptions
     # None: bleak's platform scanner.
     scanner_backend: type[BaseBleakScanner] | None

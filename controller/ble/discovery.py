@@ -24,6 +24,8 @@ _KIND_BY_SERVICE = {
 
 @dataclass(frozen=True, slots=True)
 class FoundDevice:
+    """A massager or skin sensor seen in a scan: address, advertised name, RSSI (dBm, if known)."""
+
     kind: DeviceKind
     name: str | None
     address: str

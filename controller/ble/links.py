@@ -1,10 +1,11 @@
 """Links to the massager and the skin sensor, on ``bleak.BleakClient``.
 
 A link owns the whole life of one device connection: connect with a timeout (a fresh client per
-attempt, as bleak-retry-connector does, because a client that failed half-way can keep stale
-backend state), bond, subscribe, decode every notification through ``controller.protocol``, and
-reconnect with capped exponential backoff and full jitter. It reports what it sees through plain
-callbacks; it never decides anything about safety.
+attempt, because a client that failed half-way can keep stale backend state; bleak-retry-
+connector's ``establish_connection``, by contrast, builds one client and calls ``connect`` on it
+again), bond, subscribe, decode every notification through ``controller.protocol``, and
+reconnect with capped exponential backoff and full jitter (`controller.backoff.Backoff`). It
+reports what it sees through plain callbacks; it never decides anything about safety.
 """
 
 from __future__ import annotations
@@ -13,13 +14,13 @@ import asyncio
 import dataclasses
 import logging
 import random
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from bleak import BleakClient
 from bleak.exc import BleakError
 
+from controller.backoff import Backoff
 from controller.ble.bonds import BleakBondLostError, BondLostError
 from controller.ble.thermometer import ThermometerInfo
 from controller.ble.thermometer import inspect as inspect_thermometer
@@ -41,6 +42,8 @@ from controller.settings.limits import STALE_AFTER_S
 from controller.shutdown import raise_if_cancelling
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from bleak.backends.characteristic import BleakGATTCharacteristic
     from bleak.backends.client import BaseBleakClient
 
@@ -51,23 +54,12 @@ _LOGGER = logging.getLogger(__name__)
 # back is found within half a minute.
 BACKOFF_BASE_S = 0.25
 BACKOFF_CAP_S = 30.0
+BLE_BACKOFF = Backoff(initial_s=BACKOFF_BASE_S, cap_s=BACKOFF_CAP_S)  # full jitter
 # A write that has not been acknowledged in this long is treated as a lost link: the lease (3 s)
 # must not run out while a command waits.
 WRITE_TIMEOUT_S = 1.0
 # Stopping on shutdown gets a little longer than a normal write: it is the last thing we send.
 STOP_TIMEOUT_S = 2.0
-
-
-@dataclass(frozen=True, slots=True)
-class Backoff:
-    """Capped exponential backoff with full jitter (the AWS architecture blog's variant)."""
-
-    base_s: float = BACKOFF_BASE_S
-    cap_s: float = BACKOFF_CAP_S
-
-    def delay(self, attempt: int, rng: random.Random) -> float:
-        ceiling = min(self.cap_s, self.base_s * 2 ** min(attempt, 32))
-        return rng.uniform(0.0, ceiling)
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,7 +71,7 @@ class LinkOptions:
     backend: type[BaseBleakClient] | None = None
     connect_timeout_s: float = 10.0
     pair: bool = True
-    backoff: Backoff = Backoff()
+    backoff: Backoff = BLE_BACKOFF
 
 
 class DeviceLink:
@@ -98,16 +90,18 @@ class DeviceLink:
         self.address = address
         self._options = options
         self._on_link_change = on_link_change
-        self._rng = rng or random.Random()
+        self._rng = rng or random.Random()  # noqa: S311 (backoff jitter, not a secret)
         self._client: BleakClient | None = None
         self._connected = asyncio.Event()
         self.connections = 0
 
     @property
     def is_connected(self) -> bool:
+        """True while a client is connected to the device."""
         return self._client is not None and self._client.is_connected
 
     async def wait_connected(self) -> None:
+        """Return once the device is connected (at least once); unbounded: callers time it."""
         await self._connected.wait()
 
     async def run(self) -> None:
@@ -203,6 +197,7 @@ class MassagerLink(DeviceLink):
         self._sequence = 0
 
     def next_sequence(self) -> int:
+        """The next Command sequence number (1, 2, ... wrapping from 65535 to 0)."""
         self._sequence = next_sequence(self._sequence)
         return self._sequence
 
@@ -222,6 +217,10 @@ class MassagerLink(DeviceLink):
         self._on_status(status)
 
     async def send(self, command: Command, *, timeout_s: float = WRITE_TIMEOUT_S) -> None:
+        """Write ``command`` to the Command characteristic with response, within ``timeout_s`` (s).
+
+        Raises `LinkError` when not connected, or when the write fails or times out.
+        """
         client = self._client
         if client is None or not client.is_connected:
             raise LinkError(f"massager {self.address}: not connected")

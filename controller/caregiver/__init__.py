@@ -5,7 +5,6 @@ from controller.caregiver.commands import CaregiverCommand, CommandRefused, pars
 from controller.caregiver.discovery import build_discovery
 from controller.caregiver.models import (
     ActiveAlarm,
-    AlertPriority,
     DeviceState,
     TelemetrySample,
 )
@@ -15,7 +14,6 @@ from controller.caregiver.topics import Topics
 __all__ = [
     "ActiveAlarm",
     "AlertOutbox",
-    "AlertPriority",
     "BridgeStats",
     "CaregiverBridge",
     "CaregiverCommand",

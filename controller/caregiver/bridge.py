@@ -13,14 +13,11 @@ import asyncio
 import contextlib
 import json
 import logging
-import random
 import socket
 import time
 from collections import OrderedDict, deque
-from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from types import TracebackType
-from typing import Any, Generic, Self
+from typing import TYPE_CHECKING, Any, Generic, Self
 
 import aiomqtt
 from aiomqtt import MqttError
@@ -28,6 +25,7 @@ from aiomqtt.exceptions import MqttConnectError
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from controller import __version__
+from controller.backoff import Backoff
 from controller.caregiver.commands import (
     CaregiverCommand,
     CommandRefused,
@@ -55,7 +53,14 @@ from controller.caregiver.notify import AppriseNotifier
 from controller.caregiver.outbox import AlertOutbox, AlertT, parse_ack
 from controller.caregiver.topics import AVAILABILITY_OFFLINE, AVAILABILITY_ONLINE, HA_ONLINE, Topics
 from controller.errors import StoreError
-from controller.settings.models import MqttSettings
+from controller.safety.decision import priority_rank
+
+if TYPE_CHECKING:
+    import random
+    from collections.abc import AsyncIterator, Callable
+    from types import TracebackType
+
+    from controller.settings.models import MqttSettings
 
 __all__ = [
     "ALERT_BATCH",
@@ -130,17 +135,24 @@ INCOMING_QUEUE_MAX = 256
 
 
 def reconnect_delay(attempt: int, rng: random.Random | None = None) -> float:
-    """Capped exponential backoff with jitter (half fixed, half random), attempt counted from 0.
+    """Seconds before broker reconnect attempt ``attempt`` (from 0): `Backoff` with equal jitter.
 
     Jitter spreads the reconnects of many hubs after a shared broker restarts; the fixed half keeps
-    a single hub from retrying in a tight loop.
+    a single hub from retrying in a tight loop. Read at each call, so the constants above rule.
     """
-    ceiling = min(RECONNECT_MAX_S, RECONNECT_INITIAL_S * RECONNECT_FACTOR ** min(attempt, 32))
-    return ceiling / 2 + (rng or random).uniform(0.0, ceiling / 2)
+    policy = Backoff(
+        initial_s=RECONNECT_INITIAL_S,
+        cap_s=RECONNECT_MAX_S,
+        factor=RECONNECT_FACTOR,
+        fixed_share=0.5,
+    )
+    return policy.delay(attempt, rng)
 
 
 @dataclass(slots=True)
 class BridgeStats:
+    """Counters of what the bridge did since it started (messages published, refused, dropped)."""
+
     connects: int = 0
     states_published: int = 0
     alerts_published: int = 0
@@ -310,10 +322,12 @@ class CaregiverBridge(Generic[AlertT]):
 
     @property
     def device_id(self) -> str:
+        """The device this bridge speaks for (the second level of its topics)."""
         return self._topics.device_id
 
     @property
     def topics(self) -> Topics:
+        """The topic names of this device (`Topics`)."""
         return self._topics
 
     @property
@@ -437,6 +451,7 @@ class CaregiverBridge(Generic[AlertT]):
             yield await self.next_command()
 
     async def next_command(self) -> CaregiverCommand:
+        """The next caregiver command (urgent ones first); waits unbounded: callers time it."""
         client, command = await self._commands.get_from()
         self._ledger.delivered(client, command.request_id, urgent=command.action in URGENT_ACTIONS)
         return command
@@ -473,7 +488,7 @@ class CaregiverBridge(Generic[AlertT]):
         return no_delay(client)
 
     def _inbound_queue_type(self) -> type[asyncio.Queue[aiomqtt.Message]]:
-        """aiomqtt's incoming queue, with commands taken out as they arrive.
+        """The queue class for aiomqtt's incoming messages, taking commands out as they arrive.
 
         aiomqtt drops messages once its bounded queue is full, so during a flood a stop could be
         dropped before the bridge ever saw it. Commands are judged here instead, in paho's
@@ -669,7 +684,9 @@ class CaregiverBridge(Generic[AlertT]):
     def _track_unacknowledged(self, alert: AlertT) -> None:
         cid = alert.condition
         acked = self._acked.get(cid)
-        if alert.event == "cleared" or (acked is not None and _rank(alert.priority) <= acked):
+        if alert.event == "cleared" or (
+            acked is not None and priority_rank(alert.priority) <= acked
+        ):
             self._unacked.pop(cid, None)
             return
         # An escalation above what was acknowledged re-arms the need for an acknowledgement.
@@ -705,7 +722,7 @@ class CaregiverBridge(Generic[AlertT]):
         # What was acknowledged is the condition at the priority last announced (low when this
         # bridge never announced it: then any escalation re-arms).
         announced = self._unacked.get(cid)
-        rank = _rank(announced[0].priority) if announced is not None else 0
+        rank = priority_rank(announced[0].priority) if announced is not None else 0
         self._acked[cid] = max(rank, self._acked.get(cid, 0))
         self._acked.move_to_end(cid)
         while len(self._acked) > ACKED_MEMORY:
@@ -729,16 +746,19 @@ class CaregiverBridge(Generic[AlertT]):
         async for message in client.messages:
             try:
                 await self._on_message(message)
-            except Exception:  # one message, never the channel: see _dropped
-                self._dropped(message)
+            except Exception as exc:  # one message, never the channel: see _dropped
+                self._dropped(message, exc)
 
-    def _dropped(self, message: aiomqtt.Message) -> None:
+    def _dropped(self, message: aiomqtt.Message, exc: Exception) -> None:
         # Whatever one incoming message does (a bug, a store refusing a value the parsers let
         # through), it is logged and dropped; the bridge keeps serving the others. Ending the
         # bridge instead would silence every alert and command of the device.
         self.stats.messages_dropped += 1
-        _LOGGER.exception(
-            "%s: message on %s dropped: handling it failed", self.device_id, message.topic.value
+        _LOGGER.error(
+            "%s: message on %s dropped: handling it failed",
+            self.device_id,
+            message.topic.value,
+            exc_info=exc,
         )
 
     async def _on_message(self, message: aiomqtt.Message) -> None:
@@ -760,8 +780,8 @@ class CaregiverBridge(Generic[AlertT]):
         """
         try:
             return self._judge_command(message)
-        except Exception:  # see _dropped
-            self._dropped(message)
+        except Exception as exc:  # see _dropped
+            self._dropped(message, exc)
             return True
 
     def _judge_command(self, message: aiomqtt.Message) -> bool:
@@ -844,13 +864,6 @@ class CaregiverBridge(Generic[AlertT]):
             _LOGGER.warning("%s: %s", self.device_id, flood.reason)
             self._queue_result(_flood_payload(flood, self._clock()))
         return self._limits.next_due()
-
-
-_PRIORITY_RANK = {"low": 0, "medium": 1, "high": 2}
-
-
-def _rank(priority: str) -> int:
-    return _PRIORITY_RANK.get(priority, 0)
 
 
 def _flood_payload(flood: FloodSummary, now: float) -> bytes:

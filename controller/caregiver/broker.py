@@ -20,15 +20,18 @@ import signal
 import socket
 import sys
 import tempfile
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 from urllib.parse import urlsplit
 
 from controller.errors import ConfigError, SoleGuardError
 from controller.shutdown import track_child, track_path, untrack_child, untrack_path
 from controller.store.processes import pid_alive
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Callable, Sequence
 
 __all__ = [
     "BROKER_READY_TIMEOUT_S",
@@ -106,6 +109,8 @@ class BrokerError(SoleGuardError):
 
 @dataclass(frozen=True, slots=True)
 class BrokerUrl:
+    """A broker address as ``mqtt://HOST:PORT`` or, with TLS, ``mqtts://HOST:PORT``."""
+
     host: str
     port: int
     tls: bool = False
@@ -140,6 +145,7 @@ def parse_broker_url(url: str) -> BrokerUrl:
 
 
 def find_mosquitto() -> str | None:
+    """The path of a mosquitto executable on PATH or in the usual sbin folders, else None."""
     for candidate in _MOSQUITTO_CANDIDATES:
         found = shutil.which(candidate)
         if found:
@@ -177,14 +183,21 @@ async def _wait_until_accepting(host: str, port: int, alive: Any) -> None:
 
 
 class LocalBroker(Protocol):
+    """A broker this process starts for itself (demo, tests, benches): mosquitto, else amqtt."""
+
     host: str
     port: int
     kind: Literal["mosquitto", "amqtt"]
 
     @property
-    def url(self) -> str: ...
-    async def start(self) -> None: ...
-    async def stop(self) -> None: ...
+    def url(self) -> str:
+        """``mqtt://HOST:PORT`` of this broker."""
+
+    async def start(self) -> None:
+        """Start the broker and return once it accepts connections."""
+
+    async def stop(self) -> None:
+        """Stop the broker (a no-op when it is not running)."""
 
 
 class MosquittoBroker:
@@ -237,10 +250,12 @@ class MosquittoBroker:
 
     @property
     def url(self) -> str:
+        """``mqtt://HOST:PORT`` of this mosquitto."""
         return f"mqtt://{self.host}:{self.port}"
 
     @property
     def running(self) -> bool:
+        """True while the mosquitto process is alive."""
         return self._process is not None and self._process.returncode is None
 
     async def start(self) -> None:
@@ -324,6 +339,7 @@ class MosquittoBroker:
             untrack_child(process.pid)
 
     def log_tail(self, lines: int = 20) -> str:
+        """The last ``lines`` lines of mosquitto's log ('' if it cannot be read)."""
         try:
             return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
         except OSError:
@@ -342,9 +358,11 @@ class AmqttBroker:
 
     @property
     def url(self) -> str:
+        """``mqtt://HOST:PORT`` of this amqtt broker."""
         return f"mqtt://{self.host}:{self.port}"
 
     async def start(self) -> None:
+        """Start the broker and return once it accepts connections."""
         if self._broker is not None:
             return
         from amqtt.broker import Broker  # noqa: PLC0415 - heavy, and only without mosquitto
@@ -361,6 +379,7 @@ class AmqttBroker:
         await _wait_until_accepting(self.host, self.port, lambda: True)
 
     async def stop(self) -> None:
+        """Stop the broker (a no-op when it is not running)."""
         broker, self._broker = self._broker, None
         if broker is not None:
             await broker.shutdown()

@@ -86,6 +86,7 @@ class TokenBucket:
         self._last = now
 
     def take(self, now: float) -> bool:
+        """Take a token at ``now`` (the constructor's clock); False when the bucket is empty."""
         elapsed = max(0.0, now - self._last)
         self._last = now
         self._tokens = min(self._burst, self._tokens + elapsed * self._rate)
@@ -96,9 +97,9 @@ class TokenBucket:
 
 
 def is_bounded_text(value: object, max_chars: int) -> TypeGuard[str]:
-    """Whether ``value`` is a str of 1-``max_chars`` characters that encodes as UTF-8.
+    r"""Whether ``value`` is a str of 1-``max_chars`` characters that encodes as UTF-8.
 
-    JSON lets ``"\\ud800"`` (a lone UTF-16 surrogate) through ``json.loads`` as a Python str that
+    JSON lets ``"\ud800"`` (a lone UTF-16 surrogate) through ``json.loads`` as a Python str that
     no UTF-8 encoder, SQLite's included, accepts; every text field from the network is checked
     with this before it is stored, logged as a key or echoed back.
     """

@@ -10,9 +10,13 @@ a while. Pure: no I/O, no clock of its own; the caller passes the session clock 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable
+
+from controller.safety.decision import priority_rank
 
 __all__ = [
     "CLEAR_HOLD_S",
@@ -22,7 +26,6 @@ __all__ = [
 ]
 
 ConditionEventKind = Literal["raised", "updated", "cleared"]
-_RANK = {"low": 0, "medium": 1, "high": 2}
 
 # Why 60 s: a condition that comes back within a minute is the same problem to a caregiver
 # (a loose sensor, a flapping link); one that stays away a minute is over, and its clearing is
@@ -74,6 +77,7 @@ class AlarmConditions:
 
     @property
     def open_codes(self) -> frozenset[str]:
+        """The alarm codes whose alert condition is open now."""
         return frozenset(self._open)
 
     def step(
@@ -94,7 +98,7 @@ class AlarmConditions:
             cond.occurrences += 1
             cond.gone_since = None
             cond.message = message
-            if _RANK.get(priority, 0) > _RANK.get(cond.priority, 0):
+            if priority_rank(priority) > priority_rank(cond.priority):
                 cond.priority = priority
                 events.append(self._report(cond, now))
         active = set(active_codes)

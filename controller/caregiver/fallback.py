@@ -18,13 +18,14 @@ import threading
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from controller.errors import StoreError
 from controller.store import OutboxAlert
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from controller.store import Store
 
 __all__ = ["FALLBACK_CAPACITY", "JOURNAL_FAULT", "FallbackOutbox"]
@@ -75,6 +76,7 @@ class FallbackOutbox:
         return [*kept, *(a for a in stored if a.id not in known)][:limit]
 
     def mark_alert_delivered(self, alert_id: str, /, *, at: float) -> None:
+        """Mark ``alert_id`` delivered at ``at`` (epoch s), in memory if kept there, else stored."""
         with self._lock:
             if self._memory.pop(alert_id, None) is not None:
                 return

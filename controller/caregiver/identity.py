@@ -7,14 +7,17 @@ per installation (a random id kept in the journal) and never changes afterwards.
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from controller.settings.models import MqttSettings
+if TYPE_CHECKING:
+    from controller.settings.models import MqttSettings
 
 __all__ = ["InstallationStore", "device_id_of", "with_device_id"]
 
 
 class InstallationStore(Protocol):
+    """What `device_id_of` needs of the journal: its installation id."""
+
     def installation_id(self) -> str:
         """The id made for this installation on first use, the same ever after."""
 

@@ -67,6 +67,7 @@ class FloodSummary:
 
     @property
     def reason(self) -> str:
+        """The line the refused commands get back: who was limited, how many, over how long."""
         who = f"client {self.client!r}" if self.client else "the shared command topic"
         return (
             f"rate limit: {self.refused} commands from {who} refused in "
@@ -228,6 +229,7 @@ class CommandInbox:
         return True
 
     async def get(self) -> CaregiverCommand:
+        """The next command (urgent ones first), waiting for one."""
         return (await self.get_from())[1]
 
     async def get_from(self) -> tuple[str, CaregiverCommand]:

@@ -11,14 +11,15 @@ import json
 import math
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from controller.safety import Priority
 
 __all__ = [
-    "ALERT_PRIORITIES",
     "SENSOR_HEALTH_STATES",
     "ActiveAlarm",
     "AlertLike",
-    "AlertPriority",
     "DeviceState",
     "TelemetrySample",
     "alert_payload",
@@ -28,15 +29,13 @@ __all__ = [
     "telemetry_payload",
 ]
 
-AlertPriority = Literal["high", "medium", "low"]
-# IEC 60601-1-8 priorities, as DESIGN.md section 3 maps them.
-ALERT_PRIORITIES: tuple[AlertPriority, ...] = ("high", "medium", "low")
-
 
 @dataclass(frozen=True, slots=True)
 class ActiveAlarm:
+    """One active alarm as the caregiver sees it: its code and IEC 60601-1-8 priority."""
+
     code: str
-    priority: AlertPriority
+    priority: Priority
 
 
 # What the skin sensor's reading is worth right now; only "ok" lets a temperature be published.
@@ -105,25 +104,44 @@ class AlertLike(Protocol):
     """The fields of an outbox alert the payload needs (``controller.store.OutboxAlert``)."""
 
     @property
-    def id(self) -> str: ...
+    def id(self) -> str:
+        """Unique alert id (hex text)."""
+
     @property
-    def device_id(self) -> str: ...
+    def device_id(self) -> str:
+        """The device that raised it."""
+
     @property
-    def time(self) -> float: ...
+    def time(self) -> float:
+        """When it was raised (epoch s)."""
+
     @property
-    def priority(self) -> str: ...
+    def priority(self) -> str:
+        """IEC 60601-1-8 priority: "high", "medium" or "low"."""
+
     @property
-    def code(self) -> str: ...
+    def code(self) -> str:
+        """Alarm code (UPPER_SNAKE, docs/safety.md)."""
+
     @property
-    def message(self) -> str: ...
+    def message(self) -> str:
+        """One line for the caregiver."""
+
     @property
-    def session_id(self) -> int | None: ...
+    def session_id(self) -> int | None:
+        """The journal session it belongs to, if any."""
+
     @property
-    def condition(self) -> str: ...
+    def condition(self) -> str:
+        """Id of the alert condition it belongs to."""
+
     @property
-    def event(self) -> str: ...
+    def event(self) -> str:
+        """What happened to the condition: "raised", "updated" or "cleared"."""
+
     @property
-    def occurrences(self) -> int: ...
+    def occurrences(self) -> int:
+        """How many times the condition has occurred."""
 
 
 def iso_utc(epoch_s: float) -> str:
@@ -169,6 +187,7 @@ def state_payload(state: DeviceState, *, device_id: str, now: float) -> bytes:
 
 
 def telemetry_payload(sample: TelemetrySample, *, device_id: str) -> bytes:
+    """The JSON telemetry message of ``sample`` (UTF-8 bytes): time as ISO 8601 UTC, °C, mmHg."""
     return _dumps(
         {
             "device": device_id,

@@ -14,7 +14,6 @@ import contextlib
 import logging
 from collections import deque
 from dataclasses import dataclass
-from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self
 
 from controller.caregiver.models import AlertLike, iso_utc
@@ -22,6 +21,7 @@ from controller.errors import ConfigError
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
+    from types import TracebackType
 
 __all__ = ["NOTIFY_QUEUE_MAX", "NOTIFY_TYPES", "AppriseNotifier", "NotifierStats"]
 
@@ -37,6 +37,8 @@ NOTIFY_TYPES = {"high": "failure", "medium": "warning", "low": "info", "cleared"
 
 @dataclass(slots=True)
 class NotifierStats:
+    """Counters of the Apprise notifier: alerts sent, failed and dropped (queue full)."""
+
     sent: int = 0
     failed: int = 0
     dropped: int = 0

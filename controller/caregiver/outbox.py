@@ -9,11 +9,13 @@ and keyword-only where it names them, so any store with those names fits.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
-from typing import Protocol, TypeVar
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
 from controller.caregiver.commands import is_bounded_text
 from controller.caregiver.models import AlertLike
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
 
 __all__ = ["MAX_ACK_ID_CHARS", "AlertOutbox", "AlertT", "parse_ack"]
 
@@ -21,6 +23,8 @@ AlertT = TypeVar("AlertT", bound=AlertLike)
 
 
 class AlertOutbox(Protocol[AlertT]):
+    """What the bridge needs of a durable alert outbox (the journal, or its in-memory fallback)."""
+
     def enqueue_alert(self, alert: AlertT, /) -> object:
         """Store the alert durably; the same id twice is a no-op."""
 

@@ -12,10 +12,11 @@ and one code path for real and virtual time is the one the tests exercise.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+
     from controller.caregiver.commands import CaregiverCommand
     from controller.caregiver.models import DeviceState, TelemetrySample
     from controller.store import OutboxAlert
@@ -24,6 +25,8 @@ __all__ = ["CaregiverPort"]
 
 
 class CaregiverPort(Protocol):
+    """What a session needs of the caregiver side: state, telemetry and alerts out, commands in."""
+
     @property
     def device_id(self) -> str:
         """The device this speaks for (its topics' second level)."""

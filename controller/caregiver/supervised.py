@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 import aiomqtt
@@ -25,6 +24,8 @@ from controller.caregiver.topics import AVAILABILITY_OFFLINE, Topics
 from controller.store import OutboxAlert
 
 if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+
     from controller.caregiver.outbox import AlertOutbox
     from controller.settings.models import MqttSettings
 

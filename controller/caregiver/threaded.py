@@ -18,7 +18,6 @@ from collections.abc import AsyncIterator
 from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any
 
-from controller.caregiver.bridge import CaregiverBridge
 from controller.caregiver.broker import embedded_broker, find_mosquitto, parse_broker_url
 from controller.caregiver.fallback import FallbackOutbox
 from controller.caregiver.identity import with_device_id
@@ -28,6 +27,9 @@ from controller.caregiver.supervised import supervise_bridge
 from controller.errors import ConfigError
 
 if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+
+    from controller.caregiver.bridge import CaregiverBridge
     from controller.caregiver.commands import CaregiverCommand
     from controller.caregiver.models import DeviceState, TelemetrySample
     from controller.settings.models import MqttSettings
@@ -132,6 +134,7 @@ class CaregiverLink:
             self._bridge.telemetry(self._telemetry.popleft())
 
     def telemetry(self, sample: TelemetrySample) -> None:
+        """Queue one telemetry sample; it goes to the bridge with the next state hand-over."""
         # Batched with the state (QoS 0 samples, 1 Hz): handed over within STATE_HANDOVER_S.
         self._telemetry.append(sample)
         if not self._state_queued:
@@ -140,9 +143,11 @@ class CaregiverLink:
                 self._loop.call_soon_threadsafe(self._hand_over_state)
 
     def alerts_stored(self, *alerts: OutboxAlert) -> None:
+        """Tell the bridge thread that ``alerts`` are in the outbox, to publish."""
         self._post("alerts_stored", *alerts)
 
     def command_result(self, request_id: str | None, accepted: bool, reason: str | None) -> None:
+        """Post the answer to a caregiver command (``reason`` when refused) to the bridge thread."""
         self._post("command_result", request_id, accepted, reason)
 
     async def _attach(self, bridge: CaregiverBridge[OutboxAlert]) -> None:
@@ -157,6 +162,7 @@ class CaregiverLink:
         await self._forward_commands()
 
     async def commands(self) -> AsyncIterator[CaregiverCommand]:
+        """Caregiver commands forwarded from the bridge thread, as they arrive."""
         while True:
             yield await self._commands.get()
 

@@ -37,6 +37,11 @@ CAREGIVER_SUBSCRIPTIONS: tuple[tuple[str, int], ...] = (
 
 @dataclass(frozen=True, slots=True)
 class Topics:
+    """The MQTT topics of one device under ``base_topic``, and its Home Assistant discovery topic.
+
+    Raises ValueError for a prefix or device id that brokers or Home Assistant would not read.
+    """
+
     base_topic: str
     device_id: str
     discovery_prefix: str = "homeassistant"
@@ -52,30 +57,37 @@ class Topics:
 
     @property
     def root(self) -> str:
+        """``BASE/DEVICE``: every topic of the device is under it."""
         return f"{self.base_topic}/{self.device_id}"
 
     @property
     def availability(self) -> str:
+        """``BASE/DEVICE/availability``: "online", or "offline" (the will)."""
         return f"{self.root}/availability"
 
     @property
     def state(self) -> str:
+        """``BASE/DEVICE/state``: the retained device state (JSON)."""
         return f"{self.root}/state"
 
     @property
     def telemetry(self) -> str:
+        """``BASE/DEVICE/telemetry``: readings while a session runs (JSON)."""
         return f"{self.root}/telemetry"
 
     @property
     def alert(self) -> str:
+        """``BASE/DEVICE/alert``: alerts, QoS 1, each until acknowledged."""
         return f"{self.root}/alert"
 
     @property
     def command(self) -> str:
+        """``BASE/DEVICE/command``: the shared caregiver command topic."""
         return f"{self.root}/command"
 
     @property
     def alert_ack(self) -> str:
+        """``BASE/DEVICE/alert/ack``: where caregivers acknowledge alerts."""
         return f"{self.root}/alert/ack"
 
     @property
@@ -85,12 +97,15 @@ class Topics:
 
     @property
     def command_result(self) -> str:
+        """``BASE/DEVICE/command/result``: the answer to each command."""
         return f"{self.root}/command/result"
 
     @property
     def discovery(self) -> str:
+        """``PREFIX/device/DEVICE/config``: the Home Assistant device discovery message."""
         return f"{self.discovery_prefix}/device/{self.device_id}/config"
 
     @property
     def ha_status(self) -> str:
+        """``PREFIX/status``: Home Assistant's birth and will ("online"/"offline")."""
         return f"{self.discovery_prefix}/status"

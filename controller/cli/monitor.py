@@ -46,6 +46,8 @@ CONNECT_TIMEOUT_S = 5.0
 
 @dataclass
 class DeviceView:
+    """One device on the monitor: availability, last state, recent alerts, last command result."""
+
     availability: str = "unknown"
     state: dict[str, Any] = field(default_factory=dict)
     alerts: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=ALERTS_SHOWN))
@@ -105,9 +107,11 @@ class MonitorModel:
         return None
 
     def device_ids(self) -> list[str]:
+        """The ids of every device heard from, sorted."""
         return sorted(self.devices)
 
     def render(self) -> RenderableType:
+        """The whole screen: one panel per device (a rich renderable)."""
         from rich.console import Group  # noqa: PLC0415 - lazy: see module docstring
         from rich.panel import Panel  # noqa: PLC0415
         from rich.table import Table  # noqa: PLC0415

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import datetime as dt
 import logging
 import time
 from collections.abc import Callable, Iterator
@@ -13,6 +12,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from controller import localdate
 from controller.cli import exit_codes
 from controller.cli.errors import reported
 from controller.errors import Interrupted
@@ -291,7 +291,7 @@ def _after(
     if answers.findings:
         record_inspection(
             store,
-            date=dt.date.today(),
+            date=localdate.today(),
             findings=answers.findings,
             device_id=device_id_of(settings.mqtt, store),
         )

@@ -17,13 +17,15 @@ found the reason.
 
 from __future__ import annotations
 
-import datetime as dt
 import time
 from typing import TYPE_CHECKING, Final
 
+from controller import localdate
 from controller.store.latch import latch_in_force
 
 if TYPE_CHECKING:
+    import datetime as dt
+
     from controller.store import Store
     from controller.store.latch import LatchRecord
 
@@ -86,4 +88,4 @@ def inspection_due(store: Store, today: dt.date | None = None) -> bool:
     Dated today, not "the latest is today or later": a record dated in the future must not
     stand in for today's inspection.
     """
-    return not store.inspected_on(dt.date.today() if today is None else today)
+    return not store.inspected_on(localdate.today() if today is None else today)

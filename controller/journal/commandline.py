@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Annotated, Final, NoReturn
 
 import typer
 
+from controller import localdate
 from controller.errors import SoleGuardError
 
 if TYPE_CHECKING:
@@ -47,6 +48,7 @@ ConfigOption = Annotated[
 
 
 def fail(message: str) -> NoReturn:
+    """Print ``error: MESSAGE`` on stderr and exit with the usage exit code."""
     typer.echo(f"error: {message}", err=True)
     raise typer.Exit(EXIT_USAGE)
 
@@ -67,7 +69,7 @@ def parse_date(option: str, text: str | None, *, today: dt.date | None = None) -
     A record dated in the future (a typo, a wrong year) would otherwise satisfy every later
     daily check, or lift a block set today (FAULTS.md class 12).
     """
-    today = dt.date.today() if today is None else today
+    today = localdate.today() if today is None else today
     if text is None:
         return today
     try:

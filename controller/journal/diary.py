@@ -9,17 +9,19 @@ open wound); what blocks a session and its wording is :mod:`controller.journal.b
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 import time
 import uuid
-from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 from controller.journal.blocks import inspection_due, open_wound_reason, session_block_reason
 from controller.store import OPEN_WOUND_FINDINGS, OutboxAlert, Store
 from controller.store.validation import check_findings
+
+if TYPE_CHECKING:
+    import datetime as dt
+    from collections.abc import Iterable
 
 __all__ = [
     "INSPECTION_FINDING",

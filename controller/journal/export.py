@@ -18,13 +18,15 @@ import csv
 import datetime as dt
 import io
 import json
-from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from controller.journal.errors import JournalError, OutputError
 from controller.journal.render import write_atomically
 from controller.store import SCHEMA_VERSION, Store
 from controller.store.transfer import TABLES
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 __all__ = [
     "FORMAT",
@@ -42,6 +44,7 @@ FORMAT_VERSION: Final = 1
 
 
 def export_document(store: Store) -> dict[str, Any]:
+    """The whole journal as one JSON-ready document: format, versions and every table's rows."""
     return {
         "format": FORMAT,
         "version": FORMAT_VERSION,
@@ -116,6 +119,11 @@ def read_json(path: Path) -> dict[str, Any]:
 
 
 def import_document(store: Store, document: dict[str, Any]) -> dict[str, int]:
+    """Add the rows of an exported ``document`` not in ``store`` yet, all or nothing.
+
+    Returns the count of new rows per table. Raises `JournalError` (one line) for a table that is
+    not a list of rows, and whatever `Store.import_tables` raises for rows it refuses.
+    """
     tables = document["tables"]
     for name, rows in tables.items():
         if not isinstance(rows, list):

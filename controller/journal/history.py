@@ -6,10 +6,12 @@ import csv
 import datetime as dt
 import io
 import json
-from collections.abc import Sequence
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
-from controller.store import SessionRecord, Store
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from controller.store import SessionRecord, Store
 
 __all__ = ["HISTORY_COLUMNS", "history_rows", "local_midnight", "rows_to_csv", "rows_to_json"]
 
@@ -70,10 +72,12 @@ def history_rows(
 
 
 def rows_to_json(rows: Sequence[dict[str, Any]]) -> str:
+    """The history rows as an indented JSON array (non-ASCII text kept as is)."""
     return json.dumps(list(rows), indent=2, ensure_ascii=False)
 
 
 def rows_to_csv(rows: Sequence[dict[str, Any]]) -> str:
+    """The history rows as CSV with a header line (`HISTORY_COLUMNS`)."""
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=HISTORY_COLUMNS, lineterminator="\n")
     writer.writeheader()

@@ -14,14 +14,15 @@ import html
 import io
 import math
 import uuid
-from collections.abc import Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
 from controller.journal.errors import JournalError, OutputError
 from controller.journal.report_data import SessionReportData, TrendReportData
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from pathlib import Path
+
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 

@@ -9,11 +9,14 @@ from __future__ import annotations
 import datetime as dt
 from collections import defaultdict
 from dataclasses import dataclass
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
+from controller import localdate
 from controller.settings.limits import LATCH_C
-from controller.store import SessionRecord, Store
 from controller.store.validation import check_int_range
+
+if TYPE_CHECKING:
+    from controller.store import SessionRecord, Store
 
 __all__ = [
     "MAX_WEEKS",
@@ -32,6 +35,8 @@ MAX_WEEKS: Final = 520
 
 @dataclass(frozen=True, slots=True)
 class AlarmMarker:
+    """An alarm on the session chart: seconds into the session, code, priority, message."""
+
     t_s: float
     code: str
     priority: str
@@ -55,7 +60,8 @@ class SessionReportData:
 
     @property
     def title(self) -> str:
-        started = dt.datetime.fromtimestamp(self.session.started_at).strftime("%Y-%m-%d %H:%M")
+        """The chart title: session id, local start time, program and how it ended."""
+        started = localdate.time_of(self.session.started_at).strftime("%Y-%m-%d %H:%M")
         ended = self.session.ended_by or "unfinished"
         return f"Session {self.session.id}, {started}: {self.session.program} program ({ended})"
 
@@ -69,6 +75,8 @@ class SessionReportData:
 
 @dataclass(frozen=True, slots=True)
 class PainPoint:
+    """Pain before and after one session (0-10, None if not asked), at its local start time."""
+
     session_id: int
     started: dt.datetime
     before: int | None
@@ -88,10 +96,12 @@ class TrendReportData:
 
     @property
     def weeks(self) -> int:
+        """Whole weeks in the window."""
         return ((self.last_day - self.first_day).days + 1) // 7
 
     @property
     def title(self) -> str:
+        """The report title: the window's first and last day and its length in weeks."""
         return (
             f"Foot-care journal, {self.first_day.isoformat()} to {self.last_day.isoformat()} "
             f"({self.weeks} week{'s' if self.weeks != 1 else ''})"
@@ -128,7 +138,7 @@ def session_report_data(
 def trend_report_data(store: Store, *, weeks: int, today: dt.date | None = None) -> TrendReportData:
     """The last ``weeks`` weeks up to and including ``today`` (local dates)."""
     check_int_range("weeks", weeks, 1, MAX_WEEKS)
-    last = dt.date.today() if today is None else today
+    last = localdate.today() if today is None else today
     first = last - dt.timedelta(days=7 * weeks - 1)
     after_window = dt.datetime.combine(last + dt.timedelta(days=1), dt.time.min).timestamp()
     since = dt.datetime.combine(first, dt.time.min).timestamp()
@@ -137,7 +147,7 @@ def trend_report_data(store: Store, *, weeks: int, today: dt.date | None = None)
 
     per_day: dict[dt.date, int] = defaultdict(int)
     for session in sessions:
-        per_day[dt.date.fromtimestamp(session.started_at)] += 1
+        per_day[localdate.date_of(session.started_at)] += 1
     days = [first + dt.timedelta(days=n) for n in range((last - first).days + 1)]
 
     findings: dict[dt.date, set[str]] = defaultdict(set)
@@ -154,7 +164,7 @@ def trend_report_data(store: Store, *, weeks: int, today: dt.date | None = None)
         first_day=first,
         last_day=last,
         pain=tuple(
-            PainPoint(s.id, dt.datetime.fromtimestamp(s.started_at), s.pain_before, s.pain_after)
+            PainPoint(s.id, localdate.wall_clock_of(s.started_at), s.pain_before, s.pain_after)
             for s in sessions
             if s.pain_before is not None or s.pain_after is not None
         ),

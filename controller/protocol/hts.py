@@ -58,6 +58,8 @@ _NAME = "TemperatureMeasurement"
 
 
 class TemperatureUnit(enum.Enum):
+    """The unit of a Temperature Measurement (HTS flags bit 0: 0 Celsius, 1 Fahrenheit)."""
+
     CELSIUS = "celsius"
     FAHRENHEIT = "fahrenheit"
 
@@ -191,6 +193,10 @@ class TemperatureMeasurement:
         return self.special is None
 
     def encode(self) -> bytes:
+        """The Temperature Measurement frame (HTS 0x2A1C): flags, FLOAT, optional stamp and type.
+
+        The fields were range-checked when the measurement was built (`FieldRangeError`).
+        """
         flags = FLAG_FAHRENHEIT if self.unit is TemperatureUnit.FAHRENHEIT else 0
         if self.special is not None:
             body = encode_special(self.special)

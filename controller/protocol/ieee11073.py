@@ -97,6 +97,7 @@ def _pack(mantissa: int, exponent: int) -> bytes:
 
 
 def encode_special(special: FloatSpecial) -> bytes:
+    """The 4-byte IEEE 11073-20601 FLOAT of a special value (its mantissa, exponent 0)."""
     return _pack(special.value, 0)
 
 

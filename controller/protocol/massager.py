@@ -136,6 +136,8 @@ DEVICE_LIMITS_LENGTH = _LIMITS.size
 
 
 class Opcode(enum.IntEnum):
+    """Command opcodes: byte 1 of every Command frame (docs/protocol.md, "Command")."""
+
     SET_PRESSURE = 0x01
     SET_HEATER = 0x02
     STOP = 0x03
@@ -151,6 +153,8 @@ COMMAND_LENGTHS: dict[Opcode, int] = {
 
 
 class StatusFlags(enum.IntFlag):
+    """Bits of the Status ``flags`` byte (docs/protocol.md, "Status"); unknown bits are ignored."""
+
     HEATER_ENERGISED = 0x01
     HEATER_ENABLED = 0x02
     LEASE_ACTIVE = 0x04
@@ -221,11 +225,19 @@ class SetPressure:
         object.__setattr__(self, "target_mmhg", _TARGET.quantise("SetPressure", self.target_mmhg))
 
     def encode(self) -> bytes:
+        """The Command frame, little-endian (docs/protocol.md, "Command").
+
+        Header (version, opcode, sequence u16, lease u16 in ms), target u16 (0.1 mmHg): 8 bytes.
+        """
         target = _TARGET.to_raw("SetPressure", self.target_mmhg)
         return _header(self.OPCODE, self.sequence, self.lease_ms) + _U16.pack(target)
 
     @classmethod
     def decode(cls, data: bytes) -> SetPressure:
+        """The SetPressure in ``data``.
+
+        Raises a `ProtocolError` subclass for a malformed frame, `ProtocolError` for another opcode.
+        """
         return _decode_as(cls, data)
 
 
@@ -256,6 +268,11 @@ class SetHeater:
         )
 
     def encode(self) -> bytes:
+        """The Command frame, little-endian (docs/protocol.md, "Command").
+
+        Header (version, opcode, sequence u16, lease u16 in ms), on u8, pad target u16 (0.01 °C):
+        9 bytes.
+        """
         pad_target = _PAD_TARGET.to_raw("SetHeater", self.pad_target_c)
         return _header(self.OPCODE, self.sequence, self.lease_ms) + _HEATER_PAYLOAD.pack(
             int(self.on), pad_target
@@ -263,6 +280,10 @@ class SetHeater:
 
     @classmethod
     def decode(cls, data: bytes) -> SetHeater:
+        """The SetHeater in ``data``.
+
+        Raises a `ProtocolError` subclass for a malformed frame, `ProtocolError` for another opcode.
+        """
         return _decode_as(cls, data)
 
 
@@ -279,10 +300,18 @@ class Stop:
         _SEQUENCE.check("Stop", self.sequence)
 
     def encode(self) -> bytes:
+        """The Command frame, little-endian (docs/protocol.md, "Command").
+
+        Header (version, opcode, sequence u16, lease u16 in ms) with lease 0: 6 bytes.
+        """
         return _header(self.OPCODE, self.sequence, 0)
 
     @classmethod
     def decode(cls, data: bytes) -> Stop:
+        """The Stop in ``data``.
+
+        Raises a `ProtocolError` subclass for a malformed frame, `ProtocolError` for another opcode.
+        """
         return _decode_as(cls, data)
 
 
@@ -300,10 +329,18 @@ class RenewLease:
         _LEASE_MS.check("RenewLease", self.lease_ms)
 
     def encode(self) -> bytes:
+        """The Command frame, little-endian (docs/protocol.md, "Command").
+
+        Header only (version, opcode, sequence u16, lease u16 in ms): 6 bytes.
+        """
         return _header(self.OPCODE, self.sequence, self.lease_ms)
 
     @classmethod
     def decode(cls, data: bytes) -> RenewLease:
+        """The RenewLease in ``data``.
+
+        Raises a `ProtocolError` subclass for a malformed frame, `ProtocolError` for another opcode.
+        """
         return _decode_as(cls, data)
 
 
@@ -433,13 +470,19 @@ class MassagerStatus(_StatusFlagsView):
 
     @property
     def relief_open(self) -> bool:
+        """True when the over-pressure relief valve is open (flag bit 4)."""
         return StatusFlags.RELIEF_OPEN in self.flags
 
     @property
     def battery_low(self) -> bool:
+        """True when the firmware reports its battery low (flag bit 5)."""
         return StatusFlags.BATTERY_LOW in self.flags
 
     def encode(self) -> bytes:
+        """The 14-byte Status frame (docs/protocol.md, "Status"), little-endian.
+
+        The fields were range-checked when the status was built (`FieldRangeError`).
+        """
         name = "MassagerStatus"
         return _STATUS.pack(
             PROTOCOL_VERSION,
@@ -608,6 +651,10 @@ class DeviceLimits:
         object.__setattr__(self, "cutout_c", _CUTOUT.quantise(name, self.cutout_c))
 
     def encode(self) -> bytes:
+        """The Device limits frame (docs/protocol.md, "Device limits"), little-endian.
+
+        The fields were range-checked when the limits were built (`FieldRangeError`).
+        """
         name = "DeviceLimits"
         return _LIMITS.pack(
             PROTOCOL_VERSION,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
+from typing import TYPE_CHECKING
 
 from controller.safety.alarms import AlarmBook, AlarmCode
 from controller.safety.decision import (
@@ -20,7 +21,9 @@ from controller.safety.decision import (
 )
 from controller.safety.follow import HeatResponse
 from controller.safety.windows import BadTime
-from controller.settings.effective import SafetyLimits
+
+if TYPE_CHECKING:
+    from controller.settings.effective import SafetyLimits
 
 _isfinite = math.isfinite
 

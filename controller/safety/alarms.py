@@ -24,6 +24,7 @@ class AlarmCode(enum.StrEnum):
     per_session: bool
 
     def __new__(cls, value: str, priority: Priority, per_session: bool) -> AlarmCode:
+        """A member with its code, IEC 60601-1-8 priority and whether a new session clears it."""
         member = str.__new__(cls, value)
         member._value_ = value
         member.priority = priority
@@ -87,6 +88,7 @@ class AlarmBook:
         self.new.append(alarm)
 
     def clear(self, code: AlarmCode) -> None:
+        """End the alarm ``code`` if it is active."""
         if code in self._alarms:
             del self._alarms[code]
             self._dirty = True
@@ -98,6 +100,7 @@ class AlarmBook:
                 self.clear(code)
 
     def active(self) -> tuple[Alarm, ...]:
+        """The active alarms, in the order they were raised."""
         if self._dirty:
             self._active = tuple(self._alarms.values())
             self._dirty = False

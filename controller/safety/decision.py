@@ -15,10 +15,13 @@ __all__ = [
     "EndReason",
     "Priority",
     "SessionState",
+    "priority_rank",
 ]
 
 
 class SessionState(enum.StrEnum):
+    """Where the supervisor is in the life of a session."""
+
     IDLE = "idle"  # no session since the supervisor was created
     RUNNING = "running"  # the only state in which anything may be actuated
     ENDED = "ended"  # the last session ended (see ``ended_by``); a new one may start
@@ -26,6 +29,8 @@ class SessionState(enum.StrEnum):
 
 
 class EndReason(enum.StrEnum):
+    """Why the last session ended: timer, user, caregiver, a fault or a refused checklist."""
+
     TIMER = "timer"
     USER = "user"
     CAREGIVER = "caregiver"
@@ -44,8 +49,21 @@ class Priority(enum.StrEnum):
 PRIORITY_RANK = {Priority.LOW: 0, Priority.MEDIUM: 1, Priority.HIGH: 2}
 
 
+def priority_rank(text: str) -> int:
+    """The rank of a priority given as text (the journal's, the wire's); 0 for unknown text."""
+    try:
+        return PRIORITY_RANK[Priority(text)]
+    except ValueError:
+        return 0
+
+
 @dataclass(frozen=True, slots=True)
 class Alarm:
+    """One active alarm: IEC 60601-1-8 priority, code (docs/safety.md), message, raise time (s).
+
+    ``time`` is on the supervisor's monotonic clock.
+    """
+
     priority: Priority
     code: str  # stable UPPER_SNAKE, see docs/safety.md
     message: str

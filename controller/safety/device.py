@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from controller.safety._state import (
     _FAULT_CUTOUT,
     _FAULT_NONE,
@@ -16,10 +18,12 @@ from controller.safety.decision import (
     EndReason,
     SessionState,
 )
-from controller.safety.events import (
-    MassagerReport,
-)
 from controller.safety.lifecycle import SessionLifecycle
+
+if TYPE_CHECKING:
+    from controller.safety.events import (
+        MassagerReport,
+    )
 
 
 class MassagerWatch(SessionLifecycle):

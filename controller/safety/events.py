@@ -39,11 +39,15 @@ BLOCKING_FINDINGS = frozenset({"cut", "blister"}) | CONTRAINDICATIONS
 
 
 class DeviceKind(enum.StrEnum):
+    """The two devices a session needs: the massager and the skin sensor."""
+
     MASSAGER = "massager"
     SENSOR = "sensor"
 
 
 class CaregiverAction(enum.StrEnum):
+    """What a caregiver may ask: stop, heater off, or lower the pressure (never raise it)."""
+
     STOP = "stop"
     HEATER_OFF = "heater_off"
     LOWER_PRESSURE = "lower_pressure"
@@ -125,6 +129,8 @@ class SensorPace:
 
 @dataclass(frozen=True, slots=True)
 class StartSession:
+    """The user starts a session with these checklist answers."""
+
     checklist: ChecklistResult
 
 
@@ -138,7 +144,7 @@ class UserRequest:
 
 @dataclass(frozen=True, slots=True)
 class UserStop:
-    pass
+    """The user stops the session."""
 
 
 @dataclass(frozen=True, slots=True)

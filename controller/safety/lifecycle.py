@@ -33,7 +33,7 @@ from controller.safety.events import (
 
 
 class SessionLifecycle(SupervisorState):
-    """Session lifecycle: start (checklist), end, latch and alarm reset, caregiver requests, and"""
+    """Session lifecycle: start (checklist), end, latch and alarm reset, caregiver requests."""
 
     def _on_start(self, checklist: ChecklistResult, now: float, refusals: list[str]) -> None:
         if self._state is SessionState.RUNNING:

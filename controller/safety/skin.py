@@ -9,7 +9,7 @@ rules (controller/safety/follow.py) disable heat for the session when it does no
 from __future__ import annotations
 
 import math
-from collections import deque
+from typing import TYPE_CHECKING
 
 from controller.safety._state import (
     _isfinite,
@@ -18,10 +18,14 @@ from controller.safety.alarms import AlarmCode
 from controller.safety.decision import (
     SessionState,
 )
-from controller.safety.events import (
-    SkinReading,
-)
 from controller.safety.lifecycle import SessionLifecycle
+
+if TYPE_CHECKING:
+    from collections import deque
+
+    from controller.safety.events import (
+        SkinReading,
+    )
 
 
 class SkinTrust(SessionLifecycle):

@@ -15,7 +15,7 @@ reading or report with a non-finite time is ignored.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from controller.safety._state import (
     _FAULT_NONE,
@@ -51,6 +51,9 @@ from controller.safety.events import (
 from controller.safety.heater import HeaterRules
 from controller.safety.pressure import PressureRules
 from controller.safety.skin import SkinTrust
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
 
 __all__ = ["AFTER_FAULT", "AFTER_SAFE", "AFTER_WATCHING", "Supervisor"]
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-from collections.abc import Callable
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 from controller.ble.links import STOP_TIMEOUT_S, MassagerLink
 from controller.errors import LinkError
@@ -28,6 +28,9 @@ from controller.protocol import (
 from controller.shutdown import raise_if_cancelling
 from controller.timing import reached, remaining
 
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
 _LOGGER = logging.getLogger(__name__)
 
 # When the heater is off the firmware still needs an in-range pad target on the wire.
@@ -41,6 +44,8 @@ PRESSURE_RISE_PERIOD_S = 0.5
 
 @dataclass(frozen=True, slots=True)
 class Wanted:
+    """What the supervisor wants now: pressure (mmHg), heat on/off, pad target (°C), lease (s)."""
+
     pressure_mmhg: float
     heater_on: bool
     pad_target_c: float
@@ -51,6 +56,11 @@ OFF = Wanted(0.0, False, IDLE_PAD_TARGET_C, 0.0)
 
 
 class Actuator:
+    """Writes the supervisor's wishes to the massager link: changes only, switching off first.
+
+    Renews the lease every ``renew_s`` (s) when nothing changes; ``clock`` is the loop's (s).
+    """
+
     def __init__(self, link: MassagerLink, *, renew_s: float, clock: Callable[[], float]) -> None:
         self._link = link
         self._renew_s = renew_s
@@ -66,6 +76,7 @@ class Actuator:
         self.failures = 0
 
     def want(self, wanted: Wanted) -> None:
+        """Ask for ``wanted``, replacing the previous wish (latest wins); never blocks."""
         if wanted != self._wanted:
             self._wanted = wanted
             self._changed.set()

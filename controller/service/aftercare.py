@@ -13,10 +13,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
 
-from controller.safety import Decision
 from controller.safety.supervisor import AFTER_WATCHING
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+
+    from controller.safety import Decision
 
 __all__ = ["AFTERCARE_MARGIN_S", "watch_after_session"]
 

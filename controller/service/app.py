@@ -7,11 +7,9 @@ differ only in where the radio and the devices come from.
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -31,6 +29,9 @@ from controller.shutdown import signal_reason
 from controller.store.writer import JournalWriter
 
 if TYPE_CHECKING:
+    import concurrent.futures
+    from collections.abc import Awaitable, Callable
+
     from controller.ble.access import BleAccess
     from controller.safety import Decision
     from controller.safety.events import ChecklistResult
@@ -189,9 +190,11 @@ class LatestDecision(SessionObserver):
         self.notices: list[str] = []
 
     def on_decision(self, now: float, decision: Decision) -> None:
+        """Keep the latest decision and its time (monotonic s)."""
         self.now, self.latest = now, decision
 
     def on_notice(self, text: str) -> None:
+        """Keep a line the session told the user."""
         self.notices.append(text)
 
 

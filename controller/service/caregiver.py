@@ -12,7 +12,6 @@ import asyncio
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING
 
 from controller.caregiver.conditions import AlarmConditions, ConditionEvent
@@ -26,6 +25,8 @@ from controller.store import OutboxAlert
 from controller.timing import reached
 
 if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Callable
+
     from controller.caregiver.fallback import FallbackOutbox
     from controller.caregiver.port import CaregiverPort
     from controller.safety import Decision
@@ -45,6 +46,12 @@ UNDELIVERED_SCAN_LIMIT = 10_000
 
 
 class CaregiverRelay(SessionObserver):
+    """Relays a session to the caregiver bridge: state, telemetry and alerts out, commands in.
+
+    Alerts are journalled first (the store's outbox) and then published. ``wall_offset`` (s) turns
+    the session's monotonic clock into epoch seconds.
+    """
+
     def __init__(
         self,
         bridge: CaregiverPort,
@@ -74,6 +81,7 @@ class CaregiverRelay(SessionObserver):
     # -- out: called from the supervisor loop, never blocking ---------------------------------
 
     def on_decision(self, now: float, decision: Decision) -> None:
+        """Publish the state if changed, telemetry when due, an alert per new alarm condition."""
         self._last_now = now
         state = device_state(decision, cutoff_c=self.cutoff_c)
         if state != self._last_state:
@@ -193,6 +201,7 @@ class CaregiverRelay(SessionObserver):
     # -- in: caregiver commands as supervisor requests -----------------------------------------
 
     async def requests(self) -> AsyncIterator[CaregiverRequest]:
+        """Caregivers' commands as supervisor `CaregiverRequest` events, until the bridge ends."""
         async for command in self._bridge.commands():
             yield CaregiverRequest(
                 CaregiverAction(command.action), command.amount_mmhg, command.request_id
@@ -242,7 +251,7 @@ def device_state(decision: Decision, *, cutoff_c: float = HEATER_CUTOFF_C.defaul
         massager_connected=decision.massager_connected,
         sensor_connected=decision.sensor_connected,
         active_alarms=tuple(
-            ActiveAlarm(code=alarm.code, priority=alarm.priority.value)
+            ActiveAlarm(code=alarm.code, priority=alarm.priority)
             for alarm in decision.active_alarms
         ),
     )

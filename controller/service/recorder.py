@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from controller.errors import StoreError
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from controller.protocol import MassagerStatus
     from controller.safety import Alarm, Decision
     from controller.store import Store
@@ -29,6 +30,12 @@ SAMPLE_PERIOD_S = 1.0
 
 @dataclass(slots=True)
 class Recorder:
+    """Keeps a session's figures (maxima in °C and mmHg, seconds of heat and above the cut-off).
+
+    With a ``store`` it also journals samples, alarms and the latch; a journal failure is logged
+    and the session goes on (the journal is a record, not a safety function).
+    """
+
     cutoff_c: float
     store: Store | None = None
     session_id: int | None = None
@@ -48,11 +55,13 @@ class Recorder:
     _pad_c: float | None = None
 
     def massager_status(self, status: MassagerStatus) -> None:
+        """Note the measured pressure (mmHg) and pad temperature (°C) of one Status."""
         self._measured_pressure = status.pressure_mmhg
         self._pad_c = status.pad_temperature_c
         self.max_measured_pressure_mmhg = max(self.max_measured_pressure_mmhg, status.pressure_mmhg)
 
     def decision(self, now: float, decision: Decision) -> None:
+        """Account one supervisor decision at ``now`` (monotonic s): time, maxima, alarms."""
         if self._last_time is not None:
             dt = max(0.0, now - self._last_time)
             if self._last_heater_on:

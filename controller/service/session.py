@@ -13,7 +13,6 @@ import asyncio
 import logging
 import math
 from collections import deque
-from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -37,13 +36,15 @@ from controller.safety.events import (
 )
 from controller.service.actuator import Actuator, Wanted
 from controller.service.aftercare import wait_for_event, watch_after_session
-from controller.service.recorder import Recorder
 
 if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable, Coroutine
+
     from controller.ble.access import BleAccess
     from controller.ble.thermometer import ThermometerInfo
     from controller.safety.events import ChecklistResult
     from controller.service.caregiver import CaregiverRelay
+    from controller.service.recorder import Recorder
     from controller.session.programs import Program
     from controller.settings import SafetyLimits
 
@@ -71,6 +72,8 @@ ACTUATOR_CLOSE_S = 1.5
 
 @dataclass(frozen=True, slots=True)
 class SessionPlan:
+    """Everything a session needs before it starts: limits, program, checklist and both devices."""
+
     limits: SafetyLimits
     program: Program
     checklist: ChecklistResult
@@ -84,6 +87,10 @@ class SessionPlan:
 
 @dataclass(slots=True)
 class SessionOutcome:
+    """How a session ended and what it reached: maxima (°C, mmHg), seconds of heat and above the
+    cut-off, and the alarms raised (code, priority, message).
+    """
+
     ended_by: str
     duration_s: float
     max_skin_reading_c: float | None
@@ -136,6 +143,12 @@ class SessionObserver:
 
 
 class SessionRunner:
+    """Runs one supervised session over the massager and sensor links until it ends.
+
+    The supervisor loop, the actuator, the recorder and the observers; ``run`` returns the
+    `SessionOutcome`.
+    """
+
     def __init__(
         self,
         plan: SessionPlan,

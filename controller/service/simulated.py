@@ -8,7 +8,6 @@ radio, and the controller reaches them through the same ``BleakClient`` links as
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -19,6 +18,8 @@ from controller.session.programs import PROGRAMS
 from controller.settings import effective_limits
 
 if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
+
     from controller.service.caregiver import CaregiverRelay
     from controller.service.session import SessionRunner
     from controller.session.checklist import ChecklistAnswers
@@ -32,6 +33,8 @@ LATCH_WATCH_C = 43.0
 
 @dataclass(frozen=True, slots=True)
 class SimulatedRun:
+    """A session against the simulated world: its plan, outcome and the world's own truth."""
+
     scenario: str
     plan: SessionPlan
     outcome: SessionOutcome

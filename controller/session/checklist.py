@@ -11,15 +11,17 @@ from __future__ import annotations
 
 import json
 import tomllib
-from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from controller.errors import ConfigError
 from controller.safety.events import CONTRAINDICATIONS, ChecklistResult
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from pathlib import Path
 
 # The question for each contraindication the supervisor knows (one set, in controller.safety).
 CONTRAINDICATION_QUESTIONS: dict[str, str] = {
@@ -54,6 +56,7 @@ class ChecklistAnswers(BaseModel):
 
     @property
     def contraindications(self) -> frozenset[str]:
+        """Names of the answered contraindications that are true (empty: none)."""
         return frozenset(name for name in CONTRAINDICATIONS if getattr(self, name))
 
     def result(self, *, inspection_required: bool) -> ChecklistResult:

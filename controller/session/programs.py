@@ -13,6 +13,12 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True, slots=True)
 class Program:
+    """A massage program: a pressure wave between two fractions of the cap; a heat target.
+
+    ``period_s`` is the wave's period (s); ``heat_below_target_c`` lowers the profile's heater
+    target (°C) for gentler programs.
+    """
+
     name: str
     description: str
     # The wave swings between these fractions of the pressure cap.
@@ -29,6 +35,7 @@ class Program:
         return max(0.0, fraction * cap_mmhg)
 
     def heat_target_c(self, profile_target_c: float) -> float:
+        """Pad target (°C) of this program for a profile heater target ``profile_target_c`` (°C)."""
         return profile_target_c - self.heat_below_target_c
 
 

@@ -13,6 +13,12 @@ from controller.settings import limits
 
 @dataclass(frozen=True, slots=True)
 class SafetyLimits:
+    """The limits a session runs under: settings and profile merged, each within its hard bound.
+
+    Units are in the field names (mmHg, mmHg/s, °C, s, min, %); each bound and its source is in
+    `controller.settings.limits`. Built by `effective_limits`, never from raw input.
+    """
+
     pressure_cap_mmhg: float
     pressure_ramp_mmhg_per_s: float
     heater_allowed: bool
@@ -69,6 +75,7 @@ class SafetyLimits:
 
     @property
     def heater_reenable_below_c(self) -> float:
+        """Skin temperature (°C) below which heat may resume after a cut-off: cut-off - margin."""
         return self.heater_cutoff_c - self.heater_reenable_margin_c
 
     @classmethod

@@ -58,12 +58,14 @@ _PROFILE_DIRS = (
 
 
 def default_config_path() -> Path:
+    """The settings file in the platform's user config folder (platformdirs), existing or not."""
     import platformdirs  # noqa: PLC0415 (keeps `soleguard --help` fast)
 
     return Path(platformdirs.user_config_dir("soleguard")) / CONFIG_FILENAME
 
 
 def resolve_config_path(explicit: Path | None, environ: Mapping[str, str] = os.environ) -> Path:
+    """The settings file: ``explicit``, else ``$SOLEGUARD_CONFIG``, else the default path."""
     if explicit is not None:
         return explicit
     from_env = environ.get(CONFIG_ENV)
@@ -106,6 +108,11 @@ def load_settings(
 
 
 def read_toml(path: Path) -> dict[str, Any]:
+    """The TOML table in ``path``.
+
+    Raises `ConfigError` (one line naming the file) for invalid TOML, text that is not UTF-8 or a
+    file that cannot be read.
+    """
     try:
         with path.open("rb") as handle:
             return tomllib.load(handle)
@@ -355,6 +362,10 @@ def _set_dotted(data: dict[str, Any], path: list[str], value: Any, *, origin: st
 
 
 def profile_path(name: str) -> Path:
+    """The file of the shipped profile ``name`` (inside the wheel first, then config/profiles).
+
+    Raises `ConfigError` listing the known profiles when there is none of that name.
+    """
     for folder in _PROFILE_DIRS:
         candidate = folder / f"{name}.toml"
         if candidate.is_file():

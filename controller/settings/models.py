@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, FilePath, field_validator, model_validator
 
 from controller.settings import limits
-from controller.settings.limits import Bound
+
+if TYPE_CHECKING:
+    from controller.settings.limits import Bound
 
 PROFILE_NAMES = ("allodynia", "reduced-heat-sensation", "diabetic")
 ProfileName = Literal["allodynia", "reduced-heat-sensation", "diabetic"]
@@ -46,11 +48,23 @@ class Section(BaseModel):
 
 
 class PressureSettings(Section):
+    """``[pressure]``: the pressure cap (mmHg) and its ramp (mmHg/s).
+
+    Bounds, defaults and sources of both in `controller.settings.limits` (PRESSURE_CAP_MMHG,
+    PRESSURE_RAMP_MMHG_PER_S); a value outside them is a `ConfigError` naming the field.
+    """
+
     cap_mmhg: float = limit(limits.PRESSURE_CAP_MMHG)
     ramp_mmhg_per_s: float = limit(limits.PRESSURE_RAMP_MMHG_PER_S)
 
 
 class HeaterSettings(Section):
+    """``[heater]``: heat on or off, the pad target, skin cut-off and latch (°C), timings (s, min).
+
+    Every number is bounded in `controller.settings.limits` with its source. Raises ValueError (a
+    `ConfigError` at load) unless ``target_c < cutoff_c < latch_c``.
+    """
+
     enabled: bool = True
     # Set by a clinician for a profile that forbids heat unless they allow it.
     clinician_approved: bool = False
@@ -72,6 +86,12 @@ class HeaterSettings(Section):
 
 
 class SensorSettings(Section):
+    """``[sensor]``: when a skin reading is stale (s), its valid range (°C) and rate (°C/s).
+
+    ``non_skin_site`` says what to do with a thermometer that states a site other than the skin.
+    Bounds and sources in `controller.settings.limits`.
+    """
+
     stale_after_s: float = limit(limits.STALE_AFTER_S)
     valid_min_c: float = limit(limits.VALID_SKIN_MIN_C)
     valid_max_c: float = limit(limits.VALID_SKIN_MAX_C)
@@ -82,26 +102,39 @@ class SensorSettings(Section):
 
 
 class SessionSettings(Section):
+    """``[session]``: the longest session (minutes, `limits.SESSION_MIN`) and its program."""
+
     max_minutes: float = limit(limits.SESSION_MIN)
     program: ProgramName = "standard"
 
 
 class LeaseSettings(Section):
+    """``[lease]``: the firmware lease the controller asks for (s, `limits.LEASE_S`)."""
+
     duration_s: float = limit(limits.LEASE_S)
 
 
 class ProfileSettings(Section):
+    """``[profile]``: a shipped clinical profile by name and/or a clinician's own profile file.
+
+    Profiles only tighten limits (`controller.settings.profiles`).
+    """
+
     name: ProfileName | None = None
     # A clinician's own profile file, applied after the named one; it too can only tighten.
     path: Path | None = None
 
 
 class DeviceEntry(Section):
+    """One paired device: its Bluetooth address ("AA:BB:CC:DD:EE:FF") and advertised name."""
+
     address: str | None = None
     name: str | None = None
 
 
 class DevicesSettings(Section):
+    """``[devices]``: the paired massager and skin sensor."""
+
     massager: DeviceEntry = DeviceEntry()
     sensor: DeviceEntry = DeviceEntry()
 
@@ -121,6 +154,11 @@ _TRANSPORT_FORMS = (
 
 
 class BleSettings(Section):
+    """``[ble]``: the radio (``"platform"`` or a bumble transport), bond file, connect timeout (s).
+
+    Raises ValueError (a `ConfigError` at load) for a transport spec of no known form.
+    """
+
     # "platform" uses bleak's own backend (BlueZ, CoreBluetooth, WinRT); anything else is a bumble
     # transport spec, such as "usb:0", "serial:/dev/ttyACM0" or "tcp-client:127.0.0.1:9720".
     transport: str = "platform"
@@ -151,6 +189,8 @@ class BleSettings(Section):
 
 
 class TlsSettings(Section):
+    """``[mqtt.tls]``: CA, client certificate and key files; each must exist at load time."""
+
     # FilePath: a typo in a certificate path is a settings error at load time, not an endless
     # reconnect loop later.
     ca_file: FilePath
@@ -202,6 +242,12 @@ _MAX_TOPIC_PREFIX_BYTES = 256
 
 
 class MqttSettings(Section):
+    """``[mqtt]``: the caregiver bridge's broker (host, port 1-65535), login, TLS and topics.
+
+    Topic and client names that MQTT brokers or Home Assistant would not read are refused at load
+    (ValueError, a `ConfigError` naming the field).
+    """
+
     enabled: bool = False
     host: str = "127.0.0.1"
     port: int = Field(default=1883, ge=1, le=65535)
@@ -233,6 +279,8 @@ class MqttSettings(Section):
 
 
 class StorageSettings(Section):
+    """``[storage]``: the journal file; None means the platform user data directory."""
+
     # None: the platform's user data directory (platformdirs).
     path: Path | None = None
 

@@ -19,14 +19,17 @@ import logging
 import os
 import sqlite3
 import tempfile
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import quote
 
 from controller.store.errors import StoreError
 from controller.store.processes import pid_alive
 from controller.store.schema import SCHEMA_VERSION, schema_version
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 __all__ = ["BackupSummary", "backup", "checkpoint", "restore"]
 

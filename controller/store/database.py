@@ -18,15 +18,17 @@ import secrets
 import sqlite3
 import threading
 import uuid
-from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from types import TracebackType
-from typing import Final, Self
+from typing import TYPE_CHECKING, Final, Self
 
 from controller.store.backup import checkpoint
 from controller.store.errors import StoreError, UnknownSessionError
 from controller.store.schema import migrate
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from types import TracebackType
 
 __all__ = ["APP_NAME", "BUSY_TIMEOUT_S", "DB_FILENAME", "Database", "default_store_path"]
 
@@ -107,6 +109,7 @@ class Database:
         return cls(conn, target)
 
     def close(self) -> None:
+        """Close the database connection (a second close is a no-op)."""
         with self._lock:
             if self._conn is not None:
                 self._checkpoint(self._conn)
@@ -138,6 +141,7 @@ class Database:
 
     @property
     def journal_mode(self) -> str:
+        """SQLite's journal mode of the open database ("wal" unless the file system refused it)."""
         with self._read() as conn:
             return str(conn.execute("PRAGMA journal_mode").fetchone()[0])
 

@@ -11,6 +11,7 @@ import json
 import math
 import time
 
+from controller import localdate
 from controller.store.database import Database, new_uid
 from controller.store.errors import InvalidValueError
 from controller.store.outbox import enqueue
@@ -49,6 +50,7 @@ class Diary(Database):
             )
 
     def sleep_entries(self, since: dt.date | None = None) -> list[SleepEntry]:
+        """Sleep-quality entries from ``since`` (a local date; None: all), oldest first."""
         with self._read() as conn:
             rows = conn.execute(
                 "SELECT date, quality, recorded_at FROM sleep WHERE date >= ? ORDER BY date",
@@ -57,6 +59,10 @@ class Diary(Database):
         return [SleepEntry(dt.date.fromisoformat(d), q, r) for d, q, r in rows]
 
     def add_note(self, time: float, text: str, session_id: int | None = None) -> None:
+        """Journal a note at ``time`` (epoch s).
+
+        Raises `InvalidValueError` for an empty text, `UnknownSessionError` for an unknown session.
+        """
         if not text.strip():
             raise InvalidValueError("note: the text is empty")
         with self._write() as conn:
@@ -67,6 +73,7 @@ class Diary(Database):
             )
 
     def notes(self, since: float | None = None) -> list[NoteRecord]:
+        """Notes from ``since`` (epoch s; None: all), oldest first."""
         with self._read() as conn:
             rows = conn.execute(
                 "SELECT time, text, session_id FROM notes WHERE time >= ? ORDER BY time, id",
@@ -100,6 +107,7 @@ class Diary(Database):
                 enqueue(conn, alert)
 
     def inspections(self, since: dt.date | None = None) -> list[InspectionRecord]:
+        """Foot inspections from ``since`` (a local date; None: all), oldest first."""
         with self._read() as conn:
             rows = conn.execute(
                 "SELECT date, findings, recorded_at FROM inspections WHERE date >= ? "
@@ -146,7 +154,7 @@ class Diary(Database):
             diary_date = conn.execute("SELECT MAX(date) FROM inspections").fetchone()[0]
         dates = []
         if checklist_time is not None:
-            dates.append(dt.date.fromtimestamp(checklist_time))
+            dates.append(localdate.date_of(checklist_time))
         if diary_date is not None:
             dates.append(dt.date.fromisoformat(diary_date))
         return max(dates, default=None)
@@ -159,7 +167,7 @@ class Diary(Database):
         (default: the local date) is not believed: a wound found today stays open whatever a
         later-dated record says.
         """
-        today = dt.date.today() if today is None else today
+        today = localdate.today() if today is None else today
         found_open: list[tuple[str, dt.date]] = []
         with self._read() as conn:
             for finding in sorted(OPEN_WOUND_FINDINGS):

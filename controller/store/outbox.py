@@ -8,12 +8,15 @@ showed it to a person. An escalation needs a new acknowledgement (IEC 60601-1-8)
 from __future__ import annotations
 
 import logging
-import sqlite3
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from controller.safety.decision import priority_rank
 from controller.store.database import Database
 from controller.store.records import ALARM_PRIORITIES, AlertHistory, OutboxAlert
 from controller.store.validation import check_choice
+
+if TYPE_CHECKING:
+    import sqlite3
 
 __all__ = ["Outbox", "enqueue"]
 
@@ -181,9 +184,6 @@ class Outbox(Database):
         return int(raised), int(delivered)
 
 
-_PRIORITY_RANK = {"low": 0, "medium": 1, "high": 2}
-
-
 def _condition_rows(
     conn: sqlite3.Connection, condition_id: str
 ) -> list[tuple[int, OutboxAlert, float | None]]:
@@ -204,7 +204,7 @@ def _needs_ack_since(rows: list[tuple[int, OutboxAlert, float | None]]) -> float
     since = float("inf")
     top = -1
     for _, alert, delivered_at in rows:
-        rank = _PRIORITY_RANK.get(alert.priority, 0)
+        rank = priority_rank(alert.priority)
         if rank > top:
             top = rank
             since = float("inf") if delivered_at is None else delivered_at

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from dataclasses import dataclass
-from typing import Final, Literal
+from typing import TYPE_CHECKING, Final, Literal
+
+from controller.safety import Priority
+
+if TYPE_CHECKING:
+    import datetime as dt
 
 __all__ = [
     "ALARM_PRIORITIES",
@@ -37,7 +41,6 @@ EndedBy = Literal[
     "sighup",
     "interrupted",
 ]
-Priority = Literal["high", "medium", "low"]
 PainMoment = Literal["before", "after"]
 
 # How a session ended: by the supervisor (timer ... checklist), by a signal to its process
@@ -55,8 +58,8 @@ ENDED_BY: Final = frozenset(
         "interrupted",
     }
 )
-# IEC 60601-1-8 alarm priorities, as DESIGN.md section 3 uses them.
-ALARM_PRIORITIES: Final = frozenset({"high", "medium", "low"})
+# IEC 60601-1-8 alarm priorities (DESIGN.md section 3): the supervisor's, as text in the journal.
+ALARM_PRIORITIES: Final = frozenset(priority.value for priority in Priority)
 PAIN_MOMENTS: Final = frozenset({"before", "after"})
 # The usual 0-10 numeric rating scale for pain.
 PAIN_MIN: Final = 0
@@ -110,11 +113,14 @@ class SessionRecord:
 
     @property
     def duration_s(self) -> float | None:
+        """Seconds from start to end; None while the session has not ended."""
         return None if self.ended_at is None else self.ended_at - self.started_at
 
 
 @dataclass(frozen=True, slots=True)
 class AlarmRecord:
+    """A journalled alarm: session (None: outside any), time (epoch s), code, priority, message."""
+
     session_id: int | None
     time: float
     code: str
@@ -124,6 +130,8 @@ class AlarmRecord:
 
 @dataclass(frozen=True, slots=True)
 class ChecklistRecord:
+    """A journalled checklist: its answers, whether it blocked the session and why (epoch s)."""
+
     session_id: int | None
     time: float
     answers: dict[str, bool | str]
@@ -180,6 +188,8 @@ class SleepEntry:
 
 @dataclass(frozen=True, slots=True)
 class NoteRecord:
+    """A free-text diary note at ``time`` (epoch s), optionally about a session."""
+
     time: float
     text: str
     session_id: int | None
@@ -187,6 +197,8 @@ class NoteRecord:
 
 @dataclass(frozen=True, slots=True)
 class InspectionRecord:
+    """A daily foot inspection: its local date, findings, and when it was recorded (epoch s)."""
+
     date: dt.date
     findings: frozenset[str]
     recorded_at: float

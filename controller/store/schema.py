@@ -9,11 +9,14 @@ than guessed at.
 
 from __future__ import annotations
 
-import sqlite3
 import time
-from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from controller.errors import StoreError
+
+if TYPE_CHECKING:
+    import sqlite3
+    from collections.abc import Sequence
 
 __all__ = ["MIGRATIONS", "SCHEMA_VERSION", "migrate", "schema_version"]
 

@@ -6,8 +6,7 @@ import json
 import logging
 import math
 import os
-from collections.abc import Mapping, Sequence
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from controller.store.database import Database, finite_or_none, new_uid
 from controller.store.errors import InvalidValueError, UnknownSessionError
@@ -24,6 +23,9 @@ from controller.store.records import (
     SessionRecord,
 )
 from controller.store.validation import check_choice, check_int_range
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
 
 __all__ = ["Sessions"]
 
@@ -99,6 +101,11 @@ class Sessions(Database):
         time_above_cutoff_s: float,
         heat_s: float,
     ) -> None:
+        """Record how session ``session_id`` ended: time (epoch s), reason, maxima, seconds.
+
+        Raises `InvalidValueError` for an ``ended_by`` outside `ENDED_BY` and
+        `UnknownSessionError` for an unknown session; a second end replaces the first (logged).
+        """
         check_choice("ended_by", ended_by, ENDED_BY)
         with self._write() as conn:
             row = conn.execute(
@@ -154,6 +161,7 @@ class Sessions(Database):
         return dead
 
     def get_session(self, session_id: int) -> SessionRecord:
+        """The session ``session_id``; raises `UnknownSessionError` if there is none."""
         with self._read() as conn:
             row = conn.execute(
                 f"SELECT {_SESSION_COLUMNS} FROM sessions s WHERE s.id = ?", (session_id,)
@@ -197,6 +205,7 @@ class Sessions(Database):
             )
 
     def readings(self, session_id: int) -> list[ReadingRow]:
+        """The readings of a session, oldest first (°C, mmHg, epoch s)."""
         with self._read() as conn:
             rows = conn.execute(
                 "SELECT time, skin_c, pressure_mmhg, pressure_cap_mmhg, heater_on, pad_c "
@@ -210,6 +219,11 @@ class Sessions(Database):
     def add_alarm(
         self, session_id: int | None, *, time: float, code: str, priority: str, message: str
     ) -> None:
+        """Journal an alarm at ``time`` (epoch s); ``session_id`` None: outside any session.
+
+        Raises `InvalidValueError` for a priority outside `ALARM_PRIORITIES` and
+        `UnknownSessionError` for an unknown session.
+        """
         check_choice("priority", priority, ALARM_PRIORITIES)
         with self._write() as conn:
             self._require_session(conn, session_id)
@@ -280,6 +294,7 @@ class Sessions(Database):
         ]
 
     def provider_consulted(self) -> bool:
+        """True once the user has recorded consulting their care provider."""
         with self._read() as conn:
             row = conn.execute(
                 "SELECT 1 FROM acknowledgements WHERE name = ?", (_ACK_PROVIDER,)

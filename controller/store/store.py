@@ -9,8 +9,7 @@ transactions: see :mod:`controller.store.database`.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from controller.store.database import DB_FILENAME, default_store_path
 from controller.store.diary import Diary
@@ -18,6 +17,9 @@ from controller.store.errors import StoreError
 from controller.store.outbox import Outbox
 from controller.store.sessions import Sessions
 from controller.store.transfer import dump_tables, load_tables
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
 
 __all__ = ["DB_FILENAME", "Store", "default_store_path"]
 

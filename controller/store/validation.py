@@ -2,21 +2,26 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 from controller.store.errors import InvalidValueError
 from controller.store.records import FINDINGS
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
 
 __all__ = ["check_choice", "check_findings", "check_int_range"]
 
 
 def check_int_range(field: str, value: object, low: int, high: int) -> int:
+    """``value`` if an int (not bool) in ``low..high``; else `InvalidValueError` names ``field``."""
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
         raise InvalidValueError(f"{field}: {value!r} is outside the allowed range {low}..{high}")
     return value
 
 
 def check_choice(field: str, value: object, allowed: Iterable[str]) -> str:
+    """``value`` if one of ``allowed``; else `InvalidValueError` names ``field`` and the choices."""
     choices = sorted(allowed)
     if not isinstance(value, str) or value not in choices:
         raise InvalidValueError(f"{field}: {value!r} is not one of {', '.join(choices)}")

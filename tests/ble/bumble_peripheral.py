@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from bumble import att, data_types, gatt, hci
 from bumble.controller import Controller
@@ -18,9 +18,13 @@ from bumble.core import UUID, AdvertisingData, DataType
 from bumble.device import Connection, Device, DeviceConfiguration
 from bumble.host import Host
 from bumble.keys import MemoryKeyStore
-from bumble.link import LocalLink
 from bumble.profiles.battery_service import BatteryService
 from bumble.transport.common import AsyncPipeSink
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+
+    from bumble.link import LocalLink
 
 TEST_SERVICE = "7e5a0001-1b2c-4d5e-8f90-a1b2c3d4e5f6"
 READ_CHAR = "7e5a0002-1b2c-4d5e-8f90-a1b2c3d4e5f6"

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING
 
 import pytest
 from bumble.link import LocalLink
-from bumble_peripheral import Peripheral, run_peripheral
 
 from controller.ble.bumble_backend import BumbleRadio
+from tests.ble.bumble_peripheral import Peripheral, run_peripheral
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
 
 
 @pytest.fixture

@@ -9,11 +9,14 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
+from typing import TYPE_CHECKING
 
 from bleak import BleakClient, BleakScanner
-from bleak.backends.characteristic import BleakGATTCharacteristic
 
 from controller.ble.bumble_backend import BumbleRadio
+
+if TYPE_CHECKING:
+    from bleak.backends.characteristic import BleakGATTCharacteristic
 
 NOTIFY_CHAR = "7e5a0005-1b2c-4d5e-8f90-a1b2c3d4e5f6"
 WRITE_CHAR = "7e5a0003-1b2c-4d5e-8f90-a1b2c3d4e5f6"

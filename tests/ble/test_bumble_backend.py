@@ -7,18 +7,22 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from bleak import BleakClient, BleakScanner
-from bleak.backends.characteristic import BleakGATTCharacteristic
-from bleak.backends.device import BLEDevice
-from bleak.backends.scanner import AdvertisementData
 from bleak.exc import BleakDeviceNotFoundError, BleakError, BleakGATTProtocolError
-from bumble.link import LocalLink
 from bumble.pairing import PairingConfig, PairingDelegate
-from bumble_peripheral import (
+
+from controller.ble.bumble_backend import (
+    BumbleRadio,
+    IntervalLink,
+    IoCapability,
+    PairingPolicy,
+    expose_hci_controller,
+)
+from controller.errors import ConfigError
+from tests.ble.bumble_peripheral import (
     BATTERY_LEVEL_CHAR,
     BATTERY_SERVICE,
     CCCD,
@@ -39,14 +43,14 @@ from bumble_peripheral import (
     run_peripheral,
 )
 
-from controller.ble.bumble_backend import (
-    BumbleRadio,
-    IntervalLink,
-    IoCapability,
-    PairingPolicy,
-    expose_hci_controller,
-)
-from controller.errors import ConfigError
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+    from pathlib import Path
+
+    from bleak.backends.characteristic import BleakGATTCharacteristic
+    from bleak.backends.device import BLEDevice
+    from bleak.backends.scanner import AdvertisementData
+    from bumble.link import LocalLink
 
 # Generous bound for events on a shared, noisy machine; a healthy run takes milliseconds.
 WAIT_S = 10.0

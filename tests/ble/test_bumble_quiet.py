@@ -13,9 +13,8 @@ import asyncio
 import hashlib
 import inspect
 import logging
-from collections.abc import Callable
 from importlib.metadata import version
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from bleak import BleakClient
@@ -29,6 +28,9 @@ from controller.ble.bumble_backend.quiet import QuietController
 from controller.protocol import MASSAGER_STATUS_UUID, MassagerStatus
 from firmware_sim.clock import run
 from firmware_sim.world import SimWorld
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 # sha256 (first 16 hex digits) of each upstream method the quiet classes repeat, in bumble 0.0.236.
 UPSTREAM: dict[Callable[..., Any], str] = {

@@ -7,11 +7,13 @@ import json
 import os
 import sys
 from pathlib import Path
-
-from bumble.link import LocalLink
-from bumble_peripheral import READ_VALUE, Peripheral
+from typing import TYPE_CHECKING
 
 from controller.ble.bumble_backend import expose_hci_controller
+from tests.ble.bumble_peripheral import READ_VALUE, Peripheral
+
+if TYPE_CHECKING:
+    from bumble.link import LocalLink
 
 # The child process imports bumble and bleak (about half a second) before it does anything.
 PROCESS_TIMEOUT_S = 60.0

@@ -10,9 +10,12 @@ from __future__ import annotations
 import importlib.util
 import sys
 from pathlib import Path
-from types import ModuleType
+from typing import TYPE_CHECKING, Any
 
 from firmware_sim.scenarios import SCENARIOS
+
+if TYPE_CHECKING:
+    from types import ModuleType
 
 ROOT = Path(__file__).resolve().parents[2]
 SEEDS = 2
@@ -44,7 +47,7 @@ def test_reduced_campaign_is_safe() -> None:
 def test_verdict_flags_what_is_unsafe() -> None:
     """The verdict itself can fail: a burn, a pressure over the cap, a lost alert, a crash."""
     module = _campaign()
-    safe = {
+    safe: dict[str, Any] = {
         "spec": {"scenario": "normal", "seed": 0, "profile": None},
         "crash": None,
         "max_skin_c": 38.0,

@@ -7,14 +7,17 @@ import contextlib
 import itertools
 import json
 import time
-from collections.abc import AsyncIterator, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aiomqtt
 
-from controller.caregiver.broker import LocalBroker
 from controller.settings.models import MqttSettings
 from controller.store import OutboxAlert
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Callable
+
+    from controller.caregiver.broker import LocalBroker
 
 # Only a guard against a hung test, never a measure of speed: every wait below ends as soon as its
 # condition holds, which on a healthy machine is milliseconds.
@@ -40,7 +43,7 @@ class Recorder:
         return [m for m in self.messages if m.topic.value.endswith(suffix)]
 
     def json_on(self, suffix: str) -> list[Any]:
-        return [json.loads(m.payload) for m in self.on(suffix)]  # type: ignore[arg-type]
+        return [json.loads(m.payload) for m in self.on(suffix)]
 
     async def wait_for(self, predicate: Callable[[Recorder], bool]) -> None:
         async with asyncio.timeout(HANG_GUARD_S):

@@ -10,8 +10,7 @@ import asyncio
 import http.server
 import json
 import threading
-from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aiomqtt
 import pytest
@@ -19,7 +18,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from controller.caregiver import CaregiverBridge
-from controller.caregiver.broker import LocalBroker
 from controller.caregiver.conditions import (
     CLEAR_HOLD_S,
     UPDATE_MIN_INTERVAL_S,
@@ -27,8 +25,13 @@ from controller.caregiver.conditions import (
 )
 from controller.caregiver.discovery import ALERT_EVENT_TYPES, build_discovery
 from controller.caregiver.topics import Topics
-from controller.store import Store
 from tests.caregiver.helpers import HANG_GUARD_S, make_alert, recorder, settings_for, wait_until
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from controller.caregiver.broker import LocalBroker
+    from controller.store import Store
 
 T0 = 1_000_000.0  # a session clock long after boot
 
@@ -306,7 +309,7 @@ async def test_after_a_reconnect_every_unacknowledged_alert_is_sent_again(
         asyncio.timeout(HANG_GUARD_S),
     ):
         message = await anext(aiter(app.messages))
-    body = json.loads(message.payload)  # type: ignore[arg-type]
+    body = json.loads(message.payload)
     assert (body["id"], body["event"]) == ("unseen", "reannounced")
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from typer.testing import CliRunner
@@ -11,6 +11,9 @@ from typer.testing import CliRunner
 from controller.cli import journal_io
 from controller.store import Store
 from tests.caregiver.helpers import make_alert
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 
 def test_journal_alerts_shows_raised_published_and_acknowledged(tmp_path: Path) -> None:

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import sqlite3
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 from controller.store import Store
 from controller.store.schema import MIGRATIONS, migrate
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 CONDITIONS = next(
     n for n, m in enumerate(MIGRATIONS) if any("condition_id" in s for s in m)

@@ -9,17 +9,29 @@ from __future__ import annotations
 
 import asyncio
 import json
+from typing import TYPE_CHECKING
 
 from controller.caregiver import CaregiverBridge
-from controller.caregiver.broker import LocalBroker
-from controller.store import Store
-from tests.caregiver.helpers import HANG_GUARD_S, make_alert, recorder, settings_for, wait_until
+from controller.store import OutboxAlert, Store
+from tests.caregiver.helpers import (
+    HANG_GUARD_S,
+    Recorder,
+    make_alert,
+    recorder,
+    settings_for,
+    wait_until,
+)
+
+if TYPE_CHECKING:
+    from controller.caregiver.broker import LocalBroker
 
 SURROGATE_ACK = b'{"id":"\\ud800","client":"x"}'
 
 
-async def _stop_gets_through(bridge: CaregiverBridge[object], rec: object, device: str) -> None:
-    await rec.client.publish(  # type: ignore[attr-defined]
+async def _stop_gets_through(
+    bridge: CaregiverBridge[OutboxAlert], rec: Recorder, device: str
+) -> None:
+    await rec.client.publish(
         f"soleguard/{device}/command/care", b'{"action":"stop","request_id":"s1"}', qos=1
     )
     async with asyncio.timeout(HANG_GUARD_S):

@@ -8,14 +8,13 @@ import subprocess
 import sys
 import textwrap
 import time
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import aiomqtt
 import pytest
 
 from controller.caregiver import ActiveAlarm, CaregiverBridge, DeviceState, TelemetrySample
-from controller.caregiver.broker import LocalBroker
-from controller.store import Store
+from controller.safety import Priority
 from tests.caregiver.helpers import (
     HANG_GUARD_S,
     make_alert,
@@ -23,6 +22,12 @@ from tests.caregiver.helpers import (
     settings_for,
     wait_until,
 )
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from controller.caregiver.broker import LocalBroker
+    from controller.store import Store
 
 RUNNING = DeviceState(
     session_state="running",
@@ -35,7 +40,7 @@ RUNNING = DeviceState(
     remaining_s=900.0,
     massager_connected=True,
     sensor_connected=True,
-    active_alarms=(ActiveAlarm("battery_low", "low"),),
+    active_alarms=(ActiveAlarm("battery_low", Priority.LOW),),
 )
 
 
@@ -64,7 +69,7 @@ async def test_state_telemetry_and_alerts_reach_a_caregiver(
     [state_msg] = rec.on("/state")
     assert state_msg.topic.value == "soleguard/kitchen/state"
     assert state_msg.qos == 1
-    state = json.loads(state_msg.payload)  # type: ignore[arg-type]
+    state = json.loads(state_msg.payload)
     assert state["session_state"] == "running"
     assert state["pressure_mmhg"] == 42.5
     assert state["pressure_cap_mmhg"] == 60.0
@@ -76,11 +81,11 @@ async def test_state_telemetry_and_alerts_reach_a_caregiver(
 
     telemetry = rec.on("/telemetry")
     assert [m.qos for m in telemetry] == [0, 0, 0]
-    assert [json.loads(m.payload)["pressure_mmhg"] for m in telemetry] == [40, 41, 42]  # type: ignore[arg-type]
+    assert [json.loads(m.payload)["pressure_mmhg"] for m in telemetry] == [40, 41, 42]
 
     [alert_msg] = rec.on("/alert")
     assert alert_msg.qos == 1
-    body = json.loads(alert_msg.payload)  # type: ignore[arg-type]
+    body = json.loads(alert_msg.payload)
     assert body["id"] == alert.id
     assert body["priority"] == "high"
     assert body["code"] == "over_temperature"
@@ -100,7 +105,7 @@ async def test_state_telemetry_and_alerts_reach_a_caregiver(
         await late.wait_for(lambda r: len(r.messages) == 2)
     assert all(m.retain for m in late.messages)
     assert late.on("/availability")[0].payload == b"offline"
-    assert json.loads(late.on("/state")[0].payload)["session_state"] == "running"  # type: ignore[arg-type]
+    assert json.loads(late.on("/state")[0].payload)["session_state"] == "running"
 
 
 async def test_latest_state_wins_and_unchanged_state_is_not_resent(
@@ -199,7 +204,7 @@ async def _collect_alerts_across_restarts(
                 await client.subscribe("soleguard/+/alert", qos=1)
                 current[:] = [client]
                 async for message in client.messages:
-                    body = json.loads(message.payload)  # type: ignore[arg-type]
+                    body = json.loads(message.payload)
                     # Re-announcements (of alerts nobody acknowledged) are counted apart.
                     tag = "+" if body["event"] == "reannounced" else ""
                     received.append(tag + body["id"])
@@ -282,7 +287,7 @@ async def test_home_assistant_restart_gets_discovery_and_state_again(
         bridge.update_state(DeviceState(session_state="done"))
         await rec.wait_for(lambda r: len(r.on("/state")) == 3)
     assert len(rec.on("/config")) == 2  # `offline` from HA asks for nothing
-    config = json.loads(rec.on("/config")[0].payload)  # type: ignore[arg-type]
+    config = json.loads(rec.on("/config")[0].payload)
     assert config["cmps"]["stop"]["command_topic"] == "soleguard/den/command"
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -19,8 +19,12 @@ from controller.caregiver.broker import (
 )
 from controller.errors import ConfigError
 from controller.settings.models import MqttSettings
-from controller.store import Store
 from tests.caregiver.helpers import HANG_GUARD_S, make_alert, wait_until
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from controller.store import Store
 
 
 @pytest.mark.parametrize(

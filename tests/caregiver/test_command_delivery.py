@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aiomqtt
 import pytest
 
 from controller.caregiver import CaregiverBridge, CaregiverCommand
-from controller.caregiver.broker import LocalBroker
 from controller.caregiver.commands import RATE_LIMIT_BURST, RATE_LIMIT_PER_S
 from controller.caregiver.inbox import (
     FLOOD_QUIET_S,
@@ -19,8 +18,11 @@ from controller.caregiver.inbox import (
     CommandInbox,
     CommandLedger,
 )
-from controller.store import Store
 from tests.caregiver.helpers import HANG_GUARD_S, recorder, settings_for, wait_until
+
+if TYPE_CHECKING:
+    from controller.caregiver.broker import LocalBroker
+    from controller.store import Store
 
 T0 = 86_400.0 * 3  # a loop clock three days after boot, not 0
 
@@ -63,7 +65,7 @@ async def test_a_command_delivered_twice_acts_once_and_the_repeat_gets_the_first
     assert bridge.stats.commands_duplicate == 1
     first_result, repeat = rec.messages[0].payload, rec.messages[1].payload
     assert repeat == first_result  # answered with the first result, byte for byte
-    assert json.loads(first_result)["accepted"] is True  # type: ignore[arg-type]
+    assert json.loads(first_result)["accepted"] is True
 
 
 async def test_the_ledger_survives_a_reconnect(mqtt_broker: LocalBroker, store: Store) -> None:

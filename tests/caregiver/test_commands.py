@@ -4,19 +4,22 @@ from __future__ import annotations
 
 import asyncio
 import json
+from typing import TYPE_CHECKING
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from controller.caregiver import CaregiverBridge, CaregiverCommand, CommandRefused, parse_command
-from controller.caregiver.broker import LocalBroker
 from controller.caregiver.commands import (
     MAX_COMMAND_BYTES,
     TokenBucket,
 )
-from controller.store import Store
 from tests.caregiver.helpers import recorder, settings_for, wait_until
+
+if TYPE_CHECKING:
+    from controller.caregiver.broker import LocalBroker
+    from controller.store import Store
 
 ALLOWED = "'stop', 'heater_off', 'lower_pressure'"
 

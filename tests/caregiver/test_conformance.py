@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import inspect
 from importlib.metadata import version
+from typing import TYPE_CHECKING
 
 import aiomqtt
 import paho.mqtt.client as paho
 
-from controller.caregiver.broker import LocalBroker
+if TYPE_CHECKING:
+    from controller.caregiver.broker import LocalBroker
 
 
 def test_aiomqtt_is_the_2_x_line() -> None:
@@ -45,5 +47,6 @@ async def test_no_delay_reaches_the_socket_through_pahos_on_socket_open(
     client = no_delay(aiomqtt.Client(mqtt_broker.host, mqtt_broker.port))
     async with client:
         sock = client._client.socket()
+        assert isinstance(sock, socket.socket)
         assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
         await client.publish("conformance/nodelay", b"x", qos=1)  # aiomqtt's hook still works

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import asyncio
-
-import pytest
+from typing import TYPE_CHECKING
 
 from controller.caregiver import broker as broker_module
 from controller.caregiver import threaded
 from controller.caregiver.threaded import caregiver_side
 from controller.settings.models import MqttSettings
-from controller.store import Store
 from tests.caregiver.helpers import HANG_GUARD_S, make_alert
+
+if TYPE_CHECKING:
+    import pytest
+
+    from controller.store import Store
 
 
 async def test_the_bridge_talks_3_1_1_to_the_amqtt_fallback(

@@ -9,9 +9,8 @@ broker connection on each outbox error and no alert went out while the broker wa
 from __future__ import annotations
 
 import sqlite3
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from controller.caregiver.broker import LocalBroker
 from controller.caregiver.fallback import JOURNAL_FAULT
 from controller.caregiver.threaded import caregiver_side
 from controller.safety import Supervisor
@@ -19,8 +18,11 @@ from controller.safety.events import StartSession
 from controller.service.caregiver import CaregiverRelay
 from controller.session.checklist import ChecklistAnswers
 from controller.settings import Settings, effective_limits
-from controller.store import Store
 from tests.caregiver.helpers import recorder, settings_for, wait_until
+
+if TYPE_CHECKING:
+    from controller.caregiver.broker import LocalBroker
+    from controller.store import Store
 
 DEVICE = "faulty"
 # A realistic monotonic clock value (not 0): hours after boot.

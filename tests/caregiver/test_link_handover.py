@@ -10,14 +10,17 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Iterator
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
 import pytest
 
 from controller.caregiver import threaded
 from controller.caregiver.models import DeviceState, TelemetrySample
 from controller.caregiver.threaded import CaregiverLink
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 WAIT_S = 5.0  # a generous bound for a thread to run a posted call; never a timing measurement
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.console import Console
@@ -13,8 +13,10 @@ from typer.testing import CliRunner
 from controller.caregiver import CaregiverBridge, DeviceState
 from controller.caregiver.broker import LocalBroker, free_port
 from controller.cli.monitor import MonitorModel, _ClientHolder, _handle_keys, monitor
-from controller.store import Store
 from tests.caregiver.helpers import HANG_GUARD_S, make_alert, recorder, settings_for
+
+if TYPE_CHECKING:
+    from controller.store import Store
 
 
 def _text(model: MonitorModel) -> str:
@@ -72,7 +74,7 @@ async def test_stop_key_reaches_the_controller_and_shows_the_result(
         bridge.raise_alert(make_alert("home"))
         await caregiver.wait_for(lambda r: bool(r.on("/state")) and bool(r.on("/availability")))
         for m in caregiver.messages:
-            model.apply(m.topic.value, m.payload)  # type: ignore[arg-type]
+            model.apply(m.topic.value, m.payload)
         keys: asyncio.Queue[str] = asyncio.Queue()
         for key in "sq":
             keys.put_nowait(key)
@@ -81,7 +83,7 @@ async def test_stop_key_reaches_the_controller_and_shows_the_result(
             command = await bridge.next_command()
         bridge.command_result(command.request_id, True, None)
         await caregiver.wait_for(lambda r: bool(r.on("/command/result")))
-        model.apply("soleguard/home/command/result", caregiver.on("/command/result")[0].payload)  # type: ignore[arg-type]
+        model.apply("soleguard/home/command/result", caregiver.on("/command/result")[0].payload)
     assert command.action == "stop"
     assert command.request_id.startswith("monitor-")
     assert f"{command.request_id}: accepted" in _text(model)

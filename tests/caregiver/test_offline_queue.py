@@ -13,15 +13,18 @@ import asyncio
 import contextlib
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import aiomqtt
 import pytest
 
 from controller.caregiver.bridge import no_delay
-from controller.caregiver.broker import MosquittoBroker
 from controller.caregiver.topics import CAREGIVER_SUBSCRIPTIONS
 from tests.caregiver.helpers import HANG_GUARD_S
-from tests.conftest import MakeMosquitto
+
+if TYPE_CHECKING:
+    from controller.caregiver.broker import MosquittoBroker
+    from tests.conftest import MakeMosquitto
 
 SHIPPED_CONF = Path(__file__).parents[2] / "config" / "mosquitto" / "mosquitto.conf"
 SHIPPED_QUEUE_KEYS = (
@@ -82,7 +85,7 @@ async def _offline_then_back(
             async for message in client.messages:
                 if message.payload == _MARKER:
                     break
-                n = json.loads(message.payload)["n"]  # type: ignore[arg-type]
+                n = json.loads(message.payload)["n"]
                 (alerts if message.topic.value.endswith("/alert") else states).append(n)
     return alerts, states
 
@@ -156,7 +159,7 @@ async def test_soleguard_monitors_persistent_session_gets_every_alert_after_time
             async with asyncio.timeout(HANG_GUARD_S):
                 async for message in client.messages:
                     if message.topic.value.endswith("/alert"):
-                        alerts.append(json.loads(message.payload)["n"])  # type: ignore[arg-type]
+                        alerts.append(json.loads(message.payload)["n"])
                     else:
                         queued_states += 1
                     if len(alerts) == ALERTS:

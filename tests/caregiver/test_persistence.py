@@ -14,16 +14,19 @@ import signal
 import statistics
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import aiomqtt
 import pytest
 
 from controller.caregiver import CaregiverBridge
 from controller.caregiver.bridge import no_delay
-from controller.caregiver.broker import MosquittoBroker
-from controller.store import Store
 from tests.caregiver.helpers import HANG_GUARD_S, make_alert, settings_for, wait_until
-from tests.conftest import MakeMosquitto
+
+if TYPE_CHECKING:
+    from controller.caregiver.broker import MosquittoBroker
+    from controller.store import Store
+    from tests.conftest import MakeMosquitto
 
 SHIPPED_CONF = Path(__file__).parents[2] / "config" / "mosquitto" / "mosquitto.conf"
 ALERTS = 20
@@ -63,7 +66,7 @@ async def _collect(broker: MosquittoBroker, wanted: set[str]) -> list[str]:
         try:
             async with asyncio.timeout(HANG_GUARD_S if wanted else 2.0):
                 async for message in client.messages:
-                    ids.append(json.loads(message.payload)["message_id"])  # type: ignore[arg-type]
+                    ids.append(json.loads(message.payload)["message_id"])
                     if wanted and wanted <= set(ids):
                         break
         except TimeoutError:

@@ -8,14 +8,17 @@ HIGH escalation of the same condition.
 from __future__ import annotations
 
 import json
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from controller.caregiver import CaregiverBridge
-from controller.caregiver.broker import LocalBroker
 from controller.errors import StoreError
 from controller.store import OutboxAlert, Store
 from tests.caregiver.helpers import make_alert, recorder, settings_for, wait_until
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from controller.caregiver.broker import LocalBroker
 
 
 def _events(rec: Any, condition_id: str) -> list[str]:

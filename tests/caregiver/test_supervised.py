@@ -9,14 +9,18 @@ shape of the failure issue 11 met: the bridge task died, the retained availabili
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
-import pytest
-
-from controller.caregiver.broker import LocalBroker
 from controller.caregiver.models import ActiveAlarm, DeviceState
 from controller.caregiver.threaded import caregiver_side
-from controller.store import Store
+from controller.safety import Priority
 from tests.caregiver.helpers import Recorder, recorder, settings_for
+
+if TYPE_CHECKING:
+    import pytest
+
+    from controller.caregiver.broker import LocalBroker
+    from controller.store import Store
 
 DEVICE = "supervised"
 
@@ -44,7 +48,7 @@ async def test_a_bridge_that_dies_shows_offline_logs_and_comes_back(
         # Caregivers are told at once that nobody is watching...
         await rec.wait_for(lambda r: availability(r)[-1:] == [b"offline"])
         good = DeviceState(
-            session_state="running", active_alarms=(ActiveAlarm("SENSOR_STALE", "medium"),)
+            session_state="running", active_alarms=(ActiveAlarm("SENSOR_STALE", Priority.MEDIUM),)
         )
         link.update_state(good)
         # ...and the restarted bridge says online again and publishes the newest state.

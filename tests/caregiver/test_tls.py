@@ -14,16 +14,19 @@ import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import aiomqtt
 import pytest
 
 from controller.caregiver import CaregiverBridge, DeviceState
-from controller.caregiver.broker import MosquittoBroker
 from controller.settings.models import TlsSettings
-from controller.store import Store
 from tests.caregiver.helpers import make_alert, recorder, settings_for, wait_until
-from tests.conftest import MakeMosquitto
+
+if TYPE_CHECKING:
+    from controller.caregiver.broker import MosquittoBroker
+    from controller.store import Store
+    from tests.conftest import MakeMosquitto
 
 SHIPPED = Path(__file__).parents[2] / "config" / "mosquitto"
 # Where README.md installs the broker's files; the config names them under this folder.

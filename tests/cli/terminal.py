@@ -9,9 +9,12 @@ from __future__ import annotations
 import os
 import re
 import sys
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pexpect
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 # Real time on a shared 2-core machine: generous bounds, never waited out on success.
 EXPECT_TIMEOUT_S = 60.0
@@ -50,7 +53,7 @@ def isolated_env(home: Path, config: Path | None = None) -> dict[str, str]:
 
 
 # Every command spawned by the running test, so the test's teardown can end any left behind.
-SPAWNED: list[pexpect.spawn] = []
+SPAWNED: list[pexpect.spawn[str]] = []
 
 
 def end_all() -> None:
@@ -61,7 +64,7 @@ def end_all() -> None:
             child.terminate(force=True)
 
 
-def spawn(*args: str, env: dict[str, str], log: Path) -> pexpect.spawn:
+def spawn(*args: str, env: dict[str, str], log: Path) -> pexpect.spawn[str]:
     """``soleguard ARGS`` in a 120x40 pseudo-terminal; everything it draws goes to ``log``."""
     child = pexpect.spawn(
         sys.executable,
@@ -100,7 +103,7 @@ def last_frame(log: Path) -> str:
     raise AssertionError("the last live panel was not finished")
 
 
-def finish(child: pexpect.spawn) -> int:
+def finish(child: pexpect.spawn[str]) -> int:
     """Wait for the command to end; its exit status (128 + N for signal N).
 
     A command that does not end within the bound is killed (never left behind) and fails.

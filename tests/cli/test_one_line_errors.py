@@ -11,8 +11,7 @@ import os
 import socket
 import subprocess
 import sys
-from collections.abc import Callable
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -20,6 +19,10 @@ from controller.cli import exit_codes
 from controller.cli.errors import MAX_LINE_CHARS, clip, describe
 from controller.cli.session import ask_pain
 from controller.errors import ConfigError, LinkError
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from pathlib import Path
 
 # Longer than any one line of ours, far shorter than a traceback or a 10 MB value.
 MAX_OUTPUT_CHARS = 2 * MAX_LINE_CHARS + 200

@@ -52,10 +52,12 @@ def test_pair_refuses_a_malformed_address_at_once(tmp_path: Path) -> None:
 
 async def test_bonds_are_written_owner_only_and_old_ones_tightened(tmp_path: Path) -> None:
     from bumble import hci  # noqa: PLC0415
+    from bumble.keys import JsonKeyStore  # noqa: PLC0415
 
     path = tmp_path / "store" / "bonds.json"
     address = hci.Address("F5:0E:6A:AD:00:09", hci.Address.RANDOM_DEVICE_ADDRESS)
     keystore = _make_keystore(path, address)
+    assert isinstance(keystore, JsonKeyStore)  # a path given: bonds go to that file
     await keystore.save({"F5:0E:6A:AD:00:09": {"AA:BB:CC:DD:EE:FF/P": {}}})
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700

@@ -15,11 +15,10 @@ import json
 import shutil
 import sys
 import threading
-from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Self
 
 import aiomqtt
 
@@ -32,6 +31,8 @@ from controller.settings import Settings
 from firmware_sim import clock
 
 if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Callable
+
     from controller.caregiver.broker import LocalBroker
     from controller.safety import Decision
     from controller.service.session import SessionRunner
@@ -80,7 +81,7 @@ class BackgroundSession(SessionObserver):
         default_factory=concurrent.futures.Future
     )
 
-    def start(self) -> BackgroundSession:
+    def start(self) -> Self:
         threading.Thread(target=self._main, name="e2e-session", daemon=True).start()
         return self
 
@@ -164,7 +165,7 @@ class Caregiver:
         return [m for m in self.messages if m.topic.value == f"{self.base}/{suffix}"]
 
     def json_on(self, suffix: str) -> list[Any]:
-        return [json.loads(m.payload) for m in self.on(suffix)]  # type: ignore[arg-type]
+        return [json.loads(m.payload) for m in self.on(suffix)]
 
     async def send(self, payload: dict[str, Any]) -> None:
         await self.client.publish(f"{self.base}/command", json.dumps(payload), qos=1)

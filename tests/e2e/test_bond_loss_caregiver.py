@@ -7,17 +7,14 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import pytest
 
-from controller.caregiver.broker import LocalBroker
 from controller.caregiver.threaded import caregiver_side
-from controller.safety import Decision
 from controller.service.caregiver import CaregiverRelay
 from controller.service.simulated import run_simulated_session
 from controller.session.checklist import NO_CONTRAINDICATIONS
-from controller.store import Store
-from firmware_sim.world import SimWorld
 from tests.e2e.helpers import (
     DRAIN_S,
     BackgroundSession,
@@ -26,6 +23,12 @@ from tests.e2e.helpers import (
     session_settings,
     wait_until,
 )
+
+if TYPE_CHECKING:
+    from controller.caregiver.broker import LocalBroker
+    from controller.safety import Decision
+    from controller.store import Store
+    from firmware_sim.world import SimWorld
 
 pytestmark = pytest.mark.slow
 

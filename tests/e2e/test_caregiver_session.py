@@ -12,16 +12,14 @@ import json
 import statistics
 import time
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aiomqtt
 import pytest
 
 from controller.caregiver import bridge as bridge_module
 from controller.caregiver.bridge import STATE_MIN_INTERVAL_S
-from controller.caregiver.broker import LocalBroker
 from controller.caregiver.commands import RATE_LIMIT_BURST, RATE_LIMIT_PER_S
-from controller.store import Store
 from tests.e2e.helpers import (
     BASE,
     BackgroundSession,
@@ -31,6 +29,10 @@ from tests.e2e.helpers import (
     session_settings,
     wait_until,
 )
+
+if TYPE_CHECKING:
+    from controller.caregiver.broker import LocalBroker
+    from controller.store import Store
 
 pytestmark = pytest.mark.slow
 
@@ -70,7 +72,7 @@ async def test_caregiver_sees_availability_state_telemetry_and_every_alert_once(
     assert [(m.payload, m.retain) for m in late.on("availability")] == [(b"online", True)]
     late_state = late.on("state")[0]
     assert late_state.retain
-    assert json.loads(late_state.payload)["session_state"] == "running"  # type: ignore[arg-type]
+    assert json.loads(late_state.payload)["session_state"] == "running"
 
     assert watcher.on("availability")[0].payload == b"online"
     states = watcher.json_on("state")
@@ -119,7 +121,7 @@ async def _persistent_alert_ids(broker: LocalBroker, received: list[str]) -> Non
             ) as client:
                 await client.subscribe(f"{BASE}/alert", qos=1)
                 async for message in client.messages:
-                    received.append(json.loads(message.payload)["message_id"])  # type: ignore[arg-type]
+                    received.append(json.loads(message.payload)["message_id"])
         except aiomqtt.MqttError:
             await asyncio.sleep(0.1)
 
@@ -174,7 +176,7 @@ async def test_remote_stop_ends_the_session_within_a_second_and_raising_is_refus
         await wait_until(lambda: session.running and session.elapsed_s >= 2.0)
         cap_before = session.decisions[-1][1].pressure_cap_mmhg
 
-        refused = {
+        refused: dict[str, dict[str, Any]] = {
             "raise": {"action": "raise_pressure", "request_id": "r-raise"},
             "negative": {"action": "lower_pressure", "amount_mmhg": -10, "request_id": "r-neg"},
         }
@@ -335,7 +337,7 @@ async def test_every_safety_relevant_state_change_reaches_a_caregiver_at_once(
 
     async def watch(client: aiomqtt.Client) -> None:
         async for message in client.messages:
-            state = json.loads(message.payload)  # type: ignore[arg-type]
+            state = json.loads(message.payload)
             received.append((time.monotonic(), _safety_key_of_payload(state)))
 
     async with no_delay(aiomqtt.Client(mqtt_broker.host, mqtt_broker.port)) as client:
@@ -351,7 +353,7 @@ async def test_every_safety_relevant_state_change_reaches_a_caregiver_at_once(
             watcher.cancel()
 
     changes: list[tuple[float, tuple[object, ...]]] = []
-    last = None
+    last: tuple[object, ...] | None = None
     for now, decision in session.decisions:
         s = device_state(decision)
         key = (
@@ -368,12 +370,12 @@ async def test_every_safety_relevant_state_change_reaches_a_caregiver_at_once(
             changes.append((now, key))
             last = key
     latencies = []
-    for i, (at, key) in enumerate(changes[1:], start=1):
+    for i, (at, changed) in enumerate(changes[1:], start=1):
         superseded_at = changes[i + 1][0] if i + 1 < len(changes) else float("inf")
-        seen = next((t for t, k in received if k == key and t >= at), None)
+        seen = next((t for t, k in received if k == changed and t >= at), None)
         if seen is None or seen > superseded_at + AT_ONCE_S:
             # Replaced almost at once by the next change, which the caregiver does see.
-            assert superseded_at - at < AT_ONCE_S, (at, key)
+            assert superseded_at - at < AT_ONCE_S, (at, changed)
             continue
         latencies.append(seen - at)
     assert len(latencies) >= 10

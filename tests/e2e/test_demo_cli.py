@@ -10,12 +10,14 @@ import os
 import pty
 import struct
 import termios
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from controller.caregiver.broker import LocalBroker
 from tests.e2e.helpers import HANG_GUARD_S, caregiver, run_cli, soleguard, wait_until
+
+if TYPE_CHECKING:
+    from controller.caregiver.broker import LocalBroker
 
 pytestmark = pytest.mark.slow
 

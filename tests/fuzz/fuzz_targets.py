@@ -30,10 +30,9 @@ import os
 import string
 import tempfile
 import tomllib
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -69,6 +68,9 @@ from controller.protocol.massager import (
 from controller.settings import PROFILE_NAMES, effective_limits, load_settings
 from controller.settings import limits as hard
 from controller.settings.loader import profile_path
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 # --- the protocol decoders ---------------------------------------------------------------------
 
@@ -499,8 +501,8 @@ def _strict_enough(section_key: tuple[str, str], effective: float, given: Any) -
     """``effective`` is at least as strict as a value someone gave (validated numbers only)."""
     bound = SAFETY_FIELDS[section_key]
     if bound.stricter == "lower":
-        return effective <= given + 1e-9
-    return effective >= given - 1e-9
+        return effective <= float(given) + 1e-9
+    return effective >= float(given) - 1e-9
 
 
 _SCRATCH = Path(tempfile.mkdtemp(prefix="soleguard-fuzz-"))

@@ -9,7 +9,8 @@ from __future__ import annotations
 import os
 
 import pytest
-from fuzz_targets import run, targets
+
+from tests.fuzz.fuzz_targets import run, targets
 
 EXAMPLES = int(os.environ.get("SOLEGUARD_FUZZ_EXAMPLES", "1000"))
 

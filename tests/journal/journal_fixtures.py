@@ -8,9 +8,12 @@ from __future__ import annotations
 import datetime as dt
 import math
 from dataclasses import dataclass
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 from controller.store import ReadingRow, Store
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 # Three mornings, local time; the trend tests treat DAY3 as "today".
 DAY1 = dt.date(2024, 6, 3)

@@ -5,19 +5,23 @@ from __future__ import annotations
 import datetime as dt
 import time
 from importlib import import_module
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from typer.testing import CliRunner
 
+from controller import localdate
 from controller.journal import blocks
 from controller.store import Store
 from controller.store.latch import record_latch, record_reset
 
+if TYPE_CHECKING:
+    from pathlib import Path
+
 # The package exports the `session` command under the module's name: fetch the module itself.
 session_cli = import_module("controller.cli.session")
 
-TODAY = dt.date.today()
+TODAY = localdate.today()
 
 
 def _app() -> typer.Typer:

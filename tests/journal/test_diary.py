@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import datetime as dt
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
+from controller import localdate
 from controller.journal import diary
 from controller.store import InvalidValueError, Store, UnknownSessionError
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 DAY = dt.date(2024, 6, 3)
 
@@ -141,7 +145,7 @@ def test_notes(store: Store) -> None:
 def test_a_healed_record_dated_after_today_does_not_lift_a_wound_found_today(
     store: Store,
 ) -> None:
-    today = dt.date.today()
+    today = localdate.today()
     diary.record_inspection(store, date=today, findings=["open_wound"], device_id="home")
     diary.record_healed(store, date=today + dt.timedelta(days=365), finding="open_wound")
     assert diary.session_block_reason(store) is not None

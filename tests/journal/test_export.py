@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import csv
 import json
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
-from journal_fixtures import DAY1, DAY2, Filled, add_session, at
 
 from controller.journal.blocks import open_wound_reason
 from controller.journal.errors import JournalError
@@ -16,6 +15,10 @@ from controller.journal.history import history_rows
 from controller.store import InvalidValueError, Store
 from controller.store.latch import latch_in_force, record_latch, record_reset
 from controller.store.transfer import TABLES
+from tests.journal.journal_fixtures import DAY1, DAY2, Filled, add_session, at
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 
 def test_json_round_trip_into_an_empty_journal_is_lossless(filled: Filled, tmp_path: Path) -> None:

@@ -6,9 +6,8 @@ import csv
 import io
 import json
 
-from journal_fixtures import DAY2, DAY3, SESSION_S, Filled
-
 from controller.journal.history import HISTORY_COLUMNS, history_rows, rows_to_csv, rows_to_json
+from tests.journal.journal_fixtures import DAY2, DAY3, SESSION_S, Filled
 
 
 def test_rows_newest_first_with_outcome_alarms_and_pain(filled: Filled) -> None:

@@ -8,17 +8,21 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 import typer
-from journal_fixtures import DAY3, Filled
 from typer.testing import CliRunner
 
+from controller import localdate
 from controller.cli import diary, history, journal_io, report
 from controller.journal.blocks import open_wound_reason
 from controller.journal.diary import INSPECTION_FINDING
 from controller.store import Store
+from tests.journal.journal_fixtures import DAY3, Filled
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -412,6 +416,6 @@ def test_report_of_sleep_only_draws_a_session_axis_from_zero(tmp_path: Path) -> 
     ids=["inspect", "healed", "history-since"],
 )
 def test_a_date_after_today_is_refused(tmp_path: Path, args: tuple[str, ...]) -> None:
-    tomorrow = (dt.date.today() + dt.timedelta(days=1)).isoformat()
+    tomorrow = (localdate.today() + dt.timedelta(days=1)).isoformat()
     code, _, err = run(*args, tomorrow, "--db", str(tmp_path / "j.sqlite3"))
     assert_one_line_error(code, err, tomorrow, "after today")

@@ -5,15 +5,27 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import re
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
-from journal_fixtures import CAP_MMHG, CUTOFF_C, DAY1, DAY2, DAY3, SESSION_S, Filled, at
 
 from controller.journal.errors import JournalError, OutputError
 from controller.journal.render import write_report
 from controller.journal.report_data import session_report_data, trend_report_data
 from controller.store import InvalidValueError, Store, UnknownSessionError
+from tests.journal.journal_fixtures import (
+    CAP_MMHG,
+    CUTOFF_C,
+    DAY1,
+    DAY2,
+    DAY3,
+    SESSION_S,
+    Filled,
+    at,
+)
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 

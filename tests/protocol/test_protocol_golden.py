@@ -72,7 +72,8 @@ def _build(kind: str, value: dict[str, Any]) -> _Encodable:
         for key in ("target_mmhg", "pad_target_c"):
             if key in fields:
                 fields[key] = _number(fields[key])
-        return command_class(**fields)
+        command: _Encodable = command_class(**fields)
+        return command
     if kind == "status":
         flags = StatusFlags(0)
         for name in fields["flags"]:

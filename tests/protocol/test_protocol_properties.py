@@ -7,7 +7,7 @@ import dataclasses
 import datetime
 import math
 import struct
-from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -29,6 +29,9 @@ from controller.protocol import (
     encode_command,
     encode_float,
 )
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 # No deadline: the machine is shared and noisy, and speed is measured in bench/, not here.
 PROPERTY = settings(deadline=None, max_examples=300)

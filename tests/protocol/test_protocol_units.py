@@ -201,7 +201,7 @@ def test_status_properties_and_reserved_bits() -> None:
 
 
 def test_att_error_mapping() -> None:
-    assert AttErrorCode.CUTOUT_LATCHED == 0x83
+    assert AttErrorCode.CUTOUT_LATCHED.value == 0x83
     assert att_error_for(ProtocolError("plain")) == AttErrorCode.VALUE_OUT_OF_RANGE
 
 

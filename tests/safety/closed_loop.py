@@ -7,6 +7,7 @@ against the simulator's pad-and-skin model; the end-to-end check over BLE is els
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from controller.protocol.massager import SetHeater, SetPressure, StatusFlags, Stop
 from controller.safety import (
@@ -20,9 +21,11 @@ from controller.safety import (
     UserRequest,
 )
 from controller.safety.events import ChecklistResult
-from controller.settings import SafetyLimits
 from firmware_sim.massager import MassagerFirmware
 from firmware_sim.physics import Physics, PhysicsParams
+
+if TYPE_CHECKING:
+    from controller.settings import SafetyLimits
 
 TICK_S = 0.1  # the supervisor's 10 Hz
 READING_PERIOD_S = 1.0  # a Health Thermometer sensor indicates once a second

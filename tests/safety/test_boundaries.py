@@ -11,6 +11,7 @@ from controller.safety import (
     CaregiverAction,
     CaregiverRequest,
     DeviceKind,
+    Event,
     LatchInForce,
     LinkChanged,
     SessionState,
@@ -30,7 +31,7 @@ def codes(rig: Rig) -> set[str]:
 
 
 def exact_rig(skin: float = 34.0, **changes: float) -> Rig:
-    rig = Rig(start=T0, **changes)
+    rig = Rig(None, start=T0, **changes)
     rig.skin = skin
     rig.step(*(), dt=HALF)
     rig.connect()
@@ -41,7 +42,7 @@ def exact_rig(skin: float = 34.0, **changes: float) -> Rig:
 def run_exact(rig: Rig, seconds: float, *, reading: bool = False) -> None:
     """Steps of 0.5 s with a report each; a reading each step if asked."""
     for _ in range(round(seconds / HALF)):
-        events = [rig.report()]
+        events: list[Event] = [rig.report()]
         if reading:
             events.append(rig.reading())
         rig.step(*events, dt=HALF)
@@ -313,8 +314,9 @@ def test_the_session_ends_at_exactly_max_session_s() -> None:
     rig = exact_rig(max_session_s=10.0)
     started = rig.now
     run_exact(rig, rig.limits.max_session_s - HALF, reading=True)
-    assert rig.decision.state is SessionState.RUNNING
+    before = rig.decision
     run_exact(rig, HALF, reading=True)
+    assert before.state is SessionState.RUNNING
     assert rig.now - started == rig.limits.max_session_s
     assert rig.decision.state is SessionState.ENDED
     assert "SESSION_TIME_UP" in rig.alarms

@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from controller.safety import (
     AlarmCode,
     DeviceKind,
+    Event,
     LinkChanged,
     Priority,
     SensorPace,
@@ -34,7 +35,7 @@ def slow_session(rig: Rig, period_s: float, seconds: float) -> None:
     """A running session whose sensor sends a valid reading every ``period_s`` seconds."""
     every = round(period_s / TICK)
     for i in range(round(seconds / TICK)):
-        events = [rig.report()]
+        events: list[Event] = [rig.report()]
         if i % every == every - 1:
             events.append(rig.reading())
         rig.step(*events)
@@ -53,7 +54,7 @@ def test_a_five_second_sensor_gives_one_held_signal_in_ten_minutes_and_never_hea
     held = True
     every = round(5.0 / TICK)
     for i in range(round(MINUTES_10 / TICK)):
-        events = [rig.report()]
+        events: list[Event] = [rig.report()]
         if i % every == every - 1:
             events.append(rig.reading())
         decision = rig.step(*events)

@@ -20,11 +20,12 @@ import typer
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
+from typing import TYPE_CHECKING
+
 from controller import shutdown
 from controller.ble.access import open_ble
 from controller.cli.errors import reported
 from controller.errors import Interrupted
-from controller.safety import Decision
 from controller.service.app import Journal, run_session
 from controller.service.session import SessionObserver, SessionPlan
 from controller.session.checklist import NO_CONTRAINDICATIONS
@@ -32,6 +33,9 @@ from controller.session.programs import PROGRAMS
 from controller.settings import Settings, effective_limits
 from controller.shutdown import ended_by_signal
 from firmware_sim.clock import run
+
+if TYPE_CHECKING:
+    from controller.safety import Decision
 
 
 class _Cue(SessionObserver):

@@ -7,17 +7,20 @@ links over bumble's virtual radio to ``firmware_sim``); these helpers only watch
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from controller.protocol import Command, Stop
-from controller.safety import Decision
 from controller.service.session import SessionObserver, SessionRunner
 from controller.service.simulated import SimulatedRun, run_simulated_session
 from controller.session.checklist import NO_CONTRAINDICATIONS, ChecklistAnswers
 from controller.settings import Settings
-from firmware_sim.world import SimWorld
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
+
+    from controller.safety import Decision
+    from firmware_sim.world import SimWorld
 
 # The hard limits of DESIGN.md §3 that no setting may loosen.
 LATCH_C = 43.0

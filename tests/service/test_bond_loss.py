@@ -11,8 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -36,6 +35,10 @@ from tests.service.support import (
     make_settings,
     simulated,
 )
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+    from pathlib import Path
 
 # The link notices the reset at once (remote power-off), reconnects within its first backoff
 # (at most 0.25 s) and is refused encryption within one connect: a second is ample.

@@ -10,7 +10,7 @@ rollback - no transaction is active`` escaping instead of a StoreError.
 from __future__ import annotations
 
 import logging
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -18,6 +18,9 @@ from controller.service.simulated import run_simulated_session
 from controller.session.checklist import NO_CONTRAINDICATIONS
 from controller.store import Store
 from tests.service.support import make_settings
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 # Room for the session's record and a few seconds of readings, not for a 10-minute session.
 SPARE_PAGES = 1

@@ -16,15 +16,18 @@ import statistics
 import subprocess
 import sys
 import time
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from controller.safety import Decision
-from controller.service.session import SessionRunner
 from controller.service.simulated import run_simulated_session
 from controller.session.checklist import NO_CONTRAINDICATIONS
 from controller.store import Store
 from tests.service.support import make_settings
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from controller.safety import Decision
+    from controller.service.session import SessionRunner
 
 LOCK_S = 10.0
 # The promise: a locked journal delays no supervisor step by more than this (real time).

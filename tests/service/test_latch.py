@@ -9,7 +9,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -25,6 +25,9 @@ from controller.store.latch import latch_in_force, record_latch
 from firmware_sim.world import SimWorld
 from tests.safety.rig import Rig
 from tests.service.support import make_settings
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 
 def _latched_journal(path: Path) -> None:

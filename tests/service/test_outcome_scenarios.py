@@ -7,7 +7,7 @@ are the table's (tests/service/test_scenarios.py, docs/safety.md).
 from __future__ import annotations
 
 import itertools
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -17,6 +17,9 @@ from controller.settings import effective_limits
 from controller.store import Store
 from tests.service.support import LATCH_C, make_settings, simulated
 from tests.service.test_scenarios import EXPECTED
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 SEEDS = (1, 2, 3)
 ONSET_S = 30.0  # the scenarios' default onset, on the world's clock

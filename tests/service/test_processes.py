@@ -13,10 +13,10 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -26,6 +26,9 @@ from controller.protocol import Stop
 from firmware_sim.world import SimWorld
 from tests.e2e.helpers import soleguard, wait_until
 from tests.service.support import FirmwareTap
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
 
 pytestmark = pytest.mark.real_time
 

@@ -26,19 +26,23 @@ import os
 import random
 import signal
 import sqlite3
-from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from controller.ble.bumble_backend import expose_hci_controller
-from controller.caregiver.broker import LocalBroker
 from controller.shutdown import signal_reason
 from firmware_sim.world import SimWorld
 from tests.e2e.helpers import soleguard
 from tests.starvation import RunqueueWait
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+
+    from controller.caregiver.broker import LocalBroker
 
 pytestmark = pytest.mark.real_time
 

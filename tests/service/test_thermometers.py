@@ -9,7 +9,7 @@ measurement, and one that says it is an ear thermometer.
 
 from __future__ import annotations
 
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -21,8 +21,12 @@ from controller.service.simulated import run_simulated_session
 from controller.session.checklist import NO_CONTRAINDICATIONS
 from controller.store import Store
 from firmware_sim import sensor as sensor_module
-from firmware_sim.world import SimWorld
 from tests.service.support import DecisionLog, Session, make_settings, simulated
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from firmware_sim.world import SimWorld
 
 SESSION_MINUTES = 3.0
 # A consumer thermometer's pace: far slower than the 2 s stale limit.

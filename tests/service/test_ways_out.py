@@ -9,12 +9,12 @@ in test_processes.py.
 from __future__ import annotations
 
 import asyncio
+from typing import TYPE_CHECKING
 
 import pytest
 
 from controller.errors import LinkError
 from controller.protocol import Stop
-from controller.safety import Decision
 from controller.service.session import SessionObserver, SessionRunner
 from tests.service.support import (
     PROPAGATION_S,
@@ -24,6 +24,9 @@ from tests.service.support import (
     make_settings,
     simulated,
 )
+
+if TYPE_CHECKING:
+    from controller.safety import Decision
 
 # Long enough that none of these sessions ends by its timer before the test acts.
 MINUTES = 5.0

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bleak import BleakClient
 
@@ -21,6 +20,9 @@ from controller.protocol import (
     decode_status,
 )
 from firmware_sim.world import SimWorld
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Callable
 
 # Generous on virtual time: a wait that runs out means the thing never happened, and it costs
 # no wall time.

@@ -21,6 +21,7 @@ from controller.protocol import (
     TEMPERATURE_TYPE_UUID,
     DeviceLimits,
     FaultCode,
+    MassagerStatus,
     RenewLease,
     SetHeater,
     SetPressure,
@@ -155,9 +156,12 @@ async def test_golden_command_cases_replayed_against_the_firmware() -> None:
             await send(client, frame)
             value = case["value"]
             assert isinstance(value, dict)
-            status = await log.wait_for(
-                lambda s, v=value: s.last_sequence == v["sequence"], since=mark
-            )
+            sequence = value["sequence"]
+
+            def answered(s: MassagerStatus, sequence: object = sequence) -> bool:
+                return s.last_sequence == sequence
+
+            status = await log.wait_for(answered, since=mark)
             match value["type"]:
                 case "SetPressure":
                     assert status.pressure_target_mmhg == value["target_mmhg"], case["name"]

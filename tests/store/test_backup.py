@@ -12,15 +12,17 @@ import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from controller.errors import StoreError
 from controller.store import Store
 from controller.store.backup import backup, restore
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from pathlib import Path
 
 # Bounds every wait on the writer process; it reports within milliseconds when the machine is idle.
 REPORT_TIMEOUT_S = 60.0

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 from controller.store import ReadingRow, Store
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 # Realistic epoch seconds, not 0.
 T0 = 1_790_000_000.0

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -11,6 +11,9 @@ from controller.errors import StoreError
 from controller.journal.blocks import open_wound_reason
 from controller.store import SCHEMA_VERSION, Store
 from controller.store.schema import MIGRATIONS, migrate, schema_version
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 
 def _autocommit(path: Path) -> sqlite3.Connection:

@@ -6,9 +6,12 @@ import subprocess
 import sys
 import textwrap
 import uuid
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 from controller.store import OutboxAlert, Store
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 
 def _alert(n: int, device_id: str = "home", session_id: int | None = None) -> OutboxAlert:

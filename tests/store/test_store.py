@@ -5,10 +5,11 @@ from __future__ import annotations
 import datetime as dt
 import sqlite3
 import threading
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
+from controller import localdate
 from controller.errors import StoreError
 from controller.store import (
     SCHEMA_VERSION,
@@ -17,6 +18,9 @@ from controller.store import (
     Store,
     UnknownSessionError,
 )
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 T0 = 1_717_000_000.0  # 2024-05-29, an arbitrary fixed epoch
 
@@ -219,7 +223,7 @@ def test_checklist_marks_inspection_day_and_provider(store: Store) -> None:
         blocked=False,
         reason=None,
     )
-    assert store.last_inspection_date() == dt.date.fromtimestamp(T0 + 30)
+    assert store.last_inspection_date() == localdate.date_of(T0 + 30)
     assert store.provider_consulted()
     [record] = store.checklists(sid)
     assert record.answers == {

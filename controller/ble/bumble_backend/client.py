@@ -15,10 +15,8 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, ClassVar, NoReturn, TypeVar
 
-from bleak.args import SizedBuffer
 from bleak.assigned_numbers import CHARACTERISTIC_PROPERTIES, CharacteristicPropertyName
 from bleak.backends.characteristic import BleakGATTCharacteristic
 from bleak.backends.client import BaseBleakClient, NotifyCallback
@@ -27,12 +25,16 @@ from bleak.backends.device import BLEDevice
 from bleak.backends.service import BleakGATTService, BleakGATTServiceCollection
 from bleak.exc import BleakDeviceNotFoundError, BleakError, BleakGATTProtocolError
 from bumble import att, core, hci
-from bumble.device import Connection
 from bumble.gatt_client import CharacteristicProxy
 
 from controller.ble.bonds import BleakBondLostError
 
 if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+
+    from bleak.args import SizedBuffer
+    from bumble.device import Connection
+
     from controller.ble.bumble_backend.radio import BumbleRadio
 
 _LOGGER = logging.getLogger(__name__)
@@ -90,6 +92,7 @@ class BumbleClientBackend(BaseBleakClient):
 
     @property
     def name(self) -> str:
+        """The advertised name (from the `BLEDevice`, else the last heard), else the address."""
         if self._ble_device is not None and self._ble_device.name:
             return self._ble_device.name
         # Given an address string, the name is the one the device advertised when we found it,
@@ -98,10 +101,12 @@ class BumbleClientBackend(BaseBleakClient):
 
     @property
     def is_connected(self) -> bool:
+        """True while the LE connection is up."""
         return self._connection is not None
 
     @property
     def mtu_size(self) -> int:
+        """The negotiated ATT MTU (bytes); raises `BleakError` when not connected."""
         return int(self._require_connection().gatt_client.mtu)
 
     def _require_connection(self) -> Connection:
@@ -124,6 +129,11 @@ class BumbleClientBackend(BaseBleakClient):
             ) from None
 
     async def connect(self, pair: bool, **kwargs: Any) -> None:
+        """Connect within bleak's timeout (s), then pair (or encrypt with a bond) when ``pair``.
+
+        Raises `TimeoutError` past the timeout, `BleakBondLostError` when the peer has lost its
+        keys and `BleakError` for any other failure.
+        """
         if self._connection is not None:
             return
         connection: Connection | None = None
@@ -192,6 +202,7 @@ class BumbleClientBackend(BaseBleakClient):
             self._disconnected_callback()
 
     async def disconnect(self) -> None:
+        """Disconnect within ``DISCONNECT_TIMEOUT_S``; raises `BleakError` if bumble fails."""
         connection = self._connection
         if connection is None:
             return
@@ -204,6 +215,7 @@ class BumbleClientBackend(BaseBleakClient):
     # -- security ---------------------------------------------------------------------------
 
     async def pair(self, *args: Any, **kwargs: Any) -> None:
+        """Pair and bond, unless already encrypted with a stored bond; raises `BleakError`."""
         connection = self._require_connection()
         if connection.is_encrypted and await self.radio.has_bond(connection.peer_address):
             return
@@ -214,6 +226,7 @@ class BumbleClientBackend(BaseBleakClient):
         _LOGGER.info("%s: paired and bonded", self.address)
 
     async def unpair(self) -> None:
+        """Forget the bond with this device, then disconnect."""
         await self.radio.forget_bond(self.address)
         await self.disconnect()
 
@@ -270,6 +283,7 @@ class BumbleClientBackend(BaseBleakClient):
     async def read_gatt_char(
         self, characteristic: BleakGATTCharacteristic, *, use_cached: bool = False, **kwargs: Any
     ) -> bytearray:
+        """The characteristic's value (cached if ``use_cached``); raises `BleakError`."""
         gatt = self._require_connection().gatt_client
         if use_cached and (cached := gatt.cached_values.get(characteristic.handle)) is not None:
             return bytearray(cached[1])
@@ -278,6 +292,7 @@ class BumbleClientBackend(BaseBleakClient):
     async def read_gatt_descriptor(
         self, descriptor: BleakGATTDescriptor, *, use_cached: bool = False, **kwargs: Any
     ) -> bytearray:
+        """The descriptor's value (from the GATT cache if ``use_cached``); raises `BleakError`."""
         gatt = self._require_connection().gatt_client
         if use_cached and (cached := gatt.cached_values.get(descriptor.handle)) is not None:
             return bytearray(cached[1])
@@ -286,6 +301,7 @@ class BumbleClientBackend(BaseBleakClient):
     async def write_gatt_char(
         self, characteristic: BleakGATTCharacteristic, data: SizedBuffer, response: bool
     ) -> None:
+        """Write ``data`` with or without response; raises `BleakError`."""
         gatt = self._require_connection().gatt_client
         await self._gatt(
             gatt.write_value(characteristic.handle, bytes(data), with_response=response)
@@ -294,12 +310,14 @@ class BumbleClientBackend(BaseBleakClient):
     async def write_gatt_descriptor(
         self, descriptor: BleakGATTDescriptor, data: SizedBuffer
     ) -> None:
+        """Write ``data`` to the descriptor (with response); raises `BleakError`."""
         gatt = self._require_connection().gatt_client
         await self._gatt(gatt.write_value(descriptor.handle, bytes(data), with_response=True))
 
     async def start_notify(
         self, characteristic: BleakGATTCharacteristic, callback: NotifyCallback, **kwargs: Any
     ) -> None:
+        """Subscribe ``callback``, notifications preferred to indications; raises `BleakError`."""
         self._require_connection()
         proxy = characteristic.obj
         if not isinstance(proxy, CharacteristicProxy):
@@ -315,6 +333,7 @@ class BumbleClientBackend(BaseBleakClient):
         self._subscriptions[characteristic.handle] = on_value
 
     async def stop_notify(self, characteristic: BleakGATTCharacteristic) -> None:
+        """Unsubscribe from the characteristic (a no-op when not subscribed)."""
         self._require_connection()
         subscriber = self._subscriptions.pop(characteristic.handle, None)
         proxy = characteristic.obj

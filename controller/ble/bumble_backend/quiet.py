@@ -38,6 +38,7 @@ class QuietController(Controller):
     """`bumble.controller.Controller` whose HCI traffic is formatted only when debug is on."""
 
     def on_hci_packet(self, packet: hci.HCI_Packet) -> None:
+        """Dispatch a packet from the host, formatting it for the log only at debug level."""
         if _CONTROLLER_LOGGER.isEnabledFor(logging.DEBUG):
             super().on_hci_packet(packet)
             return
@@ -52,6 +53,7 @@ class QuietController(Controller):
                 _CONTROLLER_LOGGER.warning("!!! unknown packet type %s", packet.hci_packet_type)
 
     def send_hci_packet(self, packet: hci.HCI_Packet) -> None:
+        """Hand a packet to the host on the next loop turn, formatting it only at debug level."""
         if _CONTROLLER_LOGGER.isEnabledFor(logging.DEBUG):
             super().send_hci_packet(packet)
             return
@@ -63,6 +65,7 @@ class QuietHost(Host):
     """`bumble.host.Host` whose HCI traffic is formatted only when debug is on."""
 
     def on_hci_packet(self, packet: hci.HCI_Packet) -> None:
+        """Dispatch a packet from the controller, formatting it for the log only at debug level."""
         if _HOST_LOGGER.isEnabledFor(logging.DEBUG):
             super().on_hci_packet(packet)
             return
@@ -84,6 +87,7 @@ class QuietHost(Host):
                 _HOST_LOGGER.warning("!!! unknown packet type %s", packet.hci_packet_type)
 
     def send_hci_packet(self, packet: hci.HCI_Packet) -> None:
+        """Hand a packet to the controller, formatting it for the log only at debug level."""
         if _HOST_LOGGER.isEnabledFor(logging.DEBUG) or self.snooper:
             super().send_hci_packet(packet)
             return
@@ -101,6 +105,7 @@ class QuietGattServer(gatt_server.Server):
     """
 
     def send_response(self, bearer: att.Bearer, response: att.ATT_PDU) -> None:
+        """Send an ATT response, formatting it for the log only at debug level."""
         if _GATT_SERVER_LOGGER.isEnabledFor(logging.DEBUG):
             super().send_response(bearer, response)
             return
@@ -131,6 +136,7 @@ class QuietGattServer(gatt_server.Server):
         self.send_gatt_pdu(bearer, bytes(notification))
 
     def on_gatt_pdu(self, bearer: att.Bearer, att_pdu: att.ATT_PDU) -> None:
+        """Dispatch an ATT PDU from a client, formatting it for the log only at debug level."""
         if _GATT_SERVER_LOGGER.isEnabledFor(logging.DEBUG):
             super().on_gatt_pdu(bearer, att_pdu)
             return
@@ -167,12 +173,14 @@ class QuietGattClient(gatt_client.Client):
     """
 
     def send_confirmation(self, confirmation: att.ATT_Handle_Value_Confirmation) -> None:
+        """Send a Handle Value Confirmation, formatting it for the log only at debug level."""
         if _GATT_CLIENT_LOGGER.isEnabledFor(logging.DEBUG):
             super().send_confirmation(confirmation)
             return
         self.send_gatt_pdu(bytes(confirmation))
 
     def on_gatt_pdu(self, att_pdu: att.ATT_PDU) -> None:
+        """Dispatch an ATT PDU from the server, formatting it for the log only at debug level."""
         if _GATT_CLIENT_LOGGER.isEnabledFor(logging.DEBUG):
             super().on_gatt_pdu(att_pdu)
             return

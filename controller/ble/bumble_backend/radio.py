@@ -17,11 +17,8 @@ import os
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 
-from bleak.backends.client import BaseBleakClient
-from bleak.backends.scanner import BaseBleakScanner
 from bumble import core, hci
 from bumble.core import AdvertisingData
 from bumble.device import Advertisement, Connection, Device, DeviceConfiguration
@@ -36,6 +33,12 @@ from controller.ble.bumble_backend.quiet import QuietHost, quiet_gatt
 from controller.ble.bumble_backend.scanner import BumbleScannerBackend
 from controller.ble.bumble_backend.virtual import VirtualController
 from controller.errors import ConfigError, LinkError
+
+if TYPE_CHECKING:
+    from types import TracebackType
+
+    from bleak.backends.client import BaseBleakClient
+    from bleak.backends.scanner import BaseBleakScanner
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -316,6 +319,7 @@ class BumbleRadio:
         return [hci.Address(name).to_string(False) for name, _ in await keystore.get_all()]
 
     async def has_bond(self, address: hci.Address) -> bool:
+        """True when the bond store holds keys for ``address``."""
         keystore = self.device.keystore
         return keystore is not None and await keystore.get(str(address)) is not None
 
@@ -349,6 +353,7 @@ class BumbleRadio:
         return self._seen_names.get(address.upper())
 
     async def add_scan_listener(self, token: object, listener: AdvertisementListener) -> None:
+        """Register ``listener`` under ``token``; starts the shared active scan if not running."""
         async with self._scan_lock:
             self._scan_listeners[token] = listener
             if not self.device.is_scanning:
@@ -356,6 +361,7 @@ class BumbleRadio:
                 await self.device.start_scanning(active=True, filter_duplicates=False)
 
     async def remove_scan_listener(self, token: object) -> None:
+        """Remove the listener of ``token``; the scan stops with the last one."""
         async with self._scan_lock:
             if self._scan_listeners.pop(token, None) is None:
                 return
@@ -364,6 +370,7 @@ class BumbleRadio:
 
     @contextlib.asynccontextmanager
     async def scanning(self, listener: AdvertisementListener) -> AsyncIterator[None]:
+        """Scan with ``listener`` for the duration of the ``async with`` block."""
         token = object()
         await self.add_scan_listener(token, listener)
         try:

@@ -13,11 +13,12 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 from bleak.backends.scanner import AdvertisementData, AdvertisementDataCallback, BaseBleakScanner
 from bumble import core
 from bumble.core import AdvertisingData
-from bumble.device import Advertisement
 
 from controller.ble.bumble_backend.client import bleak_uuid
 
 if TYPE_CHECKING:
+    from bumble.device import Advertisement
+
     from controller.ble.bumble_backend.radio import BumbleRadio
 
 _UUID_LISTS: dict[int, int] = {
@@ -96,11 +97,13 @@ class BumbleScannerBackend(BaseBleakScanner):
         self._heard: dict[str, AdvertisementData] = {}
 
     async def start(self) -> None:
+        """Forget what earlier scans saw and listen to the shared scan."""
         self.seen_devices = {}
         self._heard = {}
         await self.radio.add_scan_listener(self._token, self._on_advertisement)
 
     async def stop(self) -> None:
+        """Stop listening to the shared scan."""
         await self.radio.remove_scan_listener(self._token)
 
     def _on_advertisement(self, advertisement: Advertisement) -> None:

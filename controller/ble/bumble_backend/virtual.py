@@ -18,16 +18,19 @@ import asyncio
 import contextlib
 import logging
 from collections import deque
-from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bumble import core, hci, ll
-from bumble.controller import Controller
 from bumble.link import LocalLink
 from bumble.transport.common import StreamPacketSource
 
 from controller.ble.bumble_backend.quiet import QuietController
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Callable
+
+    from bumble.controller import Controller
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -42,6 +45,10 @@ class VirtualController(QuietController):
     def on_hci_le_create_connection_cancel_command(
         self, _command: hci.HCI_LE_Create_Connection_Cancel_Command
     ) -> hci.HCI_StatusReturnParameters:
+        """Cancel a pending LE connection (Core 5.4 Vol 4 Part E 7.8.13).
+
+        Answers Command Disallowed when none is pending.
+        """
         pending = self.pending_le_connection
         if pending is None:
             return hci.HCI_StatusReturnParameters(hci.HCI_ErrorCode.COMMAND_DISALLOWED_ERROR)
@@ -110,6 +117,7 @@ class IntervalLink(LocalLink):
         transport: core.PhysicalTransport,
         data: bytes,
     ) -> None:
+        """Deliver LE ACL data one connection interval late, in order; other transports at once."""
         if transport != core.PhysicalTransport.LE:
             super().send_acl_data(sender_controller, destination_address, transport, data)
             return
@@ -125,6 +133,10 @@ class IntervalLink(LocalLink):
         receiver_address: hci.Address,
         packet: ll.ControlPdu,
     ) -> None:
+        """Deliver an LL control PDU one connection interval late, in order.
+
+        Raises bumble's `InvalidArgumentError` for an unknown receiver.
+        """
         receiver = self.find_le_controller(receiver_address)
         if receiver is None:
             raise core.InvalidArgumentError(
