@@ -24,12 +24,13 @@ if TYPE_CHECKING:
 SAMPLE_EVERY_S = 0.01
 
 
-def runqueue_wait_s(pid: int) -> float | None:
-    """Seconds all live threads of ``pid`` have waited on a run queue; None when it is gone or
-    the kernel keeps no schedstat."""
+def runqueue_wait_s(pid: int, tid: int | None = None) -> float | None:
+    """Seconds all live threads of ``pid`` (or only thread ``tid``) have waited on a run queue;
+    None when it is gone or the kernel keeps no schedstat."""
     total_ns = 0
+    folder = Path(f"/proc/{pid}/task")
     try:
-        tasks = list(Path(f"/proc/{pid}/task").iterdir())
+        tasks = [folder / str(tid)] if tid is not None else list(folder.iterdir())
     except OSError:
         return None
     for task in tasks:
@@ -39,10 +40,12 @@ def runqueue_wait_s(pid: int) -> float | None:
 
 
 class RunqueueWait:
-    """The run-queue wait of a process since :meth:`start`, sampled until it exits."""
+    """The run-queue wait of a process (or one of its threads) from the first sample on, sampled
+    until it exits or the watch ends."""
 
-    def __init__(self, pid: int) -> None:
+    def __init__(self, pid: int, tid: int | None = None) -> None:
         self.pid = pid
+        self.tid = tid
         self._first: float | None = None
         self._last: float | None = None
 
@@ -54,7 +57,7 @@ class RunqueueWait:
         return max(0.0, self._last - self._first)
 
     def sample(self) -> None:
-        now = runqueue_wait_s(self.pid)
+        now = runqueue_wait_s(self.pid, self.tid)
         if now is None:
             return
         if self._first is None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from typing import TYPE_CHECKING, Any
 
 import aiomqtt
@@ -13,6 +14,7 @@ from controller.caregiver import CaregiverBridge, CaregiverCommand
 from controller.caregiver.commands import RATE_LIMIT_BURST, RATE_LIMIT_PER_S
 from controller.caregiver.inbox import (
     FLOOD_QUIET_S,
+    FLOOD_SUMMARY_EVERY_S,
     LEDGER_PER_CLIENT,
     ClientLimits,
     CommandInbox,
@@ -120,21 +122,39 @@ async def test_a_flood_gets_one_summary_and_a_stop_sent_during_it_gets_through(
                     "soleguard/gate/command/alice", _j({**LOWER, "request_id": "alice-1"}), qos=1
                 )
 
+            started = time.monotonic()
             await asyncio.gather(flood_it(), stop_midway())
             # The stop comes out first, ahead of the flood commands already waiting.
             assert (await _next(bridge)).request_id == "alice-stop"
-            # One summary for the whole flood, once it has been quiet for FLOOD_QUIET_S.
-            await rec.wait_for(lambda r: any(m.get("refused") for m in r.json_on("/result")))
+
+            def handled() -> int:
+                stats = bridge.stats
+                return (
+                    stats.commands_forwarded + stats.commands_refused + stats.commands_rate_limited
+                )
+
+            # Every command handled, then summaries for all that the rate limit refused: one
+            # once the flood has been quiet for FLOOD_QUIET_S, and one every
+            # FLOOD_SUMMARY_EVERY_S while it lasts (a loaded machine can stretch it past that).
+            await wait_until(lambda: handled() == flood + 2)
+            await rec.wait_for(
+                lambda r: (
+                    sum(m.get("refused") or 0 for m in r.json_on("/result"))
+                    == bridge.stats.commands_rate_limited
+                )
+            )
+            span_s = time.monotonic() - started
     summaries = [m for m in rec.json_on("/result") if m.get("refused")]
-    assert len(summaries) == 1
-    assert summaries[0]["client"] == "mallory"
+    assert 1 <= len(summaries) <= 1 + span_s // FLOOD_SUMMARY_EVERY_S, (len(summaries), span_s)
+    assert {m["client"] for m in summaries} == {"mallory"}
+    assert all("rate limit" in m["reason"] for m in summaries)
     stats = bridge.stats
-    assert summaries[0]["refused"] == stats.commands_rate_limited > flood // 2
-    assert "rate limit" in summaries[0]["reason"]
+    assert stats.commands_rate_limited > flood // 2
     # What the bucket let through of the flood: the burst and its refill while it lasted.
     passed = stats.commands_forwarded - 2 + stats.commands_refused  # minus alice's two
-    assert RATE_LIMIT_BURST <= passed <= RATE_LIMIT_BURST + 10 * RATE_LIMIT_PER_S
-    assert stats.commands_refused == len(rec.json_on("/result")) - 1  # each busy one answered
+    assert RATE_LIMIT_BURST <= passed <= RATE_LIMIT_BURST + RATE_LIMIT_PER_S * span_s
+    # Each busy one answered, and nothing else but the summaries.
+    assert stats.commands_refused == len(rec.json_on("/result")) - len(summaries)
 
 
 async def test_a_retained_command_published_while_connected_is_refused(

@@ -40,6 +40,8 @@ STATES = 1200
 CAREGIVER_ID = "offline-caregiver"
 # Sent after the caregiver is back: everything queued for it arrives before this.
 _MARKER = b'{"marker": true}'
+# How often the marker is sent again while the broker may still be dropping it.
+_MARKER_EVERY_S = 0.2
 
 
 def _shipped_queue_settings() -> list[str]:
@@ -78,15 +80,27 @@ async def _offline_then_back(
     async with aiomqtt.Client(broker.host, broker.port, **caregiver) as client:  # type: ignore[arg-type]
         await _subscribe(client, subscriptions)  # as the monitor does on every connect
         # One more alert, sent now: the broker delivers what it queued for the session first,
-        # so once this arrives nothing queued is still on its way (no waiting for silence).
-        async with aiomqtt.Client(broker.host, broker.port) as controller:
-            await controller.publish("soleguard/home/alert", _MARKER, qos=1)
-        async with asyncio.timeout(HANG_GUARD_S):
-            async for message in client.messages:
-                if message.payload == _MARKER:
-                    break
-                n = json.loads(message.payload)["n"]
-                (alerts if message.topic.value.endswith("/alert") else states).append(n)
+        # so once it arrives nothing queued is still on its way (no waiting for silence). While
+        # the session's queue is still full the broker drops it too, so it is sent again until
+        # one gets through; every message queued while offline was queued before any of them.
+        async with (
+            aiomqtt.Client(broker.host, broker.port) as controller,
+            asyncio.TaskGroup() as tasks,
+        ):
+
+            async def mark() -> None:
+                while True:
+                    await controller.publish("soleguard/home/alert", _MARKER, qos=1)
+                    await asyncio.sleep(_MARKER_EVERY_S)
+
+            marking = tasks.create_task(mark())
+            async with asyncio.timeout(HANG_GUARD_S):
+                async for message in client.messages:
+                    if message.payload == _MARKER:
+                        break
+                    n = json.loads(message.payload)["n"]
+                    (alerts if message.topic.value.endswith("/alert") else states).append(n)
+            marking.cancel()
     return alerts, states
 
 

@@ -23,9 +23,11 @@ import pytest
 from controller.ble.bumble_backend import expose_hci_controller
 from controller.caregiver.broker import remove_stale_folders
 from controller.protocol import Stop
+from controller.shutdown import GRACE_S
 from firmware_sim.world import SimWorld
 from tests.e2e.helpers import soleguard, wait_until
 from tests.service.support import FirmwareTap
+from tests.starvation import RunqueueWait
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -114,9 +116,12 @@ async def test_signal_stops_the_massager_before_the_process_exits(
 ) -> None:
     async with controller_process() as controller:
         await controller.running()
-        signalled_at = asyncio.get_running_loop().time()
-        controller.process.send_signal(signum)
-        code, output = await controller.finish()
+        loop = asyncio.get_running_loop()
+        async with RunqueueWait(controller.process.pid).watching() as starved:
+            signalled_at = loop.time()
+            controller.process.send_signal(signum)
+            code, output = await controller.finish()
+            took_s = loop.time() - signalled_at
         # Right after the process is gone, the firmware: off, because it was told STOP.
         assert controller.tap.firmware_is_off(), output
         assert not controller.world.physics.heater_on
@@ -124,8 +129,16 @@ async def test_signal_stops_the_massager_before_the_process_exits(
         stop = controller.tap.stops()[-1]
         assert stop.time >= signalled_at
     assert code == exit_code, output
-    assert said in output
-    assert "stopped before disconnecting" in output
+    if "forced exit" in output:
+        # The watchdog ended it after GRACE_S with its own STOP: right only when the machine
+        # kept the process waiting for a CPU (seen at load 17); a process slow on its own
+        # account is a failure of the orderly way out.
+        program_s = took_s - starved.seconds
+        assert program_s < GRACE_S, (took_s, starved.seconds, output)
+        assert "the massager was told to stop" in output
+    else:
+        assert said in output
+        assert "stopped before disconnecting" in output
     # Nothing of ours failed on the way out. (bumble itself sometimes logs "Exception in
     # on_packet" with a traceback for packets that arrive while its host shuts down.)
     assert "ERROR controller" not in output
