@@ -49,8 +49,9 @@ lint: $(STAMP)
 bench: $(STAMP)
 	for script in bench/*.py; do $(BIN)/python $$script || exit 1; done
 
-# Mutation testing of controller/safety against tests/safety (tools/mutate.py; slow: about
-# 10 s per mutant, ~300 mutants). ARGS="--sample 40" for a quick estimate.
+# Mutation testing of controller/safety against tests/safety (tools/mutate.py: a fork per mutant,
+# fast tests first; ~330 mutants, 2-30 s each on the shared machine). ARGS="--sample 40" for a
+# quick estimate, ARGS="--only FILE:INDEX,..." to re-test the survivors of docs/mutation.json.
 mutate: $(STAMP)
 	$(BIN)/python tools/mutate.py --report docs/mutation.json $(ARGS)
 

@@ -34,11 +34,15 @@ from controller.protocol.hts import (
     encode_measurement_interval,
     is_skin_site,
 )
+from controller.safety import pace_fast_enough
 
 if TYPE_CHECKING:
     from bleak import BleakClient
 
 _LOGGER = logging.getLogger(__name__)
+
+# Whether a pace allows heat is the supervisor's rule; here it decides what to write.
+fast_enough = pace_fast_enough
 
 
 def needed_interval_s(stale_after_s: float) -> int:
@@ -47,12 +51,6 @@ def needed_interval_s(stale_after_s: float) -> int:
     (the characteristic's resolution).
     """
     return max(1, math.ceil(stale_after_s) - 1)
-
-
-def fast_enough(interval_s: int, stale_after_s: float) -> bool:
-    """True if a thermometer measuring every ``interval_s`` seconds (0: not periodically) keeps
-    readings fresh under a ``stale_after_s`` limit."""
-    return 0 < interval_s < stale_after_s
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,12 +73,22 @@ class ThermometerInfo:
     first_gap_s: float | None = None
 
     @property
+    def pace_s(self) -> float | None:
+        """Seconds between its measurements, as far as known: the Measurement Interval (0: not
+        periodically), else the gap between its first two readings (None: not known yet, or
+        two readings delivered together, which prove no pace)."""
+        if self.interval_s is not None:
+            return float(self.interval_s)
+        if self.first_gap_s is not None and self.first_gap_s > 0.0:
+            return self.first_gap_s
+        return None
+
+    @property
     def too_slow(self) -> bool:
         """True when the thermometer measures too rarely for the heater to be safe: by its
         Measurement Interval, or, when it states none, by the gap between its first readings."""
-        if self.interval_s is not None:
-            return not fast_enough(self.interval_s, self.stale_after_s)
-        return self.first_gap_s is not None and self.first_gap_s >= self.stale_after_s
+        pace = self.pace_s
+        return pace is not None and not fast_enough(pace, self.stale_after_s)
 
     @property
     def skin_site(self) -> bool:

@@ -26,11 +26,13 @@ from controller.safety.events import (
     LatchInForce,
     LinkChanged,
     MassagerReport,
+    SensorPace,
     SkinReading,
     StartSession,
     UserRequest,
     UserStop,
 )
+from controller.safety.skin import pace_fast_enough
 from controller.safety.supervisor import Supervisor
 
 __all__ = [
@@ -53,10 +55,12 @@ __all__ = [
     "LinkChanged",
     "MassagerReport",
     "Priority",
+    "SensorPace",
     "SessionState",
     "SkinReading",
     "StartSession",
     "Supervisor",
     "UserRequest",
     "UserStop",
+    "pace_fast_enough",
 ]

@@ -80,6 +80,8 @@ class SupervisorState:
         self._last_report_t = -math.inf
         self._sensor_up = False
         self._sensor_up_since = -math.inf
+        # The sensor's measurement period (SensorPace); None until the caller states one.
+        self._sensor_period: float | None = None
         # Skin readings.
         self._ref_t: float | None = None  # last valid reading: the spike reference
         self._ref_c = 0.0

@@ -54,6 +54,7 @@ class AlarmCode(enum.StrEnum):
     CONTRAINDICATION = ("CONTRAINDICATION", Priority.MEDIUM, True)
     # Low: information signals.
     BATTERY_LOW = ("BATTERY_LOW", Priority.LOW, False)
+    SENSOR_TOO_SLOW = ("SENSOR_TOO_SLOW", Priority.LOW, True)
     HEAT_TIME_USED = ("HEAT_TIME_USED", Priority.LOW, True)
     SESSION_TIME_UP = ("SESSION_TIME_UP", Priority.LOW, True)
     CAREGIVER_STOP = ("CAREGIVER_STOP", Priority.LOW, True)

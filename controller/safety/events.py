@@ -23,6 +23,7 @@ __all__ = [
     "LatchInForce",
     "LinkChanged",
     "MassagerReport",
+    "SensorPace",
     "SkinReading",
     "StartSession",
     "UserRequest",
@@ -113,6 +114,20 @@ class LinkChanged:
 
 
 @dataclass(frozen=True, slots=True)
+class SensorPace:
+    """How often the connected skin sensor measures, as the caller learnt it at connection.
+
+    ``period_s``: seconds between measurements: the Health Thermometer's Measurement Interval
+    (0x2A21) after any write, or, when it states none, the gap between its first two readings;
+    ``0`` means it does not measure periodically (Bluetooth SIG HTS 1.0, 3.4). Sent again whenever
+    it changes (a new connection); the latest one holds until then. A sensor slower than the
+    stale limit disables heat for the session with one information signal (docs/safety.md).
+    """
+
+    period_s: float
+
+
+@dataclass(frozen=True, slots=True)
 class StartSession:
     """The user starts a session with these checklist answers."""
 
@@ -173,4 +188,5 @@ Event = (
     | CaregiverRequest
     | AlarmReset
     | LatchInForce
+    | SensorPace
 )

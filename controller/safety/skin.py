@@ -8,6 +8,7 @@ rules (controller/safety/follow.py) disable heat for the session when it does no
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING
 
 from controller.safety._state import (
@@ -90,11 +91,21 @@ class SkinTrust(SessionLifecycle):
             self._latch(c, now)
 
     def _evaluate_skin(self, now: float, running: bool) -> None:
-        """Stale readings and the sensor-follows-heater verdict."""
+        """The sensor's pace, stale readings and the sensor-follows-heater verdict."""
         lim = self._lim
         fresh = self._fresh_t is not None and now - self._fresh_t < lim.stale_after_s
+        period = self._sensor_period
+        too_slow = period is not None and not pace_fast_enough(period, lim.stale_after_s)
+        if running and period is not None and too_slow:
+            # Known at connection: heat off for the whole session, said once (an information
+            # signal held until the next session starts, whatever pace is stated later), instead
+            # of SENSOR_STALE raised and cleared at every slow reading.
+            self._heat_disabled = True
+            message = _too_slow_message(period, lim.stale_after_s)
+            self._raise(AlarmCode.SENSOR_TOO_SLOW, message, now)
         if (
             running
+            and not too_slow
             and self._sensor_up
             and not fresh
             # Right after a stall or a clock step heat waits for a new reading, but the sensor
@@ -107,7 +118,7 @@ class SkinTrust(SessionLifecycle):
                 "skin sensor is switched on and near the controller",
                 now,
             )
-        elif AlarmCode.SENSOR_STALE in self._alarms and (not running or fresh):
+        elif AlarmCode.SENSOR_STALE in self._alarms and (not running or fresh or too_slow):
             self._clear(AlarmCode.SENSOR_STALE)
         if running and not self._heat_disabled:
             why = self._follow.verdict(now)
@@ -119,6 +130,27 @@ class SkinTrust(SessionLifecycle):
                     now,
                 )
                 self._heat_disabled = True
+
+
+def pace_fast_enough(period_s: float, stale_after_s: float) -> bool:
+    """True if a sensor measuring every ``period_s`` seconds (0: not periodically) keeps its
+    readings younger than ``stale_after_s`` seconds: the one rule for whether a sensor's pace
+    allows heat (controller/ble/thermometer.py asks it too, to decide what to write)."""
+    return 0.0 < period_s < stale_after_s
+
+
+def _too_slow_message(period_s: float, stale_after_s: float) -> str:
+    if period_s == 0.0:
+        pace = "does not measure periodically"
+    elif math.isinf(period_s):
+        pace = "did not state how often it measures"
+    else:
+        pace = f"measures every {period_s:g} s"
+    return (
+        f"the skin sensor {pace}, too slow for heat (a reading older than {stale_after_s:g} s "
+        "cannot be trusted): heat off for this session, pressure continues; use a sensor that "
+        "measures every second for heat"
+    )
 
 
 def _slope(history: deque[tuple[float, float]], min_readings: int) -> float:

@@ -14,6 +14,7 @@ reading or report with a non-finite time is ignored.
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING
 
 from controller.safety._state import (
@@ -41,6 +42,7 @@ from controller.safety.events import (
     LatchInForce,
     LinkChanged,
     MassagerReport,
+    SensorPace,
     SkinReading,
     StartSession,
     UserRequest,
@@ -127,6 +129,10 @@ class Supervisor(SkinTrust, HeaterRules, PressureRules, MassagerWatch):
             self._on_start(event.checklist, now, refusals)
         elif isinstance(event, AlarmReset):
             self._on_acknowledge(now, refusals)
+        elif isinstance(event, SensorPace):
+            period = _number(event.period_s)
+            # Garbage is not a pace: judged as a sensor of unknown pace, too slow for heat.
+            self._sensor_period = period if period is not None and period >= 0.0 else math.inf
         elif isinstance(event, LatchInForce):
             celsius = _number(event.celsius)
             self._latch(self._lim.latch_c if celsius is None else celsius, now)

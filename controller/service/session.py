@@ -28,6 +28,7 @@ from controller.safety.events import (
     LatchInForce,
     LinkChanged,
     MassagerReport,
+    SensorPace,
     SkinReading,
     StartSession,
     UserRequest,
@@ -390,11 +391,11 @@ class SessionRunner:
                 pass
             self._wake.clear()
             now = self._clock()
+            self._check_thermometer()  # may add a SensorPace to this step's events
             events = list(self._events)
             self._events.clear()
             if self._stop_requested or self.bond_lost is not None:
                 events.append(UserStop())
-            self._check_thermometer()
             events.append(self._program_request(now - started))
             decision = self._with_bond_alarm(self.supervisor.step(now, events))
             self.last_decision = decision
@@ -476,7 +477,8 @@ class SessionRunner:
         return info is not None and info.too_slow
 
     def _check_thermometer(self) -> None:
-        """Tell the user (once each) what the thermometer said; refuse a non-skin one if asked.
+        """Tell the user (once each) what the thermometer said; refuse a non-skin one if asked;
+        tell the supervisor its pace (a `SensorPace`, whenever a connection brings a new one).
 
         Raises ConfigError when ``refuse_non_skin_site`` is set and the sensor states a site
         other than the skin.
@@ -485,6 +487,9 @@ class SessionRunner:
         if info is None or info is self._checked_info:
             return  # nothing new since the last tick
         self._checked_info = info
+        pace = info.pace_s
+        if pace is not None:
+            self._push(SensorPace(pace))
         if self._plan.refuse_non_skin_site and not info.skin_site:
             raise ConfigError(f"no session: {info.site_refusal_line()}")
         for line in info.lines():

@@ -22,6 +22,7 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, ru
 from controller.safety import (
     CONTRAINDICATIONS,
     Acknowledge,
+    AlarmCode,
     CaregiverAction,
     CaregiverRequest,
     ChecklistResult,
@@ -32,6 +33,7 @@ from controller.safety import (
     LatchInForce,
     LinkChanged,
     MassagerReport,
+    SensorPace,
     SessionState,
     SkinReading,
     StartSession,
@@ -153,6 +155,11 @@ class Model:
     session_start: float | None = None
     caregiver_heater_off: bool = False
     heat_on_s: float = 0.0
+    # The latest SensorPace period as the supervisor must read it (garbage: unknown, inf).
+    pace_s: float | None = None
+    # A too slow pace was in force at some step of this session: heat off for all of it.
+    slow_this_session: bool = False
+    too_slow_raised: int = 0  # SENSOR_TOO_SLOW raised this session
 
 
 class SupervisorMachine(RuleBasedStateMachine):
@@ -220,6 +227,10 @@ class SupervisorMachine(RuleBasedStateMachine):
                     m.sensor_up = e.connected
                     m.sensor_up_at = self.now
                     m.last_reading = None
+            elif isinstance(e, SensorPace):
+                p = e.period_s
+                finite = isinstance(p, (int, float)) and not isinstance(p, bool)
+                m.pace_s = float(p) if finite and math.isfinite(p) and p >= 0.0 else math.inf
             elif (
                 isinstance(e, SkinReading)
                 and m.sensor_up
@@ -247,6 +258,11 @@ class SupervisorMachine(RuleBasedStateMachine):
             m.session_start = self.now
             m.caregiver_heater_off = False
             m.heat_on_s = 0.0
+            m.slow_this_session = False
+            m.too_slow_raised = 0
+        slow = m.pace_s is not None and not 0.0 < m.pace_s < lim.stale_after_s
+        if running and slow and not math.isnan(step_now):
+            m.slow_this_session = True
         if previous is not None and previous.command.heater_on:
             # The firmware keeps a heater on for at most one lease after the last command: a
             # longer gap between steps (a stall) heats for one lease, not for the whole gap.
@@ -285,6 +301,15 @@ class SupervisorMachine(RuleBasedStateMachine):
             assert self.now - t < lim.stale_after_s
             assert m.heat_on_s < lim.max_heat_s
             assert d.heat_used_s < lim.max_heat_s
+            # A sensor too slow for heat disables it for the whole session.
+            assert not m.slow_this_session
+        # A too slow sensor: one information signal per session, never SENSOR_STALE instead.
+        new_codes = [a.code for a in d.new_alarms]
+        if running and slow:
+            assert AlarmCode.SENSOR_STALE not in new_codes
+        if running:
+            m.too_slow_raised += new_codes.count(AlarmCode.SENSOR_TOO_SLOW)
+            assert m.too_slow_raised <= 1
         starts = [e for e in events if isinstance(e, StartSession)]
         # Latch: nothing while latched, and it holds until an acknowledgement.
         if d.state is SessionState.LATCHED:
@@ -446,6 +471,10 @@ class SupervisorMachine(RuleBasedStateMachine):
             SkinReading(self.now + dt, self.skin),
         ]
         self.advance(dt, events)
+
+    @rule(dt=time_steps, period=st.one_of(st.sampled_from([0.5, 1.0, 2.0, 5.0]), nasty_floats))
+    def sensor_pace(self, dt: float, period: float) -> None:
+        self.advance(dt, [SensorPace(period)])
 
     @rule(dt=time_steps)
     def tick(self, dt: float) -> None:

@@ -15,13 +15,17 @@ import pytest
 
 from controller.errors import ConfigError, LinkError
 from controller.protocol import TemperatureType, TemperatureUnit
+from controller.safety import SessionState
 from controller.service.session import SessionObserver
 from controller.service.simulated import run_simulated_session
 from controller.session.checklist import NO_CONTRAINDICATIONS
+from controller.store import Store
 from firmware_sim import sensor as sensor_module
 from tests.service.support import DecisionLog, Session, make_settings, simulated
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from firmware_sim.world import SimWorld
 
 SESSION_MINUTES = 3.0
@@ -212,3 +216,41 @@ async def test_an_ear_thermometer_is_refused_when_the_settings_say_so() -> None:
             {"sensor_type": TemperatureType.EAR, "sensor_type_in_measurement": True},
             **{"sensor.non_skin_site": "refuse"},
         )
+
+
+async def test_a_five_second_thermometer_raises_one_condition_in_ten_minutes_not_one_per_reading(
+    tmp_path: Path,
+) -> None:
+    # A consumer thermometer measuring every 5 s with a Measurement Interval it will not let us
+    # shorten, over a real bumble link, for a 10-minute session recorded in a real journal. Before
+    # SensorPace the supervisor raised SENSOR_STALE after each reading went stale: about 120
+    # alarms in the journal and the live view. Now: one SENSOR_TOO_SLOW, held all session.
+    minutes = 10.0
+    with Store.open(tmp_path / "journal.sqlite3") as store:
+        log = DecisionLog()
+        run = await run_simulated_session(
+            make_settings(**{"session.max_minutes": minutes}),
+            answers=NO_CONTRAINDICATIONS,
+            store=store,
+            observers=(log,),
+            world_options={"sensor_period_s": SLOW_PERIOD_S, "sensor_interval": "fixed"},
+        )
+        assert run.outcome.session_id is not None
+        journal = [alarm.code for alarm in store.alarms(run.outcome.session_id)]
+    assert run.outcome.ended_by == "timer"
+    assert run.outcome.duration_s == pytest.approx(minutes * 60.0, abs=1.0)
+    raised = log.new_alarm_codes()
+    assert raised.count("SENSOR_TOO_SLOW") == 1
+    assert "SENSOR_STALE" not in raised
+    assert sorted(raised) == ["SENSOR_TOO_SLOW", "SESSION_TIME_UP"]
+    assert sorted(journal) == ["SENSOR_TOO_SLOW", "SESSION_TIME_UP"]
+    # Held from the first step of the session to its end, and never the heater on.
+    running = [step.decision for step in log.steps if step.decision.state is SessionState.RUNNING]
+    assert running
+    assert all("SENSOR_TOO_SLOW" in {a.code for a in d.active_alarms} for d in running)
+    assert not any(step.decision.command.heater_on for step in log.steps)
+    (alarm,) = [a for a in run.outcome.alarms if a["code"] == "SENSOR_TOO_SLOW"]
+    assert alarm["priority"] == "low"
+    assert "measures every 5 s" in alarm["message"]
+    assert "heat off for this session" in alarm["message"]
+    assert run.outcome.max_pressure_mmhg > 0.0  # pressure massage went on
