@@ -46,6 +46,7 @@ OTHER_ENV: Mapping[str, str] = {
     "SOLEGUARD_FUZZ_EXAMPLES": "the test suite: examples per fuzz target",
     "SOLEGUARD_TEST_CLOCK": "the test suite: pins the safety rig's clock to replay a failure",
     "SOLEGUARD_SIGNAL_RUNS": "the test suite: how many signals the signal loop sends",
+    "SOLEGUARD_SIGNAL_TOOL_RUNS": "the test suite: how many signals `sim` and `monitor` get",
     "SOLEGUARD_SIGNAL_SEED": "the test suite: the signal loop's random seed, to replay a run",
 }
 CONFIG_FILENAME = "soleguard.toml"
