@@ -174,7 +174,6 @@ PRELOAD = (
     "pytest",
     "hypothesis",
     "hypothesis.stateful",
-    "controller.caregiver.broker",
     "controller.settings",
     "firmware_sim.physics",
     "_pytest.assertion.rewrite",
