@@ -19,7 +19,7 @@ from controller.safety import (
     UserStop,
 )
 from controller.service.session import report_from_status
-from tests.safety.rig import Rig
+from tests.safety.rig import TICK, Rig
 
 CORRUPT_STATUS = bytes.fromhex("01 0f 2a 00 ff ff 90 01 fe 10 50 c4 09 01")
 
@@ -265,6 +265,26 @@ def test_clock_stepping_back_never_leaves_heat_on_an_old_reading() -> None:
     rig.run(1.0)  # the next reading, on the new clock
     assert rig.decision.command.heater_on
     assert not {"SENSOR_STALE", "SENSOR_INVALID"} & set(rig.alarms)
+
+
+@pytest.mark.parametrize("back_s", [5.0, 100.0, 3600.0])
+@pytest.mark.parametrize("stamped_before_s", [-0.05, 0.0, 1.9])
+def test_a_reading_stamped_on_the_clock_before_a_step_back_is_not_fresh(
+    back_s: float, stamped_before_s: float
+) -> None:
+    """A reading taken before the clock stepped back, delivered in the step-back step, carries a
+    time after the new ``now``: it cannot be placed in time, so heat waits for a new reading."""
+    rig = Rig()
+    rig.running()
+    rig.run(5)
+    assert rig.decision.command.heater_on
+    stamped = rig.now - stamped_before_s
+    rig.now -= back_s + TICK  # step() adds one tick: the clock is back_s behind the last step
+    rig.step(rig.report(), SkinReading(stamped, 34.0))
+    assert not rig.decision.command.heater_on
+    assert rig.decision.heater_block is not None
+    rig.run(1.0)  # the next reading, on the new clock
+    assert rig.decision.command.heater_on
 
 
 def test_clock_jumping_forward_does_not_use_up_heat_time() -> None:
