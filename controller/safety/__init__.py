@@ -31,6 +31,7 @@ from controller.safety.events import (
     StartSession,
     UserRequest,
     UserStop,
+    WatchCutShort,
 )
 from controller.safety.skin import pace_fast_enough
 from controller.safety.supervisor import Supervisor
@@ -62,5 +63,6 @@ __all__ = [
     "Supervisor",
     "UserRequest",
     "UserStop",
+    "WatchCutShort",
     "pace_fast_enough",
 ]

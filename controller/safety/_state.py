@@ -53,6 +53,9 @@ BLOCK_THERMOSTAT = "at_target"
 AFTER_WATCHING = "watching"  # the massager has not yet shown heater off, vented, lease released
 AFTER_SAFE = "safe"  # it has
 AFTER_FAULT = "fault"  # it has not within the bound: POST_SESSION_UNSAFE raised
+# The process ended (a signal) before the massager had shown all of that, and nothing it did show
+# was a fault: STOP was sent, the lease ends it within lease_s.
+AFTER_UNVERIFIED = "unverified"
 
 
 class SupervisorState:

@@ -28,6 +28,7 @@ __all__ = [
     "StartSession",
     "UserRequest",
     "UserStop",
+    "WatchCutShort",
 ]
 
 # The seed article's contraindications: massage must never run over any of these.
@@ -178,6 +179,16 @@ class LatchInForce:
     celsius: float
 
 
+@dataclass(frozen=True, slots=True)
+class WatchCutShort:
+    """The controller's process is ending before the post-session watch could finish.
+
+    A signal must end the process within 2 s (issue 11), shorter than the watch's bound. The
+    supervisor then judges what the massager has shown since the end: a heater still reported
+    energised is a post-session fault (HIGH), anything else not yet confirmed is "unverified".
+    """
+
+
 Event = (
     SkinReading
     | MassagerReport
@@ -189,4 +200,5 @@ Event = (
     | AlarmReset
     | LatchInForce
     | SensorPace
+    | WatchCutShort
 )

@@ -14,6 +14,7 @@ import math
 from controller.safety._state import (
     AFTER_FAULT,
     AFTER_SAFE,
+    AFTER_UNVERIFIED,
     AFTER_WATCHING,
     SupervisorState,
     _isfinite,
@@ -166,7 +167,10 @@ class SessionLifecycle(SupervisorState):
 
     def _post_session_fault(self, now: float, problem: str) -> None:
         """An actuator fault found after the session, even once it had looked safe."""
-        if self._after not in (AFTER_WATCHING, AFTER_SAFE) or self._state is SessionState.RUNNING:
+        if (
+            self._after not in (AFTER_WATCHING, AFTER_SAFE, AFTER_UNVERIFIED)
+            or self._state is SessionState.RUNNING
+        ):
             return
         self._after_fault(now, [problem])
 
@@ -182,6 +186,16 @@ class SessionLifecycle(SupervisorState):
             + ": take your foot out of the massager and unplug it",
             now,
         )
+
+    def _on_watch_cut_short(self, now: float) -> None:
+        """The process ends before the watch is done: judge what the massager has shown."""
+        if self._after != AFTER_WATCHING:
+            return
+        if self._report_after_end and self._reported_energised:
+            # Told to stop, it still reports heating: the lease is the only thing left to end it.
+            self._after_fault(now, ["SoleGuard was stopped while the heater was still energised"])
+            return
+        self._after = AFTER_UNVERIFIED
 
     def _evaluate_after_session(self, now: float) -> None:
         """After a session: heater off, bladder vented and lease released within the bound."""

@@ -47,6 +47,7 @@ from controller.safety.events import (
     StartSession,
     UserRequest,
     UserStop,
+    WatchCutShort,
 )
 from controller.safety.heater import HeaterRules
 from controller.safety.pressure import PressureRules
@@ -136,6 +137,8 @@ class Supervisor(SkinTrust, HeaterRules, PressureRules, MassagerWatch):
         elif isinstance(event, LatchInForce):
             celsius = _number(event.celsius)
             self._latch(self._lim.latch_c if celsius is None else celsius, now)
+        elif isinstance(event, WatchCutShort):
+            self._on_watch_cut_short(now)
 
     def _on_report(self, report: MassagerReport, now: float) -> None:
         t = self._time_of(report.time, now)

@@ -33,6 +33,7 @@ from controller.safety.events import (
     StartSession,
     UserRequest,
     UserStop,
+    WatchCutShort,
 )
 from controller.service.actuator import Actuator, Wanted
 from controller.service.aftercare import wait_for_event, watch_after_session
@@ -422,16 +423,16 @@ class SessionRunner:
                 if self.stop_reason is None:
                     decision = await watch
                 else:
-                    decision = await self._watch_briefly(watch, decision)
+                    decision = await self._watch_briefly(watch)
                 return self._outcome(decision, started, now)
 
-    async def _watch_briefly(
-        self, watch: Coroutine[Any, Any, Decision], decision: Decision
-    ) -> Decision:
+    async def _watch_briefly(self, watch: Coroutine[Any, Any, Decision]) -> Decision:
         """The watch after a session ended by a signal: the process must end within 2 s.
 
         STOP was sent and acknowledged (or the lease ends within 3 s); the watch goes on for
-        `SIGNALLED_WATCH_S` and the last decision stands.
+        `SIGNALLED_WATCH_S`, then the supervisor judges what the massager has shown so far
+        (`WatchCutShort`): a heater still energised is a post-session fault (HIGH alarm),
+        anything else not yet confirmed is "unverified".
         """
         try:
             async with asyncio.timeout(SIGNALLED_WATCH_S):
@@ -442,7 +443,8 @@ class SessionRunner:
                 self.stop_reason,
                 self._plan.limits.lease_s,
             )
-            return self.last_decision or decision
+            self._events.append(WatchCutShort())
+            return self._step_after_session()
 
     async def _started(self, now: float) -> None:
         # The journal may take a moment to create the session's record (off this loop, bounded

@@ -17,6 +17,7 @@ from controller.safety import (
     SkinReading,
     UserRequest,
     UserStop,
+    WatchCutShort,
 )
 from controller.service.session import report_from_status
 from tests.safety.rig import TICK, Rig
@@ -314,6 +315,57 @@ def test_session_end_is_followed_until_the_massager_is_safe() -> None:
     rig.run(1)
     assert rig.decision.after_session == "safe"
     assert rig.decision.ended_by is EndReason.USER
+
+
+def test_a_watch_cut_short_with_the_heater_still_energised_is_a_post_session_fault() -> None:
+    """A signal ends the process within 2 s, before the watch's bound: a heater that still
+    reports energised after STOP is a HIGH alarm now, not a plain ending."""
+    rig = Rig()
+    rig.running()
+    rig.run(5)
+    rig.energised = True  # the relay welded
+    rig.step(rig.report(), UserStop())
+    rig.run(0.5)  # what the process may still watch after a signal
+    assert rig.decision.after_session == "watching"
+    rig.step(rig.report(), WatchCutShort())
+    assert rig.decision.after_session == "fault"
+    assert rig.decision.ended_by is EndReason.FAULT
+    assert priority(rig, "POST_SESSION_UNSAFE") is Priority.HIGH
+    message = alarm_message(rig, "POST_SESSION_UNSAFE")
+    assert "heater was still energised" in message
+    assert "(user)" in message
+    assert "unplug" in message
+
+
+@pytest.mark.parametrize("seen", ["heater off, still venting", "no status since the end"])
+def test_a_watch_cut_short_before_the_massager_confirmed_is_unverified_not_safe(
+    seen: str,
+) -> None:
+    rig = Rig()
+    rig.lease = True
+    rig.running()
+    rig.run(5)
+    rig.measured = 40.0
+    rig.run(1)
+    rig.step(UserStop())
+    if seen == "heater off, still venting":
+        rig.run(0.5)  # heater off, the bladder still at 40 mmHg, the lease held
+    rig.step(WatchCutShort())
+    assert rig.decision.after_session == "unverified"
+    assert rig.decision.ended_by is EndReason.USER
+    assert "POST_SESSION_UNSAFE" not in rig.alarms
+
+
+def test_a_watch_cut_short_after_the_massager_was_shown_safe_stays_safe() -> None:
+    rig = Rig()
+    rig.running()
+    rig.run(5)
+    rig.step(UserStop())
+    rig.run(rig.limits.post_session_confirm_s + 1)
+    assert rig.decision.after_session == "safe"
+    rig.step(rig.report(), WatchCutShort())
+    assert rig.decision.after_session == "safe"
+    assert "POST_SESSION_UNSAFE" not in rig.alarms
 
 
 def test_a_relay_that_sticks_most_of_each_second_after_the_session_is_a_fault() -> None:

@@ -6,6 +6,7 @@ are the table's (tests/service/test_scenarios.py, docs/safety.md).
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 from typing import TYPE_CHECKING
 
@@ -20,6 +21,9 @@ from tests.service.test_scenarios import EXPECTED
 
 if TYPE_CHECKING:
     from pathlib import Path
+
+    from controller.service.session import SessionRunner
+    from firmware_sim.world import SimWorld
 
 SEEDS = (1, 2, 3)
 ONSET_S = 30.0  # the scenarios' default onset, on the world's clock
@@ -105,3 +109,53 @@ async def test_heater_stuck_on_demo_reports_the_post_session_fault_in_summary_an
         assert record.ended_by == "fault"
         journal_codes = {alarm.code for alarm in store.alarms(record.id)}
         assert "POST_SESSION_UNSAFE" in journal_codes
+
+
+@pytest.mark.parametrize("scenario", ["heater-stuck-on", "normal"])
+async def test_a_signal_ends_the_watch_with_a_verdict_never_a_plain_ending(
+    tmp_path: Path, scenario: str
+) -> None:
+    """A signal cuts the post-session watch to SIGNALLED_WATCH_S (the process must end within
+    2 s): a heater that still reports energised after STOP is a HIGH post-session fault in the
+    summary and the journal; a healthy massager is "safe" or "unverified", never an alarm."""
+    settings = make_settings(**{"session.max_minutes": 5.0})
+    runners: list[SessionRunner] = []
+    worlds: list[SimWorld] = []
+    started = asyncio.Event()
+
+    def keep_runner(runner: SessionRunner) -> None:
+        runners.append(runner)
+        started.set()
+
+    async def signal_mid_session() -> None:
+        await started.wait()
+        # Well after the weld (the scenario's onset is within its first minutes); virtual time.
+        await asyncio.sleep(max(0.0, 200.0 - worlds[0].elapsed()))
+        runners[0].request_stop("sigint")
+
+    with Store.open(tmp_path / "journal.sqlite") as store:
+        stopper = asyncio.create_task(signal_mid_session())
+        run = await run_simulated_session(
+            settings,
+            answers=NO_CONTRAINDICATIONS,
+            scenario=scenario,
+            store=store,
+            on_runner=keep_runner,
+            on_world=worlds.append,
+        )
+        await stopper
+        summary = run.summary()
+        codes = {(a["code"], a["priority"]) for a in summary["alarms"]}
+        record = store.sessions()[-1]
+        journal_codes = {alarm.code for alarm in store.alarms(record.id)}
+    assert summary["duration_s"] < 5 * 60  # the signal ended it, not the timer
+    if scenario == "heater-stuck-on":
+        assert summary["ended_by"] == "fault"
+        assert summary["after_session"] == "fault"
+        assert ("POST_SESSION_UNSAFE", "high") in codes
+        assert "POST_SESSION_UNSAFE" in journal_codes
+        assert record.ended_by == "fault"
+    else:
+        assert summary["ended_by"] == "sigint"
+        assert summary["after_session"] in ("safe", "unverified")
+        assert not any(priority == "high" for _, priority in codes)
