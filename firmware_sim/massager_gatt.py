@@ -11,10 +11,11 @@ notify at the tick rate.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from typing import TYPE_CHECKING, Any
 
-from bumble import att, gatt
+from bumble import att, gatt, utils
 from bumble.profiles.battery_service import BatteryService
 from bumble.profiles.device_information_service import DeviceInformationService
 
@@ -120,13 +121,24 @@ class MassagerPeripheral(Peripheral):
         server = self.device.gatt_server
         deliver = server.on_att_write_command
 
+        # As bumble's own handler: it runs in its own task (bumble's decorator is untyped).
+        @utils.AsyncRunner.run_in_task()  # type: ignore[untyped-decorator]
+        async def write_command(bearer: Any, value: bytes) -> None:
+            # A Write Command gets no response, not even an error (Core Spec Vol 3 Part F
+            # 3.4.5.3): a refused command (logged by _on_command) or a write without the
+            # required encryption is dropped here, where bumble would log a traceback for it.
+            with contextlib.suppress(att.ATT_Error):
+                await self.command.write_value(bearer, value)
+
         def on_att_write_command(bearer: Any, request: Any) -> Any:
-            if self.write_commands_to_lose > 0 and request.attribute_handle == self.command.handle:
+            if request.attribute_handle != self.command.handle:
+                return deliver(bearer, request)
+            if self.write_commands_to_lose > 0:
                 self.write_commands_to_lose -= 1
                 self.write_commands_lost += 1
                 _LOGGER.info("%s: lost a write without response (fault injector)", self.name)
                 return None
-            return deliver(bearer, request)
+            return write_command(bearer, request.attribute_value)
 
         # bumble's server finds its handler by name on the instance (`on_gatt_pdu`).
         server.on_att_write_command = on_att_write_command

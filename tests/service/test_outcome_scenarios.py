@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import logging
 from typing import TYPE_CHECKING
 
 import pytest
@@ -159,3 +160,24 @@ async def test_a_signal_ends_the_watch_with_a_verdict_never_a_plain_ending(
         assert summary["ended_by"] == "sigint"
         assert summary["after_session"] in ("safe", "unverified")
         assert not any(priority == "high" for _, priority in codes)
+
+
+async def test_commands_refused_under_a_latched_cut_out_log_no_traceback(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """README's fault example: with the cut-out latched the firmware refuses every command but
+    STOP. A refused Write Without Response gets no answer by ATT's rules, and must not surface as
+    bumble's "ignoring exception" traceback on the user's terminal (6-9 per run before)."""
+    settings = make_settings(**{"session.max_minutes": 20.0})
+    with caplog.at_level(logging.INFO):
+        run = await run_simulated_session(
+            settings, answers=NO_CONTRAINDICATIONS, scenario="heater-stuck-on"
+        )
+    assert "FIRMWARE_CUTOUT" in {a["code"] for a in run.summary()["alarms"]}
+    refused = [
+        r for r in caplog.records if "refused" in r.getMessage() and "cut-out" in r.getMessage()
+    ]
+    assert refused  # the firmware did refuse commands while latched
+    assert not [r for r in caplog.records if r.exc_info is not None], [
+        r.getMessage() for r in caplog.records if r.exc_info is not None
+    ]
