@@ -53,6 +53,9 @@ _T = TypeVar("_T")
 # is 1 microsecond real at 1e5) is below what a select() call can resolve, so a finite factor
 # would only be a slower way of saying "max"; ask for "max" instead.
 MAX_SPEED = 100_000.0
+# The lowest --speed accepted: a hundredth of real time (a 30-minute session in 50 hours) is slower
+# than anyone watches; far smaller factors overflow the OS's timers (1e-9 raised OverflowError).
+MIN_SPEED = 0.01
 
 # epoll and select wait in whole milliseconds (rounded up): a shorter real wait is not waited.
 SELECT_RESOLUTION_S = 0.001
@@ -242,8 +245,11 @@ def parse_speed(value: str | float | None) -> Speed:
         value = float(text.removesuffix("x"))
     if math.isinf(value):
         return "max"
-    if not value > 0:
-        raise ValueError(f"speed must be > 0, 'max' or 'real', got {value!r}")
+    if not value >= MIN_SPEED:
+        raise ValueError(
+            f"speed must be at least {MIN_SPEED:g} (a factor of real time), 'max' or 'real', "
+            f"got {value!r}"
+        )
     if value > MAX_SPEED:
         raise ValueError(
             f"speed must be at most {MAX_SPEED:g} (or 'max' for flat out), got {value!r}"

@@ -6,6 +6,8 @@ Realistic monotonic clock values throughout (hours to decades of uptime), never 
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 import time
 
 import pytest
@@ -45,6 +47,29 @@ def test_speeds_above_the_maximum_are_refused_with_the_maximum() -> None:
     assert clock.parse_speed(str(clock.MAX_SPEED)) == clock.MAX_SPEED
     with pytest.raises(ValueError, match="at most 100000"):
         clock.parse_speed("1e6")
+
+
+@pytest.mark.parametrize("speed", ["1e-9", "0.001", "0", "-1", "nan"])
+def test_speeds_below_the_minimum_are_refused_with_the_minimum(speed: str) -> None:
+    # 1e-9 once passed and then overflowed the OS's timers (OverflowError, exit 1).
+    with pytest.raises(ValueError, match=r"at least 0\.01"):
+        clock.parse_speed(speed)
+    assert clock.parse_speed(str(clock.MIN_SPEED)) == clock.MIN_SPEED
+
+
+def test_a_demo_at_a_speed_below_the_minimum_is_one_line_and_exit_2() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "controller", "demo", "--speed", "1e-9", "--no-mqtt"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 2, done.stderr
+    assert "Traceback" not in done.stderr
+    [line] = done.stderr.strip().splitlines()
+    assert "--speed" in line
+    assert "at least 0.01" in line
 
 
 @pytest.mark.parametrize("speed", [20.0, 1000.0])
