@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from controller.cli import exit_codes
 from controller.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -395,10 +396,21 @@ def monitor(
     ] = None,
 ) -> None:
     """Caregiver view: every device's state and alerts, live; 's' sends stop, 'q' quits."""
+    from controller.caregiver.broker import parse_broker_url  # noqa: PLC0415
+    from controller.settings.models import check_topic_prefix  # noqa: PLC0415
+
+    try:
+        # What the user typed is checked first: a usage error (exit 2), unlike a broker that
+        # cannot be reached (exit 1).
+        parse_broker_url(broker)
+        check_topic_prefix("--base-topic", base_topic)
+    except (ConfigError, ValueError) as exc:
+        typer.echo(f"soleguard monitor: {exc}", err=True)
+        raise typer.Exit(exit_codes.USAGE) from None
     try:
         asyncio.run(_run_monitor(broker, base_topic, username, password, ca_file))
     except KeyboardInterrupt:
         pass
     except ConfigError as exc:
         typer.echo(f"soleguard monitor: {exc}", err=True)
-        raise typer.Exit(1) from None
+        raise typer.Exit(exit_codes.FAILED) from None

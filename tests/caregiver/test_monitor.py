@@ -6,6 +6,7 @@ import asyncio
 import json
 from typing import TYPE_CHECKING, Any
 
+import pytest
 import typer
 from rich.console import Console
 from typer.testing import CliRunner
@@ -97,12 +98,25 @@ def test_monitor_command_reports_an_unreachable_broker_in_one_line() -> None:
     assert "soleguard monitor: broker mqtt://127.0.0.1:" in result.output
 
 
-def test_monitor_command_rejects_a_bad_url() -> None:
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (["--broker", "http://x"], "scheme must be mqtt://"),
+        (["--broker", "mqtt://127.0.0.1:99999"], "port must be 1-65535"),
+        (["--base-topic", "a/#"], "--base-topic"),
+    ],
+)
+def test_monitor_command_refuses_what_the_user_typed_wrong_as_a_usage_error(
+    args: list[str], said: str
+) -> None:
+    """A wrong URL or topic is a usage error (exit 2, README's table), unlike a broker that
+    cannot be reached (exit 1)."""
     app = typer.Typer()
     app.command()(monitor)
-    result = CliRunner().invoke(app, ["--broker", "http://x"])
-    assert result.exit_code == 1
-    assert "scheme must be mqtt://" in result.output
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 2, result.output
+    assert said in result.output
+    assert len(result.output.strip().splitlines()) == 1
 
 
 class _Screen:
@@ -182,7 +196,7 @@ def test_monitor_refuses_a_base_topic_no_controller_publishes_under() -> None:
     app = typer.Typer()
     app.command()(monitor)
     result = CliRunner().invoke(app, ["--base-topic", "soleguard/", "--broker", "mqtt://x:1"])
-    assert result.exit_code == 1
+    assert result.exit_code == 2  # a usage error: README's exit-code table
     assert "--base-topic 'soleguard/' starts or ends with '/'" in result.output
 
 
