@@ -23,6 +23,7 @@ import sqlite3
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
+from controller import localdate
 from controller.store.errors import InvalidValueError
 from controller.store.validation import check_findings
 
@@ -161,13 +162,19 @@ def dump_tables(conn: sqlite3.Connection) -> dict[str, list[dict[str, Any]]]:
 
 
 def load_tables(
-    conn: sqlite3.Connection, tables: Mapping[str, Sequence[Mapping[str, Any]]]
+    conn: sqlite3.Connection,
+    tables: Mapping[str, Sequence[Mapping[str, Any]]],
+    *,
+    today: dt.date | None = None,
 ) -> dict[str, int]:
     """Insert the rows not present yet; return how many new rows each table got.
 
-    The caller owns the transaction (all or nothing). A malformed row raises
-    :class:`InvalidValueError` naming the table, the row number and the problem.
+    The caller owns the transaction (all or nothing). A malformed row, or a diary date after
+    ``today`` (default: the local calendar's today), raises :class:`InvalidValueError` naming the
+    table, the row number and the problem.
     """
+    if today is None:
+        today = localdate.today()
     unknown = set(tables) - set(TABLES)
     if unknown:
         raise InvalidValueError(f"import: unknown table(s) {', '.join(sorted(unknown))}")
@@ -177,7 +184,7 @@ def load_tables(
         count = 0
         for index, row in enumerate(tables.get(name, ())):
             try:
-                values = _values(conn, name, columns, row, session_ids)
+                values = _values(conn, name, columns, row, session_ids, today)
                 cursor = conn.execute(_INSERT[name], values)
             except (KeyError, TypeError, ValueError, sqlite3.IntegrityError) as exc:
                 detail = f"missing field {exc}" if isinstance(exc, KeyError) else str(exc)
@@ -193,6 +200,7 @@ def _values(
     columns: tuple[str, ...],
     row: Mapping[str, Any],
     session_ids: dict[str, int],
+    today: dt.date,
 ) -> tuple[Any, ...]:
     if not isinstance(row, Mapping):
         raise TypeError(f"expected an object, got {type(row).__name__}")
@@ -221,7 +229,12 @@ def _values(
         elif column in _DATE_COLUMNS:
             if not isinstance(value, str):
                 raise TypeError(f"{column}: {value!r} is not a YYYY-MM-DD date")
-            value = dt.date.fromisoformat(value).isoformat()
+            parsed = dt.date.fromisoformat(value)
+            if parsed > today:
+                # As everywhere a user gives a date: a record from the future would satisfy (or
+                # lift) every later check, e.g. a daily inspection or a healed wound.
+                raise ValueError(f"{column}: {value} is after today ({today.isoformat()})")
+            value = parsed.isoformat()
         elif column == "findings":
             if not isinstance(value, list):
                 raise TypeError(f"findings: {value!r} is not a list")

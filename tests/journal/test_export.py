@@ -85,6 +85,42 @@ def test_a_bad_row_imports_nothing_and_names_the_row(filled: Filled, tmp_path: P
 
 
 @pytest.mark.parametrize(
+    ("table", "row"),
+    [
+        ("sleep", {"date": "2099-01-01", "quality": 3, "recorded_at": "2026-11-30T08:00:00+00:00"}),
+        (
+            "inspections",
+            {
+                "uid": "future-inspection",
+                "date": "2099-12-04",
+                "recorded_at": "2026-11-30T08:00:00+00:00",
+                "findings": ["none"],
+            },
+        ),
+        (
+            "healed",
+            {
+                "uid": "future-healed",
+                "date": "2099-12-03",
+                "finding": "open_wound",
+                "recorded_at": "2026-11-30T08:00:00+00:00",
+            },
+        ),
+    ],
+)
+def test_an_import_with_a_diary_date_after_today_is_refused(
+    tmp_path: Path, table: str, row: dict[str, object]
+) -> None:
+    """As everywhere a user gives a date: a record dated in the future would satisfy every later
+    daily-inspection check, or lift a wound found today (breaker finding: all three imported)."""
+    with (
+        Store.open(tmp_path / "j.sqlite3") as store,
+        pytest.raises(InvalidValueError, match=rf"{table} row 1: date: .* is after today"),
+    ):
+        store.import_tables({table: [row]})
+
+
+@pytest.mark.parametrize(
     ("text", "message"),
     [
         ("not json", "not valid JSON"),
