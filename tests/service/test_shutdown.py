@@ -9,6 +9,7 @@ end the process with 128 + the signal; a second signal does it at once.
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import signal
 import sys
@@ -17,7 +18,12 @@ from pathlib import Path
 
 import pytest
 
-from controller.shutdown import GRACE_S
+from controller.shutdown import (
+    _DROP_LIBRARY_CALLBACK_ERRORS,
+    GRACE_S,
+    QUIET_AFTER_SIGNAL,
+    quiet_libraries,
+)
 from tests.starvation import RunqueueWait
 
 pytestmark = pytest.mark.real_time
@@ -119,3 +125,38 @@ async def test_a_second_signal_forces_the_exit_at_once(tmp_path: Path) -> None:
     assert "STOP" in end.output
     assert not alive(end.child)
     assert left_in(tmp_path) == []
+
+
+def test_after_a_signal_asyncio_does_not_print_a_quieted_librarys_callback_errors(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """bumble's ``Host.on_packet`` can fail in a callback (a connection completing under a
+    cancelled connect) while a signal tears the radio down; asyncio then printed its traceback
+    over the one line the user gets (once in 60 signals). Only that library's are dropped."""
+    from bumble import hci  # noqa: PLC0415
+
+    asyncio_logger = logging.getLogger("asyncio")
+    levels = {name: logging.getLogger(name).level for name in QUIET_AFTER_SIGNAL}
+
+    def callback_error(error: BaseException) -> None:
+        asyncio_logger.error("Exception in callback", exc_info=(type(error), error, None))
+
+    try:
+        hci.HCI_Packet.from_bytes(b"")
+    except IndexError as error:
+        in_bumble: BaseException = error
+    try:
+        raise RuntimeError("ours")
+    except RuntimeError as error:
+        ours: BaseException = error
+    try:
+        quiet_libraries()
+        with caplog.at_level(logging.ERROR, logger="asyncio"):
+            callback_error(in_bumble.with_traceback(in_bumble.__traceback__))
+            callback_error(ours.with_traceback(ours.__traceback__))
+        reported = [record.exc_info[1] for record in caplog.records if record.exc_info]
+        assert reported == [ours]  # ours is still reported, bumble's is not
+    finally:
+        asyncio_logger.removeFilter(_DROP_LIBRARY_CALLBACK_ERRORS)
+        for name, level in levels.items():
+            logging.getLogger(name).setLevel(level)
