@@ -19,6 +19,7 @@ from controller.safety.decision import (
     SessionState,
 )
 from controller.safety.lifecycle import SessionLifecycle
+from controller.timing import reached
 
 if TYPE_CHECKING:
     from collections import deque
@@ -43,10 +44,10 @@ class SkinTrust(SessionLifecycle):
         t = self._time_of(reading.time, now)
         if not self._sensor_up or t is None or t < self._sensor_up_since:
             return  # queued from before the (re)connection: it does not count
-        if float(reading.time) + self._offset > now:
-            # Stamped after now: taken on the clock from before a step back (or a clock that is
-            # not the supervisor's), so it cannot be placed in time; counting it at `now` would
-            # make an old reading look brand new and keep heat on.
+        if not reached(now, float(reading.time) + self._offset):
+            # Stamped after now (beyond float rounding): taken on the clock from before a step
+            # back (or a clock that is not the supervisor's), so it cannot be placed in time;
+            # counting it at `now` would make an old reading look brand new and keep heat on.
             return
         if self._stall_from is not None and t > self._stall_from:
             # Delivered after a stall: it may have waited in a queue since the stall began.

@@ -288,6 +288,19 @@ def test_a_reading_stamped_on_the_clock_before_a_step_back_is_not_fresh(
     assert rig.decision.command.heater_on
 
 
+@pytest.mark.parametrize("start", [86_400.0 + k * 0.0123456789 for k in range(40)])
+def test_a_reading_stamped_a_rounding_error_after_now_still_counts(start: float) -> None:
+    """The caller's sum ``now + 0.1`` and the rig's rounded clock can differ by an ulp: such a
+    reading is on time, not from before a clock step. The step-back rule once ignored it, so a
+    NaN reading did not turn heat off (1 run in about 10, by the clock's random start)."""
+    rig = Rig(start=start)
+    rig.running()
+    rig.step(rig.report(), SkinReading(rig.now + TICK + 1e-9, math.nan))
+    assert not rig.decision.command.heater_on
+    rig.step(rig.report(), SkinReading(rig.now + TICK + 1e-9, 36.0))
+    assert rig.decision.skin_fresh
+
+
 def test_clock_jumping_forward_does_not_use_up_heat_time() -> None:
     rig = Rig()
     rig.running()
