@@ -89,7 +89,11 @@ class Writer:
         """SIGKILL, then the reports it printed before dying (each one committed)."""
         self.process.send_signal(signal.SIGKILL)
         assert self.process.stdout is not None
-        rest, _ = self.process.communicate(timeout=REPORT_TIMEOUT_S)
+        self.process.wait(timeout=REPORT_TIMEOUT_S)
+        # Through the same reader that `wait_for` used: `communicate()` with a timeout reads the
+        # pipe's descriptor directly, skipping what this reader had buffered, so it could start
+        # mid-line (an empty first "line" failed the test under load).
+        rest = self.process.stdout.read()
         # The last line may be cut short by the kill: only whole lines are promises.
         for line in rest.split("\n")[:-1]:
             self._take(line)
