@@ -97,7 +97,13 @@ def describe(exc: BaseException) -> tuple[str, int]:
     )
 
 
+# Whether this process has said a line on stderr: an interrupted command that has not said why
+# gets the signal's line from `run_app`.
+_said: list[str] = []
+
+
 def _say(line: str) -> None:
+    _said.append(line)
     typer.echo(clip(line), err=True)
 
 
@@ -125,8 +131,9 @@ def run_app(app: typer.Typer) -> int:
     shutdown = current_shutdown()
     if shutdown is not None and shutdown.signum is not None and code == EXIT_SIGINT:
         # typer turns any KeyboardInterrupt (our `Signalled` too) into a silent 130; a command
-        # that handled a Ctrl-C itself (`reported`) has already said so.
-        if shutdown.signum != signal.SIGINT:
+        # that handled a Ctrl-C itself (`reported`) has already said so. One that had not yet
+        # got that far (a Ctrl-C while `monitor` or `pair` starts) is said here.
+        if shutdown.signum != signal.SIGINT or not _said:
             _say(f"stopped by {signal_name(shutdown.signum)}")
         return exit_codes.for_signal(shutdown.signum)
     return code

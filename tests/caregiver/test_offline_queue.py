@@ -56,7 +56,9 @@ def _shipped_queue_settings() -> list[str]:
 
 async def _subscribe(client: aiomqtt.Client, subscriptions: tuple[tuple[str, int], ...]) -> None:
     for kind, qos in subscriptions:
-        await client.subscribe(f"soleguard/+/{kind}", qos=qos)
+        # Back from offline, the broker sends the session's queue (up to 1000 messages) before
+        # the SUBACK: aiomqtt's default 10 s ran out once under load, so the hang guard bounds it.
+        await client.subscribe(f"soleguard/+/{kind}", qos=qos, timeout=HANG_GUARD_S)
 
 
 async def _offline_then_back(

@@ -8,12 +8,15 @@ Each case of issue 11 runs the real ``soleguard`` process, as a user would, in a
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
+from types import SimpleNamespace
 from typing import TYPE_CHECKING
 
 import pytest
+import typer
 
 from controller.cli import exit_codes
 from controller.cli.errors import MAX_LINE_CHARS, clip, describe
@@ -157,3 +160,25 @@ def test_an_instruction_to_copy_is_never_cut() -> None:
     )
     assert len(message) > 240
     assert clip(message) == message
+
+
+def test_an_interrupt_before_the_command_said_anything_is_said_in_one_line(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """typer turns a Ctrl-C into a silent exit 130; one that lands before the command could say
+    why (`monitor` or `pair` starting, seen under load) still gets its one line."""
+    from controller.cli import errors  # noqa: PLC0415
+    from controller.shutdown import Signalled  # noqa: PLC0415
+
+    app = typer.Typer()
+
+    @app.command()
+    def starting() -> None:
+        raise Signalled(signal.SIGINT)
+
+    # The process's shutdown state, as after a first Ctrl-C (not the thing under test).
+    monkeypatch.setattr(errors, "current_shutdown", lambda: SimpleNamespace(signum=signal.SIGINT))
+    monkeypatch.setattr(errors, "_said", [])
+    monkeypatch.setattr(sys, "argv", ["soleguard"])
+    assert errors.run_app(app) == 130
+    assert capsys.readouterr().err.strip().splitlines() == ["stopped by Ctrl-C"]
