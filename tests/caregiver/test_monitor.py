@@ -145,18 +145,32 @@ async def test_monitor_acknowledges_alerts_and_reconnects_when_the_broker_restar
             while not condition():  # noqa: ASYNC110 (the model has no event to wait on)
                 await asyncio.sleep(0.01)
 
+    class Screen:
+        """Counts redraws: the monitor redraws once its subscriptions are made."""
+
+        updates = 0
+
+        def update(self, _renderable: object) -> None:
+            self.updates += 1
+
+    screen = Screen()
     target = parse_broker_url(mqtt_broker.url)
     async with CaregiverBridge(settings_for(mqtt_broker, "home"), store) as bridge:
-        watch = asyncio.create_task(_stay_connected(make_client, target, model, _Screen(), holder))
+        watch = asyncio.create_task(_stay_connected(make_client, target, model, screen, holder))
         try:
-            await until(lambda: holder.client is not None)
+            # Subscribed, not only connected: an alert published in between reached no one
+            # (the session had no subscription yet), and the test waited out its guard.
+            await until(lambda: holder.client is not None and screen.updates >= 1)
             bridge.raise_alert(make_alert("home", priority="high", condition_id="first"))
             await until(lambda: bridge.stats.alerts_acknowledged == 1)
             # The broker restarts: the monitor does not exit, it reconnects with backoff.
             await mqtt_broker.stop()
             await until(lambda: holder.client is None and "reconnecting" in model.status)
+            redrawn = screen.updates
             await mqtt_broker.start()
-            await until(lambda: holder.client is not None and bridge.connected)
+            await until(
+                lambda: holder.client is not None and bridge.connected and screen.updates > redrawn
+            )
             bridge.raise_alert(make_alert("home", priority="high", condition_id="second"))
             await until(lambda: bridge.stats.alerts_acknowledged == 2)
             assert not watch.done()
