@@ -41,7 +41,7 @@ from tests.e2e.helpers import soleguard
 from tests.starvation import RunqueueWait
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator
+    from collections.abc import AsyncIterator, Iterator
 
     from controller.caregiver.broker import LocalBroker
 
@@ -138,10 +138,26 @@ def prepare(home: Path) -> tuple[Path, Path]:
     return tmp, checklist
 
 
+def isolated_env(home: Path, tmp: Path) -> dict[str, str]:
+    """This process's environment for one run: its own home, config and temp folder, and no
+    SOLEGUARD_ variable but the mosquitto requirement."""
+    env = dict(os.environ, TMPDIR=str(tmp), HOME=str(home), XDG_CONFIG_HOME=str(home / "cfg"))
+    return {k: v for k, v in env.items() if not k.startswith("SOLEGUARD_") or "MOSQUITTO" in k}
+
+
+def draws(windows: dict[str, float], runs: int) -> Iterator[tuple[int, str, int, float]]:
+    """(index, mode, signal, delay) for each run: modes in turn, the rest drawn from SEED."""
+    rng = random.Random(SEED)
+    modes = list(windows)
+    for index in range(runs):
+        mode = modes[index % len(modes)]
+        signum = rng.choice(SIGNALS)
+        yield index, mode, signum, rng.uniform(EARLIEST_S, windows[mode])
+
+
 async def one_run(mode: str, signum: int, delay_s: float, home: Path) -> Outcome:
     tmp, checklist = prepare(home)
-    env = dict(os.environ, TMPDIR=str(tmp), HOME=str(home), XDG_CONFIG_HOME=str(home / "cfg"))
-    env = {k: v for k, v in env.items() if not k.startswith("SOLEGUARD_") or "MOSQUITTO" in k}
+    env = isolated_env(home, tmp)
     loop = asyncio.get_running_loop()
 
     async def go(transport: str, world: SimWorld | None) -> Outcome:
@@ -263,14 +279,9 @@ def check(outcome: Outcome, home: Path) -> list[str]:
 
 
 async def test_signals_at_random_moments_end_every_command_promptly(tmp_path: Path) -> None:
-    rng = random.Random(SEED)
-    modes = list(WINDOWS_S)
     outcomes: list[Outcome] = []
     problems: list[str] = []
-    for index in range(RUNS):
-        mode = modes[index % len(modes)]
-        signum = rng.choice(SIGNALS)
-        delay_s = rng.uniform(EARLIEST_S, WINDOWS_S[mode])
+    for index, mode, signum, delay_s in draws(WINDOWS_S, RUNS):
         home = tmp_path / f"run-{index}"
         outcome = await one_run(mode, signum, delay_s, home)
         outcomes.append(outcome)
@@ -353,8 +364,7 @@ async def one_tool_run(
 ) -> ToolRun:
     """Start ``mode`` in a process group of its own, signal the group after ``delay_s``."""
     tmp, _ = prepare(home)
-    env = dict(os.environ, TMPDIR=str(tmp), HOME=str(home), XDG_CONFIG_HOME=str(home / "cfg"))
-    env = {k: v for k, v in env.items() if not k.startswith("SOLEGUARD_") or "MOSQUITTO" in k}
+    env = isolated_env(home, tmp)
     loop = asyncio.get_running_loop()
     process = await asyncio.create_subprocess_exec(
         soleguard(),
@@ -446,14 +456,9 @@ def check_tool(run: ToolRun, home: Path) -> list[str]:
 async def test_signals_at_random_moments_end_sim_and_monitor_promptly(
     tmp_path: Path, mqtt_broker: LocalBroker
 ) -> None:
-    rng = random.Random(SEED)
-    modes = list(TOOL_WINDOWS_S)
     problems: list[str] = []
     exits: list[float] = []
-    for index in range(TOOL_RUNS):
-        mode = modes[index % len(modes)]
-        signum = rng.choice(SIGNALS)
-        delay_s = rng.uniform(EARLIEST_S, TOOL_WINDOWS_S[mode])
+    for index, mode, signum, delay_s in draws(TOOL_WINDOWS_S, TOOL_RUNS):
         home = tmp_path / f"tool-{index}"
         run = await one_tool_run(mode, signum, delay_s, home, mqtt_broker.url)
         if run.outcome.exit_s is not None:
