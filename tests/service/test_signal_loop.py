@@ -234,6 +234,11 @@ def open_sessions(journal: Path) -> list[tuple[int, str | None]]:
     if not journal.exists():
         return []
     with sqlite3.connect(journal) as db:
+        # A signal between the file's creation and the schema's commit leaves an empty database
+        # (SQLite creates the file at connect; each schema step is its own transaction): no session,
+        # and the next start migrates it.
+        if db.execute("SELECT 1 FROM sqlite_master WHERE name = 'sessions'").fetchone() is None:
+            return []
         rows = db.execute("SELECT id, ended_by FROM sessions").fetchall()
     return [(row[0], row[1]) for row in rows if row[1] is None]
 
