@@ -106,10 +106,14 @@ def load_settings(
     hub_problems = settings.hub.problems(settings.devices)
     if hub_problems:
         # Entries that are each valid but clash (a repeated id or address, a resident on no
-        # radio): the file's fault, or the variable's that set the whole list.
-        source = origins.get(("hub", "residents")) or origins.get(("hub", "radios"))
+        # radio): named with the file and any variable that set a whole list of them.
+        variables = [
+            origins[key] for key in (("hub", "radios"), ("hub", "residents")) if key in origins
+        ]
+        files = [str(resolved)] if resolved.exists() else []
+        where = ", ".join(files + variables)
         raise ConfigError(
-            f"{source or resolved}: {len(hub_problems)} problem(s):\n"
+            f"{where}: {len(hub_problems)} problem(s):\n"
             + "\n".join(f"  {p}" for p in hub_problems)
         )
     # Resolve the profiles now, so a broken profile is reported at load time, not mid-session.

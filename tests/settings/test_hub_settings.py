@@ -183,3 +183,24 @@ def test_each_bad_field_is_one_line_naming_it_and_what_is_allowed(tmp_path: Path
         "unknown key (allowed here: id, name, massager, sensor, profile, checklist, radio)"
     )
     assert lines[7].startswith("hub.residents.1.id: missing;")
+
+
+def test_residents_from_the_environment_are_checked_and_the_variable_named(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "soleguard.toml"
+    path.write_text(RADIOS)
+    residents = (
+        '[{id = "room-1", name = "A", massager = "F0:00:00:00:01:01", '
+        'sensor = "F0:00:00:00:01:02", radio = "radio-1"}, '
+        '{id = "room-1", name = "B", massager = "F0:00:00:00:02:01", '
+        'sensor = "F0:00:00:00:02:02", radio = "radio-2"}]'
+    )
+    with pytest.raises(ConfigError) as caught:
+        load_settings(path, environ={"SOLEGUARD__HUB__RESIDENTS": residents})
+    header, line = str(caught.value).splitlines()
+    assert header == f"{path}, SOLEGUARD__HUB__RESIDENTS: 1 problem(s):"
+    assert line.strip().startswith("hub.residents.1.id: 'room-1' is already hub.residents.0.id")
+    fixed = residents.replace('id = "room-1", name = "B"', 'id = "room-2", name = "B"')
+    settings = load_settings(path, environ={"SOLEGUARD__HUB__RESIDENTS": fixed})
+    assert [r.id for r in settings.hub.residents] == ["room-1", "room-2"]
