@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from controller.cli import exit_codes
 from controller.errors import ConfigError
 
 app = typer.Typer(help="Check settings and show the effective safety limits.", no_args_is_help=True)
@@ -16,8 +17,8 @@ if TYPE_CHECKING:
 
     from controller.settings import Settings
 
-# Exit code for invalid input, as argparse and most Unix tools use it.
-EXIT_USAGE = 2
+# Exit code for invalid input, from the one table (controller/cli/exit_codes.py).
+EXIT_USAGE = exit_codes.USAGE
 
 
 # Inside the wheel (pyproject force-include), else the source tree's config/ folder.
@@ -89,6 +90,8 @@ def check(
     console = Console()
     console.print(table)
     console.print(_connections(settings))
+    if settings.hub.residents:
+        console.print(_residents(settings))
 
 
 def _connections(settings: Settings) -> Table:
@@ -119,4 +122,32 @@ def _connections(settings: Settings) -> Table:
         ]
     for name, value in rows:
         table.add_row(name, value)
+    return table
+
+
+def _residents(settings: Settings) -> Table:
+    """A hub's residents: their devices, radio, checklist policy and own tightest limits."""
+    from rich.table import Table  # noqa: PLC0415
+
+    from controller.settings import effective_limits  # noqa: PLC0415
+
+    transports = {radio.id: radio.transport for radio in settings.hub.radios}
+    table = Table(title=f"Hub: {len(settings.hub.residents)} resident(s)")
+    for column in ("id", "name", "massager", "sensor", "radio", "profile", "checklist", "limits"):
+        table.add_column(column)
+    for resident in settings.hub.residents:
+        # Valid by now: load_settings resolved every resident's profile.
+        limits = effective_limits(settings, resident_profile=resident.profile)
+        radio = resident.radio or ""
+        heat = f"cut-off {limits.heater_cutoff_c:.1f} °C" if limits.heater_allowed else "no heat"
+        table.add_row(
+            resident.id,
+            resident.name,
+            resident.massager,
+            resident.sensor,
+            f"{radio} ({transports.get(radio, '?')})",
+            resident.profile or settings.profile.name or "none",
+            resident.checklist,
+            f"{limits.pressure_cap_mmhg:.0f} mmHg, {heat}",
+        )
     return table

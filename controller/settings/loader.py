@@ -103,8 +103,23 @@ def load_settings(
     # A value the file gave and an override replaced is no longer the file's.
     in_file -= set(origins)
     settings = validate(Settings, data, origin=str(resolved), origins=origins, in_file=in_file)
-    # Resolve the profile now, so a broken profile is reported at load time, not mid-session.
+    hub_problems = settings.hub.problems(settings.devices)
+    if hub_problems:
+        # Entries that are each valid but clash (a repeated id or address, a resident on no
+        # radio): named with the file and any variable that set a whole list of them.
+        variables = [
+            origins[key] for key in (("hub", "radios"), ("hub", "residents")) if key in origins
+        ]
+        files = [str(resolved)] if resolved.exists() else []
+        where = ", ".join(files + variables)
+        raise ConfigError(
+            f"{where}: {len(hub_problems)} problem(s):\n"
+            + "\n".join(f"  {p}" for p in hub_problems)
+        )
+    # Resolve the profiles now, so a broken profile is reported at load time, not mid-session.
     effective_limits(settings)
+    for resident in settings.hub.residents:
+        effective_limits(settings, resident_profile=resident.profile)
     return settings
 
 
@@ -209,6 +224,9 @@ def describe_errors(
             lines.append(
                 f"{field}: {_shown(given)} is outside the allowed range {_range(model, loc)}"
             )
+        elif kind == "missing":
+            allowed = ", ".join(_field_names(model, loc[:-1]))
+            lines.append(f"{field}: missing; this entry needs it (keys here: {allowed})")
         elif kind == "value_error":
             message = str(error["msg"]).removeprefix("Value error, ")
             lines.append(f"{field}: {message}")
@@ -233,6 +251,10 @@ def _field_info(model: type[BaseModel], loc: tuple[str, ...]) -> Any:
     current: Any = model
     info = None
     for part in loc:
+        if part.isdigit() and typing.get_origin(current) is list:
+            # An entry of a list of tables ([[hub.residents]]): its index names no field.
+            (current,) = typing.get_args(current)
+            continue
         if not (isinstance(current, type) and issubclass(current, BaseModel)):
             return None
         info = current.model_fields.get(part)
@@ -244,6 +266,9 @@ def _field_info(model: type[BaseModel], loc: tuple[str, ...]) -> Any:
 
 def _field_names(model: type[BaseModel], loc: tuple[str, ...]) -> list[str]:
     target: Any = model if not loc else getattr(_field_info(model, loc), "annotation", None)
+    if loc and loc[-1].isdigit():
+        target = _field_info(model, loc[:-1])
+        target = typing.get_args(target.annotation)[0] if target is not None else None
     if isinstance(target, type) and issubclass(target, BaseModel):
         return list(target.model_fields)
     return []
@@ -376,13 +401,17 @@ def profile_path(name: str) -> Path:
     )
 
 
-def _profile_layers(settings: Settings) -> Iterable[tuple[str, Settings, dict[str, Any]]]:
+def _profile_layers(
+    settings: Settings, resident_profile: str | None = None
+) -> Iterable[tuple[str, Settings, dict[str, Any]]]:
     """Each profile as (origin, validated values, the raw keys it actually sets)."""
     files = []
     if settings.profile.name is not None:
         files.append(profile_path(settings.profile.name))
     if settings.profile.path is not None:
         files.append(settings.profile.path)
+    if resident_profile is not None:
+        files.append(profile_path(resident_profile))
     for file in files:
         raw = read_toml(file)
         if "profile" in raw:
@@ -390,8 +419,13 @@ def _profile_layers(settings: Settings) -> Iterable[tuple[str, Settings, dict[st
         yield str(file), validate(Settings, raw, origin=str(file)), raw
 
 
-def effective_limits(settings: Settings) -> SafetyLimits:
-    """Apply the profiles to the user's values; a profile can only make a limit stricter."""
+def effective_limits(settings: Settings, *, resident_profile: str | None = None) -> SafetyLimits:
+    """Apply the profiles to the user's values; a profile can only make a limit stricter.
+
+    ``resident_profile``: a hub resident's own profile (``hub.residents.N.profile``), applied
+    after ``[profile]``; like every profile it only tightens. Raises `ConfigError` for a profile
+    file that is missing or invalid.
+    """
     sections: dict[str, Section] = {
         "pressure": settings.pressure,
         "heater": settings.heater,
@@ -400,7 +434,7 @@ def effective_limits(settings: Settings) -> SafetyLimits:
         "lease": settings.lease,
     }
     requires_approval = False
-    for _origin, profile, raw in _profile_layers(settings):
+    for _origin, profile, raw in _profile_layers(settings, resident_profile):
         for section_name, section in list(sections.items()):
             given = raw.get(section_name, {})
             profile_section = getattr(profile, section_name)

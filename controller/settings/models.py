@@ -153,6 +153,34 @@ _TRANSPORT_FORMS = (
 )
 
 
+def check_transport(spec: str) -> str:
+    """Refuse a radio transport spec of no known form; return it unchanged.
+
+    ``spec`` is ``"platform"`` (bleak's own backend) or a bumble transport spec such as
+    ``"usb:0"``, ``"serial:/dev/ttyACM0"`` or ``"tcp-client:127.0.0.1:9720"``. Raises
+    ``ValueError`` naming the spec and the allowed forms. Shared by ``[ble]`` and
+    ``[[hub.radios]]``.
+    """
+    # Checked at load time so a typo is one line, not a radio that fails to open (or waits on a
+    # host that does not exist) when a session starts.
+    if spec == "platform":
+        return spec
+    scheme, _, rest = spec.partition(":")
+    if scheme in _HOST_PORT_TRANSPORTS:
+        host, _, port = rest.rpartition(":")
+        if not host or not port.isdigit() or not 1 <= int(port) <= 65535:
+            raise ValueError(
+                f"transport {spec!r}: {scheme} needs HOST:PORT with PORT 1-65535, "
+                f"such as {scheme}:127.0.0.1:9720"
+            )
+    elif scheme in _NAMED_TRANSPORTS:
+        if not rest and scheme not in ("hci-socket", "vhci"):
+            raise ValueError(f"transport {spec!r}: {scheme} needs a device, e.g. {scheme}:0")
+    elif scheme not in ("android-emulator", "android-netsim"):
+        raise ValueError(f"transport {spec!r}: expected {_TRANSPORT_FORMS}")
+    return spec
+
+
 class BleSettings(Section):
     """``[ble]``: the radio (``"platform"`` or a bumble transport), bond file, connect timeout (s).
 
@@ -167,24 +195,7 @@ class BleSettings(Section):
 
     @model_validator(mode="after")
     def _transport_form(self) -> BleSettings:
-        # Checked here so a typo is one line at load time, not a radio that fails to open (or
-        # waits on a host that does not exist) when a session starts.
-        spec = self.transport
-        if spec == "platform":
-            return self
-        scheme, _, rest = spec.partition(":")
-        if scheme in _HOST_PORT_TRANSPORTS:
-            host, _, port = rest.rpartition(":")
-            if not host or not port.isdigit() or not 1 <= int(port) <= 65535:
-                raise ValueError(
-                    f"transport {spec!r}: {scheme} needs HOST:PORT with PORT 1-65535, "
-                    f"such as {scheme}:127.0.0.1:9720"
-                )
-        elif scheme in _NAMED_TRANSPORTS:
-            if not rest and scheme not in ("hci-socket", "vhci"):
-                raise ValueError(f"transport {spec!r}: {scheme} needs a device, e.g. {scheme}:0")
-        elif scheme not in ("android-emulator", "android-netsim"):
-            raise ValueError(f"transport {spec!r}: expected {_TRANSPORT_FORMS}")
+        check_transport(self.transport)
         return self
 
 
@@ -294,6 +305,162 @@ class StorageSettings(Section):
         return value
 
 
+# A Bluetooth device address as bleak spells it (BlueZ, WinRT, bumble; "/P" marks a public
+# address for bumble), or the UUID CoreBluetooth gives a device instead: the same forms
+# `soleguard pair ADDRESS` accepts (controller/cli/devices.py).
+BLUETOOTH_ADDRESS = re.compile(
+    r"^(?:[0-9A-Fa-f]{2}(?::[0-9A-Fa-f]{2}){5}(?:/P)?"
+    r"|[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12})$"
+)
+_ADDRESS_FORMS = "six hex pairs such as F5:0E:6A:AD:00:02 (or a macOS device UUID)"
+# Where a resident's checklist answers come from before a session (docs/hub.md):
+# - "at-start": answered at the hub's local console each time a session starts;
+# - "recorded-today": the day's answers recorded ahead (`soleguard diary inspect --resident ID`)
+#   let the massager's own start button start a session; without today's record it is refused.
+# Either way the supervisor alone decides whether the answers allow the session.
+ChecklistPolicy = Literal["at-start", "recorded-today"]
+
+
+class RadioEntry(Section):
+    """One ``[[hub.radios]]`` entry: an id (1-64 letters, digits, '_', '-') and one transport.
+
+    ``transport`` has the forms of ``[ble] transport`` (:func:`check_transport`). Raises
+    ValueError (a `ConfigError` at load) for a bad id or transport.
+    """
+
+    id: str
+    transport: str
+
+    @field_validator("id")
+    @classmethod
+    def _id_form(cls, value: str) -> str:
+        if not _DEVICE_ID.match(value):
+            raise ValueError(f"{value!r} must be 1-64 letters, digits, '_' or '-'")
+        return value
+
+    @field_validator("transport")
+    @classmethod
+    def _transport_form(cls, value: str) -> str:
+        return check_transport(value)
+
+
+class ResidentEntry(Section):
+    """One ``[[hub.residents]]`` entry: a person the hub supervises, with their own pair.
+
+    ``id``: 1-64 letters, digits, '_' or '-' (it becomes an MQTT topic level and a console
+    argument); ``name``: the display name caregivers see (1-80 characters); ``massager`` and
+    ``sensor``: Bluetooth addresses (:data:`BLUETOOTH_ADDRESS`); ``profile``: a shipped profile
+    that tightens this resident's limits beyond ``[profile]`` (None: ``[profile]`` alone);
+    ``checklist``: a :data:`ChecklistPolicy`; ``radio``: the id of the ``[[hub.radios]]`` entry
+    that serves both devices. Raises ValueError (a `ConfigError` at load) for a bad id, address
+    or missing radio; ids, addresses and radio names across entries are checked by
+    :meth:`HubSettings.problems`.
+    """
+
+    id: str
+    name: str = Field(min_length=1, max_length=80)
+    massager: str
+    sensor: str
+    profile: ProfileName | None = None
+    checklist: ChecklistPolicy = "at-start"
+    radio: str | None = None
+
+    # Field validators, not one model validator: each bad field is its own line, named exactly.
+    @field_validator("id")
+    @classmethod
+    def _id_form(cls, value: str) -> str:
+        if not _DEVICE_ID.match(value):
+            raise ValueError(f"{value!r} must be 1-64 letters, digits, '_' or '-'")
+        return value
+
+    @field_validator("massager", "sensor")
+    @classmethod
+    def _address_form(cls, value: str) -> str:
+        if not BLUETOOTH_ADDRESS.match(value):
+            raise ValueError(f"{value!r} is not a Bluetooth address; expected {_ADDRESS_FORMS}")
+        return value
+
+
+class HubSettings(Section):
+    """``[hub]``: the residents one hub supervises and the radios that serve them.
+
+    Empty (the default) is a single-pair installation: ``[devices]`` and ``[ble]`` as before.
+    Problems that span entries (a repeated id or address, a resident on no radio or an unknown
+    one) are listed by :meth:`problems`, which `load_settings` turns into a `ConfigError`.
+    """
+
+    radios: list[RadioEntry] = Field(default_factory=list, max_length=16)
+    residents: list[ResidentEntry] = Field(default_factory=list, max_length=256)
+
+    def problems(self, devices: DevicesSettings) -> list[str]:
+        """One line per problem across entries, each naming its field and what is allowed.
+
+        ``devices``: the single-pair ``[devices]`` section, which a hub configuration must leave
+        without addresses (each device belongs to one resident). Empty: no problem.
+        """
+        problems: list[str] = []
+        radio_ids = [radio.id for radio in self.radios]
+        known = ", ".join(repr(r) for r in radio_ids) or "none: add a [[hub.radios]] entry"
+        _repeats(problems, "hub.radios", "id", radio_ids, "each radio needs its own id")
+        _repeats(
+            problems,
+            "hub.radios",
+            "transport",
+            [radio.transport for radio in self.radios],
+            "one transport serves one radio",
+        )
+        _repeats(
+            problems,
+            "hub.residents",
+            "id",
+            [resident.id for resident in self.residents],
+            "each resident needs their own id",
+        )
+        # One address per device: the same device under two residents (or as both devices of
+        # one) would let one person's readings decide another person's heater.
+        seen: dict[str, str] = {}
+        for index, resident in enumerate(self.residents):
+            for role in ("massager", "sensor"):
+                field = f"hub.residents.{index}.{role}"
+                address = getattr(resident, role).upper()
+                if address in seen:
+                    problems.append(
+                        f"{field}: {getattr(resident, role)!r} is already {seen[address]}; "
+                        "each device belongs to exactly one resident"
+                    )
+                else:
+                    seen[address] = field
+            field = f"hub.residents.{index}.radio"
+            if resident.radio is None:
+                problems.append(
+                    f"{field}: resident {resident.id!r} is on no radio; name one of: {known}"
+                )
+            elif resident.radio not in radio_ids:
+                problems.append(
+                    f"{field}: {resident.radio!r} is not a radio of this hub; name one of: {known}"
+                )
+        if self.residents:
+            for role in ("massager", "sensor"):
+                if getattr(devices, role).address is not None:
+                    problems.append(
+                        f"devices.{role}.address: a hub lists its devices per resident in "
+                        "[[hub.residents]]; remove it from [devices]"
+                    )
+        return problems
+
+
+def _repeats(problems: list[str], table: str, key: str, values: list[str], why: str) -> None:
+    """Append a line for each value of ``key`` that an earlier entry of ``table`` already has."""
+    first: dict[str, int] = {}
+    for index, value in enumerate(values):
+        if value in first:
+            problems.append(
+                f"{table}.{index}.{key}: {value!r} is already {table}.{first[value]}.{key}; {why}"
+            )
+        else:
+            first[value] = index
+
+
 class Settings(Section):
     """A whole ``soleguard.toml``."""
 
@@ -307,3 +474,4 @@ class Settings(Section):
     ble: BleSettings = BleSettings()
     mqtt: MqttSettings = MqttSettings()
     storage: StorageSettings = StorageSettings()
+    hub: HubSettings = HubSettings()
