@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -11,6 +10,7 @@ import typer
 
 from controller.cli.errors import describe
 from controller.errors import SoleGuardError
+from controller.settings.models import BLUETOOTH_ADDRESS
 
 if TYPE_CHECKING:
     from controller.ble.discovery import FoundDevice
@@ -19,12 +19,6 @@ EXIT_USAGE = 2
 EXIT_FAILED = 1
 # Long enough to catch devices advertising at the slow (1 s+) intervals battery devices use.
 DEFAULT_SCAN_S = 5.0
-# A Bluetooth device address as bleak spells it (BlueZ, WinRT, bumble), or the UUID CoreBluetooth
-# gives a device instead.
-_ADDRESS = re.compile(
-    r"^(?:[0-9A-Fa-f]{2}(?::[0-9A-Fa-f]{2}){5}(?:/P)?"
-    r"|[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12})$"
-)
 
 ConfigOption = Annotated[
     Path | None, typer.Option("--config", "-c", help="Settings file (else the default).")
@@ -84,7 +78,7 @@ def pair(
     )
     from controller.settings.writer import remember_device  # noqa: PLC0415
 
-    if not _ADDRESS.match(address):
+    if not BLUETOOTH_ADDRESS.match(address):
         # At once: scanning 10 s for something that cannot be an address helps nobody.
         typer.echo(
             f"error: ADDRESS: {address!r} is not a Bluetooth address; expected six hex pairs "

@@ -307,7 +307,7 @@ class StorageSettings(Section):
 
 # A Bluetooth device address as bleak spells it (BlueZ, WinRT, bumble; "/P" marks a public
 # address for bumble), or the UUID CoreBluetooth gives a device instead: the same forms
-# `soleguard pair ADDRESS` accepts (controller/cli/devices.py).
+# `soleguard pair ADDRESS` accepts (controller/cli/devices.py uses this pattern too).
 BLUETOOTH_ADDRESS = re.compile(
     r"^(?:[0-9A-Fa-f]{2}(?::[0-9A-Fa-f]{2}){5}(?:/P)?"
     r"|[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12})$"
