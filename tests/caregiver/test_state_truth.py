@@ -170,14 +170,17 @@ async def test_state_rate_is_bounded_and_safety_changes_go_out_at_once(
             changes = {"pressure_mmhg": pressure, "pressure_target_mmhg": pressure}
             bridge.update_state(DeviceState(**{**_fields(base), **changes}))
             await asyncio.sleep(0.01)
+        # The window actually run: on a loaded machine the last sleep can overrun 2.5 s by a lot.
+        window_s = loop.time() - start
         during = len(rec.messages) - 1
         heater = DeviceState(**{**_fields(base), "pressure_mmhg": pressure, "heater_on": True})
         sent = loop.time()
         bridge.update_state(heater)
         await rec.wait_for(lambda r: json.loads(r.messages[-1].payload)["heater_on"] is True)
         latency = loop.time() - sent
-    # 2.5 s at one state per STATE_MIN_INTERVAL_S: 2 or 3 messages, never one per change.
-    assert during <= 2.5 / STATE_MIN_INTERVAL_S + 1
+    # One state per STATE_MIN_INTERVAL_S over the window (2 or 3 messages in 2.5 s), never one
+    # per change (250).
+    assert during <= window_s / STATE_MIN_INTERVAL_S + 1, (during, window_s)
     assert latency < STATE_MIN_INTERVAL_S / 2
 
 
