@@ -16,6 +16,7 @@ from controller import localdate
 from controller.cli import exit_codes
 from controller.cli.errors import reported
 from controller.errors import Interrupted
+from controller.safety import EndReason
 from controller.shutdown import ended_by_signal, interruptible
 
 if TYPE_CHECKING:
@@ -61,7 +62,7 @@ def session(
             _after(settings, store, outcome, answers, pain_after=pain_after, ask=ask)
             if signum is not None:
                 raise Interrupted(signum)
-    if outcome.ended_by == "checklist":
+    if outcome.ended_by is EndReason.CHECKLIST:
         raise typer.Exit(EXIT_REFUSED)
     if not live:
         typer.echo(_ended_line(outcome))
@@ -87,7 +88,7 @@ def run(
             if signum is not None:
                 raise Interrupted(signum)
     typer.echo(_ended_line(outcome))
-    if outcome.ended_by == "checklist":
+    if outcome.ended_by is EndReason.CHECKLIST:
         raise typer.Exit(EXIT_REFUSED)
 
 
@@ -277,7 +278,7 @@ def _after(
     from controller.caregiver.identity import device_id_of  # noqa: PLC0415
     from controller.journal.diary import record_inspection  # noqa: PLC0415
 
-    blocked = outcome.ended_by == "checklist"
+    blocked = outcome.ended_by is EndReason.CHECKLIST
     store.record_checklist(
         outcome.session_id,
         time=time.time(),

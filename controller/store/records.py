@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final, Literal
 
-from controller.safety import Priority
+from controller.safety import EndReason, Priority
 
 if TYPE_CHECKING:
     import datetime as dt
@@ -30,34 +30,12 @@ __all__ = [
     "SleepEntry",
 ]
 
-EndedBy = Literal[
-    "timer",
-    "user",
-    "caregiver",
-    "fault",
-    "checklist",
-    "sigint",
-    "sigterm",
-    "sighup",
-    "interrupted",
-]
 PainMoment = Literal["before", "after"]
 
-# How a session ended: by the supervisor (timer ... checklist), by a signal to its process
-# (sigint, sigterm, sighup), or "interrupted": its process died, and the next start closed it.
-ENDED_BY: Final = frozenset(
-    {
-        "timer",
-        "user",
-        "caregiver",
-        "fault",
-        "checklist",
-        "sigint",
-        "sigterm",
-        "sighup",
-        "interrupted",
-    }
-)
+# How a session ended (`EndReason`): by the supervisor (timer ... checklist), by a signal to its
+# process (sigint, sigterm, sighup), or "interrupted": its process died, and the next start
+# closed it. The journal's CHECK constraint (schema.py, migration 4) holds the same values.
+ENDED_BY: Final = frozenset(reason.value for reason in EndReason)
 # IEC 60601-1-8 alarm priorities (DESIGN.md section 3): the supervisor's, as text in the journal.
 ALARM_PRIORITIES: Final = frozenset(priority.value for priority in Priority)
 PAIN_MOMENTS: Final = frozenset({"before", "after"})
@@ -100,7 +78,7 @@ class SessionRecord:
     cutoff_c: float
     pressure_cap_mmhg: float
     ended_at: float | None
-    ended_by: str | None
+    ended_by: EndReason | None
     max_skin_c: float | None
     max_pressure_mmhg: float | None
     time_above_cutoff_s: float | None

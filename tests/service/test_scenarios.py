@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import pytest
 
+from controller.safety import EndReason
 from controller.safety.decision import Priority
 from controller.settings import effective_limits
 from firmware_sim.scenarios import SCENARIOS
@@ -175,7 +176,7 @@ async def test_pressure_overshoot_ends_on_the_first_overshoot() -> None:
     codes = session.log.new_alarm_codes()
     assert codes.count("PRESSURE_NOT_FOLLOWING") == 1
     last = session.log.steps[-1].decision
-    assert last.ended_by == "fault"
+    assert last.ended_by is EndReason.FAULT
     # Pressure was held at 0 after the first event until the pressure came back under.
     assert session.run is not None
     assert session.run.summary()["max_pressure_mmhg"] <= 60.0
