@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
+from controller.safety import Priority
+
 if TYPE_CHECKING:
     from rich.console import Console, RenderableType
 
@@ -128,7 +130,11 @@ def render(figures: LiveFigures) -> RenderableType:
         heater += f" ({figures.heater_note})"
     table.add_row("heater", heater, "")
     alarms = Table.grid(padding=(0, 1))
-    colours = {"high": "bold red", "medium": "yellow", "low": "cyan"}
+    colours: dict[str, str] = {
+        Priority.HIGH: "bold red",
+        Priority.MEDIUM: "yellow",
+        Priority.LOW: "cyan",
+    }
     for priority, code, text in figures.alarms[-6:]:
         alarms.add_row(f"[{colours.get(priority, 'white')}]{priority.upper():6}[/]", code, text)
     parts: list[RenderableType] = [table]

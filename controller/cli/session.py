@@ -16,7 +16,7 @@ from controller import localdate
 from controller.cli import exit_codes
 from controller.cli.errors import reported
 from controller.errors import Interrupted
-from controller.safety import EndReason
+from controller.safety import EndReason, Priority
 from controller.shutdown import ended_by_signal, interruptible
 
 if TYPE_CHECKING:
@@ -138,7 +138,7 @@ def _journalled_if_not_reached(store: Store) -> Iterator[None]:
                     None,
                     time=time.time(),
                     code=NOT_STARTED_CODE,
-                    priority="medium",
+                    priority=Priority.MEDIUM,
                     message=str(exc),
                 )
             except StoreError as store_error:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final, Literal
 
-from controller.safety import EndReason, Priority
+from controller.safety import EndReason, Finding, Priority
 
 if TYPE_CHECKING:
     import datetime as dt
@@ -45,12 +45,10 @@ PAIN_MAX: Final = 10
 # Sleep quality on a five-point scale (1 very poor .. 5 very good).
 SLEEP_MIN: Final = 1
 SLEEP_MAX: Final = 5
-# What a daily foot inspection may find; "none" stands alone.
-FINDINGS: Final = frozenset(
-    {"cut", "blister", "redness", "swelling", "open_wound", "ulcer", "none"}
-)
+# What a daily foot inspection may find (`Finding`); "none" stands alone.
+FINDINGS: Final = frozenset(finding.value for finding in Finding)
 # Findings that block every session until the person records them healed.
-OPEN_WOUND_FINDINGS: Final = frozenset({"open_wound", "ulcer"})
+OPEN_WOUND_FINDINGS: Final = frozenset({Finding.OPEN_WOUND.value, Finding.ULCER.value})
 
 
 @dataclass(frozen=True, slots=True)
