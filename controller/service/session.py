@@ -90,6 +90,9 @@ class SessionPlan:
 class SessionOutcome:
     """How a session ended and what it reached: maxima (°C, mmHg), seconds of heat and above the
     cut-off, and the alarms raised (code, priority, message).
+
+    ``ended_by`` is the supervisor's `EndReason`, or the signal that stopped the session in
+    place of USER; ``duration_s`` is session time (s), the watch after it excluded.
     """
 
     ended_by: EndReason

@@ -41,7 +41,12 @@ class SimulatedRun:
     truth: WorldSnapshot
 
     def summary(self) -> dict[str, Any]:
-        """The machine-readable result (``soleguard demo --json``, the fault campaign)."""
+        """The machine-readable result (``soleguard demo --json``, the fault campaign).
+
+        A JSON-ready dict: ``ended_by`` (`EndReason` text), durations in s, temperatures in °C
+        (the simulator's truth and what the sensor reported), pressures in mmHg, the alarms
+        (code, priority, message); floats rounded, NaN given as None.
+        """
         limits = self.plan.limits
 
         def rounded(value: float | None, digits: int = 2) -> float | None:
@@ -85,7 +90,12 @@ async def run_simulated_session(
     on_runner: Callable[[SessionRunner], None] | None = None,
     on_world: Callable[[SimWorld], None] | None = None,
 ) -> SimulatedRun:
-    """Build the simulated world, run one session over it, and report what really happened."""
+    """Build the simulated world, run one session over it, and report what really happened.
+
+    ``scenario`` names a `firmware_sim.scenarios` fault script (ValueError for an unknown one);
+    ``seed`` makes the world's noise and faults repeatable. Raises what `SessionRunner.run`
+    raises.
+    """
     from firmware_sim.world import SimWorld  # noqa: PLC0415 (bumble is slow to import)
 
     limits = effective_limits(settings)
