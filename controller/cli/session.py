@@ -21,10 +21,10 @@ from controller.shutdown import ended_by_signal, interruptible
 
 if TYPE_CHECKING:
     from controller.safety.events import ChecklistResult
-    from controller.service.session import SessionObserver, SessionOutcome, SessionRunner
-    from controller.session.checklist import ChecklistAnswers
+    from controller.service.runner import SessionObserver, SessionOutcome, SessionRunner
     from controller.settings import Settings
     from controller.store import Store
+    from controller.treatment.checklist import ChecklistAnswers
 
 EXIT_REFUSED = exit_codes.REFUSED
 _LOGGER = logging.getLogger(__name__)
@@ -152,7 +152,7 @@ def _checklist(store: Store, path: Path | None) -> ChecklistAnswers:
         refusal,
         session_block_reason,
     )
-    from controller.session.checklist import ChecklistNeeds, ask, load_answers  # noqa: PLC0415
+    from controller.treatment.checklist import ChecklistNeeds, ask, load_answers  # noqa: PLC0415
 
     # Before any question: a latch or an open wound refuses whatever the answers would be.
     blocked = session_block_reason(store)
@@ -239,9 +239,9 @@ async def _refused_session(
     from controller.ble.access import BleAccess  # noqa: PLC0415
     from controller.ble.links import LinkOptions  # noqa: PLC0415
     from controller.service.app import Journal, run_session  # noqa: PLC0415
-    from controller.service.session import SessionPlan  # noqa: PLC0415
-    from controller.session.programs import PROGRAMS  # noqa: PLC0415
+    from controller.service.runner import SessionPlan  # noqa: PLC0415
     from controller.settings import effective_limits  # noqa: PLC0415
+    from controller.treatment.programs import PROGRAMS  # noqa: PLC0415
 
     plan = SessionPlan(
         limits=effective_limits(settings),
@@ -257,7 +257,7 @@ async def _refused_session(
 
 def _notices() -> SessionObserver:
     """An observer that prints what the session tells the user, as it happens (no live view)."""
-    from controller.service.session import SessionObserver  # noqa: PLC0415
+    from controller.service.runner import SessionObserver  # noqa: PLC0415
 
     class Notices(SessionObserver):
         def on_notice(self, text: str) -> None:

@@ -17,17 +17,17 @@ from controller.ble.access import open_ble
 from controller.errors import ConfigError, Interrupted
 from controller.safety import DeviceKind
 from controller.service.recorder import Recorder
-from controller.service.session import (
+from controller.service.runner import (
     SessionObserver,
     SessionOutcome,
     SessionPlan,
     SessionRunner,
 )
-from controller.session.programs import PROGRAMS
 from controller.settings import effective_limits
 from controller.shutdown import current as current_shutdown
 from controller.shutdown import signal_reason
 from controller.store.writer import JournalWriter
+from controller.treatment.programs import PROGRAMS
 
 if TYPE_CHECKING:
     import concurrent.futures

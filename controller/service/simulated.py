@@ -13,18 +13,18 @@ from typing import TYPE_CHECKING, Any
 
 from controller.ble.access import open_ble
 from controller.service.app import Journal, run_session
-from controller.service.session import SessionObserver, SessionOutcome, SessionPlan
-from controller.session.programs import PROGRAMS
+from controller.service.runner import SessionObserver, SessionOutcome, SessionPlan
 from controller.settings import effective_limits
+from controller.treatment.programs import PROGRAMS
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
 
     from controller.service.caregiver import CaregiverRelay
-    from controller.service.session import SessionRunner
-    from controller.session.checklist import ChecklistAnswers
+    from controller.service.runner import SessionRunner
     from controller.settings import Settings
     from controller.store import Store
+    from controller.treatment.checklist import ChecklistAnswers
     from firmware_sim.world import SimWorld, WorldSnapshot
 
 # Skin temperatures whose time-above the simulator accumulates, besides the cut-off in force.

@@ -15,7 +15,7 @@ from controller.caregiver.threaded import caregiver_side
 from controller.safety import EndReason
 from controller.service.caregiver import CaregiverRelay
 from controller.service.simulated import run_simulated_session
-from controller.session.checklist import NO_CONTRAINDICATIONS
+from controller.treatment.checklist import NO_CONTRAINDICATIONS
 from tests.e2e.helpers import (
     DRAIN_S,
     BackgroundSession,

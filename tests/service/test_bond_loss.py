@@ -22,11 +22,11 @@ from controller.protocol import Command, SetHeater, SetPressure, Stop
 from controller.safety import EndReason
 from controller.safety.events import DeviceKind
 from controller.service.app import Journal, run_session
-from controller.service.session import SessionPlan
-from controller.session.checklist import NO_CONTRAINDICATIONS
-from controller.session.programs import PROGRAMS
+from controller.service.runner import SessionPlan
 from controller.settings import effective_limits
 from controller.store import Store
+from controller.treatment.checklist import NO_CONTRAINDICATIONS
+from controller.treatment.programs import PROGRAMS
 from firmware_sim.world import SimWorld
 from tests.service.support import (
     DecisionLog,

@@ -7,7 +7,8 @@ from typing import get_args
 import pytest
 
 from controller.safety import BLOCKING_FINDINGS, Finding
-from controller.session.checklist import (
+from controller.store import FINDINGS
+from controller.treatment.checklist import (
     FINDING_QUESTIONS,
     NO_CONTRAINDICATIONS,
     AskedFinding,
@@ -15,7 +16,6 @@ from controller.session.checklist import (
     ChecklistNeeds,
     ask,
 )
-from controller.store import FINDINGS
 from tests.service.support import make_settings, simulated
 
 # What the refusal must name so the person understands it (docs/safety.md: "naming which").

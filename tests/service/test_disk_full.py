@@ -16,8 +16,8 @@ import pytest
 
 from controller.safety import EndReason
 from controller.service.simulated import run_simulated_session
-from controller.session.checklist import NO_CONTRAINDICATIONS
 from controller.store import Store
+from controller.treatment.checklist import NO_CONTRAINDICATIONS
 from tests.service.support import make_settings
 
 if TYPE_CHECKING:

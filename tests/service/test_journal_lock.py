@@ -21,8 +21,8 @@ from typing import TYPE_CHECKING, Any
 
 from controller.safety import EndReason
 from controller.service.simulated import run_simulated_session
-from controller.session.checklist import NO_CONTRAINDICATIONS
 from controller.store import Store
+from controller.treatment.checklist import NO_CONTRAINDICATIONS
 from tests.service.support import make_settings
 from tests.starvation import runqueue_wait_s
 
@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from controller.safety import Decision
-    from controller.service.session import SessionRunner
+    from controller.service.runner import SessionRunner
 
 LOCK_S = 10.0
 # The promise: a locked journal delays no supervisor step by more than this (real time).

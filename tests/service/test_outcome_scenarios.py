@@ -15,16 +15,16 @@ import pytest
 
 from controller.safety import EndReason
 from controller.service.simulated import run_simulated_session
-from controller.session.checklist import NO_CONTRAINDICATIONS
 from controller.settings import effective_limits
 from controller.store import Store
+from controller.treatment.checklist import NO_CONTRAINDICATIONS
 from tests.service.support import LATCH_C, make_settings, simulated
 from tests.service.test_scenarios import EXPECTED
 
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from controller.service.session import SessionRunner
+    from controller.service.runner import SessionRunner
     from firmware_sim.world import SimWorld
 
 SEEDS = (1, 2, 3)

@@ -16,10 +16,10 @@ import pytest
 from controller.errors import ConfigError, LinkError
 from controller.protocol import TemperatureType, TemperatureUnit
 from controller.safety import EndReason, SessionState
-from controller.service.session import SessionObserver
+from controller.service.runner import SessionObserver
 from controller.service.simulated import run_simulated_session
-from controller.session.checklist import NO_CONTRAINDICATIONS
 from controller.store import Store
+from controller.treatment.checklist import NO_CONTRAINDICATIONS
 from firmware_sim import sensor as sensor_module
 from tests.service.support import DecisionLog, Session, make_settings, simulated
 

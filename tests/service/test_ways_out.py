@@ -16,7 +16,7 @@ import pytest
 from controller.errors import LinkError
 from controller.protocol import Stop
 from controller.safety import EndReason
-from controller.service.session import SessionObserver, SessionRunner
+from controller.service.runner import SessionObserver, SessionRunner
 from tests.service.support import (
     PROPAGATION_S,
     DecisionLog,

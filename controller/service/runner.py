@@ -46,8 +46,8 @@ if TYPE_CHECKING:
     from controller.safety.events import ChecklistResult
     from controller.service.caregiver import CaregiverRelay
     from controller.service.recorder import Recorder
-    from controller.session.programs import Program
     from controller.settings import SafetyLimits
+    from controller.treatment.programs import Program
 
 _LOGGER = logging.getLogger(__name__)
 
