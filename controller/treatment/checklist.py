@@ -93,7 +93,12 @@ class ChecklistNeeds:
 
 
 def load_answers(path: Path) -> ChecklistAnswers:
-    """Answers from a TOML or JSON file, for scripted use; errors name the field."""
+    """Answers from a TOML or JSON file (by suffix; TOML otherwise), for scripted use.
+
+    Raises `ConfigError` in one line naming the file and each offending field: unreadable,
+    not valid TOML/JSON, an unknown key, a finding other than cut, blister, redness or swelling,
+    a pain score outside 0-10.
+    """
     try:
         text = path.read_bytes()
     except OSError as exc:
@@ -114,7 +119,11 @@ def load_answers(path: Path) -> ChecklistAnswers:
 
 
 def ask(needs: ChecklistNeeds, confirm: Callable[[str], bool]) -> ChecklistAnswers:
-    """Ask a person, one yes/no question at a time (``confirm`` is e.g. ``typer.confirm``)."""
+    """Ask a person, one yes/no question at a time (``confirm`` is e.g. ``typer.confirm``).
+
+    The four contraindications always; the daily inspection and what it found, and the
+    provider's agreement, only when ``needs`` says so. Returns the answers; never judges them.
+    """
     answers: dict[str, object] = {
         name: confirm(f"Do you have {text} today?")
         for name, text in CONTRAINDICATION_QUESTIONS.items()

@@ -56,7 +56,7 @@ async def test_outcome_scenario_ends_as_expected_on_every_seed(scenario: str, se
     assert {code for code, _ in raised} <= set(expected.required) | expected.allowed
     # The watch after the session gives a verdict, and a fault ending says so.
     assert summary["after_session"] in ("safe", "fault")
-    if expected.ended_by == "timer":
+    if expected.ended_by is EndReason.TIMER:
         assert summary["after_session"] == "safe"
     for step in session.log.steps:
         if step.decision.command.heater_on:
