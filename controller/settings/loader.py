@@ -391,7 +391,15 @@ def _profile_layers(settings: Settings) -> Iterable[tuple[str, Settings, dict[st
 
 
 def effective_limits(settings: Settings) -> SafetyLimits:
-    """Apply the profiles to the user's values; a profile can only make a limit stricter."""
+    """Apply the profiles to the user's values; a profile can only make a limit stricter.
+
+    The shipped profile first, then a clinician's file. For each safety number a profile sets,
+    the stricter of the user's value and the profile's wins (`controller.settings.limits.Bound`);
+    a switch it turns off stays off; any other choice (the program) stays the user's. A heater
+    target above the resulting cut-off less its margin yields to it. Raises
+    `ConfigError` for an unknown profile name, or a profile file that cannot be read, is
+    invalid or names another profile.
+    """
     sections: dict[str, Section] = {
         "pressure": settings.pressure,
         "heater": settings.heater,

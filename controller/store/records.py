@@ -65,7 +65,11 @@ class ReadingRow:
 
 @dataclass(frozen=True, slots=True)
 class SessionRecord:
-    """A session with its outcome, alarm count and pain scores (``None`` where not recorded)."""
+    """A session with its outcome, alarm count and pain scores (``None`` where not recorded).
+
+    Times are epoch seconds, temperatures °C, pressures mmHg, durations s; ``ended_by`` is the
+    `EndReason` (None while the session has not ended).
+    """
 
     id: int
     uid: str
