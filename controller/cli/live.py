@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
-from controller.safety import Priority
+from controller.safety import EndReason, Priority
 
 if TYPE_CHECKING:
     from rich.console import Console, RenderableType
@@ -199,7 +199,7 @@ def speed_label(speed: float | str | None) -> str:
 
 
 def final_figures(
-    frame: LiveFigures, *, ended_by: str | None, error: BaseException | None
+    frame: LiveFigures, *, ended_by: EndReason | None, error: BaseException | None
 ) -> LiveFigures:
     """The last frame: what is true once the session is over, not its last running moment.
 
@@ -416,9 +416,7 @@ async def watch(
             if last is not None:
                 error = None if task.cancelled() else task.exception()
                 ended_by = latest.latest.ended_by if latest.latest is not None else None
-                final = final_figures(
-                    last, ended_by=None if ended_by is None else str(ended_by), error=error
-                )
+                final = final_figures(last, ended_by=ended_by, error=error)
                 view.update(render(final), refresh=True)
     result = task.result()
     decision = latest.latest
