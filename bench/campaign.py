@@ -58,13 +58,14 @@ from controller.caregiver.broker import (  # noqa: E402
 )
 from controller.caregiver.threaded import caregiver_side  # noqa: E402
 from controller.protocol import SetPressure  # noqa: E402
+from controller.safety import EndReason  # noqa: E402
 from controller.service.caregiver import CaregiverRelay  # noqa: E402
-from controller.service.session import SessionObserver  # noqa: E402
+from controller.service.runner import SessionObserver  # noqa: E402
 from controller.service.simulated import run_simulated_session  # noqa: E402
-from controller.session.checklist import NO_CONTRAINDICATIONS  # noqa: E402
 from controller.settings import Settings, effective_limits  # noqa: E402
 from controller.settings import limits as hard  # noqa: E402
 from controller.store import Store  # noqa: E402
+from controller.treatment.checklist import NO_CONTRAINDICATIONS  # noqa: E402
 from firmware_sim import clock  # noqa: E402
 from firmware_sim.scenarios import SCENARIOS, schedule  # noqa: E402
 
@@ -424,7 +425,7 @@ def verdict(result: dict[str, Any]) -> list[str]:
             )
         first = result["first_spell_at"]
         if first is not None and result["longest_spell_s"] >= hard.PRESSURE_OVER_CAP_S:
-            if result["ended_by"] != "fault":
+            if result["ended_by"] != EndReason.FAULT:
                 problems.append(
                     f"over-pressure for {result['longest_spell_s']:.1f} s but the session ended "
                     f"by {result['ended_by']}, not fault"

@@ -39,10 +39,10 @@ from bumble.link import LocalLink
 
 from controller.ble.access import open_ble
 from controller.protocol import TemperatureMeasurement, TemperatureUnit
-from controller.service.session import SessionObserver, SessionPlan, SessionRunner
-from controller.session.checklist import NO_CONTRAINDICATIONS
-from controller.session.programs import PROGRAMS
+from controller.service.runner import SessionObserver, SessionPlan, SessionRunner
 from controller.settings import Settings, effective_limits
+from controller.treatment.checklist import NO_CONTRAINDICATIONS
+from controller.treatment.programs import PROGRAMS
 from firmware_sim.world import SimWorld
 
 # As bench/reaction.py: cut-off 34.5 °C, thermostat on below 32.0 °C. The sensors here report

@@ -34,8 +34,8 @@ from bumble.link import LocalLink  # noqa: E402
 from controller.ble.bumble_backend import IntervalLink  # noqa: E402
 from controller.protocol import TemperatureMeasurement, TemperatureUnit  # noqa: E402
 from controller.service.simulated import run_simulated_session  # noqa: E402
-from controller.session.checklist import NO_CONTRAINDICATIONS  # noqa: E402
 from controller.settings import Settings  # noqa: E402
+from controller.treatment.checklist import NO_CONTRAINDICATIONS  # noqa: E402
 
 CUTOFF_C = 34.5
 # The thermostat heats from the session start until here (at most cut-off - 2 °C re-enable margin),

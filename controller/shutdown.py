@@ -32,6 +32,8 @@ import threading
 import time
 from typing import TYPE_CHECKING, Any, TextIO, TypeVar
 
+from controller.safety import EndReason
+
 if TYPE_CHECKING:
     import asyncio
     from collections.abc import Callable, Coroutine, Iterator
@@ -127,12 +129,13 @@ def signal_name(signum: int) -> str:
         return f"signal {signum}"
 
 
-def signal_reason(signum: int) -> str:
-    """How a session ended by a signal is recorded: ``"sigint"``, ``"sigterm"``, ``"sighup"``."""
+def signal_reason(signum: int) -> EndReason:
+    """How a session ended by a signal is recorded: SIGINT, SIGTERM, SIGHUP (`HANDLED_SIGNALS`);
+    USER for any other signal (none is handled; the journal has no reason for it)."""
     try:
-        return signal.Signals(signum).name.lower()
+        return EndReason(signal.Signals(signum).name.lower())
     except ValueError:
-        return f"signal-{signum}"
+        return EndReason.USER
 
 
 def ended_by_signal(ended_by: str) -> int | None:

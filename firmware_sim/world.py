@@ -81,7 +81,13 @@ class WorldSnapshot:
 
 
 class SimWorld:
-    """Physics, massager and sensor firmware, their GATT servers, and the fault schedule."""
+    """Physics, massager and sensor firmware, their GATT servers, and the fault schedule.
+
+    An async context manager, entered once (RuntimeError the second time) inside the loop that
+    runs it. ``scenario`` is a `firmware_sim.scenarios` name (ValueError for an unknown one) or
+    scheduled faults; ``seed`` makes noise and fault variants repeatable; ``tick_s`` (s) is the
+    physics and firmware step; ``watch_c`` (°C) the skin thresholds `seconds_above` counts.
+    """
 
     def __init__(
         self,
@@ -351,7 +357,10 @@ class SimWorld:
         )
 
     def seconds_above(self, threshold_c: float) -> float:
-        """Seconds of true skin temperature above a watched threshold (see ``watch_c``)."""
+        """Seconds of true skin temperature above a watched threshold (see ``watch_c``).
+
+        Raises KeyError for a threshold (°C) that is not watched.
+        """
         with contextlib.suppress(KeyError):
             return self._above[threshold_c]
         raise KeyError(f"{threshold_c} °C is not watched; watched: {self._watch}")

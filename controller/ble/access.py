@@ -64,7 +64,13 @@ class BleAccess:
 async def open_ble(
     settings: BleSettings, *, local_link: LocalLink | None = None
 ) -> AsyncIterator[BleAccess]:
-    """Open the radio the settings name, or join ``local_link`` (the in-process simulator)."""
+    """Open the radio the settings name, or join ``local_link`` (the in-process simulator).
+
+    Yields a `BleAccess` until the block ends, then powers a bumble radio off. Raises
+    `LinkError` (one line with the fix) when a bumble transport cannot be opened and
+    `ConfigError` for an unreadable bond store or radio address; the platform backend is only
+    reached by the first scan or connection (see `platform_unavailable`).
+    """
     if local_link is None and settings.transport == PLATFORM:
         yield BleAccess(
             LinkOptions(backend=None, connect_timeout_s=settings.connect_timeout_s),

@@ -14,9 +14,14 @@ This module imports no bumble: links use it with any bleak backend.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from bleak.exc import BleakError
 
 from controller.errors import LinkError
+
+if TYPE_CHECKING:
+    from controller.safety import DeviceKind
 
 __all__ = ["BleakBondLostError", "BondLostError", "bond_lost_alarm_code", "pair_again"]
 
@@ -32,16 +37,16 @@ class BleakBondLostError(BleakError):
 class BondLostError(LinkError):
     """A bonded massager or sensor has lost its keys; nothing runs until the user pairs again.
 
-    ``kind`` is ``"massager"`` or ``"sensor"``; the message names the device and the command.
+    ``kind`` is the device's `DeviceKind`; the message names the device and the command.
     """
 
-    def __init__(self, kind: str, address: str) -> None:
+    def __init__(self, kind: DeviceKind, address: str) -> None:
         self.kind = kind
         self.address = address
         super().__init__(pair_again(kind, address))
 
 
-def pair_again(kind: str, address: str) -> str:
+def pair_again(kind: DeviceKind, address: str) -> str:
     """What the user reads: which device, why nothing runs, and how to pair it again."""
     return (
         f"{kind} {address} has lost its bond with this controller (a factory reset or a firmware "
@@ -50,6 +55,6 @@ def pair_again(kind: str, address: str) -> str:
     )
 
 
-def bond_lost_alarm_code(kind: str) -> str:
+def bond_lost_alarm_code(kind: DeviceKind) -> str:
     """``MASSAGER_BOND_LOST`` or ``SENSOR_BOND_LOST``."""
     return f"{kind.upper()}_BOND_LOST"

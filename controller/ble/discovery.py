@@ -35,7 +35,12 @@ class FoundDevice:
 
 
 async def scan(access: BleAccess, *, timeout_s: float) -> list[FoundDevice]:
-    """Massagers and Health Thermometer sensors in range, strongest signal first."""
+    """Massagers and Health Thermometer sensors in range, strongest signal first.
+
+    Listens for ``timeout_s`` seconds for the massager's service UUID or the Health Thermometer
+    Service (0x1809). Raises `LinkError` (`platform_unavailable`) when bleak's platform backend
+    cannot reach the system's Bluetooth.
+    """
     if access.scanner_backend is None:
         try:
             found = await BleakScanner.discover(

@@ -15,7 +15,7 @@ import dataclasses
 import logging
 import random
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
 from bleak import BleakClient
 from bleak.exc import BleakError
@@ -38,6 +38,7 @@ from controller.protocol import (
     encode_command,
     next_sequence,
 )
+from controller.safety import DeviceKind
 from controller.settings.limits import STALE_AFTER_S
 from controller.shutdown import raise_if_cancelling
 
@@ -64,7 +65,11 @@ STOP_TIMEOUT_S = 2.0
 
 @dataclass(frozen=True, slots=True)
 class LinkOptions:
-    """How to reach devices: the same for every link of one radio."""
+    """How to reach devices: the same for every link of one radio.
+
+    ``connect_timeout_s`` bounds each connection attempt (seconds); ``pair`` asks the backend to
+    bond on connection; ``backoff`` spaces the attempts after a failure or a lost link.
+    """
 
     # None: bleak's platform backend (BlueZ, CoreBluetooth, WinRT); else a backend class such as
     # the one a ``BumbleRadio`` makes.
@@ -77,7 +82,7 @@ class LinkOptions:
 class DeviceLink:
     """Keeps one device connected until cancelled; subclasses subscribe and decode."""
 
-    kind = "device"
+    kind: ClassVar[DeviceKind]  # each subclass names its device
 
     def __init__(
         self,
@@ -183,7 +188,7 @@ class DeviceLink:
 class MassagerLink(DeviceLink):
     """The massager: status notifications in, commands out."""
 
-    kind = "massager"
+    kind = DeviceKind.MASSAGER
 
     def __init__(
         self,
@@ -260,7 +265,7 @@ class MassagerLink(DeviceLink):
 class SensorLink(DeviceLink):
     """The skin sensor: Health Thermometer indications in."""
 
-    kind = "sensor"
+    kind = DeviceKind.SENSOR
 
     def __init__(
         self,

@@ -53,7 +53,7 @@ from controller.caregiver.notify import AppriseNotifier
 from controller.caregiver.outbox import AlertOutbox, AlertT, parse_ack
 from controller.caregiver.topics import AVAILABILITY_OFFLINE, AVAILABILITY_ONLINE, HA_ONLINE, Topics
 from controller.errors import StoreError
-from controller.safety.decision import priority_rank
+from controller.safety.decision import Priority, priority_rank
 
 if TYPE_CHECKING:
     import random
@@ -701,7 +701,7 @@ class CaregiverBridge(Generic[AlertT]):
         reconnect every unacknowledged one; return when the next is due (loop time) or None."""
         once, self._reannounce_once = self._reannounce_once, set()
         for cid, (alert, last) in list(self._unacked.items()):
-            due = alert.priority == "high" and now - last >= self._reannounce_s
+            due = alert.priority == Priority.HIGH and now - last >= self._reannounce_s
             if (due or cid in once) and cid in self._unacked:
                 payload = alert_payload(alert, event="reannounced")
                 await client.publish(self._topics.alert, payload, qos=1)
@@ -709,7 +709,7 @@ class CaregiverBridge(Generic[AlertT]):
                 self.stats.alerts_reannounced += 1
                 if due and self._notifier is not None:
                     self._notifier.submit(alert, "reannounced")
-        high = [last for alert, last in self._unacked.values() if alert.priority == "high"]
+        high = [last for alert, last in self._unacked.values() if alert.priority == Priority.HIGH]
         return min(high) + self._reannounce_s if high else None
 
     async def _on_ack(self, data: bytes) -> None:

@@ -120,7 +120,12 @@ class BrokerUrl:
 
 
 def parse_broker_url(url: str) -> BrokerUrl:
-    """``mqtt://HOST[:PORT]`` or ``mqtts://HOST[:PORT]`` (default ports 1883 and 8883)."""
+    """``mqtt://HOST[:PORT]`` or ``mqtts://HOST[:PORT]`` (default ports 1883 and 8883).
+
+    A bare ``HOST[:PORT]`` means ``mqtt://``. Raises `ConfigError` (one line naming the URL and
+    the rule) for another scheme, a path or query, credentials in the URL, a missing host or a
+    port outside 1-65535.
+    """
     parts = urlsplit(url if "://" in url else f"mqtt://{url}")
     if parts.scheme not in ("mqtt", "mqtts"):
         raise ConfigError(f"broker URL {url!r}: scheme must be mqtt:// or mqtts://")
@@ -194,7 +199,11 @@ class LocalBroker(Protocol):
         """``mqtt://HOST:PORT`` of this broker."""
 
     async def start(self) -> None:
-        """Start the broker and return once it accepts connections."""
+        """Start the broker and return once it accepts connections.
+
+        Raises `BrokerError` when mosquitto cannot start or either broker does not accept
+        within ``BROKER_READY_TIMEOUT_S``; amqtt's own start-up errors pass through.
+        """
 
     async def stop(self) -> None:
         """Stop the broker (a no-op when it is not running)."""

@@ -13,6 +13,7 @@ from typing import Any
 
 from controller.caregiver.models import SENSOR_HEALTH_STATES
 from controller.caregiver.topics import AVAILABILITY_OFFLINE, AVAILABILITY_ONLINE, Topics
+from controller.safety import Priority
 
 __all__ = [
     "ALERT_EVENT_TEMPLATE",
@@ -40,7 +41,7 @@ STOP_BUTTON_TEMPLATE = (
 )
 
 
-ALERT_EVENT_TYPES = ("high", "medium", "low", "cleared")
+ALERT_EVENT_TYPES = (Priority.HIGH, Priority.MEDIUM, Priority.LOW, "cleared")
 ALERT_EVENT_TEMPLATE = (
     "{{ {'event_type': ('cleared' if value_json.event == 'cleared' else value_json.priority), "
     "'id': value_json.id, 'code': value_json.code, 'message': value_json.message, "

@@ -21,6 +21,7 @@ from collections import OrderedDict
 from typing import TYPE_CHECKING, Any
 
 from controller.errors import StoreError
+from controller.safety import Priority
 from controller.store import OutboxAlert
 
 if TYPE_CHECKING:
@@ -138,7 +139,7 @@ class FallbackOutbox:
                 id=uuid.uuid4().hex,
                 device_id=self.device_id,
                 time=time.time(),
-                priority="medium",
+                priority=Priority.MEDIUM,
                 code=JOURNAL_FAULT,
                 message=(
                     f"The journal cannot be written ({str(error)[:160]}); alerts are kept in "

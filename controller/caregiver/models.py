@@ -90,7 +90,12 @@ def safety_fields(state: DeviceState) -> tuple[object, ...]:
 
 @dataclass(frozen=True, slots=True)
 class TelemetrySample:
-    """One reading during a session (the service sends one a second)."""
+    """One reading during a session (the service sends one a second), for the telemetry topic.
+
+    ``time`` epoch s; pressures in mmHg (the measured one None until the massager reported
+    one; the target the supervisor's command); ``skin_temp_c`` in °C, None unless the reading
+    is fresh and valid (the same rule as `DeviceState`).
+    """
 
     time: float
     pressure_mmhg: float | None  # measured; None when the massager has not reported one
@@ -117,7 +122,7 @@ class AlertLike(Protocol):
 
     @property
     def priority(self) -> str:
-        """IEC 60601-1-8 priority: "high", "medium" or "low"."""
+        """IEC 60601-1-8 priority: a `Priority` value ("high", "medium" or "low")."""
 
     @property
     def code(self) -> str:

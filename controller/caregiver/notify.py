@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Self
 
 from controller.caregiver.models import AlertLike, iso_utc
 from controller.errors import ConfigError
+from controller.safety import Priority
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -32,7 +33,12 @@ _LOGGER = logging.getLogger(__name__)
 NOTIFY_QUEUE_MAX = 64
 # IEC 60601-1-8 priority -> Apprise's notification type (services show it as colour, icon or
 # their own priority); a cleared condition is good news.
-NOTIFY_TYPES = {"high": "failure", "medium": "warning", "low": "info", "cleared": "success"}
+NOTIFY_TYPES: dict[str, str] = {
+    Priority.HIGH: "failure",
+    Priority.MEDIUM: "warning",
+    Priority.LOW: "info",
+    "cleared": "success",
+}
 
 
 @dataclass(slots=True)

@@ -17,7 +17,7 @@ import typer
 from controller.cli.errors import EXIT_USAGE, reported
 
 if TYPE_CHECKING:
-    from controller.service.session import SessionRunner
+    from controller.service.runner import SessionRunner
 
 # The demo's journal file, in the folder of the user's journal but never the same file.
 DEMO_JOURNAL = "demo.sqlite3"
@@ -154,8 +154,8 @@ async def _demo(
 ) -> dict[str, Any]:
     from controller.service.app import LatestDecision  # noqa: PLC0415
     from controller.service.simulated import run_simulated_session  # noqa: PLC0415
-    from controller.session.checklist import NO_CONTRAINDICATIONS, load_answers  # noqa: PLC0415
     from controller.settings import load_settings  # noqa: PLC0415
+    from controller.treatment.checklist import NO_CONTRAINDICATIONS, load_answers  # noqa: PLC0415
 
     overrides: dict[str, Any] = {"session.max_minutes": minutes}
     if profile is not None:

@@ -96,7 +96,7 @@ def pair(
 
         device = asyncio.run(run())
         path = resolve_config_path(config)
-        remember_device(path, str(device.kind), address=address, name=device.name)
+        remember_device(path, device.kind, address=address, name=device.name)
     except SoleGuardError as exc:
         # The shared table: a settings problem is a usage error (2), a device problem a failure (1).
         line, code = describe(exc)

@@ -15,6 +15,7 @@ from controller.journal.commandline import (
     open_journal,
     parse_date,
 )
+from controller.safety import Finding
 
 app = typer.Typer(
     help="Foot-care diary: sleep quality, notes, daily foot inspection, pain scores.",
@@ -80,7 +81,7 @@ def inspect(
         fail("--none and --finding: choose one")
     if not none and not finding:
         fail("give --finding NAME (repeatable) or --none")
-    found = ["none"] if none else [f.strip().lower().replace("-", "_") for f in finding or ()]
+    found = [Finding.NONE] if none else [f.strip().lower().replace("-", "_") for f in finding or ()]
     day = parse_date("--date", date)
     with open_journal(db, config, create=True) as (store, settings):
         outcome = diary.record_inspection(

@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
+from controller.safety import EndReason, Priority
+
 if TYPE_CHECKING:
     from rich.console import Console, RenderableType
 
@@ -128,7 +130,11 @@ def render(figures: LiveFigures) -> RenderableType:
         heater += f" ({figures.heater_note})"
     table.add_row("heater", heater, "")
     alarms = Table.grid(padding=(0, 1))
-    colours = {"high": "bold red", "medium": "yellow", "low": "cyan"}
+    colours: dict[str, str] = {
+        Priority.HIGH: "bold red",
+        Priority.MEDIUM: "yellow",
+        Priority.LOW: "cyan",
+    }
     for priority, code, text in figures.alarms[-6:]:
         alarms.add_row(f"[{colours.get(priority, 'white')}]{priority.upper():6}[/]", code, text)
     parts: list[RenderableType] = [table]
@@ -193,7 +199,7 @@ def speed_label(speed: float | str | None) -> str:
 
 
 def final_figures(
-    frame: LiveFigures, *, ended_by: str | None, error: BaseException | None
+    frame: LiveFigures, *, ended_by: EndReason | None, error: BaseException | None
 ) -> LiveFigures:
     """The last frame: what is true once the session is over, not its last running moment.
 
@@ -410,9 +416,7 @@ async def watch(
             if last is not None:
                 error = None if task.cancelled() else task.exception()
                 ended_by = latest.latest.ended_by if latest.latest is not None else None
-                final = final_figures(
-                    last, ended_by=None if ended_by is None else str(ended_by), error=error
-                )
+                final = final_figures(last, ended_by=ended_by, error=error)
                 view.update(render(final), refresh=True)
     result = task.result()
     decision = latest.latest

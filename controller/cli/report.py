@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from controller.journal.commandline import ConfigOption, DbOption, fail, handled, open_journal
+from controller.safety import EndReason
 
 
 def report(
@@ -54,7 +55,7 @@ def report(
     if isinstance(data, SessionReportData) and not data.t_s:
         why = (
             "it was refused by the checklist before it started"
-            if data.session.ended_by == "checklist"
+            if data.session.ended_by is EndReason.CHECKLIST
             else "no readings were recorded"
         )
         fail(f"session {data.session.id}: nothing to plot, {why}")

@@ -16,14 +16,15 @@ from controller import localdate
 from controller.cli import exit_codes
 from controller.cli.errors import reported
 from controller.errors import Interrupted
+from controller.safety import EndReason, Priority
 from controller.shutdown import ended_by_signal, interruptible
 
 if TYPE_CHECKING:
     from controller.safety.events import ChecklistResult
-    from controller.service.session import SessionObserver, SessionOutcome, SessionRunner
-    from controller.session.checklist import ChecklistAnswers
+    from controller.service.runner import SessionObserver, SessionOutcome, SessionRunner
     from controller.settings import Settings
     from controller.store import Store
+    from controller.treatment.checklist import ChecklistAnswers
 
 EXIT_REFUSED = exit_codes.REFUSED
 _LOGGER = logging.getLogger(__name__)
@@ -61,7 +62,7 @@ def session(
             _after(settings, store, outcome, answers, pain_after=pain_after, ask=ask)
             if signum is not None:
                 raise Interrupted(signum)
-    if outcome.ended_by == "checklist":
+    if outcome.ended_by is EndReason.CHECKLIST:
         raise typer.Exit(EXIT_REFUSED)
     if not live:
         typer.echo(_ended_line(outcome))
@@ -87,7 +88,7 @@ def run(
             if signum is not None:
                 raise Interrupted(signum)
     typer.echo(_ended_line(outcome))
-    if outcome.ended_by == "checklist":
+    if outcome.ended_by is EndReason.CHECKLIST:
         raise typer.Exit(EXIT_REFUSED)
 
 
@@ -137,7 +138,7 @@ def _journalled_if_not_reached(store: Store) -> Iterator[None]:
                     None,
                     time=time.time(),
                     code=NOT_STARTED_CODE,
-                    priority="medium",
+                    priority=Priority.MEDIUM,
                     message=str(exc),
                 )
             except StoreError as store_error:
@@ -151,7 +152,7 @@ def _checklist(store: Store, path: Path | None) -> ChecklistAnswers:
         refusal,
         session_block_reason,
     )
-    from controller.session.checklist import ChecklistNeeds, ask, load_answers  # noqa: PLC0415
+    from controller.treatment.checklist import ChecklistNeeds, ask, load_answers  # noqa: PLC0415
 
     # Before any question: a latch or an open wound refuses whatever the answers would be.
     blocked = session_block_reason(store)
@@ -238,9 +239,9 @@ async def _refused_session(
     from controller.ble.access import BleAccess  # noqa: PLC0415
     from controller.ble.links import LinkOptions  # noqa: PLC0415
     from controller.service.app import Journal, run_session  # noqa: PLC0415
-    from controller.service.session import SessionPlan  # noqa: PLC0415
-    from controller.session.programs import PROGRAMS  # noqa: PLC0415
+    from controller.service.runner import SessionPlan  # noqa: PLC0415
     from controller.settings import effective_limits  # noqa: PLC0415
+    from controller.treatment.programs import PROGRAMS  # noqa: PLC0415
 
     plan = SessionPlan(
         limits=effective_limits(settings),
@@ -256,7 +257,7 @@ async def _refused_session(
 
 def _notices() -> SessionObserver:
     """An observer that prints what the session tells the user, as it happens (no live view)."""
-    from controller.service.session import SessionObserver  # noqa: PLC0415
+    from controller.service.runner import SessionObserver  # noqa: PLC0415
 
     class Notices(SessionObserver):
         def on_notice(self, text: str) -> None:
@@ -277,7 +278,7 @@ def _after(
     from controller.caregiver.identity import device_id_of  # noqa: PLC0415
     from controller.journal.diary import record_inspection  # noqa: PLC0415
 
-    blocked = outcome.ended_by == "checklist"
+    blocked = outcome.ended_by is EndReason.CHECKLIST
     store.record_checklist(
         outcome.session_id,
         time=time.time(),

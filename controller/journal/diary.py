@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
 
 from controller.journal.blocks import inspection_due, open_wound_reason, session_block_reason
+from controller.safety import Finding, Priority
 from controller.store import OPEN_WOUND_FINDINGS, OutboxAlert, Store
 from controller.store.validation import check_findings
 
@@ -37,7 +38,7 @@ _LOGGER = logging.getLogger(__name__)
 # Alert code on the caregiver `alert` topic for an inspection that found something.
 INSPECTION_FINDING: Final = "INSPECTION_FINDING"
 # IEC 60601-1-8 "low": worth a caregiver's attention, no immediate danger (no session is running).
-INSPECTION_PRIORITY: Final = "low"
+INSPECTION_PRIORITY: Final = Priority.LOW
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,7 +66,7 @@ def record_inspection(
     found = check_findings(findings)
     stamp = time.time() if now is None else now
     alert = None
-    if found != {"none"}:
+    if found != {Finding.NONE}:
         message = f"Foot inspection on {date.isoformat()} found: {_describe(found)}."
         if found & OPEN_WOUND_FINDINGS:
             message += " Sessions are blocked until it is recorded healed."

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Final
 
 from controller.journal.errors import JournalError, OutputError
 from controller.journal.report_data import SessionReportData, TrendReportData
+from controller.safety import Finding, Priority
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -31,8 +32,20 @@ __all__ = ["FORMATS", "write_report"]
 FORMATS: Final = (".png", ".svg", ".html")
 # 110 dpi at the figure sizes below: about 1300 px wide, sharp on a laptop, small as a file.
 _DPI: Final = 110
-_PRIORITY_COLOURS: Final = {"high": "#c0392b", "medium": "#e67e22", "low": "#2980b9"}
-_FINDING_ORDER: Final = ("none", "redness", "swelling", "blister", "cut", "open_wound", "ulcer")
+_PRIORITY_COLOURS: Final[dict[str, str]] = {
+    Priority.HIGH: "#c0392b",
+    Priority.MEDIUM: "#e67e22",
+    Priority.LOW: "#2980b9",
+}
+_FINDING_ORDER: Final = (
+    Finding.NONE,
+    Finding.REDNESS,
+    Finding.SWELLING,
+    Finding.BLISTER,
+    Finding.CUT,
+    Finding.OPEN_WOUND,
+    Finding.ULCER,
+)
 
 
 def write_report(data: SessionReportData | TrendReportData, out: Path) -> None:
@@ -212,7 +225,7 @@ def _trend_figure(data: TrendReportData) -> Figure:
     kinds = [k for k in _FINDING_ORDER if any(k in f for _, f in data.findings_per_day)]
     for row, kind in enumerate(kinds):
         days = [_x(_noon(d)) for d, found in data.findings_per_day if kind in found]
-        colour = "#95a5a6" if kind == "none" else "#c0392b"
+        colour = "#95a5a6" if kind is Finding.NONE else "#c0392b"
         finding_ax.plot(days, [row] * len(days), "o", color=colour, linestyle="")
     finding_ax.set_yticks(range(len(kinds)), [k.replace("_", " ") for k in kinds])
     finding_ax.set_ylim(-0.7, max(len(kinds), 1) - 0.3)

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
 
 from controller import localdate
+from controller.safety import Finding
 from controller.settings.limits import LATCH_C
 from controller.store.validation import check_int_range
 
@@ -157,7 +158,7 @@ def trend_report_data(store: Store, *, weeks: int, today: dt.date | None = None)
     for day, found in findings.items():
         if len(found) > 1:
             # An inspection that found nothing and a later one that found something: the finding.
-            found.discard("none")
+            found.discard(Finding.NONE)
             findings[day] = found
 
     return TrendReportData(

@@ -348,7 +348,10 @@ Command: TypeAlias = SetPressure | SetHeater | Stop | RenewLease
 
 
 def encode_command(cmd: Command) -> bytes:
-    """The bytes to write to the Command characteristic."""
+    """The bytes to write to the Command characteristic: 6, 8 or 9 (docs/protocol.md, "Command").
+
+    The command was range-checked when it was built; encoding raises nothing.
+    """
     return cmd.encode()
 
 
@@ -434,7 +437,13 @@ class _StatusFlagsView:
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class MassagerStatus(_StatusFlagsView):
-    """One Status notification.
+    """One Status notification (docs/protocol.md, "Status"; 14 bytes on the wire).
+
+    Fields, units and wire ranges (construction raises `FieldRangeError` outside them):
+    ``last_sequence`` the last command accepted (uint16); ``pressure_mmhg`` measured,
+    0.0..300.0 mmHg at 0.1 mmHg; ``pressure_target_mmhg`` the target in force, 0.0..70.0 mmHg;
+    ``pad_temperature_c`` -40.00..120.00 °C at 0.01 °C; ``battery_percent`` 0..100;
+    ``lease_remaining_ms`` 0..3000 ms.
 
     ``flags`` keeps only the defined bits: reserved bits 6-7 are dropped on construction and on
     receipt, as the protocol says. ``fault`` is a FaultCode, or a plain int a newer firmware sent.
@@ -636,7 +645,13 @@ def decode_status(data: bytes) -> MassagerStatus | PartialStatus:
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class DeviceLimits:
-    """The Device limits characteristic: the firmware's own ceilings (uint16 fields)."""
+    """The Device limits characteristic (docs/protocol.md, "Device limits"; 7 bytes).
+
+    The firmware's own ceilings, compared with the controller's settings, never relied on:
+    ``max_pressure_mmhg`` 0.0..6553.5 mmHg at 0.1 mmHg, ``max_lease_ms`` 0..65535 ms,
+    ``cutout_c`` the pad cut-out, 0.00..655.35 °C at 0.01 °C. Construction raises
+    `FieldRangeError` outside these (uint16) ranges.
+    """
 
     max_pressure_mmhg: float
     max_lease_ms: int

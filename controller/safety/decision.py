@@ -29,13 +29,22 @@ class SessionState(enum.StrEnum):
 
 
 class EndReason(enum.StrEnum):
-    """Why the last session ended: timer, user, caregiver, a fault or a refused checklist."""
+    """Why a session ended, as the journal (``sessions.ended_by``), JSON and MQTT spell it.
+
+    The supervisor decides the first five; the last four are recorded above it: a signal to
+    the process replaces USER (the service), and INTERRUPTED closes a session whose process
+    died (the store, at the next start).
+    """
 
     TIMER = "timer"
     USER = "user"
     CAREGIVER = "caregiver"
     FAULT = "fault"
     CHECKLIST = "checklist"
+    SIGINT = "sigint"
+    SIGTERM = "sigterm"
+    SIGHUP = "sighup"
+    INTERRUPTED = "interrupted"
 
 
 class Priority(enum.StrEnum):

@@ -20,6 +20,7 @@ __all__ = [
     "ChecklistResult",
     "DeviceKind",
     "Event",
+    "Finding",
     "LatchInForce",
     "LinkChanged",
     "MassagerReport",
@@ -33,10 +34,27 @@ __all__ = [
 
 # The seed article's contraindications: massage must never run over any of these.
 CONTRAINDICATIONS = frozenset({"open_wound", "ulcer", "infection", "severe_inflammation"})
+
+
+class Finding(enum.StrEnum):
+    """What a daily foot inspection may find, as the checklist, the diary and the journal spell it.
+
+    NONE stands alone: the inspection found nothing.
+    """
+
+    CUT = "cut"
+    BLISTER = "blister"
+    REDNESS = "redness"
+    SWELLING = "swelling"
+    OPEN_WOUND = "open_wound"
+    ULCER = "ulcer"
+    NONE = "none"
+
+
 # Daily-inspection findings that block the session (the article: "identify minor cuts or blisters
 # before they develop into serious infections"). Other findings (dry skin, callus) are recorded
 # by the caller but do not block. A contraindication reported as a finding blocks too.
-BLOCKING_FINDINGS = frozenset({"cut", "blister"}) | CONTRAINDICATIONS
+BLOCKING_FINDINGS = frozenset({Finding.CUT.value, Finding.BLISTER.value}) | CONTRAINDICATIONS
 
 
 class DeviceKind(enum.StrEnum):

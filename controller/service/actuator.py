@@ -279,7 +279,11 @@ class Actuator:
         return self._link.next_sequence()
 
     async def stop(self) -> bool:
-        """Tell the massager to stop now; True if it acknowledged."""
+        """Tell the massager to stop now; True if it acknowledged within `STOP_TIMEOUT_S`.
+
+        Never raises for the link: an unacknowledged STOP is logged and returns False (the
+        firmware stops on its own when the lease, at most 3 s, runs out).
+        """
         self._wanted = OFF
         try:
             await self._link.send(Stop(self._next()), timeout_s=STOP_TIMEOUT_S)

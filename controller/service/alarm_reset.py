@@ -20,6 +20,7 @@ from controller.safety import (
     DeviceKind,
     LatchInForce,
     LinkChanged,
+    Priority,
     SessionState,
     SkinReading,
     Supervisor,
@@ -122,7 +123,7 @@ async def reset_latch(
             id=uuid.uuid4().hex,
             device_id=device_id,
             time=now,
-            priority="low",
+            priority=Priority.LOW,
             code=LATCH_RESET_CODE,
             message=(
                 f"the over-temperature latch was reset by the user (skin {celsius:.1f} °C); "

@@ -15,18 +15,19 @@ from typing import TYPE_CHECKING, Any
 
 from controller.ble.access import open_ble
 from controller.errors import ConfigError, Interrupted
+from controller.safety import DeviceKind
 from controller.service.recorder import Recorder
-from controller.service.session import (
+from controller.service.runner import (
     SessionObserver,
     SessionOutcome,
     SessionPlan,
     SessionRunner,
 )
-from controller.session.programs import PROGRAMS
 from controller.settings import effective_limits
 from controller.shutdown import current as current_shutdown
 from controller.shutdown import signal_reason
 from controller.store.writer import JournalWriter
+from controller.treatment.programs import PROGRAMS
 
 if TYPE_CHECKING:
     import concurrent.futures
@@ -72,6 +73,9 @@ async def run_session(
     Under an installed `controller.shutdown.Shutdown`, a signal (Ctrl-C, SIGTERM, SIGHUP) during
     the session ends it through the supervisor (STOP first) and the outcome's ``ended_by`` names
     the signal (`signal_reason`); before the session starts it raises `Interrupted`.
+    Raises what `SessionRunner.run` raises (`AlarmLatched`, `LinkError`). The journal's end of
+    the session is written before this returns, unless the writer's close bound
+    (`controller.store.writer.CLOSE_TIMEOUT_S`) runs out first (then logged).
     """
     loop = asyncio.get_running_loop()
     wall_offset = time.time() - loop.time()
@@ -207,11 +211,17 @@ async def run_configured_session(
     caregiver: CaregiverRelay | None = None,
     on_runner: Callable[[SessionRunner], None] | None = None,
 ) -> SessionOutcome:
-    """A session with the paired devices named in the settings, over the configured radio."""
+    """A session with the paired devices named in the settings, over the configured radio.
+
+    Raises `ConfigError` (one line naming ``soleguard scan`` and ``pair``) when the massager or
+    the sensor is not paired yet; otherwise as `run_session`.
+    """
     massager, sensor = settings.devices.massager.address, settings.devices.sensor.address
     if massager is None or sensor is None:
         missing = " and ".join(
-            kind for kind, address in (("massager", massager), ("sensor", sensor)) if not address
+            kind
+            for kind, address in ((DeviceKind.MASSAGER, massager), (DeviceKind.SENSOR, sensor))
+            if not address
         )
         raise ConfigError(
             f"devices: no {missing} paired yet; run `soleguard scan`, then `soleguard pair ADDRESS`"

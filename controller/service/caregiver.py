@@ -19,7 +19,7 @@ from controller.caregiver.models import ActiveAlarm, DeviceState, TelemetrySampl
 from controller.errors import StoreError
 from controller.safety.decision import SessionState
 from controller.safety.events import CaregiverAction, CaregiverRequest
-from controller.service.session import SessionObserver
+from controller.service.runner import SessionObserver
 from controller.settings.limits import HEATER_CUTOFF_C
 from controller.store import OutboxAlert
 from controller.timing import reached

@@ -13,18 +13,18 @@ from typing import TYPE_CHECKING, Any
 
 from controller.ble.access import open_ble
 from controller.service.app import Journal, run_session
-from controller.service.session import SessionObserver, SessionOutcome, SessionPlan
-from controller.session.programs import PROGRAMS
+from controller.service.runner import SessionObserver, SessionOutcome, SessionPlan
 from controller.settings import effective_limits
+from controller.treatment.programs import PROGRAMS
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
 
     from controller.service.caregiver import CaregiverRelay
-    from controller.service.session import SessionRunner
-    from controller.session.checklist import ChecklistAnswers
+    from controller.service.runner import SessionRunner
     from controller.settings import Settings
     from controller.store import Store
+    from controller.treatment.checklist import ChecklistAnswers
     from firmware_sim.world import SimWorld, WorldSnapshot
 
 # Skin temperatures whose time-above the simulator accumulates, besides the cut-off in force.
@@ -41,7 +41,12 @@ class SimulatedRun:
     truth: WorldSnapshot
 
     def summary(self) -> dict[str, Any]:
-        """The machine-readable result (``soleguard demo --json``, the fault campaign)."""
+        """The machine-readable result (``soleguard demo --json``, the fault campaign).
+
+        A JSON-ready dict: ``ended_by`` (`EndReason` text), durations in s, temperatures in °C
+        (the simulator's truth and what the sensor reported), pressures in mmHg, the alarms
+        (code, priority, message); floats rounded, NaN given as None.
+        """
         limits = self.plan.limits
 
         def rounded(value: float | None, digits: int = 2) -> float | None:
@@ -85,7 +90,12 @@ async def run_simulated_session(
     on_runner: Callable[[SessionRunner], None] | None = None,
     on_world: Callable[[SimWorld], None] | None = None,
 ) -> SimulatedRun:
-    """Build the simulated world, run one session over it, and report what really happened."""
+    """Build the simulated world, run one session over it, and report what really happened.
+
+    ``scenario`` names a `firmware_sim.scenarios` fault script (ValueError for an unknown one);
+    ``seed`` makes the world's noise and faults repeatable. Raises what `SessionRunner.run`
+    raises.
+    """
     from firmware_sim.world import SimWorld  # noqa: PLC0415 (bumble is slow to import)
 
     limits = effective_limits(settings)

@@ -24,7 +24,10 @@ from dataclasses import dataclass
 class Bound:
     """A configurable safety number: its default, and the range a user or clinician may choose.
 
-    ``stricter`` says which way is safer ("lower" or "higher"), so profiles can only tighten.
+    ``default``, ``minimum`` and ``maximum`` are in ``unit``; ``stricter`` says which way is
+    safer ("lower" or "higher"), so profiles can only tighten; ``source`` names the sources
+    listed in this module's docstring (in full in docs/safety.md). Raises ValueError when the
+    default lies outside the range or ``stricter`` is neither.
     """
 
     default: float

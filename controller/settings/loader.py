@@ -422,9 +422,13 @@ def _profile_layers(
 def effective_limits(settings: Settings, *, resident_profile: str | None = None) -> SafetyLimits:
     """Apply the profiles to the user's values; a profile can only make a limit stricter.
 
-    ``resident_profile``: a hub resident's own profile (``hub.residents.N.profile``), applied
-    after ``[profile]``; like every profile it only tightens. Raises `ConfigError` for a profile
-    file that is missing or invalid.
+    The shipped profile first, then a clinician's file, then ``resident_profile`` (a hub
+    resident's own profile, ``hub.residents.N.profile``). For each safety number a profile sets,
+    the stricter of the user's value and the profile's wins (`controller.settings.limits.Bound`);
+    a switch it turns off stays off; any other choice (the program) stays the user's. A heater
+    target above the resulting cut-off less its margin yields to it. Raises `ConfigError` for an
+    unknown profile name, or a profile file that cannot be read, is invalid or names another
+    profile.
     """
     sections: dict[str, Section] = {
         "pressure": settings.pressure,

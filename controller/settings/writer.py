@@ -7,15 +7,24 @@ import re
 import tempfile
 import tomllib
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from controller.errors import ConfigError
 from controller.settings.models import Settings
 
+if TYPE_CHECKING:
+    from controller.safety import DeviceKind
+
 _SECTION = re.compile(r"^\s*\[([^\[\]]+)\]\s*(#.*)?$")
 
 
-def remember_device(path: Path, kind: str, *, address: str, name: str | None) -> None:
-    """Set ``[devices.<kind>]`` address (and name) in ``path``, creating the file if needed."""
+def remember_device(path: Path, kind: DeviceKind, *, address: str, name: str | None) -> None:
+    """Set ``[devices.<kind>]`` address (and name) in ``path``, creating the file if needed.
+
+    Other sections, comments and layout are kept; the file is replaced atomically. Raises
+    `ConfigError` when the file would not be valid settings after the update (nothing is
+    written) or cannot be written.
+    """
     lines = path.read_text().splitlines() if path.exists() else []
     values = {"address": address} | ({"name": name} if name else {})
     header = f"devices.{kind}"

@@ -62,7 +62,13 @@ def finite_or_none(value: float | None) -> float | None:
 
 
 class Database:
-    """The journal file: :meth:`open` it, then use it as a context manager or :meth:`close`."""
+    """The journal file: :meth:`open` it, then use it as a context manager or :meth:`close`.
+
+    Every read or write raises `StoreError` (naming the file) when SQLite fails or the journal
+    is closed; values outside their range raise `InvalidValueError` (naming the field and the
+    allowed values) before anything is written. Times are epoch seconds, dates local dates.
+    Safe to share between threads: one connection, used under one lock.
+    """
 
     def __init__(self, conn: sqlite3.Connection, path: Path) -> None:
         self._conn: sqlite3.Connection | None = conn
@@ -73,7 +79,12 @@ class Database:
 
     @classmethod
     def open(cls, path: Path | None = None) -> Self:
-        """Open (creating if needed) the journal at ``path``, else in the user data directory."""
+        """Open (creating if needed) the journal at ``path``, else in the user data directory.
+
+        Brings the schema up to date (`controller.store.schema.migrate`). Raises `StoreError`
+        for a folder where the file should be, a file that is not a journal, or a schema
+        newer than this version knows.
+        """
         target = default_store_path() if path is None else Path(path)
         try:
             target.parent.mkdir(parents=True, exist_ok=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final, Literal
 
-from controller.safety import Priority
+from controller.safety import EndReason, Finding, Priority
 
 if TYPE_CHECKING:
     import datetime as dt
@@ -30,34 +30,12 @@ __all__ = [
     "SleepEntry",
 ]
 
-EndedBy = Literal[
-    "timer",
-    "user",
-    "caregiver",
-    "fault",
-    "checklist",
-    "sigint",
-    "sigterm",
-    "sighup",
-    "interrupted",
-]
 PainMoment = Literal["before", "after"]
 
-# How a session ended: by the supervisor (timer ... checklist), by a signal to its process
-# (sigint, sigterm, sighup), or "interrupted": its process died, and the next start closed it.
-ENDED_BY: Final = frozenset(
-    {
-        "timer",
-        "user",
-        "caregiver",
-        "fault",
-        "checklist",
-        "sigint",
-        "sigterm",
-        "sighup",
-        "interrupted",
-    }
-)
+# How a session ended (`EndReason`): by the supervisor (timer ... checklist), by a signal to its
+# process (sigint, sigterm, sighup), or "interrupted": its process died, and the next start
+# closed it. The journal's CHECK constraint (schema.py, migration 4) holds the same values.
+ENDED_BY: Final = frozenset(reason.value for reason in EndReason)
 # IEC 60601-1-8 alarm priorities (DESIGN.md section 3): the supervisor's, as text in the journal.
 ALARM_PRIORITIES: Final = frozenset(priority.value for priority in Priority)
 PAIN_MOMENTS: Final = frozenset({"before", "after"})
@@ -67,12 +45,10 @@ PAIN_MAX: Final = 10
 # Sleep quality on a five-point scale (1 very poor .. 5 very good).
 SLEEP_MIN: Final = 1
 SLEEP_MAX: Final = 5
-# What a daily foot inspection may find; "none" stands alone.
-FINDINGS: Final = frozenset(
-    {"cut", "blister", "redness", "swelling", "open_wound", "ulcer", "none"}
-)
+# What a daily foot inspection may find (`Finding`); "none" stands alone.
+FINDINGS: Final = frozenset(finding.value for finding in Finding)
 # Findings that block every session until the person records them healed.
-OPEN_WOUND_FINDINGS: Final = frozenset({"open_wound", "ulcer"})
+OPEN_WOUND_FINDINGS: Final = frozenset({Finding.OPEN_WOUND.value, Finding.ULCER.value})
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,7 +65,11 @@ class ReadingRow:
 
 @dataclass(frozen=True, slots=True)
 class SessionRecord:
-    """A session with its outcome, alarm count and pain scores (``None`` where not recorded)."""
+    """A session with its outcome, alarm count and pain scores (``None`` where not recorded).
+
+    Times are epoch seconds, temperatures °C, pressures mmHg, durations s; ``ended_by`` is the
+    `EndReason` (None while the session has not ended).
+    """
 
     id: int
     uid: str
@@ -100,7 +80,7 @@ class SessionRecord:
     cutoff_c: float
     pressure_cap_mmhg: float
     ended_at: float | None
-    ended_by: str | None
+    ended_by: EndReason | None
     max_skin_c: float | None
     max_pressure_mmhg: float | None
     time_above_cutoff_s: float | None

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import math
 import os
 from typing import TYPE_CHECKING, Any, Final
 
+from controller.safety import EndReason
 from controller.store.database import Database, finite_or_none, new_uid
 from controller.store.errors import InvalidValueError, UnknownSessionError
 from controller.store.processes import pid_alive
@@ -46,7 +48,10 @@ _SESSION_COLUMNS: Final = (
 
 
 def _session_record(row: Sequence[Any]) -> SessionRecord:
-    return SessionRecord(*row[:-1], simulated=bool(row[-1]))  # type: ignore[misc]
+    record = SessionRecord(*row[:-1], simulated=bool(row[-1]))  # type: ignore[misc]
+    # The journal holds the reason's text (the CHECK constraint keeps it one of `EndReason`).
+    ended_by = None if record.ended_by is None else EndReason(record.ended_by)
+    return dataclasses.replace(record, ended_by=ended_by)
 
 
 class Sessions(Database):
@@ -95,7 +100,7 @@ class Sessions(Database):
         session_id: int,
         *,
         ended_at: float,
-        ended_by: str,
+        ended_by: EndReason,
         max_skin_c: float | None,
         max_pressure_mmhg: float | None,
         time_above_cutoff_s: float,
@@ -147,14 +152,14 @@ class Sessions(Database):
             dead = [sid for sid, pid in rows if pid is None or not pid_alive(int(pid))]
             for session_id in dead:
                 conn.execute(
-                    "UPDATE sessions SET ended_by = 'interrupted', "
+                    "UPDATE sessions SET ended_by = ?2, "
                     "ended_at = COALESCE((SELECT MAX(time) FROM readings WHERE session_id = ?1),"
                     " started_at), "
                     "max_skin_c = (SELECT MAX(skin_c) FROM readings WHERE session_id = ?1), "
                     "max_pressure_mmhg = "
                     " (SELECT MAX(pressure_mmhg) FROM readings WHERE session_id = ?1) "
                     "WHERE id = ?1",
-                    (session_id,),
+                    (session_id, EndReason.INTERRUPTED),
                 )
         for session_id in dead:
             _LOGGER.warning("journal: session %s was interrupted (its process died)", session_id)

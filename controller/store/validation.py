@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from controller.safety import Finding
 from controller.store.errors import InvalidValueError
 from controller.store.records import FINDINGS
 
@@ -39,6 +40,6 @@ def check_findings(findings: Iterable[str]) -> frozenset[str]:
         )
     if not found:
         raise InvalidValueError("findings: give at least one finding, or 'none'")
-    if "none" in found and len(found) > 1:
+    if Finding.NONE in found and len(found) > 1:
         raise InvalidValueError("findings: 'none' cannot be combined with other findings")
     return found

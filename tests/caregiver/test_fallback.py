@@ -16,8 +16,8 @@ from controller.caregiver.threaded import caregiver_side
 from controller.safety import Supervisor
 from controller.safety.events import StartSession
 from controller.service.caregiver import CaregiverRelay
-from controller.session.checklist import ChecklistAnswers
 from controller.settings import Settings, effective_limits
+from controller.treatment.checklist import ChecklistAnswers
 from tests.caregiver.helpers import recorder, settings_for, wait_until
 
 if TYPE_CHECKING:

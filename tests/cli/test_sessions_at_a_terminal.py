@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from controller.cli import exit_codes
-from controller.service.session import CONNECT_DEADLINE_S
+from controller.service.runner import CONNECT_DEADLINE_S
 from controller.store import Store
 from tests.cli.terminal import (
     drawn,

@@ -24,10 +24,10 @@ import aiomqtt
 
 from controller.caregiver.threaded import caregiver_side
 from controller.service.caregiver import CaregiverRelay
-from controller.service.session import SessionObserver
+from controller.service.runner import SessionObserver
 from controller.service.simulated import SimulatedRun, run_simulated_session
-from controller.session.checklist import NO_CONTRAINDICATIONS
 from controller.settings import Settings
+from controller.treatment.checklist import NO_CONTRAINDICATIONS
 from firmware_sim import clock
 
 if TYPE_CHECKING:
@@ -35,7 +35,7 @@ if TYPE_CHECKING:
 
     from controller.caregiver.broker import LocalBroker
     from controller.safety import Decision
-    from controller.service.session import SessionRunner
+    from controller.service.runner import SessionRunner
     from controller.store import Store
 
 # Only guards against a hung test, never a measure of speed: every wait ends as soon as its

@@ -12,9 +12,10 @@ from typing import TYPE_CHECKING
 import pytest
 
 from controller.caregiver.threaded import caregiver_side
+from controller.safety import EndReason
 from controller.service.caregiver import CaregiverRelay
 from controller.service.simulated import run_simulated_session
-from controller.session.checklist import NO_CONTRAINDICATIONS
+from controller.treatment.checklist import NO_CONTRAINDICATIONS
 from tests.e2e.helpers import (
     DRAIN_S,
     BackgroundSession,
@@ -91,7 +92,7 @@ async def test_caregiver_is_told_when_the_massager_loses_its_bond(
         address = session.world.massager_address
         await wait_until(lambda: any(a["code"] == "MASSAGER_BOND_LOST" for a in alerts()))
 
-    assert result.run.outcome.ended_by == "fault"
+    assert result.run.outcome.ended_by is EndReason.FAULT
     [alert] = [a for a in alerts() if a["code"] == "MASSAGER_BOND_LOST"]
     assert alert["priority"] == "medium"
     assert f"soleguard pair {address}" in alert["message"]

@@ -20,6 +20,7 @@ import pytest
 from controller.caregiver import bridge as bridge_module
 from controller.caregiver.bridge import STATE_MIN_INTERVAL_S
 from controller.caregiver.commands import RATE_LIMIT_BURST, RATE_LIMIT_PER_S
+from controller.safety import EndReason
 from tests.e2e.helpers import (
     BASE,
     BackgroundSession,
@@ -68,7 +69,7 @@ async def test_caregiver_sees_availability_state_telemetry_and_every_alert_once(
         result = await session.result()
 
     run = result.run
-    assert run.outcome.ended_by == "timer"
+    assert run.outcome.ended_by is EndReason.TIMER
     assert [(m.payload, m.retain) for m in late.on("availability")] == [(b"online", True)]
     late_state = late.on("state")[0]
     assert late_state.retain
@@ -202,7 +203,7 @@ async def test_remote_stop_ends_the_session_within_a_second_and_raising_is_refus
         await wait_until(lambda: person.result_for(stop_id) is not None)
         result = await session.result()
 
-    assert result.run.outcome.ended_by == "caregiver"
+    assert result.run.outcome.ended_by is EndReason.CAREGIVER
     ended_at = next(now for now, d in session.decisions if d.ended_by is not None)
     assert ended_at - sent_at <= 1.0
     stop_answer = person.result_for(stop_id)
@@ -277,7 +278,7 @@ async def test_a_stop_sent_during_a_command_flood_ends_the_session_within_a_seco
         await wait_until(lambda: any(r.get("refused") for r in alice.json_on("command/result")))
         # The bridge had handled the whole flood by the time its summary arrived.
         flood_span_s = time.monotonic() - flood_started
-    assert result.run.outcome.ended_by == "caregiver"
+    assert result.run.outcome.ended_by is EndReason.CAREGIVER
     ended_at = next(now for now, d in session.decisions if d.ended_by is not None)
     assert ended_at - sent_at <= 1.0
     stop = alice.result_for("alice-stop")

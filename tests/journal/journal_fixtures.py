@@ -10,6 +10,7 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from controller.safety import EndReason
 from controller.store import ReadingRow, Store
 
 if TYPE_CHECKING:
@@ -65,7 +66,7 @@ def add_session(
     started_at: float,
     *,
     program: str = "standard",
-    ended_by: str = "timer",
+    ended_by: EndReason = EndReason.TIMER,
     pain: tuple[int | None, int | None] = (None, None),
     alarms: tuple[tuple[float, str, str], ...] = (),
 ) -> tuple[int, list[ReadingRow]]:
@@ -105,16 +106,16 @@ def fill(store: Store) -> tuple[tuple[int, ...], dict[int, list[ReadingRow]]]:
     ids = []
     readings = {}
     plan = [
-        (at(DAY1, 9), "standard", "timer", (6, 4), ()),
+        (at(DAY1, 9), "standard", EndReason.TIMER, (6, 4), ()),
         (
             at(DAY2, 9),
             "gentle",
-            "fault",
+            EndReason.FAULT,
             (5, None),
             ((120.0, "SKIN_OVER_CUTOFF", "high"), (121.5, "SENSOR_STALE", "medium")),
         ),
-        (at(DAY3, 8), "standard", "user", (5, 2), ()),
-        (at(DAY3, 20), "gentle", "timer", (None, None), ()),
+        (at(DAY3, 8), "standard", EndReason.USER, (5, 2), ()),
+        (at(DAY3, 20), "gentle", EndReason.TIMER, (None, None), ()),
     ]
     for started, program, ended_by, pain, alarms in plan:
         sid, rows = add_session(

@@ -12,6 +12,7 @@ from controller.journal.blocks import open_wound_reason
 from controller.journal.errors import JournalError
 from controller.journal.export import FORMAT, import_json, read_json, write_csv, write_json
 from controller.journal.history import history_rows
+from controller.safety import EndReason
 from controller.store import InvalidValueError, Store
 from controller.store.latch import latch_in_force, record_latch, record_reset
 from controller.store.transfer import TABLES
@@ -182,7 +183,7 @@ def test_round_trip_keeps_session_flags_and_a_latch_in_force(
     store = filled.store
     # A demo session (simulated), one ended by SIGTERM, one still running in this process, and
     # two latches: one reset, one still in force.
-    demo, _ = add_session(store, at(DAY1, 12), ended_by="sigterm")
+    demo, _ = add_session(store, at(DAY1, 12), ended_by=EndReason.SIGTERM)
     simulated = store.start_session(
         started_at=at(DAY1, 13),
         program="standard",
@@ -215,7 +216,7 @@ def test_round_trip_keeps_session_flags_and_a_latch_in_force(
             assert copy.simulated == original.simulated
             assert copy.ended_by == original.ended_by
         assert copies[store.get_session(simulated).uid].simulated
-        assert copies[store.get_session(demo).uid].ended_by == "sigterm"
+        assert copies[store.get_session(demo).uid].ended_by is EndReason.SIGTERM
         # The unfinished session keeps its process: this one is alive, so it stays open.
         assert other.close_interrupted() == []
         assert copies[store.get_session(running).uid].ended_by is None

@@ -18,6 +18,7 @@ from controller import localdate
 from controller.cli import diary, history, journal_io, report
 from controller.journal.blocks import open_wound_reason
 from controller.journal.diary import INSPECTION_FINDING
+from controller.safety import EndReason
 from controller.store import Store
 from tests.journal.journal_fixtures import DAY3, Filled
 
@@ -140,7 +141,7 @@ def test_history_fits_80_columns_without_cutting_a_word(tmp_path: Path) -> None:
         store.end_session(
             refused,
             ended_at=1_717_400_000.0,
-            ended_by="checklist",
+            ended_by=EndReason.CHECKLIST,
             max_skin_c=None,
             max_pressure_mmhg=0.0,
             time_above_cutoff_s=0.0,
@@ -370,7 +371,7 @@ def test_report_of_a_refused_session_says_there_is_nothing_to_plot(tmp_path: Pat
         store.end_session(
             refused,
             ended_at=1_717_400_000.0,
-            ended_by="checklist",
+            ended_by=EndReason.CHECKLIST,
             max_skin_c=None,
             max_pressure_mmhg=0.0,
             time_above_cutoff_s=0.0,

@@ -19,7 +19,7 @@ from controller.safety import (
     UserStop,
     WatchCutShort,
 )
-from controller.service.session import report_from_status
+from controller.service.runner import report_from_status
 from tests.safety.rig import TICK, Rig
 
 CORRUPT_STATUS = bytes.fromhex("01 0f 2a 00 ff ff 90 01 fe 10 50 c4 09 01")

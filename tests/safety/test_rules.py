@@ -639,4 +639,4 @@ def test_measured_pressure_above_the_hard_limit_counts_at_once() -> None:
     rig.run(2)
     rig.measured = rig.limits.pressure_hard_max_mmhg + 1.0
     decision = rig.step(rig.report())
-    assert decision.ended_by == "fault"
+    assert decision.ended_by is EndReason.FAULT

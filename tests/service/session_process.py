@@ -27,11 +27,11 @@ from controller.ble.access import open_ble
 from controller.cli.errors import reported
 from controller.errors import Interrupted
 from controller.service.app import Journal, run_session
-from controller.service.session import SessionObserver, SessionPlan
-from controller.session.checklist import NO_CONTRAINDICATIONS
-from controller.session.programs import PROGRAMS
+from controller.service.runner import SessionObserver, SessionPlan
 from controller.settings import Settings, effective_limits
 from controller.shutdown import ended_by_signal
+from controller.treatment.checklist import NO_CONTRAINDICATIONS
+from controller.treatment.programs import PROGRAMS
 from firmware_sim.clock import run
 
 if TYPE_CHECKING:

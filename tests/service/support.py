@@ -11,10 +11,10 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from controller.protocol import Command, Stop
-from controller.service.session import SessionObserver, SessionRunner
+from controller.service.runner import SessionObserver, SessionRunner
 from controller.service.simulated import SimulatedRun, run_simulated_session
-from controller.session.checklist import NO_CONTRAINDICATIONS, ChecklistAnswers
 from controller.settings import Settings
+from controller.treatment.checklist import NO_CONTRAINDICATIONS, ChecklistAnswers
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping

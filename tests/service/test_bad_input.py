@@ -13,6 +13,7 @@ import pytest
 
 from controller.errors import ProtocolError
 from controller.protocol import MassagerStatus, TemperatureMeasurement
+from controller.safety import EndReason
 from tests.service.support import DecisionLog, Session, firmware_running, make_settings, simulated
 
 MINUTES = 2.0
@@ -79,7 +80,7 @@ async def test_malformed_measurements_are_no_reading_and_heat_stays_off(
     assert session.run is not None
 
     # No crash: the session went on to its timer.
-    assert session.run.outcome.ended_by == "timer"
+    assert session.run.outcome.ended_by is EndReason.TIMER
     # Each frame was logged with its bytes, as a bad measurement.
     bad = [r for r in caplog.records if "bad measurement" in r.getMessage()]
     assert len(bad) == len(BAD_MEASUREMENTS)
@@ -127,7 +128,7 @@ async def test_malformed_status_is_dropped_and_the_session_goes_on(
     await injector
     assert session.run is not None
     assert session.tap is not None
-    assert session.run.outcome.ended_by == "timer"
+    assert session.run.outcome.ended_by is EndReason.TIMER
     bad = [r for r in caplog.records if "bad status" in r.getMessage()]
     assert len(bad) == len(BAD_STATUSES)
     # Garbage is not mistaken for news: no alarm but the end of the session's.

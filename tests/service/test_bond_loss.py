@@ -19,13 +19,14 @@ from controller.ble.access import BleAccess, open_ble
 from controller.ble.bonds import BondLostError
 from controller.ble.discovery import pair
 from controller.protocol import Command, SetHeater, SetPressure, Stop
+from controller.safety import EndReason
 from controller.safety.events import DeviceKind
 from controller.service.app import Journal, run_session
-from controller.service.session import SessionPlan
-from controller.session.checklist import NO_CONTRAINDICATIONS
-from controller.session.programs import PROGRAMS
+from controller.service.runner import SessionPlan
 from controller.settings import effective_limits
 from controller.store import Store
+from controller.treatment.checklist import NO_CONTRAINDICATIONS
+from controller.treatment.programs import PROGRAMS
 from firmware_sim.world import SimWorld
 from tests.service.support import (
     DecisionLog,
@@ -83,7 +84,7 @@ async def test_massager_factory_reset_mid_session_stops_it_and_asks_the_user() -
 
     # Stopped, and called a fault, soon after the reset (the post-session watch goes on after).
     outcome = session.run.outcome
-    assert outcome.ended_by == "fault"
+    assert outcome.ended_by is EndReason.FAULT
     ended = next(step for step in session.log.steps if step.decision.ended_by is not None)
     assert ended.now - reset < NOTICED_WITHIN_S
     assert ended.decision.command.stop
@@ -124,7 +125,7 @@ async def test_sensor_factory_reset_mid_session_stops_the_massager_and_asks_the_
     assert session.runner is not None
     [reset] = reset_at
 
-    assert session.run.outcome.ended_by == "fault"
+    assert session.run.outcome.ended_by is EndReason.FAULT
     ended = next(step for step in session.log.steps if step.decision.ended_by is not None)
     assert ended.now - reset < NOTICED_WITHIN_S
     [alarm] = [a for a in session.log.new_alarms() if a.code == "SENSOR_BOND_LOST"]
@@ -190,4 +191,4 @@ async def test_a_device_reset_between_sessions_keeps_the_next_one_from_starting(
         await pair(ble, address, stale_after_s=STALE_AFTER_S)
         assert len(await device.bonded_addresses()) == 1
         outcome = await run_session(_plan(world), ble, journal=Journal(None))
-        assert outcome.ended_by == "timer"
+        assert outcome.ended_by is EndReason.TIMER

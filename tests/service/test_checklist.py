@@ -2,9 +2,20 @@
 
 from __future__ import annotations
 
+from typing import get_args
+
 import pytest
 
-from controller.session.checklist import NO_CONTRAINDICATIONS, ChecklistAnswers
+from controller.safety import BLOCKING_FINDINGS, Finding
+from controller.store import FINDINGS
+from controller.treatment.checklist import (
+    FINDING_QUESTIONS,
+    NO_CONTRAINDICATIONS,
+    AskedFinding,
+    ChecklistAnswers,
+    ChecklistNeeds,
+    ask,
+)
 from tests.service.support import make_settings, simulated
 
 # What the refusal must name so the person understands it (docs/safety.md: "naming which").
@@ -63,3 +74,18 @@ async def test_same_answers_without_the_contraindication_do_start() -> None:
     assert session.tap is not None
     assert session.run.summary()["ended_by"] == "timer"
     assert session.tap.received
+
+
+def test_each_finding_asked_is_accepted_and_blocks_in_one_spelling() -> None:
+    """The checklist's questions, its answer file, the diary and the supervisor agree on names.
+
+    A person who answers yes to "a blister" gets a session the supervisor refuses, and the
+    answer reads back as the journal's and the diary's `Finding`.
+    """
+    assert set(FINDING_QUESTIONS) == set(get_args(AskedFinding))
+    assert set(FINDING_QUESTIONS) <= FINDINGS
+    needs = ChecklistNeeds(daily_inspection=True, provider_acknowledgement=False)
+    given = ask(needs, lambda question: "inspected" in question or "blister" in question)
+    assert given.findings == (Finding.BLISTER,)
+    result = given.result(inspection_required=True)
+    assert result.inspection_findings & BLOCKING_FINDINGS == {Finding.BLISTER}

@@ -14,9 +14,10 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from controller.safety import EndReason
 from controller.service.simulated import run_simulated_session
-from controller.session.checklist import NO_CONTRAINDICATIONS
 from controller.store import Store
+from controller.treatment.checklist import NO_CONTRAINDICATIONS
 from tests.service.support import make_settings
 
 if TYPE_CHECKING:
@@ -41,7 +42,7 @@ async def test_a_journal_that_fills_mid_session_leaves_the_session_safe(
             store=store,
         )
         readings = store.readings(run.outcome.session_id) if run.outcome.session_id else []
-    assert run.outcome.ended_by == "timer"
+    assert run.outcome.ended_by is EndReason.TIMER
     assert run.outcome.duration_s == pytest.approx(600.0, abs=1.0)
     messages = [record.getMessage() for record in caplog.records]
     full = [m for m in messages if "database or disk is full" in m]

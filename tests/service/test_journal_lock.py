@@ -19,9 +19,10 @@ import sys
 import time
 from typing import TYPE_CHECKING, Any
 
+from controller.safety import EndReason
 from controller.service.simulated import run_simulated_session
-from controller.session.checklist import NO_CONTRAINDICATIONS
 from controller.store import Store
+from controller.treatment.checklist import NO_CONTRAINDICATIONS
 from tests.service.support import make_settings
 from tests.starvation import runqueue_wait_s
 
@@ -29,7 +30,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from controller.safety import Decision
-    from controller.service.session import SessionRunner
+    from controller.service.runner import SessionRunner
 
 LOCK_S = 10.0
 # The promise: a locked journal delays no supervisor step by more than this (real time).
@@ -100,7 +101,7 @@ async def test_a_journal_locked_for_10_s_never_delays_a_supervisor_step(tmp_path
     finally:
         holder.kill()
         await asyncio.to_thread(holder.wait, STARTUP_TIMEOUT_S)
-    assert run.outcome.ended_by == "timer"
+    assert run.outcome.ended_by is EndReason.TIMER
     assert still_locked or len(durations) > 100  # the session ran (mostly) under the lock
     worst = max(durations)
     print(

@@ -18,10 +18,10 @@ from controller.errors import AlarmLatched
 from controller.service.alarm_reset import judge_alarm_reset, reset_latch
 from controller.service.recorder import Recorder
 from controller.service.simulated import run_simulated_session
-from controller.session.checklist import NO_CONTRAINDICATIONS
 from controller.settings import SafetyLimits, effective_limits
 from controller.store import Store
 from controller.store.latch import latch_in_force, record_latch
+from controller.treatment.checklist import NO_CONTRAINDICATIONS
 from firmware_sim.world import SimWorld
 from tests.safety.rig import Rig
 from tests.service.support import make_settings

@@ -11,6 +11,7 @@ from __future__ import annotations
 import itertools
 
 from controller.protocol import SetHeater, SetPressure
+from controller.safety import EndReason
 from controller.settings import effective_limits
 from tests.service.support import (
     PROPAGATION_S,
@@ -48,7 +49,7 @@ async def test_massager_link_drop_reconnects_and_resumes_safely() -> None:
     assert session.run is not None
     assert session.tap is not None
     assert session.world is not None
-    assert session.run.outcome.ended_by == "timer"
+    assert session.run.outcome.ended_by is EndReason.TIMER
     assert "MASSAGER_LINK_LOST" in session.log.new_alarm_codes()
     assert session.runner is not None
     assert session.runner.massager.connections == 2
@@ -92,7 +93,7 @@ async def test_sensor_link_loss_keeps_heat_off_until_a_reading_after_reconnectio
     settings = make_settings(**{"session.max_minutes": MINUTES})
     session = await simulated(settings, scenario="sensor-dropout", seed=SENSOR_LINK_LOSS_SEED)
     assert session.run is not None
-    assert session.run.outcome.ended_by == "timer"
+    assert session.run.outcome.ended_by is EndReason.TIMER
     codes = session.log.new_alarm_codes()
     assert "SENSOR_LINK_LOST" in codes
     [(lost_at, back_at)] = reconnections(session, "sensor_connected")
@@ -118,7 +119,7 @@ async def test_silent_sensor_keeps_heat_off_while_readings_are_stale() -> None:
     limits = effective_limits(settings)
     session = await simulated(settings, scenario="sensor-dropout", seed=0)
     assert session.run is not None
-    assert session.run.outcome.ended_by == "timer"
+    assert session.run.outcome.ended_by is EndReason.TIMER
     assert "SENSOR_STALE" in session.log.new_alarm_codes()
     steps = session.log.steps
     stale = [

@@ -13,17 +13,18 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from controller.safety import EndReason
 from controller.service.simulated import run_simulated_session
-from controller.session.checklist import NO_CONTRAINDICATIONS
 from controller.settings import effective_limits
 from controller.store import Store
+from controller.treatment.checklist import NO_CONTRAINDICATIONS
 from tests.service.support import LATCH_C, make_settings, simulated
 from tests.service.test_scenarios import EXPECTED
 
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from controller.service.session import SessionRunner
+    from controller.service.runner import SessionRunner
     from firmware_sim.world import SimWorld
 
 SEEDS = (1, 2, 3)
@@ -55,7 +56,7 @@ async def test_outcome_scenario_ends_as_expected_on_every_seed(scenario: str, se
     assert {code for code, _ in raised} <= set(expected.required) | expected.allowed
     # The watch after the session gives a verdict, and a fault ending says so.
     assert summary["after_session"] in ("safe", "fault")
-    if expected.ended_by == "timer":
+    if expected.ended_by is EndReason.TIMER:
         assert summary["after_session"] == "safe"
     for step in session.log.steps:
         if step.decision.command.heater_on:
@@ -107,7 +108,7 @@ async def test_heater_stuck_on_demo_reports_the_post_session_fault_in_summary_an
         unsafe = next(a for a in summary["alarms"] if a["code"] == "POST_SESSION_UNSAFE")
         assert "heater is still energised" in unsafe["message"]
         record = store.sessions()[-1]
-        assert record.ended_by == "fault"
+        assert record.ended_by is EndReason.FAULT
         journal_codes = {alarm.code for alarm in store.alarms(record.id)}
         assert "POST_SESSION_UNSAFE" in journal_codes
 
@@ -132,7 +133,7 @@ async def test_a_signal_ends_the_watch_with_a_verdict_never_a_plain_ending(
         await started.wait()
         # Well after the weld (the scenario's onset is within its first minutes); virtual time.
         await asyncio.sleep(max(0.0, 200.0 - worlds[0].elapsed()))
-        runners[0].request_stop("sigint")
+        runners[0].request_stop(EndReason.SIGINT)
 
     with Store.open(tmp_path / "journal.sqlite") as store:
         stopper = asyncio.create_task(signal_mid_session())
@@ -155,7 +156,7 @@ async def test_a_signal_ends_the_watch_with_a_verdict_never_a_plain_ending(
         assert summary["after_session"] == "fault"
         assert ("POST_SESSION_UNSAFE", "high") in codes
         assert "POST_SESSION_UNSAFE" in journal_codes
-        assert record.ended_by == "fault"
+        assert record.ended_by is EndReason.FAULT
     else:
         assert summary["ended_by"] == "sigint"
         assert summary["after_session"] in ("safe", "unverified")

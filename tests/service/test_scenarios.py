@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import pytest
 
+from controller.safety import EndReason
 from controller.safety.decision import Priority
 from controller.settings import effective_limits
 from firmware_sim.scenarios import SCENARIOS
@@ -25,7 +26,7 @@ HEATER_STUCK_MINUTES = 6.0
 
 @dataclass(frozen=True)
 class Expected:
-    ended_by: str
+    ended_by: EndReason
     required: dict[str, Priority]  # alarm code -> the priority it must be raised with
     allowed: frozenset[str] = frozenset()  # may be raised too (depends on timing)
     minutes: float = MINUTES
@@ -35,35 +36,35 @@ class Expected:
 
 
 EXPECTED: dict[str, Expected] = {
-    "normal": Expected("timer", {"SESSION_TIME_UP": Priority.LOW}),
+    "normal": Expected(EndReason.TIMER, {"SESSION_TIME_UP": Priority.LOW}),
     # seed 0 draws the "silent sensor" variant (the link stays up): stale readings.
     "sensor-dropout": Expected(
-        "timer", {"SENSOR_STALE": Priority.MEDIUM, "SESSION_TIME_UP": Priority.LOW}
+        EndReason.TIMER, {"SENSOR_STALE": Priority.MEDIUM, "SESSION_TIME_UP": Priority.LOW}
     ),
     # A reading that does not rise under a hot pad: heat off for the session.
     "sensor-stuck": Expected(
-        "timer", {"SENSOR_NOT_FOLLOWING": Priority.MEDIUM, "SESSION_TIME_UP": Priority.LOW}
+        EndReason.TIMER, {"SENSOR_NOT_FOLLOWING": Priority.MEDIUM, "SESSION_TIME_UP": Priority.LOW}
     ),
     # Two spikes or NaNs in a row leave no valid reading for 2 s: SENSOR_STALE as well.
     "sensor-spikes": Expected(
-        "timer",
+        EndReason.TIMER,
         {"SENSOR_INVALID": Priority.MEDIUM, "SESSION_TIME_UP": Priority.LOW},
         allowed=frozenset({"SENSOR_STALE"}),
     ),
     # The HTS decoder converts °F: nothing to notice.
-    "sensor-fahrenheit": Expected("timer", {"SESSION_TIME_UP": Priority.LOW}),
+    "sensor-fahrenheit": Expected(EndReason.TIMER, {"SESSION_TIME_UP": Priority.LOW}),
     # The controller never asked for the heater off (the foot stays below the target), so the
     # welded relay shows only when the pad reaches the firmware's cut-out.
     # The post-session watch sees the relay still closed: HIGH, and the fault is the ending.
     "heater-stuck-on": Expected(
-        "fault",
+        EndReason.FAULT,
         {"FIRMWARE_CUTOUT": Priority.HIGH},
         allowed=frozenset({"HEATER_NOT_RESPONDING", "POST_SESSION_UNSAFE"}),
         minutes=HEATER_STUCK_MINUTES,
     ),
     # Each new target overshoots: the second over-pressure event ends the session.
     "pressure-overshoot": Expected(
-        "fault",
+        EndReason.FAULT,
         # The bladder rises above its command: it does not follow, which ends the session.
         {"PRESSURE_NOT_FOLLOWING": Priority.HIGH},
         allowed=frozenset({"PRESSURE_OVER_CAP", "FIRMWARE_OVER_PRESSURE", "POST_SESSION_UNSAFE"}),
@@ -71,7 +72,7 @@ EXPECTED: dict[str, Expected] = {
     # The radio notices a dropped link only at its supervision timeout (2 s here); the missing
     # status reports say so sooner.
     "link-drop": Expected(
-        "timer",
+        EndReason.TIMER,
         {
             "MASSAGER_SILENT": Priority.MEDIUM,
             "MASSAGER_LINK_LOST": Priority.MEDIUM,
@@ -79,7 +80,7 @@ EXPECTED: dict[str, Expected] = {
         },
     ),
     "massager-reboot": Expected(
-        "timer",
+        EndReason.TIMER,
         {
             "MASSAGER_LINK_LOST": Priority.MEDIUM,
             "MASSAGER_REBOOTED": Priority.MEDIUM,
@@ -88,21 +89,21 @@ EXPECTED: dict[str, Expected] = {
         allowed=frozenset({"MASSAGER_SILENT"}),
     ),
     "low-battery": Expected(
-        "timer", {"BATTERY_LOW": Priority.LOW, "SESSION_TIME_UP": Priority.LOW}
+        EndReason.TIMER, {"BATTERY_LOW": Priority.LOW, "SESSION_TIME_UP": Priority.LOW}
     ),
     # Outcome supervision (issue 10): one scenario per fault class.
     "sensor-detached": Expected(
-        "timer", {"SENSOR_NOT_FOLLOWING": Priority.MEDIUM, "SESSION_TIME_UP": Priority.LOW}
+        EndReason.TIMER, {"SENSOR_NOT_FOLLOWING": Priority.MEDIUM, "SESSION_TIME_UP": Priority.LOW}
     ),
     # The vent cannot follow the program's next lower pressure, or STOP at the end.
     "vent-stuck": Expected(
-        "fault",
+        EndReason.FAULT,
         {"PRESSURE_NOT_FOLLOWING": Priority.HIGH},
         allowed=frozenset({"POST_SESSION_UNSAFE", "SESSION_TIME_UP"}),
     ),
     # Seen whenever the heater is commanded off: by the thermostat, or at the session's end.
     "heater-intermittent": Expected(
-        "fault",
+        EndReason.FAULT,
         {"HEATER_NOT_RESPONDING": Priority.HIGH},
         allowed=frozenset(
             {"POST_SESSION_UNSAFE", "SESSION_TIME_UP", "FIRMWARE_CUTOUT", "SENSOR_NOT_FOLLOWING"}
@@ -110,16 +111,16 @@ EXPECTED: dict[str, Expected] = {
         stays_faulty=True,
     ),
     "pressure-intermittent": Expected(
-        "fault",
+        EndReason.FAULT,
         {"PRESSURE_NOT_FOLLOWING": Priority.HIGH},
         allowed=frozenset({"PRESSURE_OVER_CAP", "POST_SESSION_UNSAFE"}),
     ),
     # Honest readings in pairs 0 s apart: nothing to notice.
-    "bursty-link": Expected("timer", {"SESSION_TIME_UP": Priority.LOW}),
+    "bursty-link": Expected(EndReason.TIMER, {"SESSION_TIME_UP": Priority.LOW}),
     # A pegged pressure is a sensor fault; with no pressure reading the bladder cannot be shown
     # vented after the session either.
     "corrupt-status": Expected(
-        "fault",
+        EndReason.FAULT,
         {"PRESSURE_SENSOR_FAULT": Priority.HIGH, "POST_SESSION_UNSAFE": Priority.HIGH},
     ),
 }
@@ -164,7 +165,7 @@ async def test_scenario_ends_safe_with_the_expected_alarms(scenario: str) -> Non
         assert (code, priority) in raised, f"{code} ({priority}) not raised; got {raised}"
     codes = {code for code, _ in raised}
     assert codes <= set(expected.required) | expected.allowed
-    if expected.ended_by == "timer":
+    if expected.ended_by is EndReason.TIMER:
         assert summary["duration_s"] == pytest.approx(expected.minutes * 60, abs=1.0)
 
 
@@ -175,7 +176,7 @@ async def test_pressure_overshoot_ends_on_the_first_overshoot() -> None:
     codes = session.log.new_alarm_codes()
     assert codes.count("PRESSURE_NOT_FOLLOWING") == 1
     last = session.log.steps[-1].decision
-    assert last.ended_by == "fault"
+    assert last.ended_by is EndReason.FAULT
     # Pressure was held at 0 after the first event until the pressure came back under.
     assert session.run is not None
     assert session.run.summary()["max_pressure_mmhg"] <= 60.0

@@ -15,11 +15,11 @@ import pytest
 
 from controller.errors import ConfigError, LinkError
 from controller.protocol import TemperatureType, TemperatureUnit
-from controller.safety import SessionState
-from controller.service.session import SessionObserver
+from controller.safety import EndReason, SessionState
+from controller.service.runner import SessionObserver
 from controller.service.simulated import run_simulated_session
-from controller.session.checklist import NO_CONTRAINDICATIONS
 from controller.store import Store
+from controller.treatment.checklist import NO_CONTRAINDICATIONS
 from firmware_sim import sensor as sensor_module
 from tests.service.support import DecisionLog, Session, make_settings, simulated
 
@@ -62,7 +62,7 @@ async def test_a_thermometer_that_refuses_pairing_is_read_unencrypted_and_heats(
     assert session.run is not None
     assert session.runner is not None
     assert session.world is not None
-    assert session.run.outcome.ended_by == "timer"
+    assert session.run.outcome.ended_by is EndReason.TIMER
     info = session.runner.sensor.info
     assert info is not None
     assert not info.encrypted
@@ -78,7 +78,7 @@ async def test_a_thermometer_that_drops_the_link_when_asked_to_pair_is_not_asked
     session, _ = await run({"sensor_drops_on_pairing": True})
     assert session.run is not None
     assert session.runner is not None
-    assert session.run.outcome.ended_by == "timer"
+    assert session.run.outcome.ended_by is EndReason.TIMER
     info = session.runner.sensor.info
     assert info is not None
     assert not info.encrypted
@@ -113,7 +113,7 @@ async def test_a_thermometer_that_notifies_instead_of_indicating_heats() -> None
     session, notices = await run({"sensor_notify": True})
     assert session.run is not None
     assert session.world is not None
-    assert session.run.outcome.ended_by == "timer"
+    assert session.run.outcome.ended_by is EndReason.TIMER
     assert session.world.sensor.indications > SESSION_MINUTES * 60 * 0.9
     assert heater_ever_commanded(session)
     assert "SENSOR_STALE" not in session.log.new_alarm_codes()
@@ -129,7 +129,7 @@ async def test_a_slow_thermometer_with_a_writable_interval_is_set_to_one_second(
     assert info is not None
     assert (info.interval_was_s, info.interval_s) == (5, 1)
     assert session.world.sensor.period_s == 1.0
-    assert session.run.outcome.ended_by == "timer"
+    assert session.run.outcome.ended_by is EndReason.TIMER
     assert heater_ever_commanded(session)
     # Readings kept fresh all session: no stale alarm, no heater flicker.
     assert "SENSOR_STALE" not in session.log.new_alarm_codes()
@@ -142,7 +142,7 @@ async def test_a_slow_thermometer_with_a_fixed_interval_keeps_heat_off_and_says_
     assert session.runner is not None
     assert session.world is not None
     assert session.world.sensor.period_s == SLOW_PERIOD_S  # not written: it cannot be
-    assert session.run.outcome.ended_by == "timer"
+    assert session.run.outcome.ended_by is EndReason.TIMER
     # Heat never asked for, never commanded, never on at the firmware: no 2 s flicker after each
     # reading. Pressure still works.
     assert not heater_ever_commanded(session)
@@ -189,7 +189,7 @@ async def test_a_fahrenheit_thermometer_with_timestamp_and_type_heats_in_celsius
     )
     assert session.run is not None
     assert session.runner is not None
-    assert session.run.outcome.ended_by == "timer"
+    assert session.run.outcome.ended_by is EndReason.TIMER
     info = session.runner.sensor.info
     assert info is not None
     assert info.temperature_type is TemperatureType.TOE
@@ -204,7 +204,7 @@ async def test_a_fahrenheit_thermometer_with_timestamp_and_type_heats_in_celsius
 async def test_an_ear_thermometer_is_reported() -> None:
     session, notices = await run({"sensor_type": TemperatureType.EAR})
     assert session.run is not None
-    assert session.run.outcome.ended_by == "timer"
+    assert session.run.outcome.ended_by is EndReason.TIMER
     assert len(notices.lines) == 1
     assert 'temperature type "ear", not a skin site' in notices.lines[0]
     assert 'sensor.non_skin_site = "refuse"' in notices.lines[0]
@@ -237,7 +237,7 @@ async def test_a_five_second_thermometer_raises_one_condition_in_ten_minutes_not
         )
         assert run.outcome.session_id is not None
         journal = [alarm.code for alarm in store.alarms(run.outcome.session_id)]
-    assert run.outcome.ended_by == "timer"
+    assert run.outcome.ended_by is EndReason.TIMER
     assert run.outcome.duration_s == pytest.approx(minutes * 60.0, abs=1.0)
     raised = log.new_alarm_codes()
     assert raised.count("SENSOR_TOO_SLOW") == 1

@@ -15,7 +15,8 @@ import pytest
 
 from controller.errors import LinkError
 from controller.protocol import Stop
-from controller.service.session import SessionObserver, SessionRunner
+from controller.safety import EndReason
+from controller.service.runner import SessionObserver, SessionRunner
 from tests.service.support import (
     PROPAGATION_S,
     DecisionLog,
@@ -129,7 +130,7 @@ async def test_user_stop_ends_the_session_and_stops_the_massager() -> None:
     session.runner.request_stop()
     await task
     assert session.run is not None
-    assert session.run.outcome.ended_by == "user"
+    assert session.run.outcome.ended_by is EndReason.USER
     assert session.run.outcome.duration_s < MINUTES * 60
     assert_stopped_at(session, stopped_at)
 
@@ -139,7 +140,7 @@ async def test_timer_ends_the_session_and_stops_the_massager() -> None:
     minutes = 1.5
     await simulated(make_settings(**{"session.max_minutes": minutes}), session=session)
     assert session.run is not None
-    assert session.run.outcome.ended_by == "timer"
+    assert session.run.outcome.ended_by is EndReason.TIMER
     # The step that ended it (the post-session watch steps on after it).
     end = next(i for i, step in enumerate(session.log.steps) if step.decision.ended_by)
     ended_at = session.log.steps[end].now

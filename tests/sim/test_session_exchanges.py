@@ -37,7 +37,7 @@ from controller.protocol import (
     decode_command,
     decode_status,
 )
-from controller.service.session import report_from_status
+from controller.service.runner import report_from_status
 from firmware_sim.massager import CommandRefused, MassagerFirmware
 from firmware_sim.physics import Physics
 

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from controller.errors import StoreError
+from controller.safety import EndReason
 from controller.store import Store
 from controller.store.backup import backup, restore
 
@@ -209,7 +210,7 @@ def test_a_plain_copy_holds_a_session_as_soon_as_it_has_ended(tmp_path: Path) ->
         store.end_session(
             sid,
             ended_at=1.7e9 + 60,
-            ended_by="timer",
+            ended_by=EndReason.TIMER,
             max_skin_c=None,
             max_pressure_mmhg=None,
             time_above_cutoff_s=0.0,

@@ -6,6 +6,7 @@ import subprocess
 import sys
 from typing import TYPE_CHECKING
 
+from controller.safety import EndReason
 from controller.store import ReadingRow, Store
 
 if TYPE_CHECKING:
@@ -51,7 +52,7 @@ def test_a_dead_process_s_session_is_closed_as_interrupted_and_a_live_one_kept(
         assert store.close_interrupted() == [killed]
 
         record = store.get_session(killed)
-        assert record.ended_by == "interrupted"
+        assert record.ended_by is EndReason.INTERRUPTED
         assert record.ended_at == T0 + 61.0  # its last reading: what is known
         assert record.max_skin_c == 36.5
         assert record.max_pressure_mmhg == 45.0

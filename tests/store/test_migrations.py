@@ -9,6 +9,7 @@ import pytest
 
 from controller.errors import StoreError
 from controller.journal.blocks import open_wound_reason
+from controller.safety import EndReason
 from controller.store import SCHEMA_VERSION, Store
 from controller.store.schema import MIGRATIONS, migrate, schema_version
 
@@ -28,12 +29,20 @@ def test_version_one_database_with_data_is_migrated_forward(tmp_path: Path) -> N
         "INSERT INTO sessions (uid, started_at, program, cutoff_c, pressure_cap_mmhg) "
         "VALUES ('abc', 1000.0, 'gentle', 40.0, 30.0)"
     )
+    # An ended session as the first version wrote it: the reason as plain text.
+    conn.execute(
+        "INSERT INTO sessions (uid, started_at, program, cutoff_c, pressure_cap_mmhg, "
+        "ended_at, ended_by) VALUES ('def', 2000.0, 'standard', 40.0, 30.0, 3200.0, 'checklist')"
+    )
     conn.close()
 
     with Store.open(path) as store:
-        [session] = store.sessions()
+        session, ended = sorted(store.sessions(), key=lambda record: record.started_at)
         assert session.program == "gentle"
         assert session.uid == "abc"
+        assert session.ended_by is None
+        # The old row's reason reads as the one vocabulary (the CLI tells a refusal by it).
+        assert ended.ended_by is EndReason.CHECKLIST
         # Tables of later versions now exist and work.
         assert store.alert_counts() == (0, 0)
         assert open_wound_reason(store) is None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import sqlite3
 import threading
@@ -11,6 +12,7 @@ import pytest
 
 from controller import localdate
 from controller.errors import StoreError
+from controller.safety import EndReason
 from controller.store import (
     SCHEMA_VERSION,
     InvalidValueError,
@@ -101,7 +103,7 @@ def test_session_round_trip_with_alarms_and_pain(store: Store) -> None:
     store.end_session(
         sid,
         ended_at=T0 + 1200,
-        ended_by="timer",
+        ended_by=EndReason.TIMER,
         max_skin_c=40.2,
         max_pressure_mmhg=59.5,
         time_above_cutoff_s=1.5,
@@ -110,7 +112,7 @@ def test_session_round_trip_with_alarms_and_pain(store: Store) -> None:
     record = store.get_session(sid)
     assert record.started_at == T0
     assert record.profile == "diabetic"
-    assert record.ended_by == "timer"
+    assert record.ended_by is EndReason.TIMER
     assert record.duration_s == 1200
     assert record.max_skin_c == 40.2
     assert record.max_pressure_mmhg == 59.5
@@ -163,7 +165,7 @@ def test_unknown_session_is_named(store: Store) -> None:
         store.end_session(
             42,
             ended_at=T0,
-            ended_by="user",
+            ended_by=EndReason.USER,
             max_skin_c=None,
             max_pressure_mmhg=None,
             time_above_cutoff_s=0.0,
@@ -186,6 +188,30 @@ def test_pain_can_be_corrected(store: Store) -> None:
     assert store.get_session(sid).pain_before == 5
 
 
+@pytest.mark.parametrize("reason", list(EndReason))
+def test_every_end_reason_is_kept_as_its_wire_text(
+    store: Store, tmp_path: Path, reason: EndReason
+) -> None:
+    # The journal's CHECK constraint and `EndReason` must hold the same reasons: a session
+    # ended by one the journal refused would stay "unfinished" in the history.
+    sid = _session(store)
+    store.end_session(
+        sid,
+        ended_at=T0 + 60,
+        ended_by=reason,
+        max_skin_c=None,
+        max_pressure_mmhg=None,
+        time_above_cutoff_s=0.0,
+        heat_s=0.0,
+    )
+    assert store.get_session(sid).ended_by is reason
+    # Byte for byte the text older versions wrote and other readers (exports, tools) expect.
+    with contextlib.closing(sqlite3.connect(tmp_path / "journal.sqlite3")) as raw:
+        [[text]] = raw.execute("SELECT ended_by FROM sessions WHERE id = ?", (sid,))
+    assert type(text) is str
+    assert text == reason.value
+
+
 def test_bad_choices_are_refused(store: Store) -> None:
     sid = _session(store)
     with pytest.raises(InvalidValueError, match="priority"):
@@ -194,7 +220,7 @@ def test_bad_choices_are_refused(store: Store) -> None:
         store.end_session(
             sid,
             ended_at=T0,
-            ended_by="boredom",
+            ended_by="boredom",  # type: ignore[arg-type]  # bad input on purpose
             max_skin_c=None,
             max_pressure_mmhg=None,
             time_above_cutoff_s=0.0,

@@ -46,8 +46,8 @@ if TYPE_CHECKING:
     from controller.safety.events import ChecklistResult
     from controller.service.caregiver import CaregiverRelay
     from controller.service.recorder import Recorder
-    from controller.session.programs import Program
     from controller.settings import SafetyLimits
+    from controller.treatment.programs import Program
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -90,9 +90,12 @@ class SessionPlan:
 class SessionOutcome:
     """How a session ended and what it reached: maxima (°C, mmHg), seconds of heat and above the
     cut-off, and the alarms raised (code, priority, message).
+
+    ``ended_by`` is the supervisor's `EndReason`, or the signal that stopped the session in
+    place of USER; ``duration_s`` is session time (s), the watch after it excluded.
     """
 
-    ended_by: str
+    ended_by: EndReason
     duration_s: float
     max_skin_reading_c: float | None
     time_above_cutoff_s: float
@@ -102,7 +105,7 @@ class SessionOutcome:
     alarms: list[dict[str, str]] = field(default_factory=list)
     session_id: int | None = None
     # The watch after the session: "safe", "fault" (POST_SESSION_UNSAFE raised, and ended_by is
-    # "fault" whatever ended the session first) or None (refused, or no verdict).
+    # FAULT whatever ended the session first) or None (refused, or no verdict).
     after_session: str | None = None
     # When the session ended, on the session's clock (the watch after it is not session time).
     ended_at: float | None = None
@@ -172,7 +175,7 @@ class SessionRunner:
         self._wake = asyncio.Event()
         self._first_reading = asyncio.Event()
         self._stop_requested = False
-        self.stop_reason: str | None = None
+        self.stop_reason: EndReason | None = None
         self.supervising = False
         self.supervisor = Supervisor(plan.limits)
         self.massager = MassagerLink(
@@ -226,10 +229,11 @@ class SessionRunner:
         self._push(SkinReading(time=self._clock(), celsius=celsius))
         self._first_reading.set()
 
-    def request_stop(self, reason: str | None = None) -> None:
+    def request_stop(self, reason: EndReason | None = None) -> None:
         """The user asked to stop (a key in the live view, a signal).
 
-        ``reason`` (e.g. ``"sigterm"``) replaces ``"user"`` as the outcome's ``ended_by``.
+        ``reason`` (e.g. `EndReason.SIGTERM`) replaces `EndReason.USER` as the outcome's
+        ``ended_by``.
         """
         if not self._stop_requested and reason is not None:
             self.stop_reason = reason
@@ -510,8 +514,10 @@ class SessionRunner:
 
     def _outcome(self, decision: Decision, started: float, now: float) -> SessionOutcome:
         recorder = self._recorder
-        ended_by = str(decision.ended_by)
-        if ended_by == "user" and self.stop_reason is not None:
+        # An outcome is only made once the supervisor ended the session; were it not, FAULT
+        # rather than an invented reason.
+        ended_by = decision.ended_by if decision.ended_by is not None else EndReason.FAULT
+        if ended_by is EndReason.USER and self.stop_reason is not None:
             ended_by = self.stop_reason
         return SessionOutcome(
             ended_by=ended_by,

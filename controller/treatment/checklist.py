@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from controller.errors import ConfigError
-from controller.safety.events import CONTRAINDICATIONS, ChecklistResult
+from controller.safety.events import CONTRAINDICATIONS, ChecklistResult, Finding
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -30,12 +30,15 @@ CONTRAINDICATION_QUESTIONS: dict[str, str] = {
     "infection": "an active infection of the foot or skin",
     "severe_inflammation": "severe inflammation (red, hot, swollen skin)",
 }
-Finding = Literal["cut", "blister", "redness", "swelling"]
-FINDING_QUESTIONS: dict[str, str] = {
-    "cut": "a cut",
-    "blister": "a blister",
-    "redness": "redness",
-    "swelling": "swelling",
+# The findings the checklist asks about (`Finding` spells them; open wounds and ulcers are asked
+# as contraindications). A Literal, not the enum: a strict model takes an enum field only as an
+# enum instance, and answers come from a file as text.
+AskedFinding = Literal["cut", "blister", "redness", "swelling"]
+FINDING_QUESTIONS: dict[Finding, str] = {
+    Finding.CUT: "a cut",
+    Finding.BLISTER: "a blister",
+    Finding.REDNESS: "redness",
+    Finding.SWELLING: "swelling",
 }
 
 
@@ -50,7 +53,7 @@ class ChecklistAnswers(BaseModel):
     severe_inflammation: bool
     # Only needed at the first session of the day.
     inspected_today: bool | None = None
-    findings: tuple[Finding, ...] = ()
+    findings: tuple[AskedFinding, ...] = ()
     provider_consulted: bool | None = None
     pain_before: int | None = Field(default=None, ge=0, le=10)
 
@@ -90,7 +93,12 @@ class ChecklistNeeds:
 
 
 def load_answers(path: Path) -> ChecklistAnswers:
-    """Answers from a TOML or JSON file, for scripted use; errors name the field."""
+    """Answers from a TOML or JSON file (by suffix; TOML otherwise), for scripted use.
+
+    Raises `ConfigError` in one line naming the file and each offending field: unreadable,
+    not valid TOML/JSON, an unknown key, a finding other than cut, blister, redness or swelling,
+    a pain score outside 0-10.
+    """
     try:
         text = path.read_bytes()
     except OSError as exc:
@@ -111,7 +119,11 @@ def load_answers(path: Path) -> ChecklistAnswers:
 
 
 def ask(needs: ChecklistNeeds, confirm: Callable[[str], bool]) -> ChecklistAnswers:
-    """Ask a person, one yes/no question at a time (``confirm`` is e.g. ``typer.confirm``)."""
+    """Ask a person, one yes/no question at a time (``confirm`` is e.g. ``typer.confirm``).
+
+    The four contraindications always; the daily inspection and what it found, and the
+    provider's agreement, only when ``needs`` says so. Returns the answers; never judges them.
+    """
     answers: dict[str, object] = {
         name: confirm(f"Do you have {text} today?")
         for name, text in CONTRAINDICATION_QUESTIONS.items()
@@ -124,7 +136,9 @@ def ask(needs: ChecklistNeeds, confirm: Callable[[str], bool]) -> ChecklistAnswe
             # Only an inspection can find something; without one the session is refused anyway,
             # and asking what it found would be asking the person to guess.
             answers["findings"] = tuple(
-                name for name, text in FINDING_QUESTIONS.items() if confirm(f"Did you find {text}?")
+                name.value
+                for name, text in FINDING_QUESTIONS.items()
+                if confirm(f"Did you find {text}?")
             )
     if needs.provider_acknowledgement:
         answers["provider_consulted"] = confirm(

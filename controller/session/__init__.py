@@ -1,1 +1,0 @@
-"""A session: the checklist before it and the program during it."""
