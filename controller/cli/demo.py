@@ -142,9 +142,13 @@ def _summary_on_the_way_out(partial: dict[str, Any], *, scenario: str, json_outp
     if shutdown is None or shutdown.signum is None:
         return  # a failure, not a signal: its one line on stderr says what happened
     ended_by = signal_reason(shutdown.signum)
+    # A massager reached means a session got going: a forced exit ended it before its summary.
+    ran = shutdown.massager_reached
     if json_output:
-        early = {"scenario": scenario, "ended_by": ended_by, "session_id": None, "ran": False}
+        early = {"scenario": scenario, "ended_by": ended_by, "session_id": None, "ran": ran}
         typer.echo(json.dumps(early, indent=2))
+    elif ran:
+        typer.echo(f"demo ended by {ended_by} before the session's summary was ready")
     else:
         typer.echo(f"demo ended by {ended_by} during start-up, before the session ran")
 

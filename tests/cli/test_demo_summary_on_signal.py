@@ -11,6 +11,7 @@ import asyncio
 import json
 import os
 import signal
+import sqlite3
 import sys
 from pathlib import Path
 
@@ -103,3 +104,55 @@ async def test_a_forced_exit_still_prints_the_summary(tmp_path: Path) -> None:
     assert code == 143, err
     assert "forced exit" in err, err
     assert json.loads(out)["ended_by"] == "sigterm", out
+
+
+def open_sessions(journal: Path) -> list[int]:
+    if not journal.exists():
+        return []
+    try:
+        with sqlite3.connect(journal, timeout=0.05) as db:
+            rows = db.execute("SELECT id FROM sessions WHERE ended_at IS NULL").fetchall()
+    except sqlite3.Error:
+        return []  # still being created
+    return [row[0] for row in rows]
+
+
+async def test_a_second_signal_mid_session_closes_the_journal_record_with_its_ending(
+    tmp_path: Path,
+) -> None:
+    """Breaker finding 2: the forced exit left the record open, and the next start called it
+    `interrupted`. SIGINT and SIGTERM sent together arrive in that order (by number), so the
+    SIGTERM is a second signal whatever the load."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SOLEGUARD_")}
+    env.update(
+        HOME=str(tmp_path),
+        XDG_CONFIG_HOME=str(tmp_path / "config"),
+        XDG_DATA_HOME=str(tmp_path / "data"),
+        TMPDIR=str(tmp_path),
+        PATH=f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}",
+    )
+    process = await asyncio.create_subprocess_exec(
+        soleguard(),
+        *["demo", "--speed", "1", "--minutes", "5", "--json", "--no-mqtt"],
+        env=env,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    journal = tmp_path / "data" / "soleguard" / "demo.sqlite3"
+    try:
+        await wait_until(lambda: bool(open_sessions(journal)), GUARD_S)
+        process.send_signal(signal.SIGINT)
+        process.send_signal(signal.SIGTERM)
+        async with asyncio.timeout(GUARD_S):
+            out, err = await process.communicate()
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+    assert process.returncode == 130, err
+    assert "second signal" in err.decode(), err
+    assert json.loads(out)["ended_by"] == "sigint", out
+    with sqlite3.connect(journal) as db:
+        endings = db.execute("SELECT ended_by FROM sessions").fetchall()
+    assert endings == [("sigint",)]
