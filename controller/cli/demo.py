@@ -268,7 +268,8 @@ def _open_store(stack: contextlib.AsyncExitStack, settings: Any, *, journal: boo
     """The demo's own journal, or a throwaway one (the alert outbox still needs a durable home).
 
     Never the user's clinical journal: simulated sessions would read as real ones in history
-    and reports. The demo journal sits next to it (`DEMO_JOURNAL`); ``soleguard history --db``
+    and reports. The demo journal sits next to it (`DEMO_JOURNAL`);
+    ``soleguard history --db PATH --simulated``
     shows it.
     """
     import tempfile  # noqa: PLC0415

@@ -203,9 +203,18 @@ class Sessions(Database):
             raise UnknownSessionError(session_id)
         return _session_record(row)
 
-    def sessions(self, since: float | None = None, limit: int | None = None) -> list[SessionRecord]:
-        """Sessions started at or after ``since`` (epoch s), newest first."""
+    def sessions(
+        self, since: float | None = None, limit: int | None = None, *, simulated: bool = False
+    ) -> list[SessionRecord]:
+        """Sessions started at or after ``since`` (epoch s), newest first.
+
+        Sessions against simulated devices (the demo's, or imported from a journal that had
+        them) are left out unless ``simulated``: they are not the user's, and every reader of
+        the user's history and reports goes through here.
+        """
         query = f"SELECT {_SESSION_COLUMNS} FROM sessions s WHERE s.started_at >= ? "
+        if not simulated:
+            query += "AND s.simulated = 0 "
         query += "ORDER BY s.started_at DESC, s.id DESC LIMIT ?"
         with self._read() as conn:
             rows = conn.execute(

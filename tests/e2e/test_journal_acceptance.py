@@ -54,7 +54,8 @@ async def test_three_demos_then_history_and_reports(
     folder = Path(user_env["XDG_DATA_HOME"]) / "soleguard"
     journal = folder / "demo.sqlite3"
     assert journal.is_file()  # the demo journal, not a throwaway one
-    db = ("--db", str(journal))
+    # Simulated sessions are shown only when asked for, in the demo's journal too.
+    db = ("--db", str(journal), "--simulated")
 
     code, out, err = await run_cli(user_env, "history", "--json")
     assert code == 0, err
