@@ -3,7 +3,7 @@
 | status | meaning |
 | --- | --- |
 | 0 | done (`sim` and `monitor`: also when stopped by Ctrl-C, SIGTERM or SIGHUP, their normal end) |
-| 1 | runtime failure: a device or broker not reached, a session refused, the journal locked, damaged or on a full disk |
+| 1 | runtime failure: device or broker not reached, session refused, journal locked/damaged/full |
 | 2 | usage or configuration: a bad option, value, settings file, environment variable or path |
 | 129 | ended by SIGHUP (128 + 1) |
 | 130 | ended by Ctrl-C / SIGINT (128 + 2) |
