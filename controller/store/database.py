@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import math
 import secrets
+import shutil
 import sqlite3
 import threading
 import uuid
@@ -95,10 +96,25 @@ def open_fault(target: Path, exc: sqlite3.Error) -> StoreError:
     """
     words = str(exc)
     lowered = words.lower()
+    if ("i/o error" in lowered or "unable to open" in lowered) and _nearly_full(target.parent):
+        # A full disk often reaches SQLite as "disk I/O error" (the -shm file cannot grow).
+        lowered = f"database or disk is full; {lowered}"
     for markers, line in _OPEN_FAULTS:
         if any(marker in lowered for marker in markers):
             return StoreError(f"{target}: {line} ({words})")
     return StoreError(f"{target}: cannot use the journal database: {words}")
+
+
+# Less free space than this where the journal lives is a full disk: a new journal with its
+# write-ahead log and index needs about 100 KiB; a session adds about 100 KiB more.
+NEARLY_FULL_BYTES: Final = 1024 * 1024
+
+
+def _nearly_full(folder: Path) -> bool:
+    try:
+        return shutil.disk_usage(folder).free < NEARLY_FULL_BYTES
+    except OSError:
+        return False
 
 
 class Database:
