@@ -234,6 +234,8 @@ def open_sessions(journal: Path) -> list[tuple[int, str | None]]:
     if not journal.exists():
         return []
     with sqlite3.connect(journal) as db:
+        if db.execute("SELECT 1 FROM sqlite_master WHERE name = 'sessions'").fetchone() is None:
+            return []  # signalled while the journal was being created: no session in it
         rows = db.execute("SELECT id, ended_by FROM sessions").fetchall()
     return [(row[0], row[1]) for row in rows if row[1] is None]
 
