@@ -23,6 +23,7 @@ def _early(signum: int, _frame: object) -> None:
     # Nothing has started yet: nothing to stop, nothing to clean. End at once, as promised.
     name = "Ctrl-C" if signum == signal.SIGINT else signal.Signals(signum).name
     sys.stderr.write(f"stopped by {name}\n")
+    _demo_summary_if_unsaid(128 + signum)
     os._exit(128 + signum)
 
 
@@ -41,7 +42,7 @@ def main() -> None:
     except KeyboardInterrupt as exc:
         came = int(getattr(exc, "signum", signal.SIGINT))
         sys.stderr.write(f"stopped by {shutdown.signal_name(came)}\n")
-        sys.exit(shutdown.exit_code_for(came))
+        _finish(shutdown.exit_code_for(came))
     code = 0
     try:
         try:
@@ -53,6 +54,40 @@ def main() -> None:
         _say(f"stopped by {shutdown.signal_name(came)} as the command ended")
         code = shutdown.exit_code_for(came)
     _finish(code)
+
+
+# Set by ``soleguard demo`` once it prints its own summary however it ends (`controller.cli.demo`).
+demo_summary_owned: list[bool] = []
+
+
+def _demo_summary_if_unsaid(code: int) -> None:
+    """The summary of a demo stopped by a signal before the command itself ran (imports, option
+    parsing): the promise is a summary with how it ended, whatever the moment."""
+    if demo_summary_owned or code <= 128:
+        return
+    args = [arg for arg in sys.argv[1:] if arg not in ("-v", "--verbose")]
+    if not args or args[0] != "demo":
+        return
+    scenario = "normal"
+    for index, arg in enumerate(args):
+        if arg == "--scenario" and index + 1 < len(args):
+            scenario = args[index + 1]
+        elif arg.startswith("--scenario="):
+            scenario = arg.partition("=")[2]
+    try:
+        ended_by = signal.Signals(code - 128).name.lower()
+    except ValueError:
+        return
+    if "--json" in args:
+        import json  # noqa: PLC0415 (only on this way out)
+
+        summary = {"scenario": scenario, "ended_by": ended_by, "session_id": None, "ran": False}
+        line = json.dumps(summary, indent=2)
+    else:
+        line = f"demo ended by {ended_by} during start-up, before the session ran"
+    with contextlib.suppress(Exception):
+        sys.stdout.write(line + "\n")
+        sys.stdout.flush()
 
 
 def _status(code: object) -> int:
@@ -92,6 +127,7 @@ def _finish(code: int) -> NoReturn:
 
     for signum in shutdown.HANDLED_SIGNALS:
         signal.signal(signum, noted)
+    _demo_summary_if_unsaid(code)
     # The public way, `sys.exit`, ends in finalization: the exit functions are run here.
     atexit._run_exitfuncs()
     for stream in (sys.stdout, sys.stderr):

@@ -66,6 +66,10 @@ def demo(
     ] = True,
 ) -> None:
     """Run a supervised session against the simulated massager and skin sensor."""
+    from controller.entry import demo_summary_owned  # noqa: PLC0415
+
+    # From here on this command prints its summary however it ends (not the entry point).
+    demo_summary_owned.append(True)
     from firmware_sim import clock  # noqa: PLC0415
     from firmware_sim.scenarios import SCENARIOS  # noqa: PLC0415
 
