@@ -7,15 +7,23 @@ not Python's default (a KeyboardInterrupt traceback, or death without a word).
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import os
 import signal
 import sys
+from typing import NoReturn
+
+# A signal while the process ends (after the command returned): at most this many real seconds
+# for the exit functions still to run (temporary folders, the broker's) before it ends anyway.
+FINISH_S = 1.0
 
 
 def _early(signum: int, _frame: object) -> None:
     # Nothing has started yet: nothing to stop, nothing to clean. End at once, as promised.
     name = "Ctrl-C" if signum == signal.SIGINT else signal.Signals(signum).name
     sys.stderr.write(f"stopped by {name}\n")
+    _demo_summary_if_unsaid(128 + signum)
     os._exit(128 + signum)
 
 
@@ -34,5 +42,104 @@ def main() -> None:
     except KeyboardInterrupt as exc:
         came = int(getattr(exc, "signum", signal.SIGINT))
         sys.stderr.write(f"stopped by {shutdown.signal_name(came)}\n")
-        sys.exit(shutdown.exit_code_for(came))
-    cli_main()
+        _finish(shutdown.exit_code_for(came))
+    code = 0
+    try:
+        try:
+            cli_main()
+        except SystemExit as exc:
+            code = _status(exc.code)
+    except KeyboardInterrupt as exc:  # a first signal as the command returned, handlers gone
+        came = int(getattr(exc, "signum", signal.SIGINT))
+        _say(f"stopped by {shutdown.signal_name(came)} as the command ended")
+        code = shutdown.exit_code_for(came)
+    _finish(code)
+
+
+# Set by ``soleguard demo`` once it prints its own summary however it ends (`controller.cli.demo`).
+demo_summary_owned: list[bool] = []
+
+
+def _demo_summary_if_unsaid(code: int) -> None:
+    """The summary of a demo stopped by a signal before the command itself ran (imports, option
+    parsing): the promise is a summary with how it ended, whatever the moment."""
+    if demo_summary_owned or code <= 128:
+        return
+    args = [arg for arg in sys.argv[1:] if arg not in ("-v", "--verbose")]
+    if not args or args[0] != "demo":
+        return
+    scenario = "normal"
+    for index, arg in enumerate(args):
+        if arg == "--scenario" and index + 1 < len(args):
+            scenario = args[index + 1]
+        elif arg.startswith("--scenario="):
+            scenario = arg.partition("=")[2]
+    try:
+        ended_by = signal.Signals(code - 128).name.lower()
+    except ValueError:
+        return
+    if "--json" in args:
+        import json  # noqa: PLC0415 (only on this way out)
+
+        summary = {"scenario": scenario, "ended_by": ended_by, "session_id": None, "ran": False}
+        line = json.dumps(summary, indent=2)
+    else:
+        line = f"demo ended by {ended_by} during start-up, before the session ran"
+    with contextlib.suppress(Exception):
+        sys.stdout.write(line + "\n")
+        sys.stdout.flush()
+
+
+def _status(code: object) -> int:
+    if code is None:
+        return 0
+    if isinstance(code, int):
+        return code
+    sys.stderr.write(f"{code}\n")
+    return 1
+
+
+def _finish(code: int) -> NoReturn:
+    """End the process with ``code``, our signal handling in force to the last instruction.
+
+    Python's own finalization resets every handler it installed to the default action before it
+    frees its modules (``_PySignal_Fini``): a Ctrl-C or SIGTERM in that window killed the process
+    silently (status -2 or -15, a second signal's "forced exit" never said). So the exit
+    functions run here, under a handler that only takes note, and the process ends with
+    ``os._exit``: a first signal now ends it as ``128 + N`` with one line, a second at once.
+    The threads still running are daemons (the watchdog, the bridge, the journal writer), whose
+    work the command has already joined; nothing else is left for finalization to do.
+    """
+    from controller import shutdown  # noqa: PLC0415 (imported already: the same module)
+
+    guard = shutdown.current()
+    late: list[int] = []
+
+    def noted(signum: int, _frame: object) -> None:
+        first = guard.signum if guard is not None and guard.signum is not None else None
+        if first is None and not late:
+            late.append(signum)
+            return
+        came = first if first is not None else late[0]
+        name = shutdown.signal_name(came)
+        _say(f"second signal: forced exit after {name}; the command had ended")
+        os._exit(shutdown.exit_code_for(came))
+
+    for signum in shutdown.HANDLED_SIGNALS:
+        signal.signal(signum, noted)
+    _demo_summary_if_unsaid(code)
+    # The public way, `sys.exit`, ends in finalization: the exit functions are run here.
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    if late:
+        _say(f"stopped by {shutdown.signal_name(late[0])} as the command ended")
+        code = shutdown.exit_code_for(late[0])
+    os._exit(code)
+
+
+def _say(line: str) -> None:
+    with contextlib.suppress(Exception):
+        sys.stderr.write(line + "\n")
+        sys.stderr.flush()

@@ -212,6 +212,10 @@ class Shutdown:
         self.count = 0
         self._handlers: list[_Callback] = []
         self._emergencies: list[_Emergency] = []
+        self._last_words: list[Callable[[], None]] = []
+        # Whether a session ever reached its massager in this process: what a signal's line
+        # may say was done about it.
+        self.massager_reached = False
         self._requested = threading.Event()
         self._forced = threading.Event()
         self._watchdog: threading.Thread | None = None
@@ -255,10 +259,22 @@ class Shutdown:
         """While inside, a forced exit first runs ``stop()`` on ``loop`` (best effort, bounded)."""
         entry = (loop, stop)
         self._emergencies.append(entry)
+        self.massager_reached = True
         try:
             yield
         finally:
             self._emergencies.remove(entry)
+
+    @contextlib.contextmanager
+    def on_forced(self, last_word: Callable[[], None]) -> Iterator[None]:
+        """While inside, a forced exit calls ``last_word()`` (on the watchdog's thread) before
+        its own line: what a command promised to print however it ends (the demo's summary).
+        Its errors are ignored; it must not wait on the event loop, which may be stuck."""
+        self._last_words.append(last_word)
+        try:
+            yield
+        finally:
+            self._last_words.remove(last_word)
 
     # -- the signal handler (main thread) ----------------------------------------------------
 
@@ -287,6 +303,9 @@ class Shutdown:
         stopped = self._emergency_stop()
         killed = _kill_children()
         _remove_paths()
+        for last_word in list(self._last_words):
+            with contextlib.suppress(Exception):
+                last_word()
         if forced:
             why = f"second signal: forced exit after {signal_name(signum)}"
         else:
@@ -407,4 +426,6 @@ async def interruptible(awaitable: Coroutine[Any, Any, _T]) -> _T:
             if shutdown.signum is None:
                 raise
             task.uncancel()
-            raise Interrupted(shutdown.signum) from None
+            if shutdown.massager_reached:
+                raise Interrupted(shutdown.signum) from None
+            raise Interrupted(shutdown.signum, "no session was started") from None

@@ -322,6 +322,10 @@ class MosquittoBroker:
         except BrokerError as exc:
             await self.stop()
             raise BrokerError(f"{exc}; log: {self.log_tail()}") from None
+        except asyncio.CancelledError:
+            # Stopped while starting (a signal): the caller never got a broker to stop.
+            await self.stop()
+            raise
         _LOGGER.info("mosquitto listening on %s (pid %d)", self.url, process.pid)
 
     async def stop(self) -> None:

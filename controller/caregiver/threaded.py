@@ -192,11 +192,13 @@ async def caregiver_side(
     session_loop = asyncio.get_running_loop()
     stop: asyncio.Event | None = None
     bridge_loop: asyncio.AbstractEventLoop | None = None
+    serving: asyncio.Task[None] | None = None
 
     async def serve() -> None:
-        nonlocal stop, bridge_loop
+        nonlocal stop, bridge_loop, serving
         stop = asyncio.Event()
         bridge_loop = asyncio.get_running_loop()
+        serving = asyncio.current_task()
         async with contextlib.AsyncExitStack() as stack:
             url = broker
             mqtt = with_device_id(settings, store)
@@ -251,6 +253,10 @@ async def caregiver_side(
             # The thread may have ended already (a failed start): its loop is then closed.
             with contextlib.suppress(RuntimeError):
                 bridge_loop.call_soon_threadsafe(stop.set)
+                if not ready.done() and serving is not None:
+                    # Left while still starting (a signal during the broker's start): nothing
+                    # watches `stop` yet, and the start would run out its own timeout first.
+                    bridge_loop.call_soon_threadsafe(serving.cancel)
         await _join(thread)
 
 

@@ -66,6 +66,10 @@ def demo(
     ] = True,
 ) -> None:
     """Run a supervised session against the simulated massager and skin sensor."""
+    from controller.entry import demo_summary_owned  # noqa: PLC0415
+
+    # From here on this command prints its summary however it ends (not the entry point).
+    demo_summary_owned.append(True)
     from firmware_sim import clock  # noqa: PLC0415
     from firmware_sim.scenarios import SCENARIOS  # noqa: PLC0415
 
@@ -75,13 +79,23 @@ def demo(
         parsed_speed = clock.parse_speed(speed)
     except ValueError as exc:
         _fail(f"--speed: {exc}")
-    from controller.shutdown import interruptible  # noqa: PLC0415
+    from controller.shutdown import current, interruptible  # noqa: PLC0415
 
     # The summary as far as it got: a signal after the session (while alerts drain, or the
     # broker stops) still prints it, with how the session ended.
     partial: dict[str, Any] = {}
+    printed = False
+
+    def last_word() -> None:
+        # A forced exit (a second signal, a stuck way out) prints the summary as far as it got.
+        nonlocal printed
+        if not printed:
+            printed = True
+            _summary_on_the_way_out(partial, scenario=scenario, json_output=json_output)
+
+    shutdown = current()
     try:
-        with reported():
+        with reported(), shutdown.on_forced(last_word) if shutdown else contextlib.nullcontext():
             summary = clock.run(
                 interruptible(
                     _demo(
@@ -102,14 +116,45 @@ def demo(
                 ),
                 speed=parsed_speed,
             )
+            # Set first: a signal in the middle of the line must not print a second summary.
+            if json_output and not printed:
+                printed = True
+                typer.echo(json.dumps(summary, indent=2))
+            _raise_if_signalled(summary)
     except typer.Exit:
-        if json_output and partial:
-            typer.echo(json.dumps(partial, indent=2))
+        if not printed:
+            printed = True
+            _summary_on_the_way_out(partial, scenario=scenario, json_output=json_output)
         raise
+
+
+def _summary_on_the_way_out(partial: dict[str, Any], *, scenario: str, json_output: bool) -> None:
+    """The summary of a demo that ended before its own was printed: how it ended, every time.
+
+    ``partial`` is the session's summary once the session has returned (a signal during the
+    final flush); the live view has then printed its own line, so only ``--json`` prints it.
+    Empty, the session never ran to its end (a signal during start-up, the broker's start or
+    pairing): a summary saying so is printed, as JSON with ``--json``, else as one line.
+    """
+    from controller.shutdown import current, signal_reason  # noqa: PLC0415
+
+    if partial:
+        if json_output:
+            typer.echo(json.dumps(partial, indent=2))
+        return
+    shutdown = current()
+    if shutdown is None or shutdown.signum is None:
+        return  # a failure, not a signal: its one line on stderr says what happened
+    ended_by = signal_reason(shutdown.signum)
+    # A massager reached means a session got going: a forced exit ended it before its summary.
+    ran = shutdown.massager_reached
     if json_output:
-        typer.echo(json.dumps(summary, indent=2))
-    with reported():
-        _raise_if_signalled(summary)
+        early = {"scenario": scenario, "ended_by": ended_by, "session_id": None, "ran": ran}
+        typer.echo(json.dumps(early, indent=2))
+    elif ran:
+        typer.echo(f"demo ended by {ended_by} before the session's summary was ready")
+    else:
+        typer.echo(f"demo ended by {ended_by} during start-up, before the session ran")
 
 
 def _raise_if_signalled(summary: dict[str, Any]) -> None:
@@ -227,7 +272,8 @@ def _open_store(stack: contextlib.AsyncExitStack, settings: Any, *, journal: boo
     """The demo's own journal, or a throwaway one (the alert outbox still needs a durable home).
 
     Never the user's clinical journal: simulated sessions would read as real ones in history
-    and reports. The demo journal sits next to it (`DEMO_JOURNAL`); ``soleguard history --db``
+    and reports. The demo journal sits next to it (`DEMO_JOURNAL`);
+    ``soleguard history --db PATH --simulated``
     shows it.
     """
     import tempfile  # noqa: PLC0415

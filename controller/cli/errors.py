@@ -15,7 +15,7 @@ from typing import Any
 import typer
 
 from controller.cli import exit_codes
-from controller.errors import ConfigError, Interrupted, SoleGuardError
+from controller.errors import Interrupted, SoleGuardError
 from controller.shutdown import Signalled, signal_name
 from controller.shutdown import current as current_shutdown
 
@@ -80,10 +80,8 @@ def describe(exc: BaseException) -> tuple[str, int]:
     if isinstance(exc, KeyboardInterrupt):
         # Ctrl-C outside a session (while connecting, in a prompt): nothing was actuated.
         return "stopped by Ctrl-C", EXIT_SIGINT
-    if isinstance(exc, ConfigError):
-        return f"error: {exc}", exit_codes.USAGE
     if isinstance(exc, SoleGuardError):
-        return f"error: {exc}", exit_codes.FAILED
+        return f"error: {exc}", exit_codes.for_error(exc)
     if isinstance(exc, UnicodeDecodeError):
         return f"error: not valid UTF-8 text ({exc.reason})", exit_codes.USAGE
     if isinstance(exc, OSError):

@@ -3,8 +3,8 @@
 | status | meaning |
 | --- | --- |
 | 0 | done (`sim` and `monitor`: also when stopped by Ctrl-C, SIGTERM or SIGHUP, their normal end) |
-| 1 | runtime failure: a device or broker not reached, a session refused, the journal unwritable |
-| 2 | usage or configuration: a bad option, value, settings file or environment variable |
+| 1 | runtime failure: device or broker not reached, session refused, journal locked/damaged/full |
+| 2 | usage or configuration: a bad option, value, settings file, environment variable or path |
 | 129 | ended by SIGHUP (128 + 1) |
 | 130 | ended by Ctrl-C / SIGINT (128 + 2) |
 | 143 | ended by SIGTERM (128 + 15) |
@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from typing import Final
 
-__all__ = ["DONE", "FAILED", "REFUSED", "SIGNAL_BASE", "USAGE", "for_signal"]
+__all__ = ["DONE", "FAILED", "REFUSED", "SIGNAL_BASE", "USAGE", "for_error", "for_signal"]
 
 DONE: Final = 0
 FAILED: Final = 1
@@ -25,6 +25,28 @@ FAILED: Final = 1
 REFUSED: Final = FAILED
 USAGE: Final = 2
 SIGNAL_BASE: Final = 128
+
+
+def for_error(exc: BaseException) -> int:
+    """The status of a command ended by ``exc``: `USAGE` for what the user gave the command (a
+    bad option, setting or value, an unknown session, an input file it cannot use), `FAILED`
+    for everything else, a journal that is locked, damaged or on a full disk included.
+
+    Every command maps its errors through here, so the same cause gives the same status.
+    """
+    # Imported here: this module is the table, imported by everything, and light on purpose.
+    from controller.errors import ConfigError  # noqa: PLC0415
+    from controller.journal.errors import JournalError  # noqa: PLC0415
+    from controller.store.errors import (  # noqa: PLC0415
+        InvalidValueError,
+        RefusedError,
+        UnknownSessionError,
+    )
+
+    given = (ConfigError, JournalError, InvalidValueError, RefusedError, UnknownSessionError)
+    if isinstance(exc, given):
+        return USAGE
+    return FAILED
 
 
 def for_signal(signum: int) -> int:

@@ -31,6 +31,12 @@ def history(
     as_csv: Annotated[bool, typer.Option("--csv", help="Print CSV instead of a table.")] = False,
     db: DbOption = None,
     config: ConfigOption = None,
+    simulated: Annotated[
+        bool,
+        typer.Option(
+            "--simulated", help="Also list sessions against simulated devices (the demo's)."
+        ),
+    ] = False,
 ) -> None:
     """List recorded sessions, newest first: date, program, duration, outcome, alarms, pain."""
     from controller.journal.history import (  # noqa: PLC0415
@@ -45,7 +51,7 @@ def history(
         fail(f"--limit: {limit} is outside the allowed range 1..")
     since_date = None if since is None else parse_date("--since", since)
     with open_journal(db, config) as (store, _settings):
-        rows = history_rows(store, since=since_date, limit=limit)
+        rows = history_rows(store, since=since_date, limit=limit, simulated=simulated)
     if as_json:
         typer.echo(rows_to_json(rows))
         return
@@ -60,6 +66,8 @@ def history(
     console = Console()
     if not rows:
         console.print("No sessions recorded" + (f" since {since_date}." if since_date else "."))
+        if not simulated:
+            console.print("Simulated (demo) sessions are left out: --simulated lists them.")
         return
     # A light box and no-wrap key columns keep one session per line in an 80-column terminal.
     table = Table(

@@ -25,6 +25,12 @@ def report(
     ] = Path("report.png"),
     db: DbOption = None,
     config: ConfigOption = None,
+    simulated: Annotated[
+        bool,
+        typer.Option(
+            "--simulated", help="With --weeks: also count simulated sessions (the demo's)."
+        ),
+    ] = False,
 ) -> None:
     """Plot one session (temperature, heater, pressure, alarms) or N weeks of the journal."""
     if (session_id is None) == (weeks is None):
@@ -51,7 +57,7 @@ def report(
             data = session_report_data(store, session_id, latch_c=settings.heater.latch_c)
         else:
             assert weeks is not None  # one of the two, checked above
-            data = trend_report_data(store, weeks=weeks)
+            data = trend_report_data(store, weeks=weeks, simulated=simulated)
     if isinstance(data, SessionReportData) and not data.t_s:
         why = (
             "it was refused by the checklist before it started"

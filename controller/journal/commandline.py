@@ -1,7 +1,8 @@
 """Pieces shared by the journal commands (history, diary, report, journal export/import).
 
 Every failure a user can cause (bad value, unknown session, unwritable path, broken settings)
-ends as one line ``error: ...`` on stderr and exit status 2, never a traceback.
+ends as one line ``error: ...`` on stderr and exit status 2, never a traceback; a journal that
+cannot be used (locked, damaged, a full disk) as one line with the fix and status 1.
 """
 
 from __future__ import annotations
@@ -55,12 +56,18 @@ def fail(message: str) -> NoReturn:
 
 @contextmanager
 def handled() -> Iterator[None]:
-    """Turn SoleGuard errors raised inside into one line on stderr and exit status 2."""
+    """Turn SoleGuard errors raised inside into one line on stderr and the status of README's
+    table (`controller.cli.exit_codes.for_error`): 2 for what the user gave, 1 for a journal
+    that is locked, damaged or on a full disk, as every other command says for the same cause.
+    """
+    from controller.cli.exit_codes import for_error  # noqa: PLC0415
+
     try:
         yield
     except SoleGuardError as exc:
         # Multi-line messages (a settings file with several problems) stay readable as they are.
-        fail(str(exc))
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(for_error(exc)) from None
 
 
 def parse_date(option: str, text: str | None, *, today: dt.date | None = None) -> dt.date:

@@ -64,10 +64,19 @@ def _row(record: SessionRecord) -> dict[str, Any]:
 
 
 def history_rows(
-    store: Store, *, since: dt.date | None = None, limit: int | None = None
+    store: Store,
+    *,
+    since: dt.date | None = None,
+    limit: int | None = None,
+    simulated: bool = False,
 ) -> list[dict[str, Any]]:
-    """Sessions started on or after ``since`` (local date), newest first, as plain dicts."""
-    records = store.sessions(None if since is None else local_midnight(since), limit)
+    """Sessions started on or after ``since`` (local date), newest first, as plain dicts.
+
+    Simulated sessions (the demo's) only with ``simulated``.
+    """
+    records = store.sessions(
+        None if since is None else local_midnight(since), limit, simulated=simulated
+    )
     return [_row(record) for record in records]
 
 

@@ -136,14 +136,20 @@ def session_report_data(
     )
 
 
-def trend_report_data(store: Store, *, weeks: int, today: dt.date | None = None) -> TrendReportData:
-    """The last ``weeks`` weeks up to and including ``today`` (local dates)."""
+def trend_report_data(
+    store: Store, *, weeks: int, today: dt.date | None = None, simulated: bool = False
+) -> TrendReportData:
+    """The last ``weeks`` weeks up to and including ``today`` (local dates).
+
+    Simulated sessions (the demo's) are counted only with ``simulated``.
+    """
     check_int_range("weeks", weeks, 1, MAX_WEEKS)
     last = localdate.today() if today is None else today
     first = last - dt.timedelta(days=7 * weeks - 1)
     after_window = dt.datetime.combine(last + dt.timedelta(days=1), dt.time.min).timestamp()
     since = dt.datetime.combine(first, dt.time.min).timestamp()
-    sessions = [s for s in store.sessions(since=since) if s.started_at < after_window]
+    in_window = store.sessions(since=since, simulated=simulated)
+    sessions = [s for s in in_window if s.started_at < after_window]
     sessions.sort(key=lambda s: (s.started_at, s.id))
 
     per_day: dict[dt.date, int] = defaultdict(int)

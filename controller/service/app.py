@@ -59,6 +59,11 @@ class Journal:
     simulated: bool = False
 
 
+# A forced exit closes the session's record on a connection of its own, waiting at most this
+# long for the journal: the whole forced exit must stay within the 2 s promise.
+FORCED_CLOSE_S = 0.2
+
+
 async def run_session(
     plan: SessionPlan,
     ble: BleAccess,
@@ -137,6 +142,20 @@ async def run_session(
             task.cancel()
 
     shutdown = current_shutdown()
+    # How the session ended, once the supervisor said so: a forced exit (a second signal, a
+    # stuck way out) closes its record with that, or with the signal, never leaving it open to
+    # be called `interrupted` at the next start.
+    ending: list[str] = []
+    forced_exit = contextlib.ExitStack()
+    if shutdown is not None and store is not None:
+
+        def close_record() -> None:
+            signum = shutdown.signum
+            how = ending[-1] if ending else signal_reason(signum) if signum else None
+            if recorder.session_id is not None and how is not None:
+                store.close_forced(recorder.session_id, ended_by=how, timeout_s=FORCED_CLOSE_S)
+
+        forced_exit.enter_context(shutdown.on_forced(close_record))
     try:
         with contextlib.ExitStack() as stack:
             if shutdown is not None:
@@ -152,6 +171,7 @@ async def run_session(
                 # signal into an error the command line reports.
                 task.uncancel()
                 raise Interrupted(shutdown.signum, "no session was started") from None
+        ending.append(outcome.ended_by)
         if store is not None and writer is not None:
             # Loop time, not the wall clock: under virtual time a 30-minute session may take
             # seconds, and the journal must say 30 minutes.
@@ -174,6 +194,7 @@ async def run_session(
         if writer is not None:
             # Bounded: a journal locked by another process costs records, never the way out.
             await asyncio.to_thread(writer.close)
+        forced_exit.close()
     outcome.session_id = recorder.session_id
     return outcome
 

@@ -4,7 +4,12 @@ Open it with ``Store.open(path)`` (``None``: the platform's user data directory)
 synchronous, short, and safe to call from several threads (see :mod:`controller.store.database`).
 """
 
-from controller.store.errors import InvalidValueError, StoreError, UnknownSessionError
+from controller.store.errors import (
+    InvalidValueError,
+    RefusedError,
+    StoreError,
+    UnknownSessionError,
+)
 from controller.store.records import (
     ALARM_PRIORITIES,
     ENDED_BY,
@@ -36,6 +41,7 @@ __all__ = [
     "NoteRecord",
     "OutboxAlert",
     "ReadingRow",
+    "RefusedError",
     "SessionRecord",
     "SleepEntry",
     "Store",

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import quote
 
-from controller.store.errors import StoreError
+from controller.store.errors import RefusedError, StoreError
 from controller.store.processes import pid_alive
 from controller.store.schema import SCHEMA_VERSION, schema_version
 
@@ -75,16 +75,16 @@ def backup(source: Path, out: Path) -> BackupSummary:
     """
     source, out = Path(source), Path(out)
     if not source.is_file():
-        raise StoreError(f"{source}: no journal here to back up")
+        raise RefusedError(f"{source}: no journal here to back up")
     if out.exists() and out.resolve() == source.resolve():
-        raise StoreError(f"{out}: is the journal itself; back up to another file")
+        raise RefusedError(f"{out}: is the journal itself; back up to another file")
     if out.is_file() and out.stat().st_size > 0:
         # Replacing an older backup is routine; replacing some other file is never what was meant.
         with _read_only(out) as existing:
             _require_journal(existing, out, hint="choose another file; nothing was written")
     for suffix in ("-wal", "-shm"):
         if Path(f"{out}{suffix}").exists():
-            raise StoreError(
+            raise RefusedError(
                 f"{out}: looks like a database in use ({out.name}{suffix} exists); "
                 "back up to a new file"
             )
@@ -124,9 +124,9 @@ def restore(backup_file: Path, target: Path, *, replace: bool = False) -> Backup
     """
     backup_file, target = Path(backup_file), Path(target)
     if not backup_file.is_file():
-        raise StoreError(f"{backup_file}: no such backup file")
+        raise RefusedError(f"{backup_file}: no such backup file")
     if target.exists() and target.stat().st_size > 0 and not replace:
-        raise StoreError(
+        raise RefusedError(
             f"{target}: a journal is already here; give --replace to overwrite it "
             "(or `soleguard journal export` it first)"
         )
@@ -212,9 +212,9 @@ def _require_journal(conn: sqlite3.Connection, path: Path, *, hint: str = "") ->
     try:
         tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
     except sqlite3.DatabaseError as exc:
-        raise StoreError(f"{path}: not a SoleGuard journal ({exc}){more}") from exc
+        raise RefusedError(f"{path}: not a SoleGuard journal ({exc}){more}") from exc
     if not tables >= _JOURNAL_TABLES:
-        raise StoreError(f"{path}: not a SoleGuard journal (no sessions table){more}")
+        raise RefusedError(f"{path}: not a SoleGuard journal (no sessions table){more}")
 
 
 def _checked(conn: sqlite3.Connection, path: Path) -> BackupSummary:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import math
 import secrets
+import shutil
 import sqlite3
 import threading
 import uuid
@@ -23,7 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Final, Self
 
 from controller.store.backup import checkpoint
-from controller.store.errors import StoreError, UnknownSessionError
+from controller.store.errors import RefusedError, StoreError, UnknownSessionError
 from controller.store.schema import migrate
 
 if TYPE_CHECKING:
@@ -61,6 +62,61 @@ def finite_or_none(value: float | None) -> float | None:
     return value if value is not None and math.isfinite(value) else None
 
 
+# What a journal that cannot be opened says, by SQLite's words for the fault: what is wrong and
+# what the user can do about it, in one line.
+_OPEN_FAULTS: Final = (
+    (
+        ("database or disk is full",),
+        "the disk is full; free some space, or choose another data folder "
+        "(storage.path in the settings)",
+    ),
+    (
+        ("database is locked", "database is busy", "database table is locked"),
+        "the journal is locked by another program (another SoleGuard command?); "
+        "let it finish or close it, then try again",
+    ),
+    (
+        ("file is not a database", "malformed", "corrupt"),
+        "the journal is damaged; restore a backup (`soleguard journal restore FILE`), "
+        "or move the file aside to start a new journal",
+    ),
+    (
+        ("readonly", "read-only", "unable to open", "disk i/o error", "permission"),
+        "the journal cannot be opened for writing; check the file's permissions and the disk, "
+        "or choose another data folder (storage.path in the settings)",
+    ),
+)
+
+
+def open_fault(target: Path, exc: sqlite3.Error) -> StoreError:
+    """The one line for a journal at ``target`` that SQLite could not open or set up.
+
+    A runtime fault, not a usage error (exit status 1): names the file, the fault and the fix,
+    with SQLite's own words in brackets.
+    """
+    words = str(exc)
+    lowered = words.lower()
+    if ("i/o error" in lowered or "unable to open" in lowered) and _nearly_full(target.parent):
+        # A full disk often reaches SQLite as "disk I/O error" (the -shm file cannot grow).
+        lowered = f"database or disk is full; {lowered}"
+    for markers, line in _OPEN_FAULTS:
+        if any(marker in lowered for marker in markers):
+            return StoreError(f"{target}: {line} ({words})")
+    return StoreError(f"{target}: cannot use the journal database: {words}")
+
+
+# Less free space than this where the journal lives is a full disk: a new journal with its
+# write-ahead log and index needs about 100 KiB; a session adds about 100 KiB more.
+NEARLY_FULL_BYTES: Final = 1024 * 1024
+
+
+def _nearly_full(folder: Path) -> bool:
+    try:
+        return shutil.disk_usage(folder).free < NEARLY_FULL_BYTES
+    except OSError:
+        return False
+
+
 class Database:
     """The journal file: :meth:`open` it, then use it as a context manager or :meth:`close`.
 
@@ -89,17 +145,18 @@ class Database:
         try:
             target.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise StoreError(
+            # The path is the user's to fix (storage.path, --db): a usage error everywhere.
+            raise RefusedError(
                 f"{target}: cannot create the journal's folder: {exc.strerror or exc}"
             ) from exc
         if target.is_dir():
-            raise StoreError(f"{target}: is a folder, not a journal database file")
+            raise RefusedError(f"{target}: is a folder, not a journal database file")
         try:
             conn = sqlite3.connect(
                 target, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
             )
         except sqlite3.Error as exc:
-            raise StoreError(f"{target}: cannot open the journal database: {exc}") from exc
+            raise open_fault(target, exc) from exc
         try:
             mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
             if mode != "wal":
@@ -113,7 +170,7 @@ class Database:
             migrate(conn)
         except sqlite3.DatabaseError as exc:
             conn.close()
-            raise StoreError(f"{target}: cannot use the journal database: {exc}") from exc
+            raise open_fault(target, exc) from exc
         except StoreError as exc:
             conn.close()
             raise StoreError(f"{target}: {exc}") from exc

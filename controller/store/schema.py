@@ -9,13 +9,14 @@ than guessed at.
 
 from __future__ import annotations
 
+import contextlib
+import sqlite3
 import time
 from typing import TYPE_CHECKING
 
 from controller.errors import StoreError
 
 if TYPE_CHECKING:
-    import sqlite3
     from collections.abc import Sequence
 
 __all__ = ["MIGRATIONS", "SCHEMA_VERSION", "migrate", "schema_version"]
@@ -317,5 +318,9 @@ def _migrate(conn: sqlite3.Connection, migrations: Sequence[Migration]) -> int:
             )
             conn.execute("COMMIT")
         except BaseException:
-            conn.execute("ROLLBACK")
+            # After SQLITE_FULL or an I/O error SQLite has already rolled back: a second ROLLBACK
+            # raised "no transaction is active" over the error that says what happened.
+            if conn.in_transaction:
+                with contextlib.suppress(sqlite3.Error):
+                    conn.execute("ROLLBACK")
             raise

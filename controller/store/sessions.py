@@ -7,6 +7,7 @@ import json
 import logging
 import math
 import os
+import sqlite3
 from typing import TYPE_CHECKING, Any, Final
 
 from controller.safety import EndReason
@@ -138,6 +139,38 @@ class Sessions(Database):
         with self._lock:
             self._checkpoint(self._live())
 
+    def close_forced(self, session_id: int, *, ended_by: str, timeout_s: float) -> bool:
+        """Close session ``session_id`` as ``ended_by`` on a forced exit; True if closed.
+
+        Called from the shutdown watchdog's thread while the journal's own connection may be
+        held by a writer that will never finish: a connection of its own, waiting at most
+        ``timeout_s`` seconds for the lock. What is known is kept, as `close_interrupted` does.
+        A session already closed is left as it is. Never raises (best effort on the way out;
+        if it fails, the next start closes the session as ``interrupted``).
+        """
+        if ended_by not in ENDED_BY:
+            return False
+        try:
+            conn = sqlite3.connect(self.path, timeout=timeout_s, isolation_level=None)
+        except sqlite3.Error:
+            return False
+        try:
+            cursor = conn.execute(
+                "UPDATE sessions SET ended_by = ?2, "
+                "ended_at = COALESCE((SELECT MAX(time) FROM readings WHERE session_id = ?1),"
+                " started_at), "
+                "max_skin_c = (SELECT MAX(skin_c) FROM readings WHERE session_id = ?1), "
+                "max_pressure_mmhg = "
+                " (SELECT MAX(pressure_mmhg) FROM readings WHERE session_id = ?1) "
+                "WHERE id = ?1 AND ended_at IS NULL",
+                (session_id, ended_by),
+            )
+            return cursor.rowcount == 1
+        except sqlite3.Error:
+            return False
+        finally:
+            conn.close()
+
     def close_interrupted(self) -> list[int]:
         """Close every unfinished session whose process is gone as ``interrupted``.
 
@@ -175,9 +208,18 @@ class Sessions(Database):
             raise UnknownSessionError(session_id)
         return _session_record(row)
 
-    def sessions(self, since: float | None = None, limit: int | None = None) -> list[SessionRecord]:
-        """Sessions started at or after ``since`` (epoch s), newest first."""
+    def sessions(
+        self, since: float | None = None, limit: int | None = None, *, simulated: bool = False
+    ) -> list[SessionRecord]:
+        """Sessions started at or after ``since`` (epoch s), newest first.
+
+        Sessions against simulated devices (the demo's, or imported from a journal that had
+        them) are left out unless ``simulated``: they are not the user's, and every reader of
+        the user's history and reports goes through here.
+        """
         query = f"SELECT {_SESSION_COLUMNS} FROM sessions s WHERE s.started_at >= ? "
+        if not simulated:
+            query += "AND s.simulated = 0 "
         query += "ORDER BY s.started_at DESC, s.id DESC LIMIT ?"
         with self._read() as conn:
             rows = conn.execute(

@@ -54,7 +54,8 @@ async def test_three_demos_then_history_and_reports(
     folder = Path(user_env["XDG_DATA_HOME"]) / "soleguard"
     journal = folder / "demo.sqlite3"
     assert journal.is_file()  # the demo journal, not a throwaway one
-    db = ("--db", str(journal))
+    # Simulated sessions are shown only when asked for, in the demo's journal too.
+    db = ("--db", str(journal), "--simulated")
 
     code, out, err = await run_cli(user_env, "history", "--json")
     assert code == 0, err
@@ -99,7 +100,7 @@ async def test_three_demos_then_history_and_reports(
 
     # What the report plotted, against what the session itself reported.
     with Store.open(journal) as store:
-        trend = trend_report_data(store, weeks=1)
+        trend = trend_report_data(store, weeks=1, simulated=True)
         data = session_report_data(store, chosen["session_id"])
     assert sum(count for _, count in trend.sessions_per_day) == 3
     assert {p.session_id for p in trend.pain} <= set(ids)

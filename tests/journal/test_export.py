@@ -12,11 +12,12 @@ from controller.journal.blocks import open_wound_reason
 from controller.journal.errors import JournalError
 from controller.journal.export import FORMAT, import_json, read_json, write_csv, write_json
 from controller.journal.history import history_rows
+from controller.journal.report_data import trend_report_data
 from controller.safety import EndReason
 from controller.store import InvalidValueError, Store
 from controller.store.latch import latch_in_force, record_latch, record_reset
 from controller.store.transfer import TABLES
-from tests.journal.journal_fixtures import DAY1, DAY2, Filled, add_session, at
+from tests.journal.journal_fixtures import DAY1, DAY2, DAY3, Filled, add_session, at
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -209,7 +210,7 @@ def test_round_trip_keeps_session_flags_and_a_latch_in_force(
     with Store.open(tmp_path / "other.sqlite3") as other:
         assert import_json(other, out) == counts
         assert other.export_tables() == store.export_tables()
-        copies = {s.uid: s for s in other.sessions()}
+        copies = {s.uid: s for s in other.sessions(simulated=True)}
         for sid in (demo, simulated, running):
             original = store.get_session(sid)
             copy = copies[original.uid]
@@ -256,3 +257,41 @@ def test_a_latch_without_a_skin_reading_is_refused_by_row(filled: Filled, tmp_pa
         with pytest.raises(InvalidValueError, match="latches row 1"):
             import_json(other, out)
         assert other.sessions() == []
+
+
+def test_imported_simulated_sessions_stay_out_of_history_and_reports(
+    filled: Filled, tmp_path: Path
+) -> None:
+    """Breaker finding 3: an export that had demo sessions, imported into the user's journal,
+    showed them in `soleguard history` and the weekly report as the user's own."""
+    history_before = history_rows(filled.store)
+    trend_before = trend_report_data(filled.store, weeks=1, today=DAY3)
+    with Store.open(tmp_path / "demo.sqlite3") as demo:
+        for hour in (9, 10, 11):
+            sid = demo.start_session(
+                started_at=at(DAY2, hour),
+                program="standard",
+                profile=None,
+                scenario="normal",
+                cutoff_c=40.0,
+                pressure_cap_mmhg=40.0,
+                simulated=True,
+            )
+            demo.end_session(
+                sid,
+                ended_at=at(DAY2, hour, 20),
+                ended_by="timer",
+                max_skin_c=39.0,
+                max_pressure_mmhg=30.0,
+                time_above_cutoff_s=0.0,
+                heat_s=600.0,
+            )
+        out = tmp_path / "demo-export.json"
+        write_json(demo, out)
+    assert import_json(filled.store, out)["sessions"] == 3
+    assert history_rows(filled.store) == history_before
+    assert trend_report_data(filled.store, weeks=1, today=DAY3) == trend_before
+    # Kept, and shown when asked for.
+    assert len(history_rows(filled.store, simulated=True)) == len(history_before) + 3
+    with_demo = trend_report_data(filled.store, weeks=1, today=DAY3, simulated=True)
+    assert dict(with_demo.sessions_per_day)[DAY2] == dict(trend_before.sessions_per_day)[DAY2] + 3

@@ -107,7 +107,7 @@ async def test_heater_stuck_on_demo_reports_the_post_session_fault_in_summary_an
         assert ("POST_SESSION_UNSAFE", "high") in codes
         unsafe = next(a for a in summary["alarms"] if a["code"] == "POST_SESSION_UNSAFE")
         assert "heater is still energised" in unsafe["message"]
-        record = store.sessions()[-1]
+        record = store.sessions(simulated=True)[-1]
         assert record.ended_by is EndReason.FAULT
         journal_codes = {alarm.code for alarm in store.alarms(record.id)}
         assert "POST_SESSION_UNSAFE" in journal_codes
@@ -148,7 +148,7 @@ async def test_a_signal_ends_the_watch_with_a_verdict_never_a_plain_ending(
         await stopper
         summary = run.summary()
         codes = {(a["code"], a["priority"]) for a in summary["alarms"]}
-        record = store.sessions()[-1]
+        record = store.sessions(simulated=True)[-1]
         journal_codes = {alarm.code for alarm in store.alarms(record.id)}
     assert summary["duration_s"] < 5 * 60  # the signal ended it, not the timer
     if scenario == "heater-stuck-on":
