@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from controller.ble.access import open_ble
 from controller.errors import ConfigError, Interrupted
-from controller.safety import DeviceKind
+from controller.safety import DeviceKind, EndReason
 from controller.service.recorder import Recorder
 from controller.service.runner import (
     SessionObserver,
@@ -145,7 +145,7 @@ async def run_session(
     # How the session ended, once the supervisor said so: a forced exit (a second signal, a
     # stuck way out) closes its record with that, or with the signal, never leaving it open to
     # be called `interrupted` at the next start.
-    ending: list[str] = []
+    ending: list[EndReason] = []
     forced_exit = contextlib.ExitStack()
     if shutdown is not None and store is not None:
 

@@ -139,7 +139,7 @@ class Sessions(Database):
         with self._lock:
             self._checkpoint(self._live())
 
-    def close_forced(self, session_id: int, *, ended_by: str, timeout_s: float) -> bool:
+    def close_forced(self, session_id: int, *, ended_by: EndReason, timeout_s: float) -> bool:
         """Close session ``session_id`` as ``ended_by`` on a forced exit; True if closed.
 
         Called from the shutdown watchdog's thread while the journal's own connection may be

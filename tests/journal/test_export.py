@@ -280,7 +280,7 @@ def test_imported_simulated_sessions_stay_out_of_history_and_reports(
             demo.end_session(
                 sid,
                 ended_at=at(DAY2, hour, 20),
-                ended_by="timer",
+                ended_by=EndReason.TIMER,
                 max_skin_c=39.0,
                 max_pressure_mmhg=30.0,
                 time_above_cutoff_s=0.0,
