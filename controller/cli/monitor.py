@@ -407,9 +407,16 @@ def monitor(
     except (ConfigError, ValueError) as exc:
         typer.echo(f"soleguard monitor: {exc}", err=True)
         raise typer.Exit(exit_codes.USAGE) from None
+    from controller.errors import Interrupted  # noqa: PLC0415
+    from controller.shutdown import interruptible  # noqa: PLC0415
+
     try:
-        asyncio.run(_run_monitor(broker, base_topic, username, password, ca_file))
-    except KeyboardInterrupt:
+        # A signal cancels the monitor's task, as 'q' ends it. Without a handler the signal's
+        # KeyboardInterrupt is raised inside whichever task runs; asyncio stores it as that
+        # task's exception and logs "Task exception was never retrieved" with a traceback.
+        asyncio.run(interruptible(_run_monitor(broker, base_topic, username, password, ca_file)))
+    except (KeyboardInterrupt, Interrupted):
+        # A signal is the monitor's normal end (README, "Ways out and exit status").
         pass
     except ConfigError as exc:
         typer.echo(f"soleguard monitor: {exc}", err=True)
