@@ -34,15 +34,16 @@ import dataclasses
 import json
 import logging
 import math
+import multiprocessing
 import os
 import random
+import signal
 import statistics
 import sys
 import tempfile
 import time
 import traceback
 from collections import Counter
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
@@ -513,6 +514,16 @@ def shared_broker() -> Any:
         thread.join(BROKER_STOP_TIMEOUT_S)
 
 
+def _ignore_sigint() -> None:
+    """In each worker: Ctrl-C is for the parent, which ends the workers itself."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _run_indexed(job: tuple[int, RunSpec, str | None]) -> tuple[int, dict[str, Any]]:
+    index, spec, url = job
+    return index, run_one(spec, url)
+
+
 def _warm_up() -> None:
     """Import what every run needs once, in the parent: forked workers inherit it, so no worker
     pays bumble's and the simulator's import (about 2-3 s each on this machine) on its first run.
@@ -552,14 +563,23 @@ def run_campaign(
                     progress(done[index])
         else:
             _warm_up()
-            with ProcessPoolExecutor(workers) as pool:
+            pool = multiprocessing.get_context("fork").Pool(workers, initializer=_ignore_sigint)
+            try:
                 # Reported as each run finishes (not in submission order), so the progress and
                 # its ETA follow the work; the results are put back in order for the document.
-                futures = {pool.submit(run_one, spec, url): i for i, spec in enumerate(specs)}
-                for future in as_completed(futures):
-                    done[futures[future]] = future.result()
+                jobs = [(i, spec, url) for i, spec in enumerate(specs)]
+                for index, result in pool.imap_unordered(_run_indexed, jobs):
+                    done[index] = result
                     if progress:
-                        progress(done[futures[future]])
+                        progress(result)
+                pool.close()
+            except BaseException:
+                # Ctrl-C (or an error) here: the workers ignore SIGINT, so end them now rather
+                # than wait for the runs they are in (a pool's own exit would wait for all).
+                pool.terminate()
+                raise
+            finally:
+                pool.join()
         results = [done[i] for i in range(len(specs))]
     return Campaign(results, time.perf_counter() - started, kind, seeds, names, minutes)
 
@@ -902,14 +922,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"re-wrote {doc} from {args.render}")
         return 1 if campaign.unsafe else 0
     total = args.seeds * len(scenarios)
-    campaign = run_campaign(
-        seeds=args.seeds,
-        scenarios=scenarios,
-        minutes=args.minutes,
-        workers=args.workers,
-        mqtt=not args.no_mqtt,
-        progress=_progress(total),
-    )
+    try:
+        campaign = run_campaign(
+            seeds=args.seeds,
+            scenarios=scenarios,
+            minutes=args.minutes,
+            workers=args.workers,
+            mqtt=not args.no_mqtt,
+            progress=_progress(total),
+        )
+    except KeyboardInterrupt:
+        print("\nstopped by Ctrl-C: workers ended, broker stopped, no document written")
+        return 130
     doc = write_doc(campaign, args.out, command, fuzz_lines)
     if args.json is not None:
         record = dataclasses.asdict(campaign) | {"command": command}
