@@ -24,6 +24,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import quote
 
+# The module, not the name: the database imports this module (a cycle); read at call time.
+from controller.store import database as _database
 from controller.store.errors import RefusedError, StoreError
 from controller.store.processes import pid_alive
 from controller.store.schema import SCHEMA_VERSION, schema_version
@@ -35,8 +37,6 @@ __all__ = ["BackupSummary", "backup", "checkpoint", "restore"]
 
 _LOGGER = logging.getLogger(__name__)
 
-# As the store's own: another process may hold the write lock for a moment (milliseconds).
-BUSY_TIMEOUT_S = 5.0
 # Tables whose presence tells a SoleGuard journal from any other SQLite file.
 _JOURNAL_TABLES = frozenset({"sessions", "readings", "schema_version"})
 
@@ -149,7 +149,7 @@ def restore(backup_file: Path, target: Path, *, replace: bool = False) -> Backup
             )
         try:
             target.parent.mkdir(parents=True, exist_ok=True)
-            with _closing(sqlite3.connect(target, timeout=BUSY_TIMEOUT_S)) as dst:
+            with _closing(sqlite3.connect(target, timeout=_database.BUSY_TIMEOUT_S)) as dst:
                 src.backup(dst, pages=-1)
                 dst.execute("PRAGMA journal_mode = WAL")
                 summary = _checked(dst, target)
@@ -191,7 +191,7 @@ def _refuse_if_in_use(target: Path) -> None:
 def _read_only(path: Path) -> Iterator[sqlite3.Connection]:
     uri = f"file:{quote(os.fspath(path.resolve()))}?mode=ro"
     try:
-        conn = sqlite3.connect(uri, uri=True, timeout=BUSY_TIMEOUT_S)
+        conn = sqlite3.connect(uri, uri=True, timeout=_database.BUSY_TIMEOUT_S)
     except sqlite3.Error as exc:
         raise StoreError(f"{path}: cannot open the journal: {exc}") from exc
     with _closing(conn):
