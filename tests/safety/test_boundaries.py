@@ -19,8 +19,9 @@ from controller.safety import (
     UserRequest,
     UserStop,
 )
+from controller.safety.decision import Priority
 from controller.settings import SafetyLimits
-from tests.safety.rig import Rig
+from tests.safety.rig import TICK, Rig
 
 T0 = 86_400.0
 HALF = 0.5
@@ -505,3 +506,45 @@ def test_the_minimum_off_time_counts_from_the_real_switch_off() -> None:
         run_exact(rig, HALF, reading=True)
     run_exact(rig, 2 * HALF, reading=True)
     assert rig.decision.command.heater_on
+
+
+def test_a_reading_exactly_at_either_end_of_the_valid_range_is_valid() -> None:
+    # The valid range is inclusive (docs/safety.md, "Sensor trust"): a sensor configured to
+    # 34-50 °C or 15-34 °C reading exactly 34.00 °C keeps heat available.
+    for changes in ({"valid_min_c": 34.0}, {"valid_max_c": 34.0}):
+        rig = Rig(**changes)
+        rig.skin = 34.0
+        decision = rig.running()
+        decision = rig.run(3.0)
+        assert decision.skin_valid
+        assert decision.skin_fresh
+        assert "SENSOR_INVALID" not in rig.alarms
+
+
+def test_two_honest_readings_stamped_at_one_instant_are_both_valid() -> None:
+    # A BLE stack may deliver two measurements with one timestamp (36.00 then 36.05 °C): no time
+    # passed, but the rate is judged over the sensor's nominal period, so neither is a spike and
+    # heat stays available.
+    rig = Rig()
+    rig.skin = 36.0
+    rig.running()
+    rig.run(2.0)
+    same = rig.now + TICK
+    rig.step(rig.report(), SkinReading(same, 36.0), SkinReading(same, 36.05))
+    assert rig.decision.skin_valid
+    assert rig.decision.skin_c == 36.05
+    rig.run(3.0)
+    assert "SENSOR_INVALID" not in rig.alarms
+    assert "SENSOR_STALE" not in rig.alarms
+
+
+def test_over_the_cap_at_exactly_the_hard_limit_is_a_medium_alarm_not_high() -> None:
+    # 70 mmHg held over a 60 mmHg cap: over the cap for its time, so PRESSURE_OVER_CAP, but not
+    # above the 70 mmHg hard limit, so MEDIUM (HIGH is for a measured value above 70 mmHg).
+    rig = exact_rig()
+    run_exact(rig, HALF)
+    rig.measured = rig.limits.pressure_hard_max_mmhg
+    run_exact(rig, rig.limits.pressure_over_cap_s + 2 * HALF)
+    over = [a for a in rig.decision.active_alarms if a.code == "PRESSURE_OVER_CAP"]
+    assert over
+    assert over[0].priority is Priority.MEDIUM
