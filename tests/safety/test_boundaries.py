@@ -548,3 +548,94 @@ def test_over_the_cap_at_exactly_the_hard_limit_is_a_medium_alarm_not_high() -> 
     over = [a for a in rig.decision.active_alarms if a.code == "PRESSURE_OVER_CAP"]
     assert over
     assert over[0].priority is Priority.MEDIUM
+
+
+def test_after_a_session_the_decision_gives_its_length_not_more() -> None:
+    # The summary's duration comes from the decision's elapsed time once the session has ended.
+    rig = exact_rig()
+    started = rig.now
+    run_exact(rig, 10.0)
+    rig.step(UserStop(), rig.report(), dt=HALF)
+    length = rig.now - started
+    assert rig.decision.state is not SessionState.RUNNING
+    assert rig.decision.elapsed_s == length
+    run_exact(rig, 5.0)
+    assert rig.decision.elapsed_s == length
+
+
+def test_caregivers_see_the_massager_fresh_only_while_it_reports() -> None:
+    # Caregivers are shown the measured pressure only while the massager's reports are fresh.
+    rig = exact_rig()
+    run_exact(rig, 2.0)
+    assert rig.decision.massager_fresh
+    silent = rig.limits.massager_silent_after_s
+    for _ in range(round(silent / HALF) + 1):
+        rig.step(dt=HALF)  # link up, no reports
+    assert not rig.decision.massager_fresh
+
+
+def test_a_lease_still_held_is_post_session_unsafe_exactly_at_the_bound() -> None:
+    # The massager keeps its actuator lease after STOP (nothing else wrong): the watch gives it
+    # POST_SESSION_BOUND_S, and says so at exactly that moment, not one report later.
+    rig = exact_rig()
+    run_exact(rig, 2.0)
+    rig.lease = True
+    rig.step(UserStop(), rig.report(), dt=HALF)
+    ended = rig.now
+    bound = rig.limits.post_session_bound_s
+    while rig.now + HALF < ended + bound:
+        rig.step(rig.report(), dt=HALF)
+    assert "POST_SESSION_UNSAFE" not in rig.alarms
+    rig.step(rig.report(), dt=HALF)
+    assert rig.now == ended + bound
+    assert "POST_SESSION_UNSAFE" in rig.alarms
+
+
+def test_an_actuator_fault_before_any_session_is_no_post_session_verdict() -> None:
+    # Idle, no session yet: a relay energised while commanded off is HEATER_NOT_RESPONDING, but
+    # there is no session to report on (after_session stays None, not "fault").
+    rig = Rig(start=T0)
+    rig.step(dt=HALF)
+    rig.connect()
+    rig.energised = True
+    run_exact(rig, 5.0)
+    assert "HEATER_NOT_RESPONDING" in rig.alarms
+    assert rig.decision.after_session is None
+
+
+def test_the_watch_says_safe_exactly_the_confirmation_time_after_settling() -> None:
+    rig = exact_rig()
+    run_exact(rig, 2.0)
+    rig.step(UserStop(), rig.report(), dt=HALF)
+    ended = rig.now  # its report is already clean: heater off, no pressure, no lease
+    for _ in range(40):
+        rig.step(rig.report(), dt=HALF)
+        if rig.decision.after_session == "safe":
+            break
+    assert rig.decision.after_session == "safe"
+    assert rig.now - ended == rig.limits.post_session_confirm_s
+
+
+def test_a_bladder_at_exactly_the_floor_after_the_session_is_not_safe() -> None:
+    rig = exact_rig()
+    run_exact(rig, 2.0)
+    rig.step(UserStop(), rig.report(), dt=HALF)
+    rig.measured = rig.limits.post_session_pressure_floor_mmhg
+    run_exact(rig, rig.limits.post_session_bound_s + 2.0)
+    assert rig.decision.after_session == "fault"
+    assert "POST_SESSION_UNSAFE" in rig.alarms
+
+
+def test_pressure_held_at_exactly_cap_plus_tolerance_is_not_over_the_cap() -> None:
+    rig = exact_rig()
+    cap = rig.limits.pressure_cap_mmhg
+    rig.step(UserRequest(cap, True), rig.report(), dt=HALF)
+    run_exact(rig, 6.0)  # the command ramps up to the cap; the bladder is filled after it
+    assert rig.decision.command.pressure_mmhg == cap
+    rig.measured = cap + rig.limits.pressure_over_cap_tolerance_mmhg
+    run_exact(rig, 3.0)
+    assert "PRESSURE_OVER_CAP" not in rig.alarms
+    assert "PRESSURE_NOT_FOLLOWING" not in rig.alarms
+    rig.measured += HALF
+    run_exact(rig, 3.0)
+    assert "PRESSURE_OVER_CAP" in rig.alarms
