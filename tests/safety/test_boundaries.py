@@ -512,7 +512,7 @@ def test_a_reading_exactly_at_either_end_of_the_valid_range_is_valid() -> None:
     # The valid range is inclusive (docs/safety.md, "Sensor trust"): a sensor configured to
     # 34-50 °C or 15-34 °C reading exactly 34.00 °C keeps heat available.
     for changes in ({"valid_min_c": 34.0}, {"valid_max_c": 34.0}):
-        rig = Rig(**changes)
+        rig = Rig(None, **changes)
         rig.skin = 34.0
         decision = rig.running()
         decision = rig.run(3.0)
