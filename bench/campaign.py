@@ -126,6 +126,7 @@ DETECTED_BY: dict[str, frozenset[str]] = {
 }
 DETECTED_WHILE_HEATING: dict[str, frozenset[str]] = {
     "sensor-detached": frozenset({"SENSOR_NOT_FOLLOWING"}),
+    "sensor-stuck-warm": frozenset({"SENSOR_NOT_FOLLOWING"}),
 }
 # Honest inputs: no alarm but the session's own information signals.
 NO_FALSE_ALARMS = frozenset({"normal", "sensor-fahrenheit", "bursty-link"})

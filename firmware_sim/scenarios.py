@@ -196,6 +196,29 @@ async def _sensor_detached(world: SimWorld, fault: ScheduledFault, rng: random.R
         world.sensor_firmware.faults.detached_air_c = None
 
 
+async def _sensor_stuck_warm(world: SimWorld, fault: ScheduledFault, rng: random.Random) -> None:
+    # Once the skin sensor has warmed to 35.5-37 °C (below the thermostat's target, so heat stays
+    # commanded), it freezes there with its usual noise (issue 10: independent breaker's input).
+    # A lower target (a profile) may hold the skin below that: once the controller has switched
+    # heat off (its thermostat reached the target), it freezes 1.5 °C under the reading then,
+    # below the thermostat's band, so heat is commanded again.
+    freeze_at = rng.uniform(35.5, 37.0)
+    heated = False
+    while world.physics.sensor_c < freeze_at:
+        await asyncio.sleep(1.0)
+        if world.firmware.heater_enabled:
+            heated = True
+        elif heated:
+            freeze_at = world.physics.sensor_c - 1.5
+            break
+    world.sensor_firmware.faults.frozen_c = freeze_at
+    _LOGGER.info("scenario sensor-stuck-warm: frozen at %.2f °C", freeze_at)
+    try:
+        await _hold(fault)
+    finally:
+        world.sensor_firmware.faults.frozen_c = None
+
+
 async def _vent_stuck(world: SimWorld, fault: ScheduledFault, _rng: random.Random) -> None:
     world.physics.vent_stuck = True
     try:
@@ -303,6 +326,11 @@ SCENARIOS: Mapping[str, Scenario] = MappingProxyType(
                 "sensor-detached",
                 "the skin sensor slides off the sole and reads the boot's air with its noise",
                 _sensor_detached,
+            ),
+            Scenario(
+                "sensor-stuck-warm",
+                "once warmed to 35.5-37 °C the skin sensor freezes there, with its noise",
+                _sensor_stuck_warm,
             ),
             Scenario(
                 "vent-stuck",

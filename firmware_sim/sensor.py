@@ -125,6 +125,9 @@ class SensorFaults:
     spike_nan_share: float = 0.3  # share of the faulty readings that are NaN, not spikes
     # Slid off the sole: reads the air in the boot, relaxing towards it (None: attached).
     detached_air_c: float | None = None
+    # Frozen at a value (the ADC or its reference stuck) but still with its usual noise, so the
+    # exact-repeat test cannot see it (None: follows the skin).
+    frozen_c: float | None = None
     # The BLE stack batches: measures twice per period and indicates both back to back.
     burst_pairs: bool = False
 
@@ -167,6 +170,8 @@ class SkinSensorFirmware:
             celsius = self._air_c + self._rng.gauss(0.0, DETACHED_NOISE_C)
         else:
             self._air_c = None
+        if self.faults.frozen_c is not None:
+            celsius = self.faults.frozen_c + self._rng.gauss(0.0, DETACHED_NOISE_C)
         if self.faults.stuck and self._last_c is not None:
             celsius = self._last_c
         self._last_c = celsius

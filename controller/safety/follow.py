@@ -10,7 +10,13 @@ sensor), it gives itself away. Three rules, each counting its bad time over a sl
   reading at the window's start, the reading must have risen by ``min_rise``;
 - **pad gap**: the reading is never more than ``pad_gap_max`` below the reported pad;
 - **band**: once the reading has reached the target, after a whole window of heat it stays
-  within ``band`` of it.
+  within ``band`` of it;
+- **equilibrium**: after a whole window of heat, a reading held further below the window's mean
+  pad than the honest skin's equilibrium gap (a line in the pad temperature) must rise at least
+  at (its excess over that gap) / ``tau``: an honest skin below its equilibrium approaches it with
+  the skin's time constant. Catches a sensor stuck with noise, offset or drifting low while warm,
+  which the gain rule (needs a large gap) and the band rule (needs the target reached) miss, and
+  leaves alone an honest foot whose equilibrium is below the target.
 
 Numbers, derivation from firmware_sim/physics.py and sources: docs/safety.md, "Sensor follows
 heater", and controller/settings/limits.py. Pure: no clock, no I/O.
@@ -22,7 +28,7 @@ import math
 from collections import deque
 from typing import TYPE_CHECKING
 
-from controller.safety.windows import BadTime
+from controller.safety.windows import BadTime, least_squares_slope
 
 if TYPE_CHECKING:
     from controller.settings.effective import SafetyLimits
@@ -97,6 +103,8 @@ class HeatResponse:
                         f"{lim.sensor_follow_min_rise_c:.1f} °C expected): the skin sensor does "
                         "not follow the heat"
                     )
+        if not why and heated_window:
+            why = self._equilibrium(t)
         if (
             not why
             and heated_window
@@ -111,6 +119,34 @@ class HeatResponse:
         self._bad.update(t, bool(why))
         if why:
             self._why = why
+
+    def _equilibrium(self, t: float) -> str:
+        """The equilibrium rule over the window ending at ``t`` (s): why it is bad, or ""."""
+        lim = self._lim
+        start = t - lim.sensor_follow_window_s
+        window = [(rt, rc) for rt, rc in self._readings if rt >= start]
+        pads = [pc for pt, pc in self._pads if pt >= start]
+        if not pads or not window or t - window[0][0] < lim.sensor_follow_window_s / 2:
+            return ""
+        pad = sum(pads) / len(pads)
+        reading = sum(rc for _, rc in window) / len(window)
+        # The honest skin's equilibrium gap under this pad, with its margin (limits.py).
+        allowed = lim.sensor_eq_gap_c + lim.sensor_eq_gap_per_k * max(
+            0.0, pad - lim.sensor_eq_core_c
+        )
+        excess = pad - reading - allowed
+        if excess <= 0.0:
+            return ""
+        slope = least_squares_slope(window, 3)
+        if slope * lim.sensor_eq_tau_s >= excess:
+            return ""
+        return (
+            f"skin reading {reading:.1f} °C stays {pad - reading:.1f} °C below the heating pad "
+            f"({pad:.1f} °C) and rises {slope * 60.0:+.2f} °C/min after "
+            f"{lim.sensor_follow_window_s:.0f} s of heating (skin under this pad settles within "
+            f"{allowed:.1f} °C of it): the skin sensor does not follow the heat (stuck, offset or "
+            "drifting)"
+        )
 
     def verdict(self, now: float) -> str | None:
         """Why the sensor is not trusted to guide heat any more, or None while it is."""

@@ -19,11 +19,10 @@ from controller.safety.decision import (
     SessionState,
 )
 from controller.safety.lifecycle import SessionLifecycle
+from controller.safety.windows import least_squares_slope
 from controller.timing import reached
 
 if TYPE_CHECKING:
-    from collections import deque
-
     from controller.safety.events import (
         SkinReading,
     )
@@ -92,7 +91,7 @@ class SkinTrust(SessionLifecycle):
         horizon = t - lim.prediction_window_s
         while history[0][0] < horizon:
             history.popleft()
-        self._slope = _slope(history, lim.prediction_min_readings)
+        self._slope = least_squares_slope(history, lim.prediction_min_readings)
         if c >= lim.latch_c:
             self._latch(c, now)
 
@@ -157,21 +156,3 @@ def _too_slow_message(period_s: float, stale_after_s: float) -> str:
         "cannot be trusted): heat off for this session, pressure continues; use a sensor that "
         "measures every second for heat"
     )
-
-
-def _slope(history: deque[tuple[float, float]], min_readings: int) -> float:
-    """Least-squares slope (degC/s) of the readings; 0 with too few or no time spread."""
-    n = len(history)
-    if n < min_readings:
-        return 0.0
-    mean_t = sum(t for t, _ in history) / n
-    mean_c = sum(c for _, c in history) / n
-    sxx = 0.0
-    sxy = 0.0
-    for t, c in history:
-        dt = t - mean_t
-        sxx += dt * dt
-        sxy += dt * (c - mean_c)
-    if sxx <= 0.0:
-        return 0.0
-    return sxy / sxx

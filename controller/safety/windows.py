@@ -9,8 +9,12 @@ bad within the last ``window_s`` seconds; a state holds from one sample to the n
 from __future__ import annotations
 
 from collections import deque
+from typing import TYPE_CHECKING
 
-__all__ = ["BadTime"]
+if TYPE_CHECKING:
+    from collections.abc import Collection
+
+__all__ = ["BadTime", "least_squares_slope"]
 
 
 class BadTime:
@@ -58,3 +62,21 @@ class BadTime:
         """Forget every sample: the next detection needs its own bad time."""
         self._spans.clear()
         self._since = None
+
+
+def least_squares_slope(history: Collection[tuple[float, float]], min_readings: int) -> float:
+    """Least-squares slope (degC/s) of ``(time s, degC)`` readings; 0 with too few or no spread."""
+    n = len(history)
+    if n < min_readings:
+        return 0.0
+    mean_t = sum(t for t, _ in history) / n
+    mean_c = sum(c for _, c in history) / n
+    sxx = 0.0
+    sxy = 0.0
+    for t, c in history:
+        dt = t - mean_t
+        sxx += dt * dt
+        sxy += dt * (c - mean_c)
+    if sxx <= 0.0:
+        return 0.0
+    return sxy / sxx

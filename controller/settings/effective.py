@@ -53,6 +53,10 @@ class SafetyLimits:
     sensor_follow_min_rise_c: float = limits.SENSOR_FOLLOW_MIN_RISE_C
     sensor_pad_gap_max_c: float = limits.SENSOR_PAD_GAP_MAX_C
     sensor_target_band_c: float = limits.SENSOR_TARGET_BAND_C
+    sensor_eq_gap_c: float = limits.SENSOR_EQ_GAP_C
+    sensor_eq_gap_per_k: float = limits.SENSOR_EQ_GAP_PER_K
+    sensor_eq_core_c: float = limits.SENSOR_EQ_CORE_C
+    sensor_eq_tau_s: float = limits.SENSOR_EQ_TAU_S
     sensor_follow_bad_s: float = limits.SENSOR_FOLLOW_BAD_S
     sensor_follow_bad_window_s: float = limits.SENSOR_FOLLOW_BAD_WINDOW_S
     actuator_fault_window_s: float = limits.ACTUATOR_FAULT_WINDOW_S

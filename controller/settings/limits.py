@@ -141,6 +141,20 @@ SENSOR_PAD_GAP_MAX_C = 10.0
 # skin's band is narrower: the thermostat holds it within 0.5 degC and the model's skin drops less
 # than 1 degC in the 30 s of the longest heater block).
 SENSOR_TARGET_BAND_C = 3.0
+# Equilibrium rule (a sensor stuck, offset or drifting low while warm, less than
+# SENSOR_FOLLOW_GAP_C under the pad). In the model the honest skin under a pad steady at T_pad
+# settles at (G_ps T_pad + G_b T_core + G_sa T_air) / (G_ps + G_b + G_sa): the pad is then at most
+# 0.79/1.28/1.81/2.09/2.37 degC above it at T_pad = 38/39/40/40.5/41 degC (typical foot; the
+# neuropathic foot's lower blood flow gives less), under the line 0.3 + 0.55 (T_pad - T_core);
+# SENSOR_EQ_GAP_C adds 0.4 degC for the pad's +-0.2 degC regulation and noise. Below its
+# equilibrium the honest skin rises at (gap - equilibrium gap) / tau, tau = C_skin / G_total at
+# most 250 s (neuropathic foot at rest, 245 s): a reading held a gap E above the line while
+# rising slower than E / SENSOR_EQ_TAU_S (half the physics' rate) over a window of heat is not
+# on the skin. Margins measured by integrating the model: docs/safety.md, "Sensor follows heater".
+SENSOR_EQ_GAP_C = 0.7
+SENSOR_EQ_GAP_PER_K = 0.55
+SENSOR_EQ_CORE_C = 37.0
+SENSOR_EQ_TAU_S = 500.0
 # Each of these rules counts its bad time over a sliding window: this much bad time within
 # SENSOR_FOLLOW_BAD_WINDOW_S disables heat for the session (15 readings: noise never lasts that
 # long, a detached sensor is caught within 60 + 15 s of the heater coming on).

@@ -19,8 +19,9 @@ from controller.safety import (
     UserRequest,
     UserStop,
 )
+from controller.safety.decision import Priority
 from controller.settings import SafetyLimits
-from tests.safety.rig import Rig
+from tests.safety.rig import TICK, Rig
 
 T0 = 86_400.0
 HALF = 0.5
@@ -505,3 +506,136 @@ def test_the_minimum_off_time_counts_from_the_real_switch_off() -> None:
         run_exact(rig, HALF, reading=True)
     run_exact(rig, 2 * HALF, reading=True)
     assert rig.decision.command.heater_on
+
+
+def test_a_reading_exactly_at_either_end_of_the_valid_range_is_valid() -> None:
+    # The valid range is inclusive (docs/safety.md, "Sensor trust"): a sensor configured to
+    # 34-50 °C or 15-34 °C reading exactly 34.00 °C keeps heat available.
+    for changes in ({"valid_min_c": 34.0}, {"valid_max_c": 34.0}):
+        rig = Rig(None, **changes)
+        rig.skin = 34.0
+        decision = rig.running()
+        decision = rig.run(3.0)
+        assert decision.skin_valid
+        assert decision.skin_fresh
+        assert "SENSOR_INVALID" not in rig.alarms
+
+
+def test_two_honest_readings_stamped_at_one_instant_are_both_valid() -> None:
+    # A BLE stack may deliver two measurements with one timestamp (36.00 then 36.05 °C): no time
+    # passed, but the rate is judged over the sensor's nominal period, so neither is a spike and
+    # heat stays available.
+    rig = Rig()
+    rig.skin = 36.0
+    rig.running()
+    rig.run(2.0)
+    same = rig.now + TICK
+    rig.step(rig.report(), SkinReading(same, 36.0), SkinReading(same, 36.05))
+    assert rig.decision.skin_valid
+    assert rig.decision.skin_c == 36.05
+    rig.run(3.0)
+    assert "SENSOR_INVALID" not in rig.alarms
+    assert "SENSOR_STALE" not in rig.alarms
+
+
+def test_over_the_cap_at_exactly_the_hard_limit_is_a_medium_alarm_not_high() -> None:
+    # 70 mmHg held over a 60 mmHg cap: over the cap for its time, so PRESSURE_OVER_CAP, but not
+    # above the 70 mmHg hard limit, so MEDIUM (HIGH is for a measured value above 70 mmHg).
+    rig = exact_rig()
+    run_exact(rig, HALF)
+    rig.measured = rig.limits.pressure_hard_max_mmhg
+    run_exact(rig, rig.limits.pressure_over_cap_s + 2 * HALF)
+    over = [a for a in rig.decision.active_alarms if a.code == "PRESSURE_OVER_CAP"]
+    assert over
+    assert over[0].priority is Priority.MEDIUM
+
+
+def test_after_a_session_the_decision_gives_its_length_not_more() -> None:
+    # The summary's duration comes from the decision's elapsed time once the session has ended.
+    rig = exact_rig()
+    started = rig.now
+    run_exact(rig, 10.0)
+    rig.step(UserStop(), rig.report(), dt=HALF)
+    length = rig.now - started
+    assert rig.decision.state is not SessionState.RUNNING
+    assert rig.decision.elapsed_s == length
+    run_exact(rig, 5.0)
+    assert rig.decision.elapsed_s == length
+
+
+def test_caregivers_see_the_massager_fresh_only_while_it_reports() -> None:
+    # Caregivers are shown the measured pressure only while the massager's reports are fresh.
+    rig = exact_rig()
+    run_exact(rig, 2.0)
+    assert rig.decision.massager_fresh
+    silent = rig.limits.massager_silent_after_s
+    for _ in range(round(silent / HALF) + 1):
+        rig.step(dt=HALF)  # link up, no reports
+    assert not rig.decision.massager_fresh
+
+
+def test_a_lease_still_held_is_post_session_unsafe_exactly_at_the_bound() -> None:
+    # The massager keeps its actuator lease after STOP (nothing else wrong): the watch gives it
+    # POST_SESSION_BOUND_S, and says so at exactly that moment, not one report later.
+    rig = exact_rig()
+    run_exact(rig, 2.0)
+    rig.lease = True
+    rig.step(UserStop(), rig.report(), dt=HALF)
+    ended = rig.now
+    bound = rig.limits.post_session_bound_s
+    while rig.now + HALF < ended + bound:
+        rig.step(rig.report(), dt=HALF)
+    assert "POST_SESSION_UNSAFE" not in rig.alarms
+    rig.step(rig.report(), dt=HALF)
+    assert rig.now == ended + bound
+    assert "POST_SESSION_UNSAFE" in rig.alarms
+
+
+def test_an_actuator_fault_before_any_session_is_no_post_session_verdict() -> None:
+    # Idle, no session yet: a relay energised while commanded off is HEATER_NOT_RESPONDING, but
+    # there is no session to report on (after_session stays None, not "fault").
+    rig = Rig(start=T0)
+    rig.step(dt=HALF)
+    rig.connect()
+    rig.energised = True
+    run_exact(rig, 5.0)
+    assert "HEATER_NOT_RESPONDING" in rig.alarms
+    assert rig.decision.after_session is None
+
+
+def test_the_watch_says_safe_exactly_the_confirmation_time_after_settling() -> None:
+    rig = exact_rig()
+    run_exact(rig, 2.0)
+    rig.step(UserStop(), rig.report(), dt=HALF)
+    ended = rig.now  # its report is already clean: heater off, no pressure, no lease
+    for _ in range(40):
+        rig.step(rig.report(), dt=HALF)
+        if rig.decision.after_session == "safe":
+            break
+    assert rig.decision.after_session == "safe"
+    assert rig.now - ended == rig.limits.post_session_confirm_s
+
+
+def test_a_bladder_at_exactly_the_floor_after_the_session_is_not_safe() -> None:
+    rig = exact_rig()
+    run_exact(rig, 2.0)
+    rig.step(UserStop(), rig.report(), dt=HALF)
+    rig.measured = rig.limits.post_session_pressure_floor_mmhg
+    run_exact(rig, rig.limits.post_session_bound_s + 2.0)
+    assert rig.decision.after_session == "fault"
+    assert "POST_SESSION_UNSAFE" in rig.alarms
+
+
+def test_pressure_held_at_exactly_cap_plus_tolerance_is_not_over_the_cap() -> None:
+    rig = exact_rig()
+    cap = rig.limits.pressure_cap_mmhg
+    rig.step(UserRequest(cap, True), rig.report(), dt=HALF)
+    run_exact(rig, 6.0)  # the command ramps up to the cap; the bladder is filled after it
+    assert rig.decision.command.pressure_mmhg == cap
+    rig.measured = cap + rig.limits.pressure_over_cap_tolerance_mmhg
+    run_exact(rig, 3.0)
+    assert "PRESSURE_OVER_CAP" not in rig.alarms
+    assert "PRESSURE_NOT_FOLLOWING" not in rig.alarms
+    rig.measured += HALF
+    run_exact(rig, 3.0)
+    assert "PRESSURE_OVER_CAP" in rig.alarms

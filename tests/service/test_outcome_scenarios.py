@@ -31,6 +31,7 @@ SEEDS = (1, 2, 3)
 ONSET_S = 30.0  # the scenarios' default onset, on the world's clock
 NEW = (
     "sensor-detached",
+    "sensor-stuck-warm",
     "vent-stuck",
     "heater-intermittent",
     "pressure-intermittent",
@@ -62,6 +63,15 @@ async def test_outcome_scenario_ends_as_expected_on_every_seed(scenario: str, se
         if step.decision.command.heater_on:
             assert step.decision.skin_fresh
         assert step.decision.command.pressure_mmhg <= limits.pressure_cap_mmhg
+    if scenario == "sensor-stuck-warm":
+        # Heat off for the rest of the session once the alarm is raised.
+        first = next(
+            s
+            for s in session.log.steps
+            if any(a.code == "SENSOR_NOT_FOLLOWING" for a in s.decision.new_alarms)
+        )
+        later = session.log.steps[session.log.steps.index(first) :]
+        assert not any(s.decision.command.heater_on for s in later)
     if scenario == "sensor-detached":
         first = next(
             s

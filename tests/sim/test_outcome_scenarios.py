@@ -30,6 +30,26 @@ async def test_sensor_detached_reads_boot_air_while_the_skin_stays_warm(seed: in
 
 
 @pytest.mark.parametrize("seed", SEEDS)
+async def test_sensor_stuck_warm_freezes_with_its_noise_while_the_skin_moves_on(seed: int) -> None:
+    fault = schedule("sensor-stuck-warm", onset_s=0.0, seed=seed)
+    async with (
+        world_and_radio(scenario=[fault], seed=seed) as (world, radio),
+        sensor(world, radio) as (_c, log),
+    ):
+        # A foot warmed to 37.5 °C, then left unheated: the sensor, already past its freezing
+        # point, freezes at 35.5-37 °C at once while the skin keeps cooling.
+        world.physics.skin_c = world.physics.sensor_c = 37.5
+        await asyncio.sleep(300.0)
+        frozen = world.sensor_firmware.faults.frozen_c
+        assert frozen is not None
+        assert 35.5 <= frozen <= 37.0
+        tail = [m.to_celsius() for m in log.values[-10:]]
+        assert all(abs(c - frozen) < 0.3 for c in tail)
+        assert len(set(tail)) > 3  # with its noise: not an exact repeat
+        assert world.physics.skin_c < 37.5 - 1.0  # the skin moved on, the reading did not
+
+
+@pytest.mark.parametrize("seed", SEEDS)
 async def test_vent_stuck_keeps_the_pressure_after_stop(seed: int) -> None:
     fault = schedule("vent-stuck", onset_s=0.0, seed=seed)
     async with (

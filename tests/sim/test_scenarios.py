@@ -27,6 +27,7 @@ EXPECTED_NAMES = {
     "massager-reboot",
     "low-battery",
     "sensor-detached",
+    "sensor-stuck-warm",
     "vent-stuck",
     "heater-intermittent",
     "pressure-intermittent",
