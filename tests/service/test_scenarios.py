@@ -99,7 +99,7 @@ EXPECTED: dict[str, Expected] = {
     # sensor needs ~130-260 s to warm to its freezing point, then a window of heat (60 s) and
     # 15 s of bad time.
     "sensor-stuck-warm": Expected(
-        "timer",
+        EndReason.TIMER,
         {"SENSOR_NOT_FOLLOWING": Priority.MEDIUM, "SESSION_TIME_UP": Priority.LOW},
         minutes=7.0,
     ),
