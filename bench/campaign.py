@@ -179,10 +179,20 @@ class RunSpec:
     duration_s: float | None
 
 
+# Scenarios whose fault needs a longer session to happen at all: sessions of the campaign's
+# length are lengthened to this. `sensor-stuck-warm` freezes once the sensor is warm (130-260 s
+# of heat), then the follow rules need their 60 s window and 15 s of bad time; in a 3-minute
+# session (the CI campaign) the fault would often not have happened, and "not detected" would
+# judge a fault that never was. 10 min: seed 0 under the low-target profile froze too late for
+# a 7-minute session (its thermostat first switched off, then the sensor froze 1.5 °C under).
+MIN_MINUTES: dict[str, float] = {"sensor-stuck-warm": 10.0}
+
+
 def draw(scenario: str, seed: int, minutes: float) -> RunSpec:
     """Everything a run varies, from (scenario, seed) only, so a run replays exactly."""
     rng = random.Random(f"campaign:{scenario}:{seed}")
     default = SCENARIOS[scenario].default_duration_s
+    minutes = max(minutes, MIN_MINUTES.get(scenario, 0.0))
     session_s = minutes * 60.0
     # Onsets late enough for the heater to be on, early enough to leave the fault time to act.
     onset = rng.uniform(
