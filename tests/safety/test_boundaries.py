@@ -195,6 +195,23 @@ def test_a_lowered_ceiling_is_the_reference_from_exactly_the_settle_time() -> No
     assert "PRESSURE_OVER_CAP" in rig.alarms
 
 
+def test_a_reading_after_a_stall_and_a_reconnection_is_aged_from_the_reconnection() -> None:
+    # The controller stalls 3 s; meanwhile the skin sensor drops and reconnects 1 s in, and a
+    # reading arrives. It may have waited in a queue, but not from before the link came up: its
+    # age is counted from the reconnection (2 s), not from the stall's start (3 s).
+    rig = exact_rig()
+    run_exact(rig, 2.0, reading=True)
+    stalled = rig.now
+    rig.step(
+        rig.report(time=stalled + 3.0),
+        LinkChanged(DeviceKind.SENSOR, False, stalled + 0.5),
+        LinkChanged(DeviceKind.SENSOR, True, stalled + 1.0),
+        SkinReading(stalled + 2.0, 34.0),
+        dt=3.0,
+    )
+    assert rig.decision.skin_age_s == 2.0
+
+
 def test_stale_alarm_stays_through_a_stall_while_still_no_reading() -> None:
     rig = exact_rig()
     run_exact(rig, 2.0, reading=True)
