@@ -67,7 +67,12 @@ Speed = float | Literal["max"] | None
 
 
 class VirtualClock:
-    """A monotonic clock that moves only by `advance`: at once ("max") or paced by ``speed``."""
+    """A monotonic clock that moves only by `advance`: at once ("max") or paced by ``speed``.
+
+    ``VirtualClock(speed, start)``: ``speed`` is a factor of real time (``math.inf``: jump at
+    once); ``start`` the virtual time in seconds it starts at. Raises ValueError when ``speed``
+    is not > 0 (NaN included).
+    """
 
     def __init__(self, speed: float, start: float = 0.0) -> None:
         if not speed > 0:
@@ -233,7 +238,14 @@ class VirtualTimeLoop(asyncio.SelectorEventLoop):
 
 
 def parse_speed(value: str | float | None) -> Speed:
-    """``"max"``/``"inf"``/``math.inf`` -> "max"; ``"real"``/``None``/``1`` stay real time."""
+    """A ``--speed`` value as a :data:`Speed`.
+
+    ``"max"``/``"inf"``/``"infinity"``/``"fast"``/``math.inf`` -> "max"; ``"real"``/``"none"``/
+    ``""``/``None`` -> None (a normal loop, real time); a number or numeric text (``"20"``,
+    ``"20x"``) -> that float factor, ``1`` included (a virtual clock paced at real time, not
+    None). Raises ValueError for text that is no number, or a factor below `MIN_SPEED` (NaN
+    included) or above `MAX_SPEED`, with a message naming the allowed range.
+    """
     if value is None:
         return None
     if isinstance(value, str):
@@ -258,7 +270,11 @@ def parse_speed(value: str | float | None) -> Speed:
 
 
 def loop_factory(speed: Speed = "max") -> Callable[[], asyncio.AbstractEventLoop]:
-    """A loop factory for `asyncio.Runner` or pytest-asyncio's ``pytest_asyncio_loop_factories``."""
+    """A loop factory for `asyncio.Runner` or pytest-asyncio's ``pytest_asyncio_loop_factories``.
+
+    ``speed`` as `parse_speed` takes it (None: ``asyncio.new_event_loop``, real time); raises
+    ValueError as `parse_speed` does.
+    """
     parsed = parse_speed(speed)
     if parsed is None:
         return asyncio.new_event_loop
@@ -271,7 +287,11 @@ def loop_factory(speed: Speed = "max") -> Callable[[], asyncio.AbstractEventLoop
 
 
 def run(coro: Coroutine[Any, Any, _T] | Awaitable[_T], *, speed: Speed | str) -> _T:
-    """Run `coro` to completion in real time (None), at ``speed`` times real time, or "max"."""
+    """Run `coro` to completion in real time (None), at ``speed`` times real time, or "max".
+
+    Returns what `coro` returns, raises what it raises; ValueError for a bad ``speed`` (see
+    `parse_speed`).
+    """
     with asyncio.Runner(loop_factory=loop_factory(parse_speed(speed))) as runner:
         return runner.run(_as_coroutine(coro))
 

@@ -1,16 +1,18 @@
 """The massager firmware's logic: commands, the actuator lease, pad regulation, its own cut-out.
 
 Pure and synchronous: every method takes ``now`` (seconds, any monotonic clock) and acts on a
-`Physics`. The GATT wiring (``firmware_sim.gatt``) calls `handle_write` for each Command write and
-`tick` at the physics rate, and notifies `status`. Keeping this free of bumble makes the safety
-behaviour unit-testable without a radio.
+`Physics`. The GATT wiring (``firmware_sim.massager_gatt``) calls `handle_write` for each Command
+write and `tick` at the physics rate, and notifies `status`. Keeping this free of bumble makes the
+safety behaviour unit-testable without a radio.
 
 What the firmware guarantees on its own, whatever the controller does (docs/protocol.md):
 
-- The lease: every command but STOP (re)starts it; when it passes, heater and pressure go off.
-- The thermal cut-out: pad >= 43 °C switches everything off and latches; while latched only STOP
-  is accepted, and STOP clears the latch once the pad is below 38 °C.
-- The pressure ceiling: a measured pressure above the ceiling plus a margin vents the bladder.
+- The lease: every command but STOP (re)starts it, for at most 3 s whatever the command asks;
+  when it passes, heater and pressure go off.
+- The thermal cut-out: a valid pad reading >= 43 °C switches everything off and latches; while
+  latched only STOP is accepted, and STOP clears the latch once the pad is below 38 °C.
+- The pressure ceiling: targets are clamped to 70 mmHg; a measured pressure above 70 mmHg plus a
+  5 mmHg margin vents the bladder and reports fault OVER_PRESSURE.
 """
 
 from __future__ import annotations
@@ -90,7 +92,7 @@ class CommandRefused(ProtocolError):
 
 @dataclasses.dataclass(slots=True)
 class FirmwareFaults:
-    """Fault injection switches (firmware_sim.scenarios)."""
+    """Fault injection switches (set by firmware_sim.scenarios); all off by default."""
 
     # The heater relay welds closed the first time it closes while this is set: heater off, STOP,
     # lease expiry and pad regulation no longer open it; only the cut-out's series switch does.
@@ -103,7 +105,12 @@ class FirmwareFaults:
 
 
 class MassagerFirmware:
-    """One massager's firmware state machine on top of `Physics`."""
+    """One massager's firmware state machine on top of `Physics`.
+
+    ``MassagerFirmware(physics)``: boots with everything off. Times (``now``) are seconds on the
+    caller's clock, the same for every call; ``lease_deadline`` is on it too. Wire fields and
+    their units: docs/protocol.md (Command, Status, Device limits).
+    """
 
     def __init__(self, physics: Physics) -> None:
         self.physics = physics
@@ -151,7 +158,12 @@ class MassagerFirmware:
     # -- commands -------------------------------------------------------------------------------
 
     def handle_write(self, data: bytes, now: float) -> Command:
-        """Execute one Command frame; raises `CommandRefused` with the ATT error to answer."""
+        """Execute one Command frame written at ``now`` (s); return the decoded command.
+
+        Raises `CommandRefused` (nothing executed) with the ATT error to answer: the frame does
+        not decode (docs/protocol.md, "Command", its ATT error table), or the cut-out is latched
+        and it is not STOP.
+        """
         try:
             command = decode_command(bytes(data))
         except ProtocolError as exc:
@@ -199,7 +211,7 @@ class MassagerFirmware:
     # -- the control loop -----------------------------------------------------------------------
 
     def tick(self, now: float) -> None:
-        """Read the sensors, enforce lease, cut-out and ceilings, drive the actuators."""
+        """At ``now`` (s): read sensors, enforce lease, cut-out and ceilings, drive actuators."""
         self.pad_reading_c = self.physics.read_pad_c()
         self.pressure_reading_mmhg = self.physics.read_pressure_mmhg()
         low, high = PAD_SENSOR_VALID_C

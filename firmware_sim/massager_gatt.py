@@ -46,7 +46,13 @@ _NOTIFY_ERRORS = (att.ATT_Error, asyncio.TimeoutError, ConnectionError)
 
 
 class MassagerPeripheral(Peripheral):
-    """The simulated massager on the air."""
+    """The simulated massager on the air.
+
+    ``firmware``: the logic it serves; ``now``: the world's clock (s), passed to
+    ``firmware.handle_write``; ``name``/``address``/``serial_number``: what it advertises and
+    serves in Device Information; ``radio``: passed to `Peripheral`. Wire formats:
+    docs/protocol.md (Command, Status, Device limits).
+    """
 
     def __init__(
         self,
@@ -179,7 +185,11 @@ class MassagerPeripheral(Peripheral):
             self._changed.set()
 
     async def notify_status(self) -> None:
-        """Notify Status at 5 Hz and on change, forever."""
+        """Notify Status every `STATUS_PERIOD_S` (5 Hz) and at once on change, forever.
+
+        Runs until cancelled; frames are stamped with the loop's clock (s). A failed notification
+        is logged at DEBUG and skipped, never raised.
+        """
         loop = asyncio.get_running_loop()
         due = loop.time()
         while True:

@@ -114,7 +114,13 @@ def _pairing_config(_connection: Any) -> PairingConfig:
 
 
 class Peripheral:
-    """One simulated BLE peripheral: a bumble device that keeps itself advertising."""
+    """One simulated BLE peripheral: a bumble device that keeps itself advertising.
+
+    ``address``: its random static address (``XX:XX:XX:XX:XX:XX``); ``advertising``: (advertising
+    data, scan response) as `advertising_payloads` builds them; ``advertising_interval_ms`` in
+    ms. Give exactly one of ``link`` (in-process virtual radio) or ``hci_transport`` (a bumble
+    transport); raises ValueError otherwise.
+    """
 
     def __init__(
         self,
@@ -212,8 +218,10 @@ class Peripheral:
         """The radio goes silent: the central sees a supervision timeout; back after `off_air_s`.
 
         On a LocalLink the silence is exact: data stops both ways, and after
-        `LINK_LOSS_DETECT_S` both sides get a Disconnection Complete with reason 0x08
-        (connection timeout), as over the air. On a real HCI transport it is a disconnect.
+        `LINK_LOSS_DETECT_S` (or `off_air_s`, if shorter) both sides get a Disconnection Complete
+        with reason 0x08 (connection timeout), as over the air. On a real HCI transport it is a
+        disconnect (reason 0x13, remote user terminated). ``off_air_s``: seconds on the loop's
+        clock before it advertises again; returns then.
         """
         loop = asyncio.get_running_loop()
         back_at = loop.time() + off_air_s

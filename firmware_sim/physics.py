@@ -51,7 +51,12 @@ RHO_B_C_B = 1060.0 * 3770.0
 
 @dataclass(frozen=True, slots=True)
 class FootParams:
-    """The plantar tissue layer under the pad and its blood perfusion."""
+    """The plantar tissue layer under the pad and its blood perfusion.
+
+    Units are in the field names (degC, J/K, m^3, 1/s, 1/K, W/K); each value's source is in its
+    comment and in docs/simulator.md, "Physics" (Pennes 1948, IT'IS tissue database, Minson et al.
+    2001).
+    """
 
     core_c: float = 37.0  # arterial blood temperature (Pennes T_a)
     tissue_capacity_j_per_k: float = 420.0  # ~0.12 kg of soft tissue x 3500 J/(kg K)
@@ -76,7 +81,11 @@ class FootParams:
 
 @dataclass(frozen=True, slots=True)
 class PadParams:
-    """The heater pad: a resistive element in a thin gel/fabric pad pressed against the sole."""
+    """The heater pad: a resistive element in a thin gel/fabric pad pressed against the sole.
+
+    Units are in the field names (W, J/K, W/K, degC); rationale in the comments and in
+    docs/simulator.md, "Physics".
+    """
 
     heater_power_w: float = 12.0  # element rating; regulated to ~8 W mean at a 42 °C pad
     capacity_j_per_k: float = 45.0  # ~30 g of pad (gel, fabric, copper) x ~1500 J/(kg K)
@@ -87,7 +96,12 @@ class PadParams:
 
 @dataclass(frozen=True, slots=True)
 class PressureParams:
-    """The air bladder, its pump, its solenoid vent and its mechanical relief valve."""
+    """The air bladder, its pump, its solenoid vent and its mechanical relief valve.
+
+    Rates in mmHg/s, pressures in mmHg; rationale in docs/simulator.md, "Physics". The relief
+    valve opens above the controller's 70 mmHg hard limit on purpose: it is the last mechanical
+    guard, not the limit.
+    """
 
     inflate_mmhg_per_s: float = 12.0  # small diaphragm pump into a ~0.3 l bladder
     deflate_mmhg_per_s: float = 20.0  # solenoid vent, open while the target is below the pressure
@@ -99,7 +113,11 @@ class PressureParams:
 
 @dataclass(frozen=True, slots=True)
 class BatteryParams:
-    """2S Li-ion pack, 7.4 V x 2.5 Ah = 18.5 Wh."""
+    """2S Li-ion pack, 7.4 V x 2.5 Ah = 18.5 Wh.
+
+    ``capacity_wh`` in Wh, draws in W (the heater's draw is ``PadParams.heater_power_w``),
+    ``initial_percent`` in % of capacity.
+    """
 
     capacity_wh: float = 18.5
     idle_w: float = 0.15  # MCU, BLE radio, sensors
@@ -109,7 +127,11 @@ class BatteryParams:
 
 @dataclass(frozen=True, slots=True)
 class SensorParams:
-    """Noise (1 sigma) and lag of the sensors the firmware and the skin sensor read."""
+    """Noise (1 sigma) and lag of the sensors the firmware and the skin sensor read.
+
+    Noise in degC or mmHg (Gaussian, from the run's seeded ``random.Random``), lag in s (first
+    order time constant); rationale in docs/simulator.md, "Physics".
+    """
 
     skin_noise_c: float = 0.05  # clinical contact thermistor
     skin_lag_s: float = 2.0  # thermistor bead in a silicone housing
@@ -151,7 +173,14 @@ class PhysicalState:
 
 
 class Physics:
-    """The integrator. Actuator inputs are plain attributes the firmware sets."""
+    """The integrator. Actuator inputs are plain attributes the firmware sets.
+
+    ``Physics(params, seed=...)``: ``params`` defaults to :class:`PhysicsParams` (a normal foot);
+    ``seed`` seeds the only randomness, the sensor noise. Time ``time_s`` is simulated seconds
+    from 0, advanced only by :meth:`step`. Actuator inputs: ``heater_on`` and
+    :meth:`set_pressure_target`; fault inputs (``overshoot_mmhg``, ``vent_stuck``,
+    ``hold_offset_mmhg``, ``pressure_dip_*``) are set by scenarios.
+    """
 
     def __init__(self, params: PhysicsParams | None = None, *, seed: int = 0) -> None:
         self.params = params if params is not None else PhysicsParams()
@@ -275,18 +304,18 @@ class Physics:
         return 100.0 * self.energy_wh / self.params.battery.capacity_wh
 
     def read_pad_c(self) -> float:
-        """The firmware's pad thermistor."""
+        """The firmware's pad thermistor (degC): the pad's temperature plus Gaussian noise."""
         return self.pad_c + self._rng.gauss(0.0, self.params.sensors.pad_noise_c)
 
     def read_pressure_mmhg(self) -> float:
-        """The firmware's bladder pressure sensor (never negative)."""
+        """The firmware's bladder pressure sensor (mmHg, never negative): noise, and any dip."""
         noisy = self.pressure_mmhg + self._rng.gauss(0.0, self.params.sensors.pressure_noise_mmhg)
         if self.pressure_dip_mmhg and self.time_s % 1.0 < self.pressure_dip_s:
             noisy -= self.pressure_dip_mmhg
         return max(0.0, noisy)
 
     def read_skin_c(self) -> float:
-        """The skin sensor's thermistor: lagging the skin, plus noise."""
+        """The skin sensor's thermistor (degC): lagging the skin by ``skin_lag_s``, plus noise."""
         return self.sensor_c + self._rng.gauss(0.0, self.params.sensors.skin_noise_c)
 
     def snapshot(self) -> PhysicalState:
@@ -306,5 +335,8 @@ class Physics:
         )
 
     def replace_params(self, **changes: object) -> None:
-        """Swap parameter groups mid-run (fault injection), e.g. ``foot=FootParams(...)``."""
+        """Swap parameter groups mid-run (fault injection), e.g. ``foot=FootParams(...)``.
+
+        Raises TypeError for a name that is not a :class:`PhysicsParams` field.
+        """
         self.params = dataclasses.replace(self.params, **changes)  # type: ignore[arg-type]

@@ -43,7 +43,14 @@ FaultRunner = Callable[["SimWorld", "ScheduledFault", random.Random], Awaitable[
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class Scenario:
-    """A named fault scenario: what it does to the world, from when (s) and for how long (s)."""
+    """A named fault scenario: what it does to the world, from when (s) and for how long (s).
+
+    ``run(world, fault, rng)`` injects the fault once ``fault.onset_s`` has come (the world calls
+    it then), holds it for ``fault.duration_s`` and repairs it; ``rng`` is
+    ``random.Random(fault.seed)``. ``default_onset_s`` / ``default_duration_s``: seconds of world
+    time, used by `schedule` when not given. Some faults cannot be undone (a reboot, a drained
+    battery): their runner returns at once and the duration does not apply.
+    """
 
     name: str
     description: str
@@ -54,7 +61,11 @@ class Scenario:
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class ScheduledFault:
-    """One scenario at a time in the run: onset and duration in seconds after the world starts."""
+    """One scenario scheduled in a run: onset and duration in seconds after the world starts.
+
+    ``duration_s`` None: until the world closes. ``seed`` draws the scenario's random
+    parameters. Raises ValueError, naming the known scenarios, for an unknown ``scenario``.
+    """
 
     scenario: str
     onset_s: float
@@ -83,7 +94,11 @@ def schedule(
     duration_s: float | _Default | None = DEFAULT,
     seed: int = 0,
 ) -> ScheduledFault:
-    """A `ScheduledFault` with the scenario's default onset/duration where not given."""
+    """A `ScheduledFault` with the scenario's default onset/duration where not given.
+
+    ``onset_s`` / ``duration_s`` in seconds after the world starts (``duration_s=None``: until the
+    world closes; `DEFAULT`: the scenario's). Raises ValueError for an unknown scenario name.
+    """
     if scenario not in SCENARIOS:
         raise ValueError(f"unknown scenario {scenario!r}; known: {', '.join(sorted(SCENARIOS))}")
     spec = SCENARIOS[scenario]
@@ -239,8 +254,9 @@ async def _heater_intermittent(world: SimWorld, fault: ScheduledFault, rng: rand
 async def _pressure_intermittent(
     world: SimWorld, fault: ScheduledFault, rng: random.Random
 ) -> None:
-    # The pump holds the bladder 8-10 mmHg above each target and the sensor dips 3-5 mmHg for
-    # 0.2 s of every second: over the cap + tolerance, but never for one unbroken second.
+    # The pump holds the bladder 8-10 mmHg above each target (over the cap + 5 mmHg tolerance),
+    # and for 0.2 s of every second the sensor dips by 6-10 mmHg, to 0-2 mmHg above the target
+    # (under the tolerance): over the cap most of the time, never for one unbroken second.
     world.physics.hold_offset_mmhg = rng.uniform(8.0, 10.0)
     world.physics.pressure_dip_mmhg = rng.uniform(3.0, 5.0) + world.physics.hold_offset_mmhg - 5.0
     try:

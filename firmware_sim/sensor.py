@@ -117,7 +117,10 @@ def _refuse_pairing(connection: Any, *, drop: bool = False) -> PairingConfig:
 
 @dataclasses.dataclass(slots=True)
 class SensorFaults:
-    """Fault injection switches (firmware_sim.scenarios)."""
+    """Fault injection switches (set by firmware_sim.scenarios); all off by default.
+
+    Temperatures in degC; probabilities and shares in 0..1.
+    """
 
     silent: bool = False  # measures but does not indicate (dropout)
     stuck: bool = False  # repeats the last value
@@ -133,7 +136,14 @@ class SensorFaults:
 
 
 class SkinSensorFirmware:
-    """What the sensor measures and how it encodes it."""
+    """What the sensor measures and how it encodes it.
+
+    ``read_skin_c``: the thermistor (degC, e.g. ``Physics.read_skin_c``); ``seed`` seeds the
+    fault noise and spikes; ``unit``, ``timestamps``, ``temperature_type`` and
+    ``type_in_measurement`` choose the Temperature Measurement fields (HTS 1.0, 0x2A1C);
+    ``start`` is the timestamp of elapsed time 0 (naive local time, as HTS Date Time carries no
+    zone).
+    """
 
     def __init__(
         self,
@@ -159,7 +169,12 @@ class SkinSensorFirmware:
         self.measurements = 0
 
     def measure(self, elapsed_s: float) -> TemperatureMeasurement:
-        """One measurement `elapsed_s` seconds after the start (the timestamp)."""
+        """One measurement taken `elapsed_s` seconds after ``start``.
+
+        The value is in ``unit`` (degC, or degF converted), rounded to 0.01, NaN for an injected
+        NaN fault; the timestamp (when ``timestamps``) is ``start`` plus the whole seconds of
+        `elapsed_s`, truncated. Raises nothing of its own.
+        """
         self.measurements += 1
         celsius = self._read()
         air = self.faults.detached_air_c
@@ -196,7 +211,14 @@ class SkinSensorFirmware:
 
 
 class SensorPeripheral(Peripheral):
-    """The simulated skin sensor on the air."""
+    """The simulated skin sensor on the air.
+
+    ``now``: the clock (s) measurement timestamps count from; ``period_s``: seconds between
+    measurements, changed by a write to a writable Measurement Interval (whole seconds,
+    `INTERVAL_MIN_S`..`INTERVAL_MAX_S`, else ATT Out Of Range; a read reports it rounded to whole
+    seconds). ``radio``: passed to `Peripheral` (the bumble transport). Pairing and interval
+    options: see the module docstring.
+    """
 
     def __init__(
         self,
@@ -299,7 +321,11 @@ class SensorPeripheral(Peripheral):
         self._period_changed.set()
 
     async def indicate_measurements(self) -> None:
-        """Measure every `period_s` and indicate (or notify) each subscriber, forever."""
+        """Measure every `period_s` (s) and indicate (or notify) each subscriber, forever.
+
+        Runs until cancelled; a failed indication (ATT error, timeout, lost connection) is logged
+        at DEBUG and skipped, never raised. A new interval takes effect at once.
+        """
         loop = asyncio.get_running_loop()
         due = loop.time()
         while True:

@@ -73,7 +73,8 @@ def inspect(
     db: DbOption = None,
     config: ConfigOption = None,
 ) -> None:
-    """Log today's foot inspection; a finding tells your caregiver, a wound blocks sessions."""
+    """Log the day's foot inspection (today, or --date); a finding tells your caregiver, an open
+    wound or ulcer blocks sessions until recorded healed."""
     from controller.caregiver.identity import device_id_of  # noqa: PLC0415
     from controller.journal import diary  # noqa: PLC0415
 

@@ -35,7 +35,10 @@ _LOGGER = logging.getLogger(__name__)
 
 
 def clip(text: str, limit: int = MAX_LINE_CHARS) -> str:
-    """``text`` with every line cut to ``limit`` characters (saying how much was cut)."""
+    """``text`` with every line cut to ``limit`` characters (saying how much was cut).
+
+    At most `MAX_LINES` lines are kept, then one line saying how many more there were.
+    """
     lines = text.splitlines() or [""]
     out = []
     for line in lines[:MAX_LINES]:
@@ -68,7 +71,12 @@ def _leaf(exc: BaseException) -> BaseException:
 
 
 def describe(exc: BaseException) -> tuple[str, int]:
-    """(one line for stderr, exit status) for an exception a command let through."""
+    """(one line for stderr, exit status) for an exception a command let through.
+
+    The status is from `exit_codes`: 128 + signal for a signal or Ctrl-C, `exit_codes.for_error`
+    for a SoleGuardError, 2 for undecodable text or input nested too deeply, 1 for an OSError
+    and anything unexpected. Inside exception groups, ours are preferred. Raises nothing.
+    """
     exc = _leaf(exc)
     if type(exc).__name__ == "Abort" and isinstance(exc.__context__, KeyboardInterrupt):
         # A prompt turns Ctrl-C (or our `Signalled`) into click's Abort: report the signal.
@@ -107,7 +115,11 @@ def _say(line: str) -> None:
 
 @contextlib.contextmanager
 def reported() -> Iterator[None]:
-    """Turn every failure inside into one line on stderr and its exit status (`exit_codes`)."""
+    """Turn every failure inside into one line on stderr and its exit status (`exit_codes`).
+
+    Raises typer.Exit with the status of `describe` (a typer.Exit from inside passes as it is);
+    the traceback is logged at DEBUG (``-v``).
+    """
     try:
         yield
     except typer.Exit:

@@ -44,7 +44,9 @@ _T = TypeVar("_T")
 class LiveFigures:
     """One frame of the view; the service fills it from each supervisor decision.
 
-    Ages are in session seconds (virtual seconds in the demo); None means no reading yet.
+    Ages and times are in session seconds (virtual seconds in the demo); None means no reading
+    yet. Units are in the field names (degC ``_c``, mmHg ``_mmhg``); ``alarms`` holds
+    (IEC 60601-1-8 priority, code, message) of each active alarm.
     """
 
     title: str
@@ -154,7 +156,12 @@ def figures(
     subtitle: str = "",
     pressure_age_s: float | None = None,
 ) -> LiveFigures:
-    """One frame from a supervisor decision."""
+    """One frame from a supervisor decision.
+
+    Temperatures (degC) and the session limit come from ``limits``, everything measured or
+    commanded from ``decision``; ``pressure_age_s``: seconds since the massager's latest status
+    (None: not known). ``footer``/``subtitle``: extra lines the caller shows. Raises nothing.
+    """
     # Why the heater is off matters while the session runs; once it has ended, it is plain.
     block = decision.heater_block if decision.ended_by is None else None
     lines = (f"heater off: {block}" if block else "", footer)
@@ -190,7 +197,11 @@ def figures(
 
 
 def speed_label(speed: float | str | None) -> str:
-    """How the clock runs, for the title: '' in real time, '20x real time', 'flat out'."""
+    """How the clock runs, for the title.
+
+    ``''`` for real time (None) or a factor of 1, ``'virtual time, flat out'`` for "max",
+    ``'virtual time 20x real time'`` for 20. Raises ValueError for other non-numeric text.
+    """
     if speed is None or speed == 1:
         return ""
     if speed == "max":

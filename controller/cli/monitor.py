@@ -4,9 +4,11 @@ Shows every device under the base topic (availability, state, the latest alerts 
 and sends ``stop`` on a key press: ``s`` (then the device's number when there are several), ``q``
 or Ctrl-C to quit. Each alert shown is acknowledged on the device's ``alert/ack`` topic (a person
 has it on screen), which stops the controller re-announcing it. When the broker goes away after
-the first connect, the monitor reconnects with backoff (its session is persistent, so alerts
-raised meanwhile arrive after the reconnect). aiomqtt and rich are imported inside the command so
-``soleguard --help`` stays fast.
+the first connect, the monitor reconnects with backoff. With an account (``--username``) its MQTT
+session is persistent, so alerts raised meanwhile are queued by the broker and arrive after the
+reconnect; without one it starts a clean session each time (a random client id must not leave a
+persistent session behind), and the broker queues nothing for it. aiomqtt and rich are imported
+inside the command so ``soleguard --help`` stays fast.
 """
 
 from __future__ import annotations

@@ -317,7 +317,11 @@ def _after(
 
 
 def ask_pain(prompt: Callable[[str], str] | None = None) -> int | None:
-    """Ask for a pain score 0-10 until the answer is one (Enter skips: None)."""
+    """Ask for a pain score 0-10 until the answer is one (Enter skips: None).
+
+    ``prompt``: asks one question and returns the answer (default: typer.prompt); what it
+    raises passes through (typer's Abort on Ctrl-C).
+    """
     from controller.store.records import PAIN_MAX, PAIN_MIN  # noqa: PLC0415
 
     def typer_prompt(question: str) -> str:

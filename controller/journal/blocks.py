@@ -47,7 +47,11 @@ def refusal(reason: str) -> str:
 
 
 def latch_reason(latch: LatchRecord) -> str:
-    """Why a latch in force blocks the session, with when, the reading and the way out."""
+    """Why a latch in force blocks the session, with when, the reading and the way out.
+
+    ``latch.latched_at`` is wall-clock epoch seconds, shown in local time to the minute;
+    ``latch.skin_c`` the reading (degC) that latched it. Raises nothing.
+    """
     when = time.strftime("%Y-%m-%d %H:%M", time.localtime(latch.latched_at))
     return (
         f"over-temperature latch in force since {when} (skin {latch.skin_c:.1f} °C): no "
@@ -86,6 +90,7 @@ def inspection_due(store: Store, today: dt.date | None = None) -> bool:
     """True when no foot inspection is dated today (the first session of a day asks for one).
 
     Dated today, not "the latest is today or later": a record dated in the future must not
-    stand in for today's inspection.
+    stand in for today's inspection. ``today``: the local date (default: today's). Raises
+    StoreError if the journal cannot be read.
     """
     return not store.inspected_on(localdate.today() if today is None else today)

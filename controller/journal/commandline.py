@@ -73,6 +73,9 @@ def handled() -> Iterator[None]:
 def parse_date(option: str, text: str | None, *, today: dt.date | None = None) -> dt.date:
     """A ``YYYY-MM-DD`` option value; ``None`` means today. A date after today is refused.
 
+    ``option`` names the option in the message. Not a date, or after ``today`` (default: the
+    local date): one line on stderr and exit status 2 (`fail`, raises typer.Exit).
+
     A record dated in the future (a typo, a wrong year) would otherwise satisfy every later
     daily check, or lift a block set today (FAULTS.md class 12).
     """

@@ -62,7 +62,15 @@ def record_inspection(
     device_id: str,
     now: float | None = None,
 ) -> InspectionOutcome:
-    """Log the day's foot inspection; a finding queues a low-priority caregiver alert."""
+    """Log the day's foot inspection; a finding queues a low-priority caregiver alert.
+
+    ``findings``: names of :class:`~controller.safety.Finding` (``{"none"}`` alone when nothing
+    was found); ``now``: wall-clock epoch seconds of the record and the alert (default
+    ``time.time()``). The inspection and its alert are written in one transaction. Returns the
+    findings, the alert queued (None for "none") and what now blocks sessions, if anything.
+    Raises InvalidValueError (a StoreError and ValueError) naming the field for unknown, empty or
+    mixed findings, StoreError if the journal cannot be written.
+    """
     found = check_findings(findings)
     stamp = time.time() if now is None else now
     alert = None
@@ -92,6 +100,11 @@ def _blocked_note(store: Store) -> str | None:
 def record_healed(
     store: Store, *, date: dt.date, finding: str, now: float | None = None
 ) -> str | None:
-    """Record an open wound or ulcer healed; return what still blocks sessions, if anything."""
+    """Record an open wound or ulcer healed; return what still blocks sessions, if anything.
+
+    ``finding``: ``open_wound`` or ``ulcer``; ``date``: the local date it healed; ``now``:
+    wall-clock epoch seconds of the record (default ``time.time()``). Raises InvalidValueError
+    naming the field for another finding, StoreError if the journal cannot be written.
+    """
     store.record_healed(date, finding, recorded_at=now)
     return _blocked_note(store)

@@ -55,7 +55,11 @@ def export_document(store: Store) -> dict[str, Any]:
 
 
 def write_json(store: Store, out: Path) -> dict[str, int]:
-    """Write the journal to ``out``; return the number of rows per table."""
+    """Write the journal to ``out`` as JSON, whole or not at all; return the rows per table.
+
+    Raises OutputError (a JournalError) naming ``out`` when it cannot be written, StoreError when
+    the journal cannot be read.
+    """
     document = export_document(store)
     text = json.dumps(document, indent=1, ensure_ascii=False, allow_nan=False)
     write_atomically(out, text.encode())
@@ -75,7 +79,11 @@ def _cell(value: Any) -> str:
 
 
 def write_csv(store: Store, folder: Path) -> list[Path]:
-    """Write one ``<table>.csv`` per table into ``folder`` (created if needed)."""
+    """Write one ``<table>.csv`` per table into ``folder`` (created if needed); return the paths.
+
+    Cells: empty for NULL, ``true``/``false``, JSON for nested values, ``repr`` of floats (no
+    precision lost). Raises OutputError naming the folder or file that cannot be written.
+    """
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -95,7 +103,11 @@ def write_csv(store: Store, folder: Path) -> list[Path]:
 
 
 def read_json(path: Path) -> dict[str, Any]:
-    """Read and check an export file; errors name the file and what is wrong."""
+    """Read and check an export file; return the document (its ``tables`` a dict).
+
+    Raises JournalError, one line naming the file and what is wrong: unreadable, not UTF-8, not
+    JSON, not a SoleGuard export, another format version, or no ``tables`` object.
+    """
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
@@ -132,5 +144,8 @@ def import_document(store: Store, document: dict[str, Any]) -> dict[str, int]:
 
 
 def import_json(store: Store, path: Path) -> dict[str, int]:
-    """Add what ``path`` holds and the journal lacks; return the new rows per table."""
+    """Add what ``path`` holds and the journal lacks; return the new rows per table.
+
+    Raises what `read_json` and `import_document` raise.
+    """
     return import_document(store, read_json(path))

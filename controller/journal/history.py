@@ -72,7 +72,9 @@ def history_rows(
 ) -> list[dict[str, Any]]:
     """Sessions started on or after ``since`` (local date), newest first, as plain dicts.
 
-    Simulated sessions (the demo's) only with ``simulated``.
+    At most ``limit`` rows (None: all). Keys are `HISTORY_COLUMNS`; ``started`` is local ISO
+    8601 time with its offset, units in the key names (s, degC ``_c``, mmHg). Simulated sessions
+    (the demo's) only with ``simulated``. Raises StoreError if the journal cannot be read.
     """
     records = store.sessions(
         None if since is None else local_midnight(since), limit, simulated=simulated

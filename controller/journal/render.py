@@ -49,7 +49,10 @@ _FINDING_ORDER: Final = (
 
 
 def write_report(data: SessionReportData | TrendReportData, out: Path) -> None:
-    """Draw ``data`` into ``out``; the suffix (.png, .svg, .html) picks the format."""
+    """Draw ``data`` into ``out``; the suffix (.png, .svg, .html or .htm) picks the format.
+
+    Raises JournalError naming ``out`` for another suffix, OutputError when it cannot be written.
+    """
     suffix = out.suffix.lower()
     if suffix == ".htm":
         suffix = ".html"

@@ -68,7 +68,10 @@ class SessionReportData:
 
     @property
     def heater_on_s(self) -> float:
-        """Seconds with the heater on, counting each 1 Hz reading as the second that follows."""
+        """Seconds with the heater on: each reading with it on counts until the next reading.
+
+        The last reading counts nothing, whatever the heater did after it.
+        """
         return sum(
             b - a for a, b, on in zip(self.t_s, self.t_s[1:], self.heater_on, strict=False) if on
         )
@@ -141,7 +144,9 @@ def trend_report_data(
 ) -> TrendReportData:
     """The last ``weeks`` weeks up to and including ``today`` (local dates).
 
-    Simulated sessions (the demo's) are counted only with ``simulated``.
+    Simulated sessions (the demo's) are counted only with ``simulated``. Raises
+    InvalidValueError naming ``weeks`` when it is not a whole number from 1 to `MAX_WEEKS`,
+    StoreError if the journal cannot be read.
     """
     check_int_range("weeks", weeks, 1, MAX_WEEKS)
     last = localdate.today() if today is None else today

@@ -59,7 +59,13 @@ AFTER_UNVERIFIED = "unverified"
 
 
 class SupervisorState:
-    """Everything one supervisor knows, and the queries every rule module shares."""
+    """Everything one supervisor knows, and the queries every rule module shares.
+
+    Built from one :class:`~controller.settings.effective.SafetyLimits` (already validated
+    against its hard bounds by ``effective_limits``); all times are seconds on the supervisor's
+    clock (the caller's monotonic clock plus the clock-step offset), pressures mmHg, temperatures
+    degC.
+    """
 
     def __init__(self, limits: SafetyLimits) -> None:
         self._lim = limits
@@ -145,10 +151,16 @@ class SupervisorState:
 
     @property
     def limits(self) -> SafetyLimits:
+        """The limits this supervisor was built with (read-only; never changed by a step).
+
+        Every number a rule uses comes from here; their bounds and sources are in
+        controller/settings/limits.py and docs/safety.md.
+        """
         return self._lim
 
     @property
     def state(self) -> SessionState:
+        """Where the session is now (IDLE, RUNNING, ENDED, LATCHED), as of the latest step."""
         return self._state
 
     def _time_of(self, t: object, now: float) -> float | None:

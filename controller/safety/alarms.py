@@ -77,7 +77,13 @@ class AlarmBook:
     def raise_(
         self, code: AlarmCode, message: str, now: float, priority: Priority | None = None
     ) -> None:
-        """Raise once per occurrence; a higher priority for an active code raises it again."""
+        """Raise ``code`` once per occurrence, at ``priority`` (default: the code's own).
+
+        ``now``: seconds on the supervisor's clock (the caller's monotonic time plus any
+        clock-step offset, see ``Supervisor.step``), stored as ``Alarm.time``. A code already
+        active at the same or a higher priority is left as it is (not raised again, its time
+        kept); at a higher priority it is raised again and appended to ``new``. Raises nothing.
+        """
         level = code.priority if priority is None else priority
         current = self._alarms.get(code)
         if current is not None and PRIORITY_RANK[current.priority] >= PRIORITY_RANK[level]:

@@ -48,18 +48,27 @@ class EndReason(enum.StrEnum):
 
 
 class Priority(enum.StrEnum):
-    """IEC 60601-1-8 alarm priorities."""
+    """Alarm priorities, as IEC 60601-1-8 names them (high, medium, low).
 
-    HIGH = "high"  # burn risk, latch, actuator not obeying
-    MEDIUM = "medium"  # sensor or link lost, invalid data, refused session
-    LOW = "low"  # battery, session ended
+    Source: IEC 60601-1-8 (alarm systems in medical electrical equipment); which condition gets
+    which priority is the design's rule (DESIGN.md section 3, its last paragraph), listed code by
+    code in docs/safety.md, "Alarm codes"; :class:`~controller.safety.alarms.AlarmCode` holds
+    each code's priority. The values are the strings the journal, JSON and MQTT alerts carry.
+    """
+
+    HIGH = "high"  # burn or pressure risk, latch, an actuator not obeying
+    MEDIUM = "medium"  # a sensor or link that cannot be trusted, refused session
+    LOW = "low"  # information signals: battery, heat or session time up, caregiver stop
 
 
 PRIORITY_RANK = {Priority.LOW: 0, Priority.MEDIUM: 1, Priority.HIGH: 2}
 
 
 def priority_rank(text: str) -> int:
-    """The rank of a priority given as text (the journal's, the wire's); 0 for unknown text."""
+    """The rank of a priority given as text (the journal's, the wire's): low 0, medium 1, high 2.
+
+    Unknown text ranks 0, as low; raises nothing.
+    """
     try:
         return PRIORITY_RANK[Priority(text)]
     except ValueError:
@@ -83,8 +92,11 @@ class Alarm:
 class ActuatorCommand:
     """What the massager must be told now.
 
-    ``stop``: send STOP (no session running, or a fault); otherwise send the pressure and heater
-    commands, each carrying ``lease_s``.
+    ``stop``: send STOP (no session running, or a step with a non-finite clock); otherwise send
+    the pressure (``pressure_mmhg``, mmHg, already capped and ramped) and heater (``heater_on``,
+    with the pad thermostat target ``pad_target_c`` in degC: the skin cut-off, never above
+    ``pad_target_max_c``) commands, each carrying ``lease_s`` (s, the firmware's lease; DESIGN.md
+    section 3, [APS]). Protocol fields: docs/protocol.md.
     """
 
     pressure_mmhg: float

@@ -139,8 +139,10 @@ class SensorPace:
     ``period_s``: seconds between measurements: the Health Thermometer's Measurement Interval
     (0x2A21) after any write, or, when it states none, the gap between its first two readings;
     ``0`` means it does not measure periodically (Bluetooth SIG HTS 1.0, 3.4). Sent again whenever
-    it changes (a new connection); the latest one holds until then. A sensor slower than the
-    stale limit disables heat for the session with one information signal (docs/safety.md).
+    it changes (a new connection); the latest one holds until then. A period not strictly between
+    0 and the stale limit (``pace_fast_enough``) disables heat for the session with one
+    information signal (docs/safety.md); a non-finite or negative one counts as unknown (too
+    slow).
     """
 
     period_s: float

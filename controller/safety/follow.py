@@ -3,14 +3,15 @@
 A skin sensor that slid off the sole and reads boot air, drifts, reads low by an offset or is stuck
 with noise still sends plausible numbers one by one (FAULTS.md classes 1 and 2). Judged together
 with the heat commanded and with the pad temperature the massager reports (a second, independent
-sensor), it gives itself away. Three rules, each counting its bad time over a sliding window
-(:class:`~controller.safety.windows.BadTime`):
+sensor), it gives itself away. Four rules; the time any of them finds a reading bad is added up
+over one sliding window (:class:`~controller.safety.windows.BadTime`), and enough of it within
+the window ends heat for the session:
 
 - **gain**: after a whole window of commanded heat, with the pad at least ``gap`` above the
   reading at the window's start, the reading must have risen by ``min_rise``;
-- **pad gap**: the reading is never more than ``pad_gap_max`` below the reported pad;
-- **band**: once the reading has reached the target, after a whole window of heat it stays
-  within ``band`` of it;
+- **pad gap**: the reading is never more than ``pad_gap_max`` below the latest reported pad;
+- **band**: once the reading has reached the target, after a whole window of heat it does not
+  fall more than ``band`` below it (above the target is the cut-off's business, not this rule's);
 - **equilibrium**: after a whole window of heat, a reading held further below the window's mean
   pad than the honest skin's equilibrium gap (a line in the pad temperature) must rise at least
   at (its excess over that gap) / ``tau``: an honest skin below its equilibrium approaches it with

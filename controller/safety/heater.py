@@ -30,7 +30,13 @@ from controller.safety.lifecycle import SessionLifecycle
 
 
 class HeaterRules(SessionLifecycle):
-    """Heater rules: when the heater may be on, and whether it obeys when commanded off."""
+    """Heater rules: when the heater may be on, and whether it obeys when commanded off.
+
+    The rules and their sources: docs/safety.md, "Heater", "Predictive cut-off" and "Actuators
+    follow commands"; the numbers (``heater_*``, ``max_heat_s``, ``stale_after_s``,
+    ``prediction_*``) are :class:`~controller.settings.effective.SafetyLimits` fields, each bound
+    and source in controller/settings/limits.py.
+    """
 
     def _evaluate_heater(self, now: float) -> None:
         lim = self._lim

@@ -34,7 +34,14 @@ from controller.safety.events import (
 
 
 class SessionLifecycle(SupervisorState):
-    """Session lifecycle: start (checklist), end, latch and alarm reset, caregiver requests."""
+    """Session lifecycle: start (checklist), end, latch and alarm reset, caregiver requests.
+
+    The rules and their sources: docs/safety.md, "Session, checklist, caregiver, garbage",
+    "Over-temperature latch and alarm reset", "After the session" and "Session state machine";
+    the numbers (``max_session_s``, ``latch_c``, ``heater_reenable_below_c``, ``post_session_*``,
+    ``caregiver_lower_default_mmhg``) are :class:`~controller.settings.effective.SafetyLimits`
+    fields, each bound and source in controller/settings/limits.py.
+    """
 
     def _on_start(self, checklist: ChecklistResult, now: float, refusals: list[str]) -> None:
         if self._state is SessionState.RUNNING:

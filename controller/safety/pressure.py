@@ -22,7 +22,13 @@ from controller.safety.lifecycle import SessionLifecycle
 
 
 class PressureRules(SessionLifecycle):
-    """Pressure rules: measured pressure against the cap and against the commands."""
+    """Pressure rules: measured pressure against the cap and against the commands.
+
+    The rules and their sources: docs/safety.md, "Pressure", "Actuators follow commands" and
+    "Hard limits as measured values"; the numbers (``pressure_*``) are
+    :class:`~controller.settings.effective.SafetyLimits` fields, each bound and source in
+    controller/settings/limits.py.
+    """
 
     def _report_pressure(
         self, t: float, pressure: object, invalid: tuple[str, ...], now: float

@@ -29,7 +29,13 @@ if TYPE_CHECKING:
 
 
 class SkinTrust(SessionLifecycle):
-    """Which readings count, when they are stale, whether the sensor follows the heat."""
+    """Which readings count, when they are stale, whether the sensor follows the heat.
+
+    The rules and their sources: docs/safety.md, "Sensor trust", "Time" and "Sensor follows
+    heater"; the numbers (``valid_*``, ``max_skin_rate_c_per_s``, ``stale_after_s``,
+    ``sensor_*``, ``prediction_*``) are :class:`~controller.settings.effective.SafetyLimits`
+    fields, each bound and source in controller/settings/limits.py.
+    """
 
     def _void_readings(self) -> None:
         """Nothing received so far shows the skin now: heat waits for a new valid reading."""

@@ -62,13 +62,31 @@ __all__ = ["AFTER_FAULT", "AFTER_SAFE", "AFTER_WATCHING", "Supervisor"]
 class Supervisor(SkinTrust, HeaterRules, PressureRules, MassagerWatch):
     """One massager-and-sensor pair's safety supervisor. Not thread-safe; one owner calls it.
 
+    ``Supervisor(limits)``: ``limits`` is the session's validated
+    :class:`~controller.settings.effective.SafetyLimits` (``effective_limits``); the rules and
+    their sources are in docs/safety.md.
+
     The rules live one area per module: skin trust (``skin``), heater (``heater``), pressure
     (``pressure``), the massager's reports (``device``), session lifecycle (``lifecycle``), alarm
     conditions (``alarms``); this class routes events to them and composes the decision.
     """
 
     def step(self, now: float, events: Sequence[Event] = ()) -> Decision:
-        """Apply ``events`` (in order) at monotonic time ``now`` and decide the actuator command."""
+        """Apply ``events`` (in order) at monotonic time ``now`` and decide the actuator command.
+
+        ``now``: seconds on the caller's monotonic clock (any epoch; the same clock as the
+        events' ``time`` fields). ``events``: what happened since the last step, any of
+        :data:`~controller.safety.events.Event`; an object of another type is ignored.
+
+        A non-finite ``now`` (NaN, +-inf) forces all off for this step: the command has
+        pressure 0, heater off and ``stop`` set, whatever the session state (which it does not
+        change); the events are still applied, at the last finite time (0.0 before any), and
+        timers do not advance. A ``now`` before the last one is shifted forward (see the module
+        docstring). Returns the :class:`~controller.safety.decision.Decision` for this step.
+
+        Raises TypeError when ``now`` is not a real number (None, a string: a caller's bug, not
+        data) or ``events`` is not iterable; garbage inside an event is judged, never raised.
+        """
         force_safe = False
         last = self._now
         self._stall_from = None
