@@ -36,6 +36,9 @@ CASES = [
         ("diary", "inspect", "--finding", LONG), {}, "allowed: blister,", id="finding-long"
     ),
     pytest.param(("pair", LONG), {}, "expected six hex pairs", id="pair-address-long"),
+    # click's own messages echo the value too (cut at 500 by the last guard, not at 60).
+    pytest.param(("demo", "--minutes", LONG), {}, "'--minutes'", id="click-float-long"),
+    pytest.param(("demo", "--" + LONG), {}, "No such option", id="click-option-long"),
     pytest.param(
         ("config", "check"),
         {"SOLEGUARD__" + "Z" * 2000: "1"},
