@@ -8,11 +8,13 @@ process in a home of its own, as a user would.
 
 from __future__ import annotations
 
+import json
 from typing import TYPE_CHECKING
 
 import pytest
 
 from controller.cli import exit_codes
+from controller.journal.export import FORMAT, FORMAT_VERSION
 from firmware_sim import clock
 from tests.cli.test_one_line_errors import soleguard
 
@@ -65,3 +67,33 @@ def test_a_bad_value_is_one_short_line_with_what_is_allowed(
 @pytest.mark.parametrize("word", ["max", "MAX", "inf", "infinity"])
 def test_the_words_for_flat_out_still_mean_max(word: str) -> None:
     assert clock.parse_speed(word) == "max"
+
+
+@pytest.mark.parametrize(
+    "document",
+    [
+        pytest.param({"format": FORMAT, "version": LONG, "tables": {}}, id="version-long"),
+        pytest.param(
+            {"format": FORMAT, "version": FORMAT_VERSION, "tables": {LONG: 1}}, id="table"
+        ),
+        pytest.param(
+            {
+                "format": FORMAT,
+                "version": FORMAT_VERSION,
+                "tables": {"sleep": [{"date": LONG, "quality": 3, "recorded_at": 1.7e9}]},
+            },
+            id="row-value-long",
+        ),
+    ],
+)
+def test_an_import_file_with_a_long_bad_value_is_one_short_line(
+    tmp_path: Path, document: dict[str, object]
+) -> None:
+    export = tmp_path / "export.json"
+    export.write_text(json.dumps(document), encoding="utf-8")
+    result = soleguard(tmp_path, "journal", "import", str(export), "--db", str(tmp_path / "j.db"))
+    err = result.stderr.strip()
+    assert "Traceback" not in result.stderr, result.stderr[:3000]
+    assert result.returncode == exit_codes.USAGE, result.stderr[:3000]
+    assert "\n" not in err, err[:3000]
+    assert len(err) <= READABLE_LINE_CHARS, f"{len(err)} characters: {err[:600]}"
