@@ -38,6 +38,12 @@ CASES = [
         ("diary", "inspect", "--finding", LONG), {}, "allowed: blister,", id="finding-long"
     ),
     pytest.param(("pair", LONG), {}, "expected six hex pairs", id="pair-address-long"),
+    pytest.param(
+        ("demo", "--broker", LONG, "--minutes", "1", "--speed", "max", "--json", "--no-journal"),
+        {},
+        "host name too long (at most 253 characters",
+        id="broker-long",
+    ),
     # click's own messages echo the value too (cut at 500 by the last guard, not at 60).
     pytest.param(("demo", "--minutes", LONG), {}, "'--minutes'", id="click-float-long"),
     pytest.param(("demo", "--" + LONG), {}, "No such option", id="click-option-long"),
