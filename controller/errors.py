@@ -3,7 +3,24 @@
 Each layer converts the errors of the library below it into one of these, with ``raise ... from``,
 so callers handle SoleGuard failures without knowing whether bleak, bumble, aiomqtt or SQLite
 was underneath.
+
+`shown` cuts a user's value before any message echoes it.
 """
+
+# A value echoed in an error is cut to this many characters: enough to recognise it, and a
+# 10 MB string in a settings file (or 3000 characters on a command line) does not flood the
+# terminal (issue 11 item 6).
+SHOWN_VALUE_CHARS = 60
+
+
+def shown(value: object, *, quoted: bool = True) -> str:
+    """``value`` as an error message echoes it: ``repr`` (or the text itself when not
+    ``quoted``), cut to `SHOWN_VALUE_CHARS` characters and saying how long it was.
+    """
+    text = repr(value) if quoted else str(value)
+    if len(text) <= SHOWN_VALUE_CHARS:
+        return text
+    return f"{text[:SHOWN_VALUE_CHARS]}… ({len(text)} characters)"
 
 
 class SoleGuardError(Exception):

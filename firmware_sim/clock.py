@@ -243,8 +243,10 @@ def parse_speed(value: str | float | None) -> Speed:
     ``"max"``/``"inf"``/``"infinity"``/``"fast"``/``math.inf`` -> "max"; ``"real"``/``"none"``/
     ``""``/``None`` -> None (a normal loop, real time); a number or numeric text (``"20"``,
     ``"20x"``) -> that float factor, ``1`` included (a virtual clock paced at real time, not
-    None). Raises ValueError for text that is no number, or a factor below `MIN_SPEED` (NaN
-    included) or above `MAX_SPEED`, with a message naming the allowed range.
+    None). Raises ValueError (a message without the value, for the caller to prefix with the
+    option and the value cut short) for text that is not a number or a word above, and for a
+    factor outside `MIN_SPEED`..`MAX_SPEED` (NaN included). A number written out (``1e400``, 500
+    nines) that overflows to infinity is refused as above the maximum: only the words mean "max".
     """
     if value is None:
         return None
@@ -254,18 +256,18 @@ def parse_speed(value: str | float | None) -> Speed:
             return "max"
         if text in ("real", "realtime", "none", ""):
             return None
-        value = float(text.removesuffix("x"))
-    if math.isinf(value):
+        try:
+            value = float(text.removesuffix("x"))
+        except ValueError:
+            raise ValueError(
+                f"is not a number; use a factor {MIN_SPEED:g}..{MAX_SPEED:g}, 'real' or 'max'"
+            ) from None
+    elif math.isinf(value) and value > 0:
         return "max"
     if not value >= MIN_SPEED:
-        raise ValueError(
-            f"speed must be at least {MIN_SPEED:g} (a factor of real time), 'max' or 'real', "
-            f"got {value!r}"
-        )
+        raise ValueError(f"must be at least {MIN_SPEED:g} (a factor of real time), 'max' or 'real'")
     if value > MAX_SPEED:
-        raise ValueError(
-            f"speed must be at most {MAX_SPEED:g} (or 'max' for flat out), got {value!r}"
-        )
+        raise ValueError(f"must be at most {MAX_SPEED:g} (or 'max' for flat out)")
     return float(value)
 
 

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 from urllib.parse import urlsplit
 
-from controller.errors import ConfigError, SoleGuardError
+from controller.errors import ConfigError, SoleGuardError, shown
 from controller.shutdown import track_child, track_path, untrack_child, untrack_path
 from controller.store.processes import pid_alive
 
@@ -119,33 +119,45 @@ class BrokerUrl:
         return f"{'mqtts' if self.tls else 'mqtt'}://{self.host}:{self.port}"
 
 
+# RFC 1035 section 2.3.4: a host name is at most 253 characters, each dot-separated label 63.
+MAX_HOST_CHARS = 253
+MAX_LABEL_CHARS = 63
+
+
 def parse_broker_url(url: str) -> BrokerUrl:
     """``mqtt://HOST[:PORT]`` or ``mqtts://HOST[:PORT]`` (default ports 1883 and 8883).
 
     A bare ``HOST[:PORT]`` means ``mqtt://``. Raises `ConfigError` (one line naming the URL and
-    the rule) for another scheme, a path or query, credentials in the URL, a missing host or a
-    port outside 1-65535.
+    the rule) for another scheme, a path or query, credentials in the URL, a missing host, a
+    host name longer than DNS allows (RFC 1035 2.3.4) or a port outside 1-65535.
     """
     parts = urlsplit(url if "://" in url else f"mqtt://{url}")
     if parts.scheme not in ("mqtt", "mqtts"):
-        raise ConfigError(f"broker URL {url!r}: scheme must be mqtt:// or mqtts://")
+        raise ConfigError(f"broker URL {shown(url)}: scheme must be mqtt:// or mqtts://")
     if parts.path not in ("", "/") or parts.query or parts.fragment:
-        raise ConfigError(f"broker URL {url!r}: only mqtt://HOST:PORT is allowed")
+        raise ConfigError(f"broker URL {shown(url)}: only mqtt://HOST:PORT is allowed")
     if parts.username is not None or parts.password is not None:
         raise ConfigError(
-            f"broker URL {url!r}: give credentials with --username/--password, not in the URL"
+            f"broker URL {shown(url)}: give credentials with --username/--password, not in the URL"
         )
     try:
         port = parts.port
     except ValueError as exc:
-        raise ConfigError(f"broker URL {url!r}: port must be 1-65535") from exc
+        raise ConfigError(f"broker URL {shown(url)}: port must be 1-65535") from exc
     if not parts.hostname:
-        raise ConfigError(f"broker URL {url!r}: host is missing")
+        raise ConfigError(f"broker URL {shown(url)}: host is missing")
+    host = parts.hostname
+    if len(host) > MAX_HOST_CHARS or any(len(label) > MAX_LABEL_CHARS for label in host.split(".")):
+        # Refused here: the resolver would raise UnicodeError deep inside the bridge instead.
+        raise ConfigError(
+            f"broker URL {shown(url)}: host name too long (at most {MAX_HOST_CHARS} characters, "
+            f"{MAX_LABEL_CHARS} between dots)"
+        )
     tls = parts.scheme == "mqtts"
     if port is None:
         port = DEFAULT_MQTTS_PORT if tls else DEFAULT_MQTT_PORT
     if port == 0:
-        raise ConfigError(f"broker URL {url!r}: port must be 1-65535")
+        raise ConfigError(f"broker URL {shown(url)}: port must be 1-65535")
     return BrokerUrl(parts.hostname, port, tls)
 
 

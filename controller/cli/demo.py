@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from controller.cli.errors import EXIT_USAGE, reported
+from controller.errors import shown
 
 if TYPE_CHECKING:
     from controller.service.runner import SessionRunner
@@ -74,11 +75,11 @@ def demo(
     from firmware_sim.scenarios import SCENARIOS  # noqa: PLC0415
 
     if scenario not in SCENARIOS:
-        _fail(f"--scenario: {scenario!r} is not one of {', '.join(SCENARIOS)}")
+        _fail(f"--scenario: {shown(scenario)} is not one of {', '.join(SCENARIOS)}")
     try:
         parsed_speed = clock.parse_speed(speed)
     except ValueError as exc:
-        _fail(f"--speed: {exc}")
+        _fail(f"--speed: {shown(speed)} {exc}")
     from controller.shutdown import current, interruptible  # noqa: PLC0415
 
     # The summary as far as it got: a signal after the session (while alerts drain, or the

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from controller.cli.errors import describe
-from controller.errors import SoleGuardError
+from controller.errors import SoleGuardError, shown
 from controller.settings.models import BLUETOOTH_ADDRESS
 
 if TYPE_CHECKING:
@@ -81,7 +81,7 @@ def pair(
     if not BLUETOOTH_ADDRESS.match(address):
         # At once: scanning 10 s for something that cannot be an address helps nobody.
         typer.echo(
-            f"error: ADDRESS: {address!r} is not a Bluetooth address; expected six hex pairs "
+            f"error: ADDRESS: {shown(address)} is not a Bluetooth address; expected six hex pairs "
             "such as F5:0E:6A:AD:00:02 (or a macOS device UUID), as `soleguard scan` lists them",
             err=True,
         )

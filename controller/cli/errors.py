@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import re
 import signal
 from collections.abc import Iterator
 from typing import Any
@@ -15,7 +16,7 @@ from typing import Any
 import typer
 
 from controller.cli import exit_codes
-from controller.errors import Interrupted, SoleGuardError
+from controller.errors import SHOWN_VALUE_CHARS, Interrupted, SoleGuardError, shown
 from controller.shutdown import Signalled, signal_name
 from controller.shutdown import current as current_shutdown
 
@@ -149,6 +150,16 @@ def run_app(app: typer.Typer) -> int:
     return code
 
 
+# Any run of this many non-blank characters in click's own usage messages is a value the user
+# gave (click quotes it, or names an unknown option or extra argument bare): cut it as `shown`.
+_LONG_WORD = re.compile(rf"\S{{{SHOWN_VALUE_CHARS + 1},}}")
+
+
+def _cut_long_words(message: str) -> str:
+    """``message`` with every user value click echoes cut as `controller.errors.shown` does."""
+    return _LONG_WORD.sub(lambda match: shown(match.group(), quoted=False), message)
+
+
 def _exit_status(exc: BaseException) -> int:
     """Say what ended the command in one line; return the exit status."""
     # typer vendors its own copy of click: its exceptions are recognised by what they offer.
@@ -167,7 +178,7 @@ def _exit_status(exc: BaseException) -> int:
         # A usage error: one line with the fix, not click's three (usage, hint, error).
         context = getattr(exc, "ctx", None)
         command = getattr(context, "command_path", None) or "soleguard"
-        _say(f"error: {format_message()} (see `{command} --help`)")
+        _say(f"error: {_cut_long_words(format_message())} (see `{command} --help`)")
         return int(exc.exit_code)
     line, code = describe(exc)
     _LOGGER.debug("%s", line, exc_info=exc)

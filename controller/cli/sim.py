@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from controller.cli import exit_codes
+from controller.errors import shown
 
 if TYPE_CHECKING:
     from firmware_sim.world import SimWorld
@@ -88,18 +89,18 @@ def sim(
             typer.echo(line)
         return
     if scenario not in SCENARIOS:
-        typer.echo(f"error: unknown scenario {scenario!r} (see --list-scenarios)", err=True)
+        typer.echo(f"error: unknown scenario {shown(scenario)} (see --list-scenarios)", err=True)
         raise typer.Exit(2)
     if thermometer not in THERMOMETERS:
         typer.echo(
-            f"error: --thermometer: {thermometer!r} is not one of {', '.join(THERMOMETERS)}",
+            f"error: --thermometer: {shown(thermometer)} is not one of {', '.join(THERMOMETERS)}",
             err=True,
         )
         raise typer.Exit(2)
     try:
         parsed_speed = parse_speed(speed)
     except ValueError as exc:
-        typer.echo(f"error: {exc}", err=True)
+        typer.echo(f"error: --speed: {shown(speed)} {exc}", err=True)
         raise typer.Exit(2) from exc
     if parsed_speed == "max" and transport == VIRTUAL_TRANSPORT:
         typer.echo(

@@ -20,6 +20,7 @@ import io
 import json
 from typing import TYPE_CHECKING, Any, Final
 
+from controller.errors import shown
 from controller.journal.errors import JournalError, OutputError
 from controller.journal.render import write_atomically
 from controller.store import SCHEMA_VERSION, Store
@@ -123,7 +124,7 @@ def read_json(path: Path) -> dict[str, Any]:
     version = document.get("version")
     if version != FORMAT_VERSION:
         raise JournalError(
-            f"{path}: export format version {version!r}; this SoleGuard reads {FORMAT_VERSION}"
+            f"{path}: export format version {shown(version)}; this SoleGuard reads {FORMAT_VERSION}"
         )
     if not isinstance(document.get("tables"), dict):
         raise JournalError(f"{path}: 'tables' is missing or not an object")
@@ -139,7 +140,7 @@ def import_document(store: Store, document: dict[str, Any]) -> dict[str, int]:
     tables = document["tables"]
     for name, rows in tables.items():
         if not isinstance(rows, list):
-            raise JournalError(f"import: table {name!r} is not a list of rows")
+            raise JournalError(f"import: table {shown(name)} is not a list of rows")
     return store.import_tables(tables)
 
 

@@ -25,6 +25,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from controller.errors import ConfigError
+from controller.errors import shown as _shown
 from controller.settings.effective import SafetyLimits
 from controller.settings.models import PROFILE_NAMES, Section, Settings
 
@@ -235,18 +236,6 @@ def describe_errors(
     return lines
 
 
-# A value echoed in an error is cut to this many characters: enough to recognise it, and a
-# 10 MB string in a settings file does not flood the terminal.
-SHOWN_VALUE_CHARS = 60
-
-
-def _shown(value: object) -> str:
-    text = repr(value)
-    if len(text) <= SHOWN_VALUE_CHARS:
-        return text
-    return f"{text[:SHOWN_VALUE_CHARS]}… ({len(text)} characters)"
-
-
 def _field_info(model: type[BaseModel], loc: tuple[str, ...]) -> Any:
     current: Any = model
     info = None
@@ -333,7 +322,8 @@ def _unknown_env(name: str, known: Mapping[str, tuple[str, ...]]) -> str:
     path = known.get(nearest, ())
     field = f" ({'.'.join(path)})" if path else ""
     return (
-        f"{name}: not a SoleGuard setting; did you mean {nearest}{field}? (overrides are named "
+        f"{_shown(name, quoted=False)}: not a SoleGuard setting; "
+        f"did you mean {nearest}{field}? (overrides are named "
         f"{ENV_PREFIX}SECTION{ENV_SEPARATOR}KEY, in upper case)"
     )
 

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, FilePath, field_validator, model_validator
 
+from controller.errors import shown
 from controller.settings import limits
 
 if TYPE_CHECKING:
@@ -226,7 +227,7 @@ def check_topic_prefix(name: str, value: str) -> str:
     try:
         encoded = value.encode("utf-8")
     except UnicodeEncodeError:
-        raise ValueError(f"{name} {value!r} is not UTF-8 text: {allowed}") from None
+        raise ValueError(f"{name} {shown(value)} is not UTF-8 text: {allowed}") from None
     if not value:
         raise ValueError(f"{name} must not be empty: {allowed}")
     problem = None
@@ -243,7 +244,7 @@ def check_topic_prefix(name: str, value: str) -> str:
     elif len(encoded) > _MAX_TOPIC_PREFIX_BYTES:
         problem = f"is {len(encoded)} bytes long (at most {_MAX_TOPIC_PREFIX_BYTES})"
     if problem is not None:
-        raise ValueError(f"{name} {value!r} {problem}: {allowed}")
+        raise ValueError(f"{name} {shown(value)} {problem}: {allowed}")
     return value
 
 
@@ -335,7 +336,7 @@ class RadioEntry(Section):
     @classmethod
     def _id_form(cls, value: str) -> str:
         if not _DEVICE_ID.match(value):
-            raise ValueError(f"{value!r} must be 1-64 letters, digits, '_' or '-'")
+            raise ValueError(f"{shown(value)} must be 1-64 letters, digits, '_' or '-'")
         return value
 
     @field_validator("transport")
@@ -370,14 +371,16 @@ class ResidentEntry(Section):
     @classmethod
     def _id_form(cls, value: str) -> str:
         if not _DEVICE_ID.match(value):
-            raise ValueError(f"{value!r} must be 1-64 letters, digits, '_' or '-'")
+            raise ValueError(f"{shown(value)} must be 1-64 letters, digits, '_' or '-'")
         return value
 
     @field_validator("massager", "sensor")
     @classmethod
     def _address_form(cls, value: str) -> str:
         if not BLUETOOTH_ADDRESS.match(value):
-            raise ValueError(f"{value!r} is not a Bluetooth address; expected {_ADDRESS_FORMS}")
+            raise ValueError(
+                f"{shown(value)} is not a Bluetooth address; expected {_ADDRESS_FORMS}"
+            )
         return value
 
 

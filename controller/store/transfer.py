@@ -24,6 +24,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
 from controller import localdate
+from controller.errors import shown
 from controller.store.errors import InvalidValueError
 from controller.store.validation import check_findings
 
@@ -214,22 +215,26 @@ def _values(
             value = _session_id(conn, value, session_ids, required=table in {"readings", "pain"})
         elif column in _BOOLEAN_COLUMNS:
             if not isinstance(value, bool):
-                raise TypeError(f"{column}: {value!r} is not true or false")
+                raise TypeError(f"{column}: {shown(value)} is not true or false")
             value = int(value)
         elif column in _NUMBER_COLUMNS or column in _OPTIONAL_NUMBER_COLUMNS:
             optional = column in _OPTIONAL_NUMBER_COLUMNS
             is_number = isinstance(value, int | float) and not isinstance(value, bool)
             if not (is_number or (optional and value is None)):
-                raise TypeError(f"{column}: {value!r} is not a number")
+                raise TypeError(f"{column}: {shown(value)} is not a number")
         elif column in _INTEGER_COLUMNS or column in _OPTIONAL_INTEGER_COLUMNS:
             optional = column in _OPTIONAL_INTEGER_COLUMNS
             is_integer = isinstance(value, int) and not isinstance(value, bool)
             if not (is_integer or (optional and value is None)):
-                raise TypeError(f"{column}: {value!r} is not a whole number")
+                raise TypeError(f"{column}: {shown(value)} is not a whole number")
         elif column in _DATE_COLUMNS:
             if not isinstance(value, str):
-                raise TypeError(f"{column}: {value!r} is not a YYYY-MM-DD date")
-            parsed = dt.date.fromisoformat(value)
+                raise TypeError(f"{column}: {shown(value)} is not a YYYY-MM-DD date")
+            try:
+                parsed = dt.date.fromisoformat(value)
+            except ValueError:
+                # Python's own message echoes the whole text: say what is allowed instead.
+                raise TypeError(f"{column}: {shown(value)} is not a YYYY-MM-DD date") from None
             if parsed > today:
                 # As everywhere a user gives a date: a record from the future would satisfy (or
                 # lift) every later check, e.g. a daily inspection or a healed wound.
@@ -237,16 +242,16 @@ def _values(
             value = parsed.isoformat()
         elif column == "findings":
             if not isinstance(value, list):
-                raise TypeError(f"findings: {value!r} is not a list")
+                raise TypeError(f"findings: {shown(value)} is not a list")
             value = json.dumps(sorted(check_findings(value)))
         elif column == "answers":
             if not isinstance(value, Mapping):
-                raise TypeError(f"answers: {value!r} is not an object")
+                raise TypeError(f"answers: {shown(value)} is not an object")
             value = json.dumps(dict(value), sort_keys=True)
         elif (value is not None or column not in _OPTIONAL_TEXT_COLUMNS) and not isinstance(
             value, str
         ):
-            raise TypeError(f"{column}: {value!r} is not text")
+            raise TypeError(f"{column}: {shown(value)} is not text")
         values.append(value)
     return tuple(values)
 

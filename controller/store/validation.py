@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from controller.errors import shown
 from controller.safety import Finding
 from controller.store.errors import InvalidValueError
 from controller.store.records import FINDINGS
@@ -17,7 +18,9 @@ __all__ = ["check_choice", "check_findings", "check_int_range"]
 def check_int_range(field: str, value: object, low: int, high: int) -> int:
     """``value`` if an int (not bool) in ``low..high``; else `InvalidValueError` names ``field``."""
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise InvalidValueError(f"{field}: {value!r} is outside the allowed range {low}..{high}")
+        raise InvalidValueError(
+            f"{field}: {shown(value)} is outside the allowed range {low}..{high}"
+        )
     return value
 
 
@@ -25,7 +28,7 @@ def check_choice(field: str, value: object, allowed: Iterable[str]) -> str:
     """``value`` if one of ``allowed``; else `InvalidValueError` names ``field`` and the choices."""
     choices = sorted(allowed)
     if not isinstance(value, str) or value not in choices:
-        raise InvalidValueError(f"{field}: {value!r} is not one of {', '.join(choices)}")
+        raise InvalidValueError(f"{field}: {shown(value)} is not one of {', '.join(choices)}")
     return value
 
 
@@ -35,7 +38,7 @@ def check_findings(findings: Iterable[str]) -> frozenset[str]:
     unknown = found - FINDINGS
     if unknown:
         raise InvalidValueError(
-            f"findings: {', '.join(sorted(unknown))} not known "
+            f"findings: {shown(', '.join(sorted(unknown)), quoted=False)} not known "
             f"(allowed: {', '.join(sorted(FINDINGS))})"
         )
     if not found:
