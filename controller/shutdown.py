@@ -73,6 +73,9 @@ GRACE_S = 1.2
 EMERGENCY_STOP_S = 0.3
 # A child sent SIGTERM gets this long before SIGKILL: mosquitto exits at once on SIGTERM.
 CHILD_TERM_S = 0.2
+# After SIGKILL, how long the watchdog waits to reap a child (the kernel ends it at once; a
+# zombie left behind would outlive us wherever the reaper of orphans does not reap).
+CHILD_REAP_S = 0.2
 
 # Libraries whose complaints on the way out are noise to a user: bumble logs "Exception in
 # on_packet" with a traceback for a packet (a connection completing, a late reply) that arrives
@@ -216,6 +219,10 @@ class Shutdown:
         # Whether a session ever reached its massager in this process: what a signal's line
         # may say was done about it.
         self.massager_reached = False
+        # How the last session with its massager ended: None while none ended (or one is still
+        # running), True if it returned (its own way out sent STOP), False if it raised. What a
+        # forced exit with no session running may say about the massager.
+        self._session_ended_with_stop: bool | None = None
         self._requested = threading.Event()
         self._forced = threading.Event()
         self._watchdog: threading.Thread | None = None
@@ -260,8 +267,15 @@ class Shutdown:
         entry = (loop, stop)
         self._emergencies.append(entry)
         self.massager_reached = True
+        self._session_ended_with_stop = None
         try:
             yield
+        except BaseException:
+            self._session_ended_with_stop = False
+            raise
+        else:
+            # The session's run returned: its orderly end sent STOP (runner.SessionRunner.run).
+            self._session_ended_with_stop = True
         finally:
             self._emergencies.remove(entry)
 
@@ -311,7 +325,7 @@ class Shutdown:
         else:
             why = f"{signal_name(signum)}: stopping took over {self.grace_s:g} s; forced exit"
         if stopped is None:
-            told = "no massager was connected"
+            told = self._told_without_session()
         elif stopped:
             told = "the massager was told to stop"
         else:
@@ -319,6 +333,16 @@ class Shutdown:
         extra = f"; {killed} child process(es) ended" if killed else ""
         self._say(f"{why}; {told}{extra}")
         os._exit(exit_code_for(signum))
+
+    def _told_without_session(self) -> str:
+        """What the forced exit's line says when no session is running to send STOP to."""
+        if not self.massager_reached:
+            return "no massager was connected"
+        if self._session_ended_with_stop:
+            # A way out stuck after the session (the alert drain, the broker's stop): the
+            # session's own end had sent STOP, as its earlier line said.
+            return "the session had already ended and told the massager to stop"
+        return "the session had ended; the firmware's lease stops the massager within 3 s"
 
     def _emergency_stop(self) -> bool | None:
         if not self._emergencies:
@@ -350,10 +374,10 @@ def _kill_children() -> int:
         children = dict(_children)
     for pid, own_group in children.items():
         with contextlib.suppress(OSError):
-            if own_group:
-                os.killpg(pid, signal.SIGTERM)
-            else:
-                os.kill(pid, signal.SIGTERM)
+            send = os.killpg if own_group else os.kill
+            send(pid, signal.SIGTERM)
+            # A stopped child (kill -STOP, a debugger) would hold SIGTERM pending for ever.
+            send(pid, signal.SIGCONT)
     deadline = time.monotonic() + CHILD_TERM_S
     alive = set(children)
     while alive and time.monotonic() < deadline:
@@ -367,6 +391,14 @@ def _kill_children() -> int:
                 os.killpg(pid, signal.SIGKILL)
             else:
                 os.kill(pid, signal.SIGKILL)
+    # Reaped before we exit (bounded): a killed child left a zombie otherwise.
+    deadline = time.monotonic() + CHILD_REAP_S
+    while alive and time.monotonic() < deadline:
+        for pid in list(alive):
+            if not _alive(pid):
+                alive.discard(pid)
+        if alive:
+            time.sleep(0.01)
     return len(children)
 
 

@@ -66,12 +66,15 @@ class Ending:
         return self.took_s - self.starved_s
 
 
-async def run_hanging(tmp_path: Path, signals: list[signal.Signals]) -> Ending:
-    """Run hang_process.py and send it ``signals``, 50 ms apart."""
+async def run_hanging(
+    tmp_path: Path, signals: list[signal.Signals], *, mode: tuple[str, ...] = ()
+) -> Ending:
+    """Run hang_process.py (with ``mode``) and send it ``signals``, 50 ms apart."""
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         str(SCRIPT),
         str(tmp_path),
+        *mode,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )
@@ -81,6 +84,9 @@ async def run_hanging(tmp_path: Path, signals: list[signal.Signals]) -> Ending:
     try:
         async with asyncio.timeout(STARTUP_TIMEOUT_S):
             line = (await process.stdout.readline()).decode()
+        while line.startswith("session ended"):
+            async with asyncio.timeout(STARTUP_TIMEOUT_S):
+                line = (await process.stdout.readline()).decode()
         assert line.startswith("ready "), line
         child = int(line.split()[1])
         async with RunqueueWait(process.pid).watching() as starved:
@@ -124,6 +130,19 @@ async def test_a_second_signal_forces_the_exit_at_once(tmp_path: Path) -> None:
     assert "second signal" in end.output
     assert "STOP" in end.output
     assert not alive(end.child)
+    assert left_in(tmp_path) == []
+
+
+async def test_a_way_out_stuck_after_the_session_says_stop_was_sent(tmp_path: Path) -> None:
+    # The demo with its embedded broker frozen (kill -STOP) during the final alert drain: the
+    # session had ended with STOP, so the forced exit's line must not say no massager was
+    # connected; the frozen child is still ended.
+    end = await run_hanging(tmp_path, [signal.SIGTERM], mode=("after-session",))
+    assert end.code == 143, end.output
+    assert "forced exit" in end.output
+    assert "no massager was connected" not in end.output, end.output
+    assert "the session had already ended and told the massager to stop" in end.output
+    assert not alive(end.child), "the frozen child was left running"
     assert left_in(tmp_path) == []
 
 
