@@ -225,6 +225,10 @@ class Shutdown:
         self._session_ended_with_stop: bool | None = None
         self._requested = threading.Event()
         self._forced = threading.Event()
+        # Who ends the process after a second signal: the watchdog (forced exit) or the entry
+        # point whose orderly stop had already finished (`claim_exit`). One line, not two.
+        self._exit_lock = threading.Lock()
+        self._exit_owner: str | None = None
         self._watchdog: threading.Thread | None = None
 
     # -- installation ----------------------------------------------------------------------
@@ -310,9 +314,28 @@ class Shutdown:
 
     # -- the watchdog (its own thread, real time) ------------------------------------------------
 
+    def claim_exit(self) -> bool:
+        """Called as the command has returned after a second signal: True if the orderly stop
+        won the race (the caller says so and exits), False if the watchdog is already forcing
+        the exit (the caller waits for it, bounded: `wait_forced_exit`)."""
+        return self._claim("orderly")
+
+    def wait_forced_exit(self, timeout_s: float) -> None:
+        """Let the watchdog's forced exit (its STOP, its line, `os._exit`) finish, bounded."""
+        if self._watchdog is not None:
+            self._watchdog.join(timeout_s)
+
+    def _claim(self, owner: str) -> bool:
+        with self._exit_lock:
+            if self._exit_owner is None:
+                self._exit_owner = owner
+            return self._exit_owner == owner
+
     def _watch(self) -> None:
         self._requested.wait()
         forced = self._forced.wait(self.grace_s)
+        if not self._claim("watchdog"):
+            return  # the orderly stop finished first and its exit says so
         signum = self.signum or signal.SIGTERM
         stopped = self._emergency_stop()
         killed = _kill_children()
@@ -332,6 +355,8 @@ class Shutdown:
             told = "STOP could not be sent; the firmware's lease stops the massager within 3 s"
         extra = f"; {killed} child process(es) ended" if killed else ""
         self._say(f"{why}; {told}{extra}")
+        # After the line: the orderly stop may still finish and end the process meanwhile.
+        _reap_children()
         os._exit(exit_code_for(signum))
 
     def _told_without_session(self) -> str:
@@ -391,7 +416,13 @@ def _kill_children() -> int:
                 os.killpg(pid, signal.SIGKILL)
             else:
                 os.kill(pid, signal.SIGKILL)
-    # Reaped before we exit (bounded): a killed child left a zombie otherwise.
+    return len(children)
+
+
+def _reap_children() -> None:
+    """Reap the children just killed, bounded by `CHILD_REAP_S` (a zombie left otherwise)."""
+    with _registry_lock:
+        alive = set(_children)
     deadline = time.monotonic() + CHILD_REAP_S
     while alive and time.monotonic() < deadline:
         for pid in list(alive):
@@ -399,7 +430,6 @@ def _kill_children() -> int:
                 alive.discard(pid)
         if alive:
             time.sleep(0.01)
-    return len(children)
 
 
 def _alive(pid: int) -> bool:

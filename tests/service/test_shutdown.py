@@ -179,3 +179,31 @@ def test_after_a_signal_asyncio_does_not_print_a_quieted_librarys_callback_error
         asyncio_logger.removeFilter(_DROP_LIBRARY_CALLBACK_ERRORS)
         for name, level in levels.items():
             logging.getLogger(name).setLevel(level)
+
+
+async def test_a_second_signal_during_a_quick_orderly_stop_is_said(tmp_path: Path) -> None:
+    # The demo finished its orderly stop before the watchdog's forced exit got going, and the
+    # second signal was never mentioned (issue 11); `session`/`run` said it. Now one of the two
+    # says it, whichever ends the process, with the first signal's exit status.
+    script = Path(__file__).with_name("two_signals_process.py")
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        str(script),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    assert process.stdout is not None
+    try:
+        async with asyncio.timeout(STARTUP_TIMEOUT_S):
+            line = (await process.stdout.readline()).decode()
+            assert line == "ready\n", line
+            process.send_signal(signal.SIGINT)
+            out, err = await process.communicate()
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+    output = out.decode() + err.decode()
+    assert process.returncode == 130, output
+    assert output.count("second signal") == 1, output
+    assert "Traceback" not in output
