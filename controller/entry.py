@@ -127,6 +127,14 @@ def _finish(code: int) -> NoReturn:
 
     for signum in shutdown.HANDLED_SIGNALS:
         signal.signal(signum, noted)
+    if guard is not None and guard.signum is not None and guard.count > 1:
+        # A second signal during the orderly stop: the watchdog forces the exit and says so,
+        # unless the orderly stop finished first; either way the second signal is said.
+        if guard.claim_exit():
+            name = shutdown.signal_name(guard.signum)
+            _say(f"second signal after {name}: the orderly stop had already finished")
+        else:
+            guard.wait_forced_exit(FINISH_S)
     _demo_summary_if_unsaid(code)
     # The public way, `sys.exit`, ends in finalization: the exit functions are run here.
     atexit._run_exitfuncs()

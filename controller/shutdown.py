@@ -73,6 +73,9 @@ GRACE_S = 1.2
 EMERGENCY_STOP_S = 0.3
 # A child sent SIGTERM gets this long before SIGKILL: mosquitto exits at once on SIGTERM.
 CHILD_TERM_S = 0.2
+# After SIGKILL, how long the watchdog waits to reap a child (the kernel ends it at once; a
+# zombie left behind would outlive us wherever the reaper of orphans does not reap).
+CHILD_REAP_S = 0.2
 
 # Libraries whose complaints on the way out are noise to a user: bumble logs "Exception in
 # on_packet" with a traceback for a packet (a connection completing, a late reply) that arrives
@@ -216,8 +219,16 @@ class Shutdown:
         # Whether a session ever reached its massager in this process: what a signal's line
         # may say was done about it.
         self.massager_reached = False
+        # How the last session with its massager ended: None while none ended (or one is still
+        # running), True if it returned (its own way out sent STOP), False if it raised. What a
+        # forced exit with no session running may say about the massager.
+        self._session_ended_with_stop: bool | None = None
         self._requested = threading.Event()
         self._forced = threading.Event()
+        # Who ends the process after a second signal: the watchdog (forced exit) or the entry
+        # point whose orderly stop had already finished (`claim_exit`). One line, not two.
+        self._exit_lock = threading.Lock()
+        self._exit_owner: str | None = None
         self._watchdog: threading.Thread | None = None
 
     # -- installation ----------------------------------------------------------------------
@@ -260,8 +271,15 @@ class Shutdown:
         entry = (loop, stop)
         self._emergencies.append(entry)
         self.massager_reached = True
+        self._session_ended_with_stop = None
         try:
             yield
+        except BaseException:
+            self._session_ended_with_stop = False
+            raise
+        else:
+            # The session's run returned: its orderly end sent STOP (runner.SessionRunner.run).
+            self._session_ended_with_stop = True
         finally:
             self._emergencies.remove(entry)
 
@@ -296,9 +314,28 @@ class Shutdown:
 
     # -- the watchdog (its own thread, real time) ------------------------------------------------
 
+    def claim_exit(self) -> bool:
+        """Called as the command has returned after a second signal: True if the orderly stop
+        won the race (the caller says so and exits), False if the watchdog is already forcing
+        the exit (the caller waits for it, bounded: `wait_forced_exit`)."""
+        return self._claim("orderly")
+
+    def wait_forced_exit(self, timeout_s: float) -> None:
+        """Let the watchdog's forced exit (its STOP, its line, `os._exit`) finish, bounded."""
+        if self._watchdog is not None:
+            self._watchdog.join(timeout_s)
+
+    def _claim(self, owner: str) -> bool:
+        with self._exit_lock:
+            if self._exit_owner is None:
+                self._exit_owner = owner
+            return self._exit_owner == owner
+
     def _watch(self) -> None:
         self._requested.wait()
         forced = self._forced.wait(self.grace_s)
+        if not self._claim("watchdog"):
+            return  # the orderly stop finished first and its exit says so
         signum = self.signum or signal.SIGTERM
         stopped = self._emergency_stop()
         killed = _kill_children()
@@ -311,14 +348,26 @@ class Shutdown:
         else:
             why = f"{signal_name(signum)}: stopping took over {self.grace_s:g} s; forced exit"
         if stopped is None:
-            told = "no massager was connected"
+            told = self._told_without_session()
         elif stopped:
             told = "the massager was told to stop"
         else:
             told = "STOP could not be sent; the firmware's lease stops the massager within 3 s"
         extra = f"; {killed} child process(es) ended" if killed else ""
         self._say(f"{why}; {told}{extra}")
+        # After the line: the orderly stop may still finish and end the process meanwhile.
+        _reap_children()
         os._exit(exit_code_for(signum))
+
+    def _told_without_session(self) -> str:
+        """What the forced exit's line says when no session is running to send STOP to."""
+        if not self.massager_reached:
+            return "no massager was connected"
+        if self._session_ended_with_stop:
+            # A way out stuck after the session (the alert drain, the broker's stop): the
+            # session's own end had sent STOP, as its earlier line said.
+            return "the session had already ended and told the massager to stop"
+        return "the session had ended; the firmware's lease stops the massager within 3 s"
 
     def _emergency_stop(self) -> bool | None:
         if not self._emergencies:
@@ -350,10 +399,10 @@ def _kill_children() -> int:
         children = dict(_children)
     for pid, own_group in children.items():
         with contextlib.suppress(OSError):
-            if own_group:
-                os.killpg(pid, signal.SIGTERM)
-            else:
-                os.kill(pid, signal.SIGTERM)
+            send = os.killpg if own_group else os.kill
+            send(pid, signal.SIGTERM)
+            # A stopped child (kill -STOP, a debugger) would hold SIGTERM pending for ever.
+            send(pid, signal.SIGCONT)
     deadline = time.monotonic() + CHILD_TERM_S
     alive = set(children)
     while alive and time.monotonic() < deadline:
@@ -368,6 +417,19 @@ def _kill_children() -> int:
             else:
                 os.kill(pid, signal.SIGKILL)
     return len(children)
+
+
+def _reap_children() -> None:
+    """Reap the children just killed, bounded by `CHILD_REAP_S` (a zombie left otherwise)."""
+    with _registry_lock:
+        alive = set(_children)
+    deadline = time.monotonic() + CHILD_REAP_S
+    while alive and time.monotonic() < deadline:
+        for pid in list(alive):
+            if not _alive(pid):
+                alive.discard(pid)
+        if alive:
+            time.sleep(0.01)
 
 
 def _alive(pid: int) -> bool:

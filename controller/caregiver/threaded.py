@@ -239,8 +239,23 @@ async def caregiver_side(
         except BaseException as exc:  # reported to the session, which owns the failure
             if not ready.done():
                 ready.set_exception(exc)
+            elif isinstance(exc, asyncio.CancelledError):
+                # Only `leave` below cancels `serve`, and only on a way out (a signal while
+                # the bridge starts): an orderly end, not a bridge failure.
+                _LOGGER.debug("caregiver bridge cancelled on the way out")
             else:
                 _LOGGER.exception("caregiver bridge thread failed")
+
+    def leave() -> None:
+        # Runs on the bridge's loop, where `attach` sets `ready`: deciding there leaves no
+        # window between "not ready yet" and the cancel (a link that came up in between is
+        # stopped through `stop`, as any running bridge is).
+        assert stop is not None
+        stop.set()
+        if not ready.done() and serving is not None:
+            # Left while still starting (a signal during the broker's start): nothing watches
+            # `stop` yet, and the start would run out its own timeout first.
+            serving.cancel()
 
     thread = threading.Thread(target=thread_main, name="caregiver-bridge", daemon=True)
     thread.start()
@@ -252,11 +267,7 @@ async def caregiver_side(
         if bridge_loop is not None and stop is not None:
             # The thread may have ended already (a failed start): its loop is then closed.
             with contextlib.suppress(RuntimeError):
-                bridge_loop.call_soon_threadsafe(stop.set)
-                if not ready.done() and serving is not None:
-                    # Left while still starting (a signal during the broker's start): nothing
-                    # watches `stop` yet, and the start would run out its own timeout first.
-                    bridge_loop.call_soon_threadsafe(serving.cancel)
+                bridge_loop.call_soon_threadsafe(leave)
         await _join(thread)
 
 

@@ -69,19 +69,6 @@ def demo(
     """Run a supervised session against the simulated massager and skin sensor."""
     from controller.entry import demo_summary_owned  # noqa: PLC0415
 
-    # From here on this command prints its summary however it ends (not the entry point).
-    demo_summary_owned.append(True)
-    from firmware_sim import clock  # noqa: PLC0415
-    from firmware_sim.scenarios import SCENARIOS  # noqa: PLC0415
-
-    if scenario not in SCENARIOS:
-        _fail(f"--scenario: {shown(scenario)} is not one of {', '.join(SCENARIOS)}")
-    try:
-        parsed_speed = clock.parse_speed(speed)
-    except ValueError as exc:
-        _fail(f"--speed: {shown(speed)} {exc}")
-    from controller.shutdown import current, interruptible  # noqa: PLC0415
-
     # The summary as far as it got: a signal after the session (while alerts drain, or the
     # broker stops) still prints it, with how the session ended.
     partial: dict[str, Any] = {}
@@ -94,8 +81,24 @@ def demo(
             printed = True
             _summary_on_the_way_out(partial, scenario=scenario, json_output=json_output)
 
-    shutdown = current()
     try:
+        # From here on this command prints its summary however it ends (not the entry point).
+        # Inside the `try`: a signal while the simulator is imported just below (hundreds of
+        # milliseconds on a busy machine) raises here, before `reported` is entered, and
+        # used to end the demo with no summary at all.
+        demo_summary_owned.append(True)
+        from firmware_sim import clock  # noqa: PLC0415
+        from firmware_sim.scenarios import SCENARIOS  # noqa: PLC0415
+
+        if scenario not in SCENARIOS:
+            _fail(f"--scenario: {shown(scenario)} is not one of {', '.join(SCENARIOS)}")
+        try:
+            parsed_speed = clock.parse_speed(speed)
+        except ValueError as exc:
+            _fail(f"--speed: {shown(speed)} {exc}")
+        from controller.shutdown import current, interruptible  # noqa: PLC0415
+
+        shutdown = current()
         with reported(), shutdown.on_forced(last_word) if shutdown else contextlib.nullcontext():
             summary = clock.run(
                 interruptible(
@@ -122,7 +125,9 @@ def demo(
                 printed = True
                 typer.echo(json.dumps(summary, indent=2))
             _raise_if_signalled(summary)
-    except typer.Exit:
+    except (typer.Exit, KeyboardInterrupt):
+        # `reported` turns a signal inside it into `typer.Exit`; a `KeyboardInterrupt` here is our
+        # `Signalled` from before it was entered (the imports above): reported by `run_app`.
         if not printed:
             printed = True
             _summary_on_the_way_out(partial, scenario=scenario, json_output=json_output)

@@ -14,7 +14,7 @@ import typer
 
 from controller import localdate
 from controller.cli import exit_codes
-from controller.cli.errors import reported
+from controller.cli.errors import clip, reported
 from controller.errors import Interrupted
 from controller.safety import EndReason, Priority
 from controller.shutdown import ended_by_signal, interruptible
@@ -56,12 +56,9 @@ def session(
             answers = _checklist(store, checklist)
             with _journalled_if_not_reached(store):
                 outcome = asyncio.run(interruptible(_run(settings, store, answers, live=live)))
-            signum = ended_by_signal(outcome.ended_by)
             # After a signal the process ends at once: no prompt waits for an answer.
-            ask = interactive and signum is None
-            _after(settings, store, outcome, answers, pain_after=pain_after, ask=ask)
-            if signum is not None:
-                raise Interrupted(signum)
+            ask = interactive and ended_by_signal(outcome.ended_by) is None
+            _after_or_signal(settings, store, outcome, answers, pain_after=pain_after, ask=ask)
     if outcome.ended_by is EndReason.CHECKLIST:
         raise typer.Exit(EXIT_REFUSED)
     if not live:
@@ -83,10 +80,7 @@ def run(
             answers = _checklist(store, checklist)
             with _journalled_if_not_reached(store):
                 outcome = asyncio.run(interruptible(_run(settings, store, answers, live=False)))
-            _after(settings, store, outcome, answers, pain_after=None, ask=False)
-            signum = ended_by_signal(outcome.ended_by)
-            if signum is not None:
-                raise Interrupted(signum)
+            _after_or_signal(settings, store, outcome, answers, pain_after=None, ask=False)
     typer.echo(_ended_line(outcome))
     if outcome.ended_by is EndReason.CHECKLIST:
         raise typer.Exit(EXIT_REFUSED)
@@ -264,6 +258,36 @@ def _notices() -> SessionObserver:
             typer.echo(f"note: {text}", err=True)
 
     return Notices()
+
+
+def _after_or_signal(
+    settings: Settings,
+    store: Store,
+    outcome: SessionOutcome,
+    answers: ChecklistAnswers,
+    *,
+    pain_after: int | None,
+    ask: bool,
+) -> None:
+    """The records after the session (`_after`), then `Interrupted` if a signal ended it.
+
+    A session ended by a signal exits with that signal's status whatever the journal does: a
+    journal that cannot take the records (a full disk) is said in one line, not turned into a
+    failure's exit status 1. Without a signal a `StoreError` goes on to `reported` as before.
+    """
+    from controller.store import StoreError  # noqa: PLC0415
+
+    signum = ended_by_signal(outcome.ended_by)
+    try:
+        _after(settings, store, outcome, answers, pain_after=pain_after, ask=ask)
+    except StoreError as exc:
+        if signum is None:
+            raise
+        # The session's own end is the recorder's: if that failed too, the next start closes
+        # the session as interrupted (`Sessions.close_interrupted`).
+        typer.echo(clip(f"journal: the records after the session were not saved: {exc}"), err=True)
+    if signum is not None:
+        raise Interrupted(signum)
 
 
 def _after(

@@ -66,12 +66,15 @@ class Ending:
         return self.took_s - self.starved_s
 
 
-async def run_hanging(tmp_path: Path, signals: list[signal.Signals]) -> Ending:
-    """Run hang_process.py and send it ``signals``, 50 ms apart."""
+async def run_hanging(
+    tmp_path: Path, signals: list[signal.Signals], *, mode: tuple[str, ...] = ()
+) -> Ending:
+    """Run hang_process.py (with ``mode``) and send it ``signals``, 50 ms apart."""
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         str(SCRIPT),
         str(tmp_path),
+        *mode,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )
@@ -81,6 +84,9 @@ async def run_hanging(tmp_path: Path, signals: list[signal.Signals]) -> Ending:
     try:
         async with asyncio.timeout(STARTUP_TIMEOUT_S):
             line = (await process.stdout.readline()).decode()
+        while line.startswith("session ended"):
+            async with asyncio.timeout(STARTUP_TIMEOUT_S):
+                line = (await process.stdout.readline()).decode()
         assert line.startswith("ready "), line
         child = int(line.split()[1])
         async with RunqueueWait(process.pid).watching() as starved:
@@ -127,6 +133,19 @@ async def test_a_second_signal_forces_the_exit_at_once(tmp_path: Path) -> None:
     assert left_in(tmp_path) == []
 
 
+async def test_a_way_out_stuck_after_the_session_says_stop_was_sent(tmp_path: Path) -> None:
+    # The demo with its embedded broker frozen (kill -STOP) during the final alert drain: the
+    # session had ended with STOP, so the forced exit's line must not say no massager was
+    # connected; the frozen child is still ended.
+    end = await run_hanging(tmp_path, [signal.SIGTERM], mode=("after-session",))
+    assert end.code == 143, end.output
+    assert "forced exit" in end.output
+    assert "no massager was connected" not in end.output, end.output
+    assert "the session had already ended and told the massager to stop" in end.output
+    assert not alive(end.child), "the frozen child was left running"
+    assert left_in(tmp_path) == []
+
+
 def test_after_a_signal_asyncio_does_not_print_a_quieted_librarys_callback_errors(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
@@ -160,3 +179,31 @@ def test_after_a_signal_asyncio_does_not_print_a_quieted_librarys_callback_error
         asyncio_logger.removeFilter(_DROP_LIBRARY_CALLBACK_ERRORS)
         for name, level in levels.items():
             logging.getLogger(name).setLevel(level)
+
+
+async def test_a_second_signal_during_a_quick_orderly_stop_is_said(tmp_path: Path) -> None:
+    # The demo finished its orderly stop before the watchdog's forced exit got going, and the
+    # second signal was never mentioned (issue 11); `session`/`run` said it. Now one of the two
+    # says it, whichever ends the process, with the first signal's exit status.
+    script = Path(__file__).with_name("two_signals_process.py")
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        str(script),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    assert process.stdout is not None
+    try:
+        async with asyncio.timeout(STARTUP_TIMEOUT_S):
+            line = (await process.stdout.readline()).decode()
+            assert line == "ready\n", line
+            process.send_signal(signal.SIGINT)
+            out, err = await process.communicate()
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+    output = out.decode() + err.decode()
+    assert process.returncode == 130, output
+    assert output.count("second signal") == 1, output
+    assert "Traceback" not in output
