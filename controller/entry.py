@@ -127,12 +127,16 @@ def _finish(code: int) -> NoReturn:
 
     for signum in shutdown.HANDLED_SIGNALS:
         signal.signal(signum, noted)
-    if guard is not None and guard.signum is not None and guard.count > 1:
-        # A second signal during the orderly stop: the watchdog forces the exit and says so,
-        # unless the orderly stop finished first; either way the second signal is said.
+    if guard is not None and guard.signum is not None:
+        # After a signal the orderly stop and the watchdog race to end the process; one owns
+        # the exit. The watchdog forces it on a second signal or once the grace period ran out
+        # (its line, the summary, `os._exit`): if it already began, the orderly end must not
+        # overtake it half-way (the watchdog's SIGKILL of a stuck child lets the orderly path
+        # finish at once, and under load it then exited before the "forced exit" line).
         if guard.claim_exit():
-            name = shutdown.signal_name(guard.signum)
-            _say(f"second signal after {name}: the orderly stop had already finished")
+            if guard.count > 1:
+                name = shutdown.signal_name(guard.signum)
+                _say(f"second signal after {name}: the orderly stop had already finished")
         else:
             guard.wait_forced_exit(FINISH_S)
     _demo_summary_if_unsaid(code)

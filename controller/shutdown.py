@@ -315,9 +315,9 @@ class Shutdown:
     # -- the watchdog (its own thread, real time) ------------------------------------------------
 
     def claim_exit(self) -> bool:
-        """Called as the command has returned after a second signal: True if the orderly stop
-        won the race (the caller says so and exits), False if the watchdog is already forcing
-        the exit (the caller waits for it, bounded: `wait_forced_exit`)."""
+        """Called as the command has returned after a signal: True if the orderly stop won the
+        race (the caller exits, saying so after a second signal), False if the watchdog is
+        already forcing the exit (the caller waits for it, bounded: `wait_forced_exit`)."""
         return self._claim("orderly")
 
     def wait_forced_exit(self, timeout_s: float) -> None:
