@@ -81,7 +81,8 @@ class MassagerPeripheral(Peripheral):
         self.write_commands_lost = 0
         # Write Without Response too: the controller sends cuts that way (docs/protocol.md, "Cuts
         # without response"); the encryption requirement holds for both (bumble checks it in
-        # Attribute.write_value and drops a Write Command that fails it).
+        # Attribute.write_value and drops a Write Command that fails it, logging the ATT_Error:
+        # checked in bumble 0.0.236, att.Attribute.write_value, Server.on_att_write_command).
         self.command = gatt.Characteristic[bytes](
             MASSAGER_COMMAND_UUID,
             gatt.Characteristic.Properties.WRITE

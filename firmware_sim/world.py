@@ -56,7 +56,17 @@ DEFAULT_WATCH_C = (40.0, 41.0, 43.0)
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class WorldSnapshot:
-    """The true physical state and the firmware's flags, plus running maxima since the start."""
+    """The true physical state and the firmware's flags, plus running maxima since the start.
+
+    Units: ``time_s`` seconds since the world started, on the running loop's clock (virtual
+    under ``--speed``); temperatures (``skin_c``, ``pad_c``, ``max_*_c``) °C of the model in
+    firmware_sim/physics.py, the skin's true value, not what the sensor reports; pressures
+    mmHg, the bladder's true pressure (``pressure_target_mmhg``: what the firmware regulates to);
+    ``battery_percent`` 0-100; ``lease_remaining_ms`` milliseconds left of the command lease
+    (docs/protocol.md); ``seconds_above_c`` seconds of true skin above each watched
+    threshold (°C -> s; the `SimWorld` argument ``watch_c``); ``cutouts`` firmware cut-outs so
+    far; ``active_faults`` the names of the scenarios in effect now.
+    """
 
     time_s: float
     skin_c: float

@@ -38,7 +38,10 @@ def history(
         ),
     ] = False,
 ) -> None:
-    """List recorded sessions, newest first: date, program, duration, outcome, alarms, pain."""
+    """List recorded sessions, newest first: date, program, duration, outcome, alarms, pain.
+
+    Sessions against simulated devices (the demo's) are left out unless --simulated is given.
+    """
     from controller.journal.history import (  # noqa: PLC0415
         history_rows,
         rows_to_csv,

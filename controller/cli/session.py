@@ -73,7 +73,10 @@ def run(
     checklist: Annotated[Path, typer.Option(help="Checklist answers (TOML/JSON) for the session.")],
     config: ConfigOption = None,
 ) -> None:
-    """Hub mode: no prompts, no live view; logs and MQTT only. Ends with the session."""
+    """One unattended session from a checklist file: no prompts, no live view; logs and MQTT only.
+
+    Ends with the session (the care-home hub that keeps running is not built yet: docs/hub.md).
+    """
     with reported():
         settings = _settings(config)
         with _store(settings) as store:

@@ -97,8 +97,10 @@ def rows_to_csv(rows: Sequence[dict[str, Any]]) -> str:
     return buffer.getvalue()
 
 
-# Two decimals: 0.01 °C is the Health Thermometer's own resolution, and more than any sensor, pump
-# or clock here resolves (58.40147018273746 mmHg claims a precision nothing measured).
+# Two decimals: 0.01 °C is the resolution our Health Thermometer codec keeps (the IEEE-11073 FLOAT
+# of a Temperature Measurement can carry a finer exponent; controller/protocol/hts.py rounds it to
+# 0.01), and more than any sensor, pump or clock here resolves (58.40147018273746 mmHg claims a
+# precision nothing measured).
 CSV_DECIMALS = 2
 
 
