@@ -46,6 +46,7 @@ __all__ = [
     "Shutdown",
     "Signalled",
     "current",
+    "demo_summary_owned",
     "ended_by_signal",
     "exit_code_for",
     "install",
@@ -67,6 +68,9 @@ _T = TypeVar("_T")
 # takes tens of milliseconds; after this long it is treated as stuck and the watchdog takes over,
 # leaving it ~0.5 s for its own best-effort STOP and clean-up.
 GRACE_S = 1.2
+# Set by ``soleguard demo`` once it prints its own summary however it ends (`controller.cli.demo`);
+# until then the entry point prints it for a signal (`controller.entry._demo_summary_if_unsaid`).
+demo_summary_owned: list[bool] = []
 # How long the watchdog waits for its best-effort STOP on the event loop: one GATT write and its
 # response take milliseconds; a loop that cannot run it in this long is stuck, and the firmware's
 # lease (<= 3 s) stops the massager on its own.

@@ -67,7 +67,8 @@ def demo(
     ] = True,
 ) -> None:
     """Run a supervised session against the simulated massager and skin sensor."""
-    from controller.entry import demo_summary_owned  # noqa: PLC0415
+    # Not from controller.entry: importing it installs the console script's signal handlers.
+    from controller.shutdown import demo_summary_owned  # noqa: PLC0415
 
     # The summary as far as it got: a signal after the session (while alerts drain, or the
     # broker stops) still prints it, with how the session ended.

@@ -1,6 +1,6 @@
 """A signal the moment ``soleguard demo`` takes over its summary still prints one (issue 11).
 
-The demo says it owns its summary (`controller.entry.demo_summary_owned`) and then imports the
+The demo says it owns its summary (`controller.shutdown.demo_summary_owned`) and then imports the
 simulator (hundreds of milliseconds on a busy machine) before the code that prints the summary
 however the command ends: a signal in that window printed no summary at all, only "stopped by
 SIGHUP" (the breaker: 1 in 20 signals 0.3-1.1 s after launch). Here the signal is sent from an

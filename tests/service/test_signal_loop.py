@@ -254,7 +254,8 @@ def check(outcome: Outcome, home: Path) -> list[str]:
         if outcome.exit_s - outcome.runqueue_s > EXIT_PROMISE_S + OBSERVATION_SLACK_S:
             problems.append(
                 f"{label}: exited {outcome.exit_s:.2f} s after the signal "
-                f"({outcome.runqueue_s:.2f} s of it waiting for a CPU)"
+                f"({outcome.runqueue_s:.2f} s of it waiting for a CPU), status {outcome.code}:\n"
+                f"{outcome.stderr[-2000:]}"
             )
         # Handled: 128 + N. Before Python ran our first line the default action ends it
         # (-N); a signal that raced a normal exit leaves 0.
