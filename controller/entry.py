@@ -77,9 +77,10 @@ def _demo_summary_if_unsaid(code: int) -> None:
     parsing): the promise is a summary with how it ended, whatever the moment."""
     if code <= 128:
         return
-    from controller.shutdown import demo_summary_owned  # noqa: PLC0415 (light; on the way out)
-
-    if demo_summary_owned:
+    # Looked up, never imported: this runs in a signal handler, possibly while
+    # controller.shutdown is itself being imported (partly initialised: an ImportError). The demo
+    # takes its summary over only after that import finished.
+    if getattr(sys.modules.get("controller.shutdown"), "demo_summary_owned", None):
         return
     args = [arg for arg in sys.argv[1:] if arg not in ("-v", "--verbose")]
     if not args or args[0] != "demo":
