@@ -33,6 +33,16 @@ if TYPE_CHECKING:
 __all__ = ["Sessions"]
 
 _LOGGER = logging.getLogger(__name__)
+# Closes unfinished session ?1 as ?2 with what is known: it ended at its last reading (else its
+# start), with the highest skin temperature and pressure its readings show. Used by the next
+# start (`close_interrupted`) and by a forced exit (`close_forced`).
+_CLOSE_WITH_WHAT_IS_KNOWN = (
+    "UPDATE sessions SET ended_by = ?2, "
+    "ended_at = COALESCE((SELECT MAX(time) FROM readings WHERE session_id = ?1), started_at), "
+    "max_skin_c = (SELECT MAX(skin_c) FROM readings WHERE session_id = ?1), "
+    "max_pressure_mmhg = (SELECT MAX(pressure_mmhg) FROM readings WHERE session_id = ?1) "
+    "WHERE id = ?1 AND ended_at IS NULL"
+)
 
 # Acknowledgement names in the `acknowledgements` table.
 _ACK_PROVIDER: Final = "provider_consulted"
@@ -156,13 +166,7 @@ class Sessions(Database):
             return False
         try:
             cursor = conn.execute(
-                "UPDATE sessions SET ended_by = ?2, "
-                "ended_at = COALESCE((SELECT MAX(time) FROM readings WHERE session_id = ?1),"
-                " started_at), "
-                "max_skin_c = (SELECT MAX(skin_c) FROM readings WHERE session_id = ?1), "
-                "max_pressure_mmhg = "
-                " (SELECT MAX(pressure_mmhg) FROM readings WHERE session_id = ?1) "
-                "WHERE id = ?1 AND ended_at IS NULL",
+                _CLOSE_WITH_WHAT_IS_KNOWN,
                 (session_id, ended_by),
             )
             return cursor.rowcount == 1
@@ -185,13 +189,7 @@ class Sessions(Database):
             dead = [sid for sid, pid in rows if pid is None or not pid_alive(int(pid))]
             for session_id in dead:
                 conn.execute(
-                    "UPDATE sessions SET ended_by = ?2, "
-                    "ended_at = COALESCE((SELECT MAX(time) FROM readings WHERE session_id = ?1),"
-                    " started_at), "
-                    "max_skin_c = (SELECT MAX(skin_c) FROM readings WHERE session_id = ?1), "
-                    "max_pressure_mmhg = "
-                    " (SELECT MAX(pressure_mmhg) FROM readings WHERE session_id = ?1) "
-                    "WHERE id = ?1",
+                    _CLOSE_WITH_WHAT_IS_KNOWN,
                     (session_id, EndReason.INTERRUPTED),
                 )
         for session_id in dead:
