@@ -46,6 +46,8 @@ class HeatResponse:
         self._readings: deque[tuple[float, float]] = deque()
         self._pads: deque[tuple[float, float]] = deque()
         self._heat_since: float | None = None
+        # When the heat commanded since `_heat_since` last paused (None while it is on).
+        self._paused_since: float | None = None
         self._reached_target = False
         self._why = ""
 
@@ -55,15 +57,28 @@ class HeatResponse:
         self._readings.clear()
         self._pads.clear()
         self._heat_since = None
+        self._paused_since = None
         self._reached_target = False
         self._why = ""
 
     def heater(self, now: float, on: bool) -> None:
-        """The heater command decided at ``now`` (s)."""
-        if not on:
+        """The heater command decided at ``now`` (s).
+
+        Heat counts as continuous through pauses up to ``sensor_follow_heat_gap_s``: a pause
+        that a faulty sensor itself causes (an invalid or late reading) must not restart the
+        window that would judge it (FAULTS.md class 4).
+        """
+        if self._paused_since is not None and (
+            now - self._paused_since > self._lim.sensor_follow_heat_gap_s
+        ):
             self._heat_since = None
-        elif self._heat_since is None:
-            self._heat_since = now
+            self._paused_since = None
+        if on:
+            self._paused_since = None
+            if self._heat_since is None:
+                self._heat_since = now
+        elif self._heat_since is not None and self._paused_since is None:
+            self._paused_since = now
 
     def pad(self, t: float, pad_c: float) -> None:
         """A valid pad temperature (degC) reported at ``t`` (s)."""

@@ -49,6 +49,7 @@ class SafetyLimits:
     prediction_min_readings: int = limits.PREDICTION_MIN_READINGS
     sensor_invalid_alarm_count: int = limits.SENSOR_INVALID_ALARM_COUNT
     sensor_follow_window_s: float = limits.SENSOR_FOLLOW_WINDOW_S
+    sensor_follow_heat_gap_s: float = limits.SENSOR_FOLLOW_HEAT_GAP_S
     sensor_follow_gap_c: float = limits.SENSOR_FOLLOW_GAP_C
     sensor_follow_min_rise_c: float = limits.SENSOR_FOLLOW_MIN_RISE_C
     sensor_pad_gap_max_c: float = limits.SENSOR_PAD_GAP_MAX_C

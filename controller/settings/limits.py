@@ -160,6 +160,14 @@ SENSOR_EQ_TAU_S = 500.0
 # long, a detached sensor is caught within 60 + 15 s of the heater coming on).
 SENSOR_FOLLOW_BAD_S = 15.0
 SENSOR_FOLLOW_BAD_WINDOW_S = 60.0
+# Heat counts as continuous through pauses this short (FAULTS.md class 4): one invalid or late
+# reading switches the heater off until the next valid one (1-3 s), and a window of heat that
+# restarted at each such pause never completed, so a stuck or detached sensor that sent a NaN or
+# an 85 degC power-on value every 30 readings, or went quiet for 2 s every 45 s, was never judged
+# (the independent breaker, 2026-11-30). 5 s of no heat moves the skin less than 2 % of its way
+# (skin time constant >= 160 s, above), so the rules' expectations still hold across the pause;
+# a longer pause (the 30 s minimum off-time after a cut-off) starts the window again.
+SENSOR_FOLLOW_HEAT_GAP_S = 5.0
 
 # --- actuators follow commands ---------------------------------------------------------------
 # Every actuator detector (heater energised when commanded off, pressure over the cap, pressure

@@ -208,3 +208,27 @@ def test_the_message_names_the_coolest_pad_of_the_window() -> None:
     why = response.verdict(T0 + 95.0)  # bad from T0 + 80 s, when the coolest pad reached 34 °C
     assert why is not None
     assert "with the pad at 35.5 °C or more" in why
+
+
+def test_heat_paused_for_exactly_the_gap_is_still_one_window_of_heat() -> None:
+    gap = LIMITS.sensor_follow_heat_gap_s
+    response = HeatResponse(LIMITS)
+    response.heater(T0, True)
+    response.heater(T0 + 20.0, False)  # an invalid reading switched it off...
+    response.heater(T0 + 20.0 + gap, True)  # ...until the next valid one, `gap` later
+    feed(response, T0, T0 + WINDOW + BAD_S, 30.0, 36.0)  # pad 6 °C above, reading flat
+    assert response.verdict(T0 + WINDOW + BAD_S) is not None
+
+
+def test_heat_paused_for_longer_than_the_gap_starts_a_new_window() -> None:
+    gap = LIMITS.sensor_follow_heat_gap_s
+    response = HeatResponse(LIMITS)
+    response.heater(T0, True)
+    response.heater(T0 + 20.0, False)
+    response.heater(T0 + 20.0 + gap + 0.5, True)  # a real pause: the window starts again here
+    feed(response, T0, T0 + WINDOW + BAD_S, 30.0, 36.0)
+    assert response.verdict(T0 + WINDOW + BAD_S) is None
+    # Judged one window after the restart (readings each whole second: one more for the 15 s).
+    later = T0 + 20.0 + gap + 0.5 + WINDOW + BAD_S + 1.0
+    feed(response, T0 + WINDOW + BAD_S + 1.0, later, 30.0, 36.0)
+    assert response.verdict(later) is not None
