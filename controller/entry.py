@@ -7,7 +7,10 @@ not Python's default (a KeyboardInterrupt traceback, or death without a word).
 
 from __future__ import annotations
 
-import signal
+# The C module, not `signal`: `signal` first imports enum and functools (about 4 ms on a quiet
+# machine, more under load), a window in which a Ctrl-C raised a KeyboardInterrupt traceback from
+# this very line and a SIGTERM ended the process without a word (the independent breaker).
+import _signal  # type: ignore[import-not-found]  # typeshed has no stub for the C module
 
 # Before anything else is imported, this module's own imports included (contextlib took a
 # Ctrl-C 0.09 s after start under load: a KeyboardInterrupt traceback, issue 11): a signal now
@@ -19,12 +22,13 @@ def _noted_while_importing(signum: int, _frame: object) -> None:
     _while_importing.append(signum)
 
 
-for _signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-    signal.signal(_signum, _noted_while_importing)
+for _signum in (_signal.SIGINT, _signal.SIGTERM, _signal.SIGHUP):
+    _signal.signal(_signum, _noted_while_importing)
 
 import atexit  # noqa: E402 (after the handler above, on purpose)
 import contextlib  # noqa: E402
 import os  # noqa: E402
+import signal  # noqa: E402
 import sys  # noqa: E402
 from typing import NoReturn  # noqa: E402
 

@@ -346,6 +346,21 @@ def _keys(on_key: Callable[[str], None]) -> Iterator[bool]:
         termios.tcsetattr(fd, termios.TCSADRAIN, saved)
 
 
+def _how_it_ended(task: asyncio.Future[_T], latest: LatestDecision) -> EndReason | None:
+    """How the session ended, as its summary and the journal say it.
+
+    The supervisor's last decision says USER for any stop it was asked for; the session's
+    outcome (``SessionOutcome.ended_by``) names the signal that asked (sigint, sigterm, sighup).
+    Falls back to the decision while there is no outcome (the session raised or is running).
+    """
+    if task.done() and not task.cancelled() and task.exception() is None:
+        outcome = getattr(task.result(), "outcome", None)
+        reason = getattr(outcome, "ended_by", None)
+        if isinstance(reason, EndReason):
+            return reason
+    return latest.latest.ended_by if latest.latest is not None else None
+
+
 async def watch(
     session: Awaitable[_T],
     latest: LatestDecision,
@@ -426,16 +441,16 @@ async def watch(
             last = frame(final=True)
             if last is not None:
                 error = None if task.cancelled() else task.exception()
-                ended_by = latest.latest.ended_by if latest.latest is not None else None
-                final = final_figures(last, ended_by=ended_by, error=error)
+                final = final_figures(last, ended_by=_how_it_ended(task, latest), error=error)
                 view.update(render(final), refresh=True)
     result = task.result()
     decision = latest.latest
-    if decision is not None and decision.ended_by is not None:
+    ended_by = _how_it_ended(task, latest)
+    if decision is not None and ended_by is not None:
         # One line that stays readable in the scrollback (and in a log, without a terminal).
         skin = "—" if decision.skin_c is None else f"{decision.skin_c:.2f} °C"
         console.print(
-            f"session ended by [bold]{decision.ended_by}[/] after "
+            f"session ended by [bold]{ended_by}[/] after "
             f"{decision.elapsed_s / 60:.1f} min; last skin reading {skin}; "
             f"{len(decision.active_alarms)} active alarm(s)."
         )

@@ -62,7 +62,8 @@ def test_ctrl_c_stops_the_demo_and_the_last_frame_says_stop_was_sent(tmp_path: P
     assert finish(child) == 130
     frame = last_frame(log)
     _assert_intact(frame)
-    assert "ended by user" in frame
+    # How it ended, as the journal and the JSON summary say it: the signal, not a plain "user".
+    assert "ended by sigint" in frame
     assert "ON" not in next(line for line in frame.splitlines() if "heater" in line)
     screen = screen_text(log)
     assert "stopped by Ctrl-C; the massager was told to stop" in screen
@@ -79,14 +80,14 @@ def test_the_last_frame_after_ctrl_c_shows_the_time_run_and_the_time_planned(
     child.sendintr()
     assert finish(child) == 130
     session_row = next(line for line in last_frame(log).splitlines() if "session" in line)
-    match = re.search(r"(\d\d):(\d\d) / (\d\d):(\d\d)\s+ended by user", session_row)
+    match = re.search(r"(\d\d):(\d\d) / (\d\d):(\d\d)\s+ended by sigint", session_row)
     assert match is not None, session_row
     minutes, seconds, planned_m, planned_s = (int(group) for group in match.groups())
     assert (planned_m, planned_s) == (5, 0)
     elapsed_s = 60 * minutes + seconds
     assert 10 <= elapsed_s < 300, session_row
     # The same time as the summary line under the panel (which gives it in tenths of minutes).
-    summary = re.search(r"session ended by user after (\d+\.\d) min", screen_text(log))
+    summary = re.search(r"session ended by sigint after (\d+\.\d) min", screen_text(log))
     assert summary is not None
     assert abs(float(summary.group(1)) * 60 - elapsed_s) <= 6
 
