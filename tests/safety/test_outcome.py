@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import math
 import random
-from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -22,6 +22,9 @@ from controller.safety import (
 )
 from controller.service.runner import report_from_status
 from tests.safety.rig import TICK, Rig
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 CORRUPT_STATUS = bytes.fromhex("01 0f 2a 00 ff ff 90 01 fe 10 50 c4 09 01")
 
