@@ -241,11 +241,11 @@ def parse_speed(value: str | float | None) -> Speed:
     """A ``--speed`` value as a :data:`Speed`.
 
     ``"max"``/``"inf"``/``"infinity"``/``"fast"``/``math.inf`` -> "max"; ``"real"``/``"none"``/
-    ``""``/``None`` -> None (a normal loop, real time); a number or numeric text (``"20"``,
+    ``None`` -> None (a normal loop, real time); a number or numeric text (``"20"``,
     ``"20x"``) -> that float factor, ``1`` included (a virtual clock paced at real time, not
     None). Raises ValueError (a message without the value, for the caller to prefix with the
-    option and the value cut short) for text that is not a number or a word above, and for a
-    factor outside `MIN_SPEED`..`MAX_SPEED` (NaN included). A number written out (``1e400``, 500
+    option and the value cut short) for empty text, text that is not a number or a word above,
+    and for a factor outside `MIN_SPEED`..`MAX_SPEED` (NaN included). A number written out (``1e400``, 500
     nines) that overflows to infinity is refused as above the maximum: only the words mean "max".
     """
     if value is None:
@@ -254,8 +254,13 @@ def parse_speed(value: str | float | None) -> Speed:
         text = value.strip().lower()
         if text in ("max", "inf", "infinity", "fast"):
             return "max"
-        if text in ("real", "realtime", "none", ""):
+        if text in ("real", "realtime", "none"):
             return None
+        if not text:
+            # `--speed ""` (an unset shell variable) once ran a 20-minute session in real time.
+            raise ValueError(
+                f"is empty; use a factor {MIN_SPEED:g}..{MAX_SPEED:g}, 'real' or 'max'"
+            )
         try:
             value = float(text.removesuffix("x"))
         except ValueError:

@@ -49,6 +49,12 @@ def test_speeds_above_the_maximum_are_refused_with_the_maximum() -> None:
         clock.parse_speed("1e6")
 
 
+@pytest.mark.parametrize("speed", ["", "  "])
+def test_an_empty_speed_is_refused_not_taken_as_real_time(speed: str) -> None:
+    with pytest.raises(ValueError, match="is empty"):
+        clock.parse_speed(speed)
+
+
 @pytest.mark.parametrize("speed", ["1e-9", "0.001", "0", "-1", "nan"])
 def test_speeds_below_the_minimum_are_refused_with_the_minimum(speed: str) -> None:
     # 1e-9 once passed and then overflowed the OS's timers (OverflowError, exit 1).
