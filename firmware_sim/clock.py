@@ -245,8 +245,9 @@ def parse_speed(value: str | float | None) -> Speed:
     ``"20x"``) -> that float factor, ``1`` included (a virtual clock paced at real time, not
     None). Raises ValueError (a message without the value, for the caller to prefix with the
     option and the value cut short) for empty text, text that is not a number or a word above,
-    and for a factor outside `MIN_SPEED`..`MAX_SPEED` (NaN included). A number written out (``1e400``, 500
-    nines) that overflows to infinity is refused as above the maximum: only the words mean "max".
+    and for a factor outside `MIN_SPEED`..`MAX_SPEED` (NaN included). A number written out
+    (``1e400``, 500 nines) that overflows to infinity is refused as above the maximum: only the
+    words mean "max".
     """
     if value is None:
         return None
