@@ -140,7 +140,7 @@ _LIMITS = struct.Struct("<BHHH")  # version, max_pressure, max_lease_ms, cutout
 
 COMMAND_HEADER_LENGTH = _HEADER.size
 # A firmware with a start button sends 15 bytes; one without (or older) sends 14, still accepted
-# (docs/protocol.md, "Compatibility").
+# (docs/protocol.md, "Start button", its compatibility paragraph).
 STATUS_LENGTH = _STATUS.size + _START_PRESSES_BYTE.size
 STATUS_LENGTH_WITHOUT_START_PRESSES = _STATUS.size
 DEVICE_LIMITS_LENGTH = _LIMITS.size
@@ -655,7 +655,7 @@ def decode_status(data: bytes) -> MassagerStatus | PartialStatus:
     Returns a :class:`MassagerStatus` when every field is in range, else a
     :class:`PartialStatus` with the out-of-range measurements as ``None``. Raises
     :class:`~controller.errors.ProtocolError` only when the frame itself cannot be trusted:
-    not bytes, a wrong version, a wrong length.
+    not bytes, a wrong version, a wrong length (neither 14 nor 15 bytes).
     """
     fields = _unpack_status(data)
     try:
