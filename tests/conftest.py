@@ -11,6 +11,8 @@ missing mosquitto a failure. ``make_mosquitto`` starts one with extra config lin
 from __future__ import annotations
 
 import os
+import signal
+import threading
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
@@ -126,6 +128,23 @@ async def mqtt_broker(
 # is the whole run's tail. Tests marked ``slow`` or ``real_time`` go first (a stable sort, so the
 # order within each group stays the file order); in one process the order changes nothing.
 _LONG_MARKERS = frozenset({"slow", "real_time"})
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Every command under test starts as a terminal starts it: with SIGINT at its default.
+
+    A test run started in the background by a shell without job control (``make test &``,
+    ``nohup``, a script) has SIGINT ignored, and every process it starts inherits that. The
+    interpreter leaves an inherited ignore in place, so until SoleGuard's first line installs its
+    handlers a Ctrl-C was not delivered at all: on a loaded machine a ``session`` signalled
+    0.09 s after its start ran its whole minute (the signal loop, loaded flake run 3 on
+    ``1229c8f``). A user's Ctrl-C reaches a foreground job whose SIGINT is at its default; the
+    tests of the ways out promise that case. (Each xdist worker runs this in its main thread.)
+    """
+    del config
+    is_main = threading.current_thread() is threading.main_thread()
+    if is_main and signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
