@@ -13,6 +13,9 @@ What the firmware guarantees on its own, whatever the controller does (docs/prot
   latched only STOP is accepted, and STOP clears the latch once the pad is below 38 °C.
 - The pressure ceiling: targets are clamped to 70 mmHg; a measured pressure above 70 mmHg plus a
   5 mmHg margin vents the bladder and reports fault OVER_PRESSURE.
+
+The start button only counts presses (Status ``start_presses``, docs/protocol.md "Start button"):
+it starts nothing on the device; the controller decides what a press means.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from typing import TYPE_CHECKING
 
 from controller.errors import ProtocolError
 from controller.protocol import (
+    START_PRESSES_MAX,
     AttErrorCode,
     Command,
     DeviceLimits,
@@ -138,6 +142,8 @@ class MassagerFirmware:
         self._reboot_reported = False
         self.element_on = False
         self.relay_welded = False
+        # A RAM counter: a restart sets it back to 0 (docs/protocol.md, "Start button").
+        self.start_presses = 0
         self.pad_reading_c = self.physics.read_pad_c()
         self.pressure_reading_mmhg = self.physics.read_pressure_mmhg()
         self._apply()
@@ -154,6 +160,14 @@ class MassagerFirmware:
         """A watchdog reset or brown-out: everything off, lease lost, fault REBOOTED."""
         _LOGGER.info("massager firmware rebooting")
         self._boot(rebooted=True)
+
+    def press_start(self) -> None:
+        """The start button pressed once: ``start_presses`` goes up by 1, wrapping 255 -> 0.
+
+        Nothing else changes: the press is reported in Status, the controller decides.
+        """
+        self.start_presses = (self.start_presses + 1) & START_PRESSES_MAX
+        _LOGGER.info("start button pressed (count %d)", self.start_presses)
 
     # -- commands -------------------------------------------------------------------------------
 
@@ -310,9 +324,19 @@ class MassagerFirmware:
             return 0
         return max(0, min(MAX_LEASE_MS, round((self.lease_deadline - now) * 1000)))
 
-    def discrete_state(self) -> tuple[int, int, float, int]:
-        """What a status notification "on change" is about (not the noisy analogue values)."""
-        return (self._flag_bits(), self.last_sequence, self.pressure_target_mmhg, int(self.fault))
+    def discrete_state(self) -> tuple[int, int, float, int, int]:
+        """What a status notification "on change" is about (not the noisy analogue values).
+
+        The start-button counter is in it, so a press is notified at once, not up to a period
+        later (docs/protocol.md, "Start button").
+        """
+        return (
+            self._flag_bits(),
+            self.last_sequence,
+            self.pressure_target_mmhg,
+            int(self.fault),
+            self.start_presses,
+        )
 
     def status(self, now: float) -> MassagerStatus:
         """The Status notified at ``now`` (s); measurements clamped to their wire ranges."""
@@ -325,4 +349,5 @@ class MassagerFirmware:
             battery_percent=max(0, min(100, round(self.physics.battery_percent))),
             lease_remaining_ms=self.lease_remaining_ms(now),
             fault=self.fault,
+            start_presses=self.start_presses,
         )

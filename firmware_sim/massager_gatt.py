@@ -3,9 +3,9 @@
 Wires `MassagerFirmware` to bumble. Writes to Command and subscriptions to Status need an
 encrypted link (the central must have paired): bumble answers ATT "insufficient encryption"
 (0x0F) before our code runs. Status is notified at `STATUS_PERIOD_S` and at once on every change of
-the discrete state (flags, last sequence, pressure target, fault); the analogue values (pressure,
-pad temperature, lease remaining) ride on the periodic notifications, or the noise alone would
-notify at the tick rate.
+the discrete state (flags, last sequence, pressure target, fault, start-button presses); the
+analogue values (pressure, pad temperature, lease remaining) ride on the periodic notifications,
+or the noise alone would notify at the tick rate.
 """
 
 from __future__ import annotations
@@ -79,6 +79,10 @@ class MassagerPeripheral(Peripheral):
         # lost on the air, as a radio can lose them with no one told (docs/protocol.md).
         self.write_commands_to_lose = 0
         self.write_commands_lost = 0
+        # Fault injector: the next N Status notifications each reach the central twice, as a
+        # stack that retransmits or a bridge that redelivers would (FAULTS.md class 6).
+        self.status_notifications_to_repeat = 0
+        self.status_notifications_repeated = 0
         # Write Without Response too: the controller sends cuts that way (docs/protocol.md, "Cuts
         # without response"); the encryption requirement holds for both (bumble checks it in
         # Attribute.write_value and drops a Write Command that fails it, logging the ATT_Error:
@@ -164,6 +168,14 @@ class MassagerPeripheral(Peripheral):
         self.firmware.reboot()
         await super().factory_reset()
 
+    def press_start_button(self) -> None:
+        """The user presses the massager's start button once: counted, and notified at once.
+
+        See `MassagerFirmware.press_start`; the device itself starts nothing.
+        """
+        self.firmware.press_start()
+        self.check_changed()
+
     def _on_command(self, connection: Any, value: bytes) -> None:
         try:
             command = self.firmware.handle_write(value, self._now())
@@ -212,6 +224,11 @@ class MassagerPeripheral(Peripheral):
                 # An open sensor input reads full scale: 0xFFFF, outside the protocol's range.
                 frame = frame[:4] + b"\xff\xff" + frame[6:]
             await self._notify(frame)
+            if self.status_notifications_to_repeat > 0:
+                self.status_notifications_to_repeat -= 1
+                self.status_notifications_repeated += 1
+                _LOGGER.info("%s: status notified twice (fault injector)", self.name)
+                await self._notify(frame)
 
     async def _notify(self, frame: bytes) -> None:
         for connection in self.connections:

@@ -53,7 +53,10 @@ __all__ = [
     "PROTOCOL_VERSION",
     "SEQUENCE_MAX",
     "SEQUENCE_MIN",
+    "START_PRESSES_MAX",
+    "START_PRESSES_MIN",
     "STATUS_LENGTH",
+    "STATUS_LENGTH_WITHOUT_START_PRESSES",
     "TEMPERATURE_RESOLUTION_C",
     "AttErrorCode",
     "Command",
@@ -65,6 +68,7 @@ __all__ = [
     "RenewLease",
     "SetHeater",
     "SetPressure",
+    "StartPressTracker",
     "StatusFlags",
     "Stop",
     "decode_command",
@@ -99,6 +103,8 @@ BATTERY_PERCENT_MIN = 0
 BATTERY_PERCENT_MAX = 100
 LEASE_REMAINING_MS_MIN = 0
 LEASE_REMAINING_MS_MAX = 3000
+START_PRESSES_MIN = 0
+START_PRESSES_MAX = 0xFF  # uint8, wraps to 0
 
 _UINT8_MAX = 0xFF
 _UINT16_MAX = 0xFFFF
@@ -118,6 +124,7 @@ _LEASE_REMAINING = _wire.IntField(
     "lease_remaining", LEASE_REMAINING_MS_MIN, LEASE_REMAINING_MS_MAX, "ms"
 )
 _FAULT = _wire.IntField("fault", 0, _UINT8_MAX)
+_START_PRESSES = _wire.IntField("start_presses", START_PRESSES_MIN, START_PRESSES_MAX)
 _MAX_PRESSURE = _wire.ScaledField("max_pressure", _PRESSURE_SCALE, 0, _UINT16_MAX, "mmHg")
 _MAX_LEASE_MS = _wire.IntField("max_lease_ms", 0, _UINT16_MAX, "ms")
 _CUTOUT = _wire.ScaledField("cutout", _TEMPERATURE_SCALE, 0, _UINT16_MAX, "°C")
@@ -128,10 +135,14 @@ _HEATER_PAYLOAD = struct.Struct("<BH")  # on, pad_target
 # version, flags, last_sequence, pressure, pressure_target, pad_temperature, battery,
 # lease_remaining, fault
 _STATUS = struct.Struct("<BBHHHhBHB")
+_START_PRESSES_BYTE = struct.Struct("<B")  # appended to the frame by a firmware with the button
 _LIMITS = struct.Struct("<BHHH")  # version, max_pressure, max_lease_ms, cutout
 
 COMMAND_HEADER_LENGTH = _HEADER.size
-STATUS_LENGTH = _STATUS.size
+# A firmware with a start button sends 15 bytes; one without (or older) sends 14, still accepted
+# (docs/protocol.md, "Start button", its compatibility paragraph).
+STATUS_LENGTH = _STATUS.size + _START_PRESSES_BYTE.size
+STATUS_LENGTH_WITHOUT_START_PRESSES = _STATUS.size
 DEVICE_LIMITS_LENGTH = _LIMITS.size
 
 
@@ -437,13 +448,17 @@ class _StatusFlagsView:
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class MassagerStatus(_StatusFlagsView):
-    """One Status notification (docs/protocol.md, "Status"; 14 bytes on the wire).
+    """One Status notification (docs/protocol.md, "Status"; 15 bytes on the wire, 14 without
+    ``start_presses``).
 
     Fields, units and wire ranges (construction raises `FieldRangeError` outside them):
     ``last_sequence`` the last command accepted (uint16); ``pressure_mmhg`` measured,
     0.0..300.0 mmHg at 0.1 mmHg; ``pressure_target_mmhg`` the target in force, 0.0..70.0 mmHg;
     ``pad_temperature_c`` -40.00..120.00 °C at 0.01 °C; ``battery_percent`` 0..100;
-    ``lease_remaining_ms`` 0..3000 ms.
+    ``lease_remaining_ms`` 0..3000 ms; ``start_presses`` the massager's start-button press
+    counter, 0..255, wrapping (uint8), or ``None`` for a 14-byte frame from a firmware that does
+    not send it (press count unknown). A counter is not a start request by itself: see
+    `StartPressTracker`.
 
     ``flags`` keeps only the defined bits: reserved bits 6-7 are dropped on construction and on
     receipt, as the protocol says. ``fault`` is a FaultCode, or a plain int a newer firmware sent.
@@ -457,6 +472,7 @@ class MassagerStatus(_StatusFlagsView):
     battery_percent: int
     lease_remaining_ms: int
     fault: FaultCode | int
+    start_presses: int | None = None
 
     def __post_init__(self) -> None:
         name = "MassagerStatus"
@@ -476,6 +492,8 @@ class MassagerStatus(_StatusFlagsView):
         _LEASE_REMAINING.check(name, self.lease_remaining_ms)
         fault: object = self.fault
         object.__setattr__(self, "fault", FaultCode.convert(_FAULT.check(name, fault)))
+        if self.start_presses is not None:
+            _START_PRESSES.check(name, self.start_presses)
 
     @property
     def relief_open(self) -> bool:
@@ -488,12 +506,13 @@ class MassagerStatus(_StatusFlagsView):
         return StatusFlags.BATTERY_LOW in self.flags
 
     def encode(self) -> bytes:
-        """The 14-byte Status frame (docs/protocol.md, "Status"), little-endian.
+        """The Status frame (docs/protocol.md, "Status"), little-endian: 15 bytes, or the 14 of a
+        firmware without the start button when ``start_presses`` is ``None``.
 
         The fields were range-checked when the status was built (`FieldRangeError`).
         """
         name = "MassagerStatus"
-        return _STATUS.pack(
+        frame = _STATUS.pack(
             PROTOCOL_VERSION,
             int(self.flags),
             self.last_sequence,
@@ -504,6 +523,9 @@ class MassagerStatus(_StatusFlagsView):
             self.lease_remaining_ms,
             int(self.fault),
         )
+        if self.start_presses is None:
+            return frame
+        return frame + _START_PRESSES_BYTE.pack(self.start_presses)
 
     @classmethod
     def decode(cls, data: bytes) -> MassagerStatus:
@@ -518,8 +540,8 @@ class MassagerStatus(_StatusFlagsView):
         then built without `__post_init__`, which would check and re-quantise every field again
         (most of a decode's cost, run for every status notification). The fields it would
         change are already as it leaves them: reserved flag bits dropped, measurements at wire
-        resolution (``raw / scale``), the fault converted. Sequence, flags and fault are whole
-        wire integers of their full width, so they cannot be out of range.
+        resolution (``raw / scale``), the fault converted. Sequence, flags, fault and start presses
+        are whole wire integers of their full width, so they cannot be out of range.
         """
         name = "MassagerStatus"
         values = (
@@ -531,6 +553,7 @@ class MassagerStatus(_StatusFlagsView):
             _BATTERY.check(name, fields.battery),
             _LEASE_REMAINING.check(name, fields.lease_remaining),
             fields.fault,
+            fields.start_presses,
         )
         status = object.__new__(cls)
         for field_name, value in zip(_STATUS_FIELD_NAMES, values, strict=True):
@@ -553,19 +576,33 @@ class _StatusFields(NamedTuple):
     battery: int
     lease_remaining: int
     fault: FaultCode | int
+    start_presses: int | None
 
 
 def _unpack_status(data: object) -> _StatusFields:
     """The one unpacking of a Status frame, for whole and partial decoding alike.
 
     Raises :class:`~controller.errors.ProtocolError` when the frame itself cannot be trusted: not
-    bytes, a wrong version, a wrong length. Measurements are not range-checked here.
+    bytes, a wrong version, a wrong length (neither 14 nor 15 bytes). Measurements are not
+    range-checked here.
     """
     name = "MassagerStatus"
     frame = _wire.as_bytes(name, data)
-    _check_version(name, frame, STATUS_LENGTH)
-    _wire.check_length(name, frame, STATUS_LENGTH)
-    _, flags, last_sequence, pressure, target, pad, battery, lease, fault = _STATUS.unpack(frame)
+    _check_version(name, frame, STATUS_LENGTH_WITHOUT_START_PRESSES)
+    start_presses: int | None
+    if len(frame) == STATUS_LENGTH:
+        (start_presses,) = _START_PRESSES_BYTE.unpack_from(frame, _STATUS.size)
+    elif len(frame) == STATUS_LENGTH_WITHOUT_START_PRESSES:
+        start_presses = None  # a firmware without the start button: press count unknown
+    else:
+        kind = "truncated" if len(frame) < STATUS_LENGTH_WITHOUT_START_PRESSES else "over-long"
+        raise FrameLengthError(
+            f"{name}: {kind} frame of {len(frame)} bytes, expected "
+            f"{STATUS_LENGTH_WITHOUT_START_PRESSES} or {STATUS_LENGTH}"
+        )
+    _, flags, last_sequence, pressure, target, pad, battery, lease, fault = _STATUS.unpack_from(
+        frame
+    )
     return _StatusFields(
         StatusFlags(flags & _KNOWN_FLAGS),
         last_sequence,
@@ -575,6 +612,7 @@ def _unpack_status(data: object) -> _StatusFields:
         battery,
         lease,
         FaultCode.convert(fault),
+        start_presses,
     )
 
 
@@ -587,6 +625,8 @@ class PartialStatus(_StatusFlagsView):
     a cut-out latched or a heater energised must reach the supervisor even when the pressure
     field beside it is garbage (FAULTS.md class 7). Each measurement is ``None`` when out of
     range; ``invalid_fields`` names them, in wire order, with the protocol's field names.
+    ``start_presses`` is kept as well (a whole uint8, never out of range; ``None`` in a 14-byte
+    frame), so a press is not lost behind a bad measurement.
     """
 
     flags: StatusFlags
@@ -598,6 +638,7 @@ class PartialStatus(_StatusFlagsView):
     lease_remaining_ms: int | None
     fault: FaultCode | int
     invalid_fields: tuple[str, ...]
+    start_presses: int | None = None
 
 
 def _in_range_scaled(field: _wire.ScaledField, raw: int) -> float | None:
@@ -614,7 +655,7 @@ def decode_status(data: bytes) -> MassagerStatus | PartialStatus:
     Returns a :class:`MassagerStatus` when every field is in range, else a
     :class:`PartialStatus` with the out-of-range measurements as ``None``. Raises
     :class:`~controller.errors.ProtocolError` only when the frame itself cannot be trusted:
-    not bytes, a wrong version, a wrong length.
+    not bytes, a wrong version, a wrong length (neither 14 nor 15 bytes).
     """
     fields = _unpack_status(data)
     try:
@@ -640,7 +681,66 @@ def decode_status(data: bytes) -> MassagerStatus | PartialStatus:
         lease_remaining_ms=None if lease_value is None else int(lease_value),
         fault=fields.fault,
         invalid_fields=tuple(name for name, value in values.items() if value is None),
+        start_presses=fields.start_presses,
     )
+
+
+# Serial-number arithmetic on the uint8 counter (RFC 1982): a frame whose counter is 1..127 ahead
+# of the last one counted shows new presses; 128..255 ahead is a frame older than that one (a
+# replayed or reordered notification), not 128 or more presses: the firmware notifies at once on
+# every press, so a human cannot press 128 times between two frames the controller receives.
+_START_PRESSES_WINDOW = (START_PRESSES_MAX + 1) // 2
+
+
+class StartPressTracker:
+    """Turns the Status ``start_presses`` counter into new start-button presses, each once.
+
+    ``StartPressTracker()``, then `observe` for each decoded Status of one connection, in arrival
+    order; `reset` when the link is (re)established. Pure and synchronous: no clock, no I/O.
+    The rules (docs/protocol.md, "Start button"):
+
+    - the first frame with a counter after a reset only sets the baseline: a counter that
+      changed while the link was down (or a firmware restart, which ends the link and restarts
+      the counter at 0) never counts as a press by itself;
+    - a frame repeating the baseline (a duplicated notification, a periodic status) counts 0;
+    - a counter 1..127 ahead, modulo 256, counts that many presses and becomes the baseline;
+    - a counter 128..255 ahead is an older frame (a replay): it counts 0 and changes nothing;
+    - a frame without the counter (``None``, a firmware without the button) counts 0 and
+      changes nothing.
+    """
+
+    __slots__ = ("_baseline",)
+
+    def __init__(self) -> None:
+        self._baseline: int | None = None
+
+    @property
+    def baseline(self) -> int | None:
+        """The last counter value counted (0..255), or ``None`` before the first frame."""
+        return self._baseline
+
+    def reset(self) -> None:
+        """Forget the baseline: the link was (re)established, the next frame sets it again."""
+        self._baseline = None
+
+    def observe(self, status: MassagerStatus | PartialStatus) -> int:
+        """The presses ``status`` shows that no earlier frame showed: 0..127.
+
+        A controller treats any non-zero result as one start request (presses between two
+        frames are one wish, not several sessions). Raises nothing: every decoded status is
+        acceptable input.
+        """
+        counter = status.start_presses
+        if counter is None:
+            return 0
+        if self._baseline is None:
+            self._baseline = counter
+            return 0
+        ahead = (counter - self._baseline) % (START_PRESSES_MAX + 1)
+        if ahead == 0 or ahead >= _START_PRESSES_WINDOW:
+            return 0
+        self._baseline = counter
+        return ahead
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

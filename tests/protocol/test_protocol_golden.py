@@ -88,6 +88,8 @@ def _build(kind: str, value: dict[str, Any]) -> _Encodable:
             battery_percent=fields["battery_percent"],
             lease_remaining_ms=fields["lease_remaining_ms"],
             fault=FaultCode[fault] if isinstance(fault, str) else fault,
+            # Absent: a 14-byte frame from a firmware without the start button.
+            start_presses=fields.get("start_presses"),
         )
     if kind == "limits":
         return DeviceLimits(
@@ -149,6 +151,7 @@ def _partial(value: dict[str, Any]) -> PartialStatus:
         lease_remaining_ms=value["lease_remaining_ms"],
         fault=FaultCode[fault] if isinstance(fault, str) else fault,
         invalid_fields=tuple(value["invalid_fields"]),
+        start_presses=value.get("start_presses"),
     )
 
 
@@ -216,6 +219,11 @@ def test_golden_set_covers_the_protocol() -> None:
     assert "FieldRangeError" in errors
     assert {case["kind"] for case in cases} == KINDS
     assert any("partial" in case for case in cases)
+    # Both status frame lengths: with the start-button counter (wrapping at 255) and without.
+    presses = {
+        case["value"].get("start_presses") for case in round_trips if case["kind"] == "status"
+    }
+    assert {None, 0, 255} <= presses
     units = {case["value"]["unit"] for case in round_trips if case["kind"] == "temperature"}
     assert units == {"celsius", "fahrenheit"}
 

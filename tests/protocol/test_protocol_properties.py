@@ -26,6 +26,7 @@ from controller.protocol import (
     classify_float,
     decode_command,
     decode_float,
+    decode_status,
     encode_command,
     encode_float,
 )
@@ -55,6 +56,7 @@ statuses = st.builds(
     battery_percent=st.integers(0, 100),
     lease_remaining_ms=st.integers(0, 3000),
     fault=st.integers(0, 0xFF),
+    start_presses=st.none() | st.integers(0, 0xFF),
 )
 
 limits = st.builds(
@@ -92,6 +94,7 @@ special_measurements = st.builds(
 DECODERS: list[Callable[[bytes], object]] = [
     decode_command,
     MassagerStatus.decode,
+    decode_status,
     DeviceLimits.decode,
     TemperatureMeasurement.decode,
     decode_float,
@@ -172,7 +175,8 @@ plausible_commands = st.builds(
     st.integers(2, 10),
     st.binary(min_size=8, max_size=8),
 )
-plausible_statuses = st.binary(min_size=13, max_size=13).map(lambda body: b"\x01" + body)
+# 14 bytes (a firmware without the start button) and 15 (with its press counter).
+plausible_statuses = st.binary(min_size=13, max_size=14).map(lambda body: b"\x01" + body)
 plausible_limits = st.binary(min_size=6, max_size=6).map(lambda body: b"\x01" + body)
 plausible_measurements = st.builds(
     lambda flags, body, length: bytes((flags,)) + body[:length],

@@ -16,6 +16,7 @@ from controller.protocol import (
     MASSAGER_COMMAND_UUID,
     MASSAGER_SERVICE_UUID,
     STATUS_LENGTH,
+    STATUS_LENGTH_WITHOUT_START_PRESSES,
     TEMPERATURE_MEASUREMENT_UUID,
     AttErrorCode,
     FaultCode,
@@ -189,6 +190,7 @@ def test_status_properties_and_reserved_bits() -> None:
         battery_percent=10,
         lease_remaining_ms=0,
         fault=FaultCode.THERMAL_CUTOUT,
+        start_presses=255,
     )
     assert status.flags == StatusFlags.CUTOUT_LATCHED | StatusFlags.BATTERY_LOW
     assert status.cutout_latched
@@ -198,6 +200,9 @@ def test_status_properties_and_reserved_bits() -> None:
     assert not status.lease_active
     assert not status.relief_open
     assert len(status.encode()) == STATUS_LENGTH <= 20  # fits the default ATT MTU payload
+    # A firmware without the start button sends the older, shorter frame.
+    older = dataclasses.replace(status, start_presses=None)
+    assert len(older.encode()) == STATUS_LENGTH_WITHOUT_START_PRESSES == STATUS_LENGTH - 1
 
 
 def test_att_error_mapping() -> None:

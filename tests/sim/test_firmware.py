@@ -170,3 +170,30 @@ def test_pressure_over_the_ceiling_vents_and_reports_over_pressure() -> None:
     assert bench.firmware.fault is FaultCode.OVER_PRESSURE
     assert bench.firmware.pressure_target_mmhg == 0.0
     assert bench.physics.pressure_mmhg < 70.0
+
+
+def test_the_start_button_counts_presses_wrapping_and_starts_nothing() -> None:
+    bench = Bench()
+    assert bench.firmware.status(bench.now).start_presses == 0  # sent as 0, not as unknown
+    state = bench.firmware.discrete_state()
+    bench.firmware.press_start()
+    # A press is a change of the discrete state: notified at once, not a period later.
+    assert bench.firmware.discrete_state() != state
+    status = bench.firmware.status(bench.now)
+    assert status.start_presses == 1
+    # The device itself starts nothing: no lease, no heat, no pressure.
+    assert status.flags == StatusFlags(0)
+    assert status.pressure_target_mmhg == 0.0
+    for _ in range(255):
+        bench.firmware.press_start()
+    assert bench.firmware.status(bench.now).start_presses == 0  # 256 presses: wrapped
+
+
+def test_a_restart_sets_the_start_button_counter_back_to_0() -> None:
+    bench = Bench()
+    bench.firmware.press_start()
+    bench.firmware.press_start()
+    bench.firmware.reboot()
+    status = bench.firmware.status(bench.now)
+    assert status.start_presses == 0
+    assert status.fault is FaultCode.REBOOTED

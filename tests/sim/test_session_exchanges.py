@@ -13,7 +13,10 @@ report between them. Each is replayed twice:
   heater, lease, latch and fault.
 
 The measured values (pressure, pad temperature, battery) depend on the physics and are not part
-of an exchange.
+of an exchange. A status with ``start_presses`` is the 15-byte frame with the start-button counter;
+the controller's `StartPressTracker` must count ``new_presses`` from it (docs/protocol.md, "Start
+button"); a ``replay`` status is an older frame delivered again, which the firmware does not send
+at that moment and the controller must count as nothing.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from controller.protocol import (
     RenewLease,
     SetHeater,
     SetPressure,
+    StartPressTracker,
     StatusFlags,
     Stop,
     decode_command,
@@ -75,19 +79,23 @@ def _flags(names: list[str]) -> StatusFlags:
 
 
 def _expected_view(status: dict[str, Any]) -> dict[str, object]:
-    return {
+    view: dict[str, object] = {
         "flags": _flags(status["flags"]),
         "last_sequence": status["last_sequence"],
         "pressure_target_mmhg": status["pressure_target_mmhg"],
         "lease_remaining_ms": status["lease_remaining_ms"],
         "fault": FaultCode[status["fault"]],
     }
+    if "start_presses" in status:
+        view["start_presses"] = status["start_presses"]
+    return view
 
 
 def test_every_required_exchange_is_there() -> None:
-    """Issue 16: at least the normal session, a cut-off, a latch and a lease expiry."""
+    """Issue 16: at least the normal session, a cut-off, a latch and a lease expiry; issue 15:
+    the start button."""
     names = {path.stem for path in CASE_FILES}
-    assert {"normal_session", "cutoff", "latch", "lease_expiry"} <= names
+    assert {"normal_session", "cutoff", "latch", "lease_expiry", "start_button"} <= names
 
 
 @pytest.mark.parametrize("path", CASE_FILES, ids=lambda p: p.stem)
@@ -105,6 +113,10 @@ def test_the_simulated_firmware_plays_its_side_of_the_exchange(path: pathlib.Pat
         where = f"{path.stem} step {index} at {step['at_s']} s"
         if "pad_c" in step:
             physics.pad_c = step["pad_c"]  # the pad heats or cools past a threshold
+        elif "press" in step:
+            firmware.press_start()  # the user's finger on the start button
+        elif step.get("replay"):
+            continue  # the radio delivering an older frame again: not the firmware's doing
         elif "write" in step:
             frame = bytes.fromhex(step["bytes"])
             if "att_error" in step:
@@ -124,6 +136,7 @@ def test_the_simulated_firmware_plays_its_side_of_the_exchange(path: pathlib.Pat
 def test_the_controller_writes_and_reads_the_exchange_as_the_file_says(
     path: pathlib.Path,
 ) -> None:
+    tracker = StartPressTracker()  # one connection: the exchange's first status is its first
     for index, step in enumerate(_load(path)):
         where = f"{path.stem} step {index} at {step['at_s']} s"
         if "write" in step:
@@ -148,7 +161,12 @@ def test_the_controller_writes_and_reads_the_exchange_as_the_file_says(
                 step["status"]["lease_remaining_ms"],
                 int(FaultCode[step["status"]["fault"]]),
             )
-            report = report_from_status(decode_status(frame), 1_000_000.0)
+            if "start_presses" in step["status"]:
+                frame += struct.pack("<B", step["status"]["start_presses"])
+            status = decode_status(frame)
+            new_presses = tracker.observe(status)
+            assert new_presses == step["status"].get("new_presses", 0), where
+            report = report_from_status(status, 1_000_000.0)
             flags = view["flags"]
             assert isinstance(flags, StatusFlags)
             assert report.heater_energised == (StatusFlags.HEATER_ENERGISED in flags), where
