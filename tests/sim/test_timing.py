@@ -6,6 +6,7 @@ Realistic monotonic clock values throughout (hours to decades of uptime), never 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import subprocess
 import sys
 import time
@@ -94,3 +95,25 @@ def test_computing_takes_no_virtual_time_at_a_finite_speed(speed: float) -> None
     during, slept = clock.run(busy(), speed=speed)
     assert during == 0.0
     assert slept == pytest.approx(1.0, abs=1e-6)
+
+
+def test_the_executor_shutdown_is_waited_for_in_real_time_not_jumped_over() -> None:
+    # asyncio.Runner (3.12+) bounds the executor's shutdown by a 300 s timer on the loop's clock;
+    # a timer of our own stands in for it on every Python. While a job's thread still runs, the
+    # virtual clock must not jump to the timer: the shutdown ends first.
+    loop = clock.VirtualTimeLoop("max")
+    executor = concurrent.futures.ThreadPoolExecutor(1)
+    loop.set_default_executor(executor)
+    fired: list[float] = []
+
+    async def main() -> bool:
+        # A thread the shutdown must join, submitted straight to the executor (not a loop job).
+        executor.submit(time.sleep, 0.2)
+        loop.call_later(300.0, lambda: fired.append(loop.time()))
+        await loop.shutdown_default_executor()
+        return not fired
+
+    try:
+        assert loop.run_until_complete(main()), "the virtual clock jumped over the shutdown"
+    finally:
+        loop.close()
