@@ -214,7 +214,9 @@ async def _demo(
         overrides["profile.name"] = profile
     if program is not None:
         overrides["session.program"] = program
-    settings = load_settings(config, overrides=overrides)
+    options = {"session.max_minutes": "--minutes", "profile.name": "--profile"}
+    options["session.program"] = "--program"
+    settings = load_settings(config, overrides=overrides, option_names=options)
     answers = load_answers(checklist) if checklist is not None else NO_CONTRAINDICATIONS
     latest = LatestDecision()
     async with contextlib.AsyncExitStack() as stack:

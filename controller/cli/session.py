@@ -94,7 +94,8 @@ def _settings(config: Path | None, **choices: str | None) -> Settings:
 
     names = {"program": "session.program", "profile": "profile.name"}
     overrides = {names[key]: value for key, value in choices.items() if value is not None}
-    return load_settings(config, overrides=overrides)
+    options = {dotted: f"--{key}" for key, dotted in names.items()}
+    return load_settings(config, overrides=overrides, option_names=options)
 
 
 @contextlib.contextmanager

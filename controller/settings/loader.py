@@ -81,12 +81,14 @@ def load_settings(
     *,
     environ: Mapping[str, str] = os.environ,
     overrides: Mapping[str, Any] | None = None,
+    option_names: Mapping[str, str] | None = None,
 ) -> Settings:
     """Read, override and validate settings; raise :class:`ConfigError` listing every problem.
 
     An explicitly named file must exist; the default location may be absent (all defaults).
     ``overrides`` maps dotted names (``"session.max_minutes"``) to values given on a command
-    line; they are validated like the file, so a bad one is reported by its field name.
+    line; they are validated like the file, so a bad one is reported by its field name and, from
+    ``option_names`` (dotted name -> ``"--minutes"``), by the option the user typed.
     """
     resolved = resolve_config_path(path, environ)
     explicit = path is not None or bool(environ.get(CONFIG_ENV))
@@ -98,7 +100,7 @@ def load_settings(
     in_file = set(_given_paths(data))
     origins = _apply_env_overrides(data, environ)
     for dotted, value in (overrides or {}).items():
-        origin = f"command-line option {dotted}"
+        origin = f"command-line option {(option_names or {}).get(dotted, dotted)}"
         _set_dotted(data, dotted.split("."), value, origin=origin)
         origins[tuple(dotted.split("."))] = origin
     # A value the file gave and an override replaced is no longer the file's.

@@ -98,7 +98,14 @@ CASES: list[tuple[str, Callable[[Path], list[str]], int, tuple[str, ...]]] = [
         "minutes 0",
         lambda h: ["demo", "--minutes", "0", "--no-mqtt", "--no-journal"],
         exit_codes.USAGE,
-        ("session.max_minutes", "command line"),
+        # The option the user typed, beside the setting it sets.
+        ("--minutes", "session.max_minutes", "command line"),
+    ),
+    (
+        "unknown profile",
+        lambda h: ["demo", "--profile", "bogus", "--no-mqtt", "--no-journal"],
+        exit_codes.USAGE,
+        ("--profile", "profile.name", "diabetic"),
     ),
     ("speed above the maximum", lambda h: ["demo", "--speed", "1e9"], exit_codes.USAGE, ("max",)),
 ]
