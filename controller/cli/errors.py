@@ -7,6 +7,7 @@ command did not anticipate still ends as one line, never a traceback (``-v`` log
 from __future__ import annotations
 
 import contextlib
+import errno
 import logging
 import re
 import signal
@@ -86,6 +87,11 @@ def describe(exc: BaseException) -> tuple[str, int]:
         return str(exc), exit_codes.for_signal(exc.signum)
     if isinstance(exc, Signalled):
         return f"stopped by {signal_name(exc.signum)}", exit_codes.for_signal(exc.signum)
+    came = _signal_came()
+    if came is not None and _terminal_gone(exc):
+        # Closing the terminal sends SIGHUP and makes every later write to it fail: that error
+        # is part of the signal's way out, which says so (129), not a command failure (1).
+        return f"stopped by {signal_name(came)}", exit_codes.for_signal(came)
     if isinstance(exc, KeyboardInterrupt):
         # Ctrl-C outside a session (while connecting, in a prompt): nothing was actuated.
         return "stopped by Ctrl-C", EXIT_SIGINT
@@ -104,14 +110,41 @@ def describe(exc: BaseException) -> tuple[str, int]:
     )
 
 
+# What a write to a terminal that is gone fails with (a closed pty: EIO; a closed pipe: EPIPE).
+_GONE_ERRNOS = frozenset({errno.EIO, errno.EPIPE, errno.ENXIO})
+
+
+def _terminal_gone(exc: BaseException) -> bool:
+    """Whether ``exc`` (or what it was raised while handling) is a write to a terminal that is
+    gone: rich's write or the terminal modes' restore (``termios.error``, not an OSError)."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        code = seen.errno if isinstance(seen, OSError) else None
+        if type(seen).__name__ == "error" and type(seen).__module__ == "termios" and seen.args:
+            code = seen.args[0]
+        if code in _GONE_ERRNOS:
+            return True
+        seen = seen.__context__
+    return False
+
+
+def _signal_came() -> int | None:
+    shutdown = current_shutdown()
+    return shutdown.signum if shutdown is not None else None
+
+
 # Whether this process has said a line on stderr: an interrupted command that has not said why
 # gets the signal's line from `run_app`.
 _said: list[str] = []
 
 
 def _say(line: str) -> None:
+    if line.startswith("stopped by ") and line in _said:
+        return  # a second writer failing on the same way out: its one line was said
     _said.append(line)
-    typer.echo(clip(line), err=True)
+    # The terminal may be gone (SIGHUP): then the line has nowhere to go, and that is no error.
+    with contextlib.suppress(OSError):
+        typer.echo(clip(line), err=True)
 
 
 @contextlib.contextmanager

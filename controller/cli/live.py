@@ -361,6 +361,13 @@ def _how_it_ended(task: asyncio.Future[_T], latest: LatestDecision) -> EndReason
     return latest.latest.ended_by if latest.latest is not None else None
 
 
+def _signal_came() -> bool:
+    from controller.shutdown import current  # noqa: PLC0415
+
+    shutdown = current()
+    return shutdown is not None and shutdown.signum is not None
+
+
 async def watch(
     session: Awaitable[_T],
     latest: LatestDecision,
@@ -415,6 +422,22 @@ async def watch(
             pressure_age_s=None if status_at is None else max(0.0, latest.now - status_at),
         )
 
+    drawing = True
+
+    def draw(renderable: RenderableType) -> None:
+        nonlocal drawing
+        if not drawing:
+            return
+        try:
+            view.update(renderable, refresh=True)
+        except OSError:
+            if not _signal_came():
+                raise
+            # The terminal closed (SIGHUP: every write now fails with EIO). The session is
+            # already stopping for the signal; cancelling it here for a view nobody sees left it
+            # open in the journal. It ends its own way, undrawn.
+            drawing = False
+
     with (
         Live(console=console, auto_refresh=False, transient=False) as view,
         _logs_through(console),
@@ -431,7 +454,7 @@ async def watch(
                     current = frame()
                     if current is not None:
                         next_frame = now + 1.0 / REFRESH_PER_S
-                        view.update(render(current), refresh=True)
+                        draw(render(current))
         finally:
             # Also when this view itself is cancelled: the session must not outlive it.
             if not task.done():
@@ -442,7 +465,7 @@ async def watch(
             if last is not None:
                 error = None if task.cancelled() else task.exception()
                 final = final_figures(last, ended_by=_how_it_ended(task, latest), error=error)
-                view.update(render(final), refresh=True)
+                draw(render(final))
     result = task.result()
     decision = latest.latest
     ended_by = _how_it_ended(task, latest)

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Final, Self
 
 from controller.store.backup import checkpoint
 from controller.store.errors import RefusedError, StoreError, UnknownSessionError
+from controller.store.locking import BUSY_SLICE_S, execute_waiting
 from controller.store.schema import migrate
 
 if TYPE_CHECKING:
@@ -117,6 +118,10 @@ def _nearly_full(folder: Path) -> bool:
         return False
 
 
+def _begin_at_start_up(conn: sqlite3.Connection) -> None:
+    execute_waiting(conn, "BEGIN IMMEDIATE", BUSY_TIMEOUT_S, stop_on_signal=True)
+
+
 class Database:
     """The journal file: :meth:`open` it, then use it as a context manager or :meth:`close`.
 
@@ -153,12 +158,16 @@ class Database:
             raise RefusedError(f"{target}: is a folder, not a journal database file")
         try:
             conn = sqlite3.connect(
-                target, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
+                target, timeout=BUSY_SLICE_S, isolation_level=None, check_same_thread=False
             )
         except sqlite3.Error as exc:
             raise open_fault(target, exc) from exc
         try:
-            mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            # Start-up: a signal while another process holds the lock ends the wait (nothing is
+            # written yet); see controller.store.locking.
+            mode = execute_waiting(
+                conn, "PRAGMA journal_mode = WAL", BUSY_TIMEOUT_S, stop_on_signal=True
+            ).fetchone()[0]
             if mode != "wal":
                 _LOGGER.warning("%s: WAL mode unavailable, journal mode is %s", target, mode)
             conn.execute("PRAGMA foreign_keys = ON")
@@ -167,7 +176,7 @@ class Database:
             # instead of about 4 ms. Writes that must survive a power cut (the alert outbox) ask
             # for FULL on their own transaction (`_write(durable=True)`).
             conn.execute(f"PRAGMA synchronous = {_SYNC_NORMAL}")
-            migrate(conn)
+            migrate(conn, begin=_begin_at_start_up)
         except sqlite3.DatabaseError as exc:
             conn.close()
             raise open_fault(target, exc) from exc
@@ -234,7 +243,8 @@ class Database:
             try:
                 if durable:
                     conn.execute(f"PRAGMA synchronous = {_SYNC_FULL}")
-                conn.execute("BEGIN IMMEDIATE")
+                # In slices: a signal on the main thread is handled while the lock is awaited.
+                execute_waiting(conn, "BEGIN IMMEDIATE", BUSY_TIMEOUT_S)
             except sqlite3.Error as exc:
                 self._relax(conn, durable)
                 raise StoreError(f"{self.path}: cannot write the journal: {exc}") from exc

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from controller.errors import StoreError
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Sequence
 
 __all__ = ["MIGRATIONS", "SCHEMA_VERSION", "migrate", "schema_version"]
 
@@ -275,28 +275,42 @@ def schema_version(conn: sqlite3.Connection) -> int:
     return int(row[0])
 
 
-def migrate(conn: sqlite3.Connection, migrations: Sequence[Migration] = MIGRATIONS) -> int:
+def _begin(conn: sqlite3.Connection) -> None:
+    conn.execute("BEGIN IMMEDIATE")
+
+
+def migrate(
+    conn: sqlite3.Connection,
+    migrations: Sequence[Migration] = MIGRATIONS,
+    *,
+    begin: Callable[[sqlite3.Connection], None] = _begin,
+) -> int:
     """Bring the database up to ``len(migrations)``; return the version it is at.
 
     ``conn`` must be in autocommit mode (``isolation_level=None``): each step runs in its own
     ``BEGIN IMMEDIATE`` transaction, so two processes opening the same new file do not both apply
     it, and a failed step leaves the database at the previous version. Foreign keys are off while
     it runs (a rebuilt table must not cascade-delete what refers to it) and checked before each
-    commit; they are as they were afterwards.
+    commit; they are as they were afterwards. ``begin`` starts each step's transaction (the
+    journal's waits for the lock in slices, so a signal is handled meanwhile).
     """
     enforced = bool(conn.execute("PRAGMA foreign_keys").fetchone()[0])
     conn.execute("PRAGMA foreign_keys = OFF")
     try:
-        return _migrate(conn, migrations)
+        return _migrate(conn, migrations, begin)
     finally:
         conn.execute(f"PRAGMA foreign_keys = {'ON' if enforced else 'OFF'}")
 
 
-def _migrate(conn: sqlite3.Connection, migrations: Sequence[Migration]) -> int:
+def _migrate(
+    conn: sqlite3.Connection,
+    migrations: Sequence[Migration],
+    begin: Callable[[sqlite3.Connection], None],
+) -> int:
     conn.execute(_VERSION_TABLE)
     target = len(migrations)
     while True:
-        conn.execute("BEGIN IMMEDIATE")
+        begin(conn)
         try:
             current = schema_version(conn)
             if current > target:
