@@ -53,6 +53,10 @@ class SkinTrust(SessionLifecycle):
             # Stamped after now (beyond float rounding): taken on the clock from before a step
             # back (or a clock that is not the supervisor's), so it cannot be placed in time;
             # counting it at `now` would make an old reading look brand new and keep heat on.
+            # Nor may it be ignored: it may say the skin is at the cut-off (the property machine
+            # found heat kept on past a reading of 40.0 °C stamped 1 s ahead). A reading that
+            # cannot be placed in time is not trusted: heat waits for the next valid one.
+            self._last_reading_valid = False
             return
         if self._stall_from is not None and t > self._stall_from:
             # Delivered after a stall: it may have waited in a queue since the stall began.
