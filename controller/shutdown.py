@@ -52,6 +52,7 @@ __all__ = [
     "install",
     "interruptible",
     "raise_if_cancelling",
+    "received",
     "signal_name",
     "signal_reason",
     "track_child",
@@ -193,6 +194,11 @@ def untrack_path(path: Path) -> None:
 def current() -> Shutdown | None:
     """The installed `Shutdown` of this process, if any."""
     return _current
+
+
+def received() -> int | None:
+    """The first signal the installed `Shutdown` took, or None (none yet, or none installed)."""
+    return _current.signum if _current is not None else None
 
 
 def install(*, grace_s: float = GRACE_S, err: TextIO | None = None) -> Shutdown:

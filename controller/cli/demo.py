@@ -214,8 +214,11 @@ async def _demo(
         overrides["profile.name"] = profile
     if program is not None:
         overrides["session.program"] = program
-    options = {"session.max_minutes": "--minutes", "profile.name": "--profile"}
-    options["session.program"] = "--program"
+    options = {
+        "session.max_minutes": "--minutes",
+        "profile.name": "--profile",
+        "session.program": "--program",
+    }
     settings = load_settings(config, overrides=overrides, option_names=options)
     answers = load_answers(checklist) if checklist is not None else NO_CONTRAINDICATIONS
     latest = LatestDecision()

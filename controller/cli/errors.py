@@ -18,7 +18,7 @@ import typer
 
 from controller.cli import exit_codes
 from controller.errors import SHOWN_VALUE_CHARS, Interrupted, SoleGuardError, shown
-from controller.shutdown import Signalled, signal_name
+from controller.shutdown import Signalled, received, signal_name
 from controller.shutdown import current as current_shutdown
 
 __all__ = ["EXIT_SIGINT", "EXIT_USAGE", "clip", "describe", "reported", "run_app"]
@@ -87,7 +87,7 @@ def describe(exc: BaseException) -> tuple[str, int]:
         return str(exc), exit_codes.for_signal(exc.signum)
     if isinstance(exc, Signalled):
         return f"stopped by {signal_name(exc.signum)}", exit_codes.for_signal(exc.signum)
-    came = _signal_came()
+    came = received()
     if came is not None and _terminal_gone(exc):
         # Closing the terminal sends SIGHUP and makes every later write to it fail: that error
         # is part of the signal's way out, which says so (129), not a command failure (1).
@@ -126,11 +126,6 @@ def _terminal_gone(exc: BaseException) -> bool:
             return True
         seen = seen.__context__
     return False
-
-
-def _signal_came() -> int | None:
-    shutdown = current_shutdown()
-    return shutdown.signum if shutdown is not None else None
 
 
 # Whether this process has said a line on stderr: an interrupted command that has not said why

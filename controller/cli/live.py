@@ -361,13 +361,6 @@ def _how_it_ended(task: asyncio.Future[_T], latest: LatestDecision) -> EndReason
     return latest.latest.ended_by if latest.latest is not None else None
 
 
-def _signal_came() -> bool:
-    from controller.shutdown import current  # noqa: PLC0415
-
-    shutdown = current()
-    return shutdown is not None and shutdown.signum is not None
-
-
 async def watch(
     session: Awaitable[_T],
     latest: LatestDecision,
@@ -431,7 +424,9 @@ async def watch(
         try:
             view.update(renderable, refresh=True)
         except OSError:
-            if not _signal_came():
+            from controller.shutdown import received  # noqa: PLC0415
+
+            if received() is None:
                 raise
             # The terminal closed (SIGHUP: every write now fails with EIO). The session is
             # already stopping for the signal; cancelling it here for a view nobody sees left it

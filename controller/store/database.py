@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Final, Self
 
 from controller.store.backup import checkpoint
 from controller.store.errors import RefusedError, StoreError, UnknownSessionError
-from controller.store.locking import BUSY_SLICE_S, execute_waiting
+from controller.store.locking import BUSY_SLICE_S, BUSY_WORDS, execute_waiting
 from controller.store.schema import migrate
 
 if TYPE_CHECKING:
@@ -72,7 +72,7 @@ _OPEN_FAULTS: Final = (
         "(storage.path in the settings)",
     ),
     (
-        ("database is locked", "database is busy", "database table is locked"),
+        BUSY_WORDS,
         "the journal is locked by another program (another SoleGuard command?); "
         "let it finish or close it, then try again",
     ),

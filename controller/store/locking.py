@@ -13,16 +13,18 @@ import sqlite3
 import time
 from typing import Final
 
-__all__ = ["BUSY_SLICE_S", "execute_waiting", "is_busy"]
+__all__ = ["BUSY_SLICE_S", "BUSY_WORDS", "execute_waiting", "is_busy"]
 
 # Short enough that a signal is handled at once, long enough that the loop does not spin.
 BUSY_SLICE_S: Final = 0.05
+# SQLite's words when it gives up on a lock another connection holds (SQLITE_BUSY, SQLITE_LOCKED).
+BUSY_WORDS: Final = ("database is locked", "database is busy", "database table is locked")
 
 
 def is_busy(exc: sqlite3.Error) -> bool:
     """Whether ``exc`` is SQLite giving up on a lock another connection holds."""
     words = str(exc).lower()
-    return isinstance(exc, sqlite3.OperationalError) and ("locked" in words or "busy" in words)
+    return isinstance(exc, sqlite3.OperationalError) and any(w in words for w in BUSY_WORDS)
 
 
 def execute_waiting(
@@ -48,8 +50,8 @@ def execute_waiting(
 
 def _raise_if_signalled() -> None:
     # Imported here: the store is library code, usable without the command line's shutdown.
-    from controller.shutdown import Signalled, current  # noqa: PLC0415
+    from controller.shutdown import Signalled, received  # noqa: PLC0415
 
-    guard = current()
-    if guard is not None and guard.signum is not None:
-        raise Signalled(guard.signum)
+    came = received()
+    if came is not None:
+        raise Signalled(came)
